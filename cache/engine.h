@@ -1,0 +1,186 @@
+// Public API of the Anvil cache engine: memcached semantics over lock-free hash
+// partitions with log-structured segment memory.
+//
+// Ownership and threads (the contract every caller relies on):
+// - One `engine` per process. Any thread that touches items opens its own `session`
+//   (one per lcore, one for the snapshot thread, ...). A session is single-threaded:
+//   it is movable, never shared, and its methods may only be called by its owner.
+// - Reads are lock-free; writers take per-bucket CAS locks; no global mutex.
+// - Views returned by a session (item_view::key/value) point into item memory and stay
+//   valid until that session's next `quiescent()` call. Memory is reclaimed only after
+//   every open session has passed a quiescent point (QSBR), so a session that stops
+//   calling quiescent() stalls reclamation (never correctness); close idle sessions.
+// - Time comes from the injected `clock` (unix seconds); the engine never reads the
+//   system clock itself.
+// - Keys and values are arbitrary bytes carried in std::string_view.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string_view>
+
+namespace anvil::cache {
+
+using cas_t = std::uint64_t;
+// memcached wire expiry: 0 = never; <= 30 days (2,592,000 s) = relative seconds;
+// larger = absolute unix time (already in the past = expired at once).
+using exptime_t = std::uint32_t;
+
+inline constexpr std::size_t kMaxKeyLength = 250;
+inline constexpr exptime_t kMaxRelativeExptime = 2'592'000;
+
+// The injected clock: whoever owns it (the control thread, a test) advances it.
+class clock {
+ public:
+  explicit clock(std::uint32_t unix_now = 0) : _now(unix_now) {}
+  std::uint32_t now() const { return _now.load(std::memory_order_relaxed); }
+  void set(std::uint32_t unix_now) { _now.store(unix_now, std::memory_order_relaxed); }
+  void advance(std::uint32_t seconds) { _now.fetch_add(seconds, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint32_t> _now;
+};
+
+struct engine_config {
+  std::size_t memory_limit_bytes = 64u << 20;  // hard cap on item memory (-m)
+  std::size_t max_item_size = 1u << 20;        // largest key+value+header (-I)
+  std::size_t partitions = 0;                  // power of two; 0 = chosen from cores
+  bool numa_bind = true;                       // bind partition memory with hwloc
+  const clock* time = nullptr;                 // required
+};
+
+enum class status : std::uint8_t {
+  ok,
+  not_found,    // missing key; replace/cas/delete/touch/incr on a missing key
+  exists,       // add on a present key; CAS mismatch
+  not_stored,   // append/prepend on a missing key
+  too_large,    // key+value over max_item_size (the old value is removed)
+  non_numeric,  // incr/decr on a value that is not an ASCII decimal uint64
+  no_memory,    // nothing evictable could make room (e.g. limit below one segment)
+  bad_key,      // empty or longer than kMaxKeyLength
+};
+
+enum class store_mode : std::uint8_t { set, add, replace, append, prepend };
+
+// A found item. `found == false` means a miss and the other fields are empty.
+struct item_view {
+  bool found = false;
+  std::string_view key;
+  std::string_view value;
+  std::uint32_t flags = 0;
+  cas_t cas = 0;
+};
+
+struct store_result {
+  status st = status::ok;
+  cas_t cas = 0;  // the new CAS on success
+};
+
+struct arith_result {
+  status st = status::ok;
+  std::uint64_t value = 0;  // the new value on success
+  cas_t cas = 0;
+};
+
+// One live item as seen by iteration (snapshots) and fed back by restore.
+struct item_record {
+  std::string_view key;
+  std::string_view value;
+  std::uint32_t flags = 0;
+  std::uint32_t expires_at = 0;  // absolute unix time, 0 = never
+  cas_t cas = 0;
+};
+
+struct partition_stats {
+  std::uint64_t items = 0;
+  std::uint64_t bytes_used = 0;
+  std::uint64_t bytes_limit = 0;
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;
+  std::uint64_t sets = 0;
+  std::uint64_t evictions = 0;          // items dropped to make room
+  std::uint64_t expired_reclaimed = 0;  // expired items reclaimed
+  std::uint64_t cas_mismatches = 0;
+  int numa_node = -1;                   // where its memory is bound, -1 = unbound
+};
+
+class engine;
+
+class session {
+ public:
+  session(session&&) noexcept;
+  session& operator=(session&&) noexcept;
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
+  ~session();
+
+  item_view get(std::string_view key);
+  // Batched lookup for a burst: out[i] answers keys[i]. Prefetches the next group's
+  // buckets and items while probing the current group.
+  void get_batch(std::span<const std::string_view> keys, std::span<item_view> out);
+
+  // expected_cas != 0 turns any mode into compare-and-swap on that CAS (memcached
+  // binary semantics: a missing key then gives not_found, a different CAS exists).
+  // append/prepend keep the old flags and expiry and ignore `flags`/`exptime`.
+  store_result store(store_mode mode, std::string_view key, std::string_view value,
+                     std::uint32_t flags, exptime_t exptime, cas_t expected_cas = 0);
+  status remove(std::string_view key, cas_t expected_cas = 0);
+  // incr wraps at 2^64, decr floors at 0. A missing key is created with `initial`
+  // (flags 0) unless exptime == 0xffffffff, which gives not_found.
+  arith_result incr_decr(std::string_view key, bool incr, std::uint64_t delta,
+                         std::uint64_t initial, exptime_t exptime, cas_t expected_cas = 0);
+  store_result touch(std::string_view key, exptime_t exptime);
+  item_view get_and_touch(std::string_view key, exptime_t exptime);
+  // Invalidate every item stored before now + delay_seconds (0 = now). One pending
+  // deadline: a later flush replaces an earlier pending one.
+  void flush(std::uint32_t delay_seconds = 0);
+
+  // Iterate the live items of one partition concurrently with writers (never blocks
+  // them). Each record's views are valid during the callback only. Calls quiescent()
+  // itself between buckets, so it may run for as long as the partition is large.
+  void for_each_item(std::size_t partition, const std::function<void(const item_record&)>& fn);
+  // Insert an item exactly as recorded (snapshot restore): keeps its CAS and expiry.
+  // Expired records are skipped and reported as not_found.
+  status restore(const item_record& rec);
+
+  // A quiescent point: views handed out before are invalid from here on.
+  void quiescent();
+
+ private:
+  friend class engine;
+  struct impl;
+  explicit session(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> _impl;
+};
+
+class engine {
+ public:
+  explicit engine(const engine_config& cfg);
+  ~engine();
+  engine(const engine&) = delete;
+  engine& operator=(const engine&) = delete;
+
+  session open_session();
+
+  std::size_t partition_count() const;
+  partition_stats stats(std::size_t partition) const;  // safe while writers run
+  partition_stats total_stats() const;
+  void reset_stats();  // hits/misses/sets/... back to 0 (items and bytes stay)
+
+  // The CAS counter: snapshots save it, restore raises it so CAS values never repeat.
+  cas_t cas_counter() const;
+  void raise_cas_counter(cas_t at_least);
+
+  const engine_config& config() const;
+
+ private:
+  friend class session;
+  struct impl;
+  std::unique_ptr<impl> _impl;
+};
+
+}  // namespace anvil::cache

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Installs every Debian package Anvil needs to build, test and run, only when missing,
+# and prepares the kernel side (hugepages when asked). Idempotent: a second run on a
+# ready machine changes nothing and says so.
+#   HUGEPAGES=N tools/deps.sh   also reserve N 2 MiB hugepages and mount hugetlbfs.
+set -euo pipefail
+
+packages=(
+  # build
+  meson ninja-build pkg-config g++ clang llvm libclang-rt-14-dev clang-format clang-tidy
+  # libraries
+  libdpdk-dev dpdk-dev liburing-dev libtbb-dev libhwloc-dev libgtest-dev libgmock-dev
+  libbenchmark-dev libxxhash-dev libisal-dev libcli11-dev libtomlplusplus-dev
+  nlohmann-json3-dev libspdlog-dev libfmt-dev libfuse3-dev fuse3
+  # network test fixture and dev mode
+  iproute2 ethtool nftables procps kmod
+  # real peers and clients for the end-to-end tests and the benchmark
+  memcached libmemcached-tools python3 python3-pylibmc nodejs npm
+  # storage fault tests
+  e2fsprogs util-linux
+)
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "deps: must run as root (apt-get, network namespaces, hugepages)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ $status == "install ok installed" ]] || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "deps: installing ${#missing[@]} missing package(s): ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "deps: all ${#packages[@]} Debian packages present"
+fi
+
+# npm packages for the end-to-end tests live in the repo's own node folder.
+node_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/e2e/node"
+if [[ -f $node_dir/package.json && ! -d $node_dir/node_modules ]]; then
+  echo "deps: npm install in $node_dir"
+  (cd "$node_dir" && npm install --no-audit --no-fund --silent)
+fi
+
+if [[ -n ${HUGEPAGES:-} ]]; then
+  current=$(cat /proc/sys/vm/nr_hugepages)
+  if ((current < HUGEPAGES)); then
+    echo "deps: reserving $HUGEPAGES hugepages (had $current)"
+    echo "$HUGEPAGES" > /proc/sys/vm/nr_hugepages
+  fi
+  if ! grep -q '^hugetlbfs /dev/hugepages ' /proc/mounts; then
+    mkdir -p /dev/hugepages
+    mount -t hugetlbfs nodev /dev/hugepages
+    echo "deps: mounted hugetlbfs on /dev/hugepages"
+  fi
+fi

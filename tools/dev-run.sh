@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# `make run`: start the appliance in AF_PACKET dev mode on a dev network namespace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [[ ! -x build/control/anvil ]]; then
+  echo "make run: the anvil server is not built yet (issue: 'The appliance'); nothing to start." >&2
+  exit 1
+fi
+exec tools/netns/dev-up.sh

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# `make bench`: every Google Benchmark binary under build/bench, then the end-to-end
+# comparison scripts under bench/ that exist. Results go to build/bench-results/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=build/bench-results
+mkdir -p "$out"
+found=0
+while IFS= read -r exe; do
+  found=1
+  name=$(basename "$exe")
+  echo "=== $name"
+  "$exe" --benchmark_out="$out/$name.json" --benchmark_out_format=json "$@"
+done < <(find build/bench -maxdepth 2 -type f -executable -name 'bench_*' | sort)
+[[ $found -eq 1 ]] || echo "make bench: no benchmarks are built yet"

@@ -13,9 +13,9 @@ packages=(
   libbenchmark-dev libxxhash-dev libisal-dev libcli11-dev libtomlplusplus-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev libfuse3-dev fuse3
   # network test fixture and dev mode
-  iproute2 ethtool nftables procps kmod
+  iproute2 ethtool nftables procps
   # real peers and clients for the end-to-end tests and the benchmark
-  memcached libmemcached-tools python3 python3-pylibmc nodejs npm
+  memcached libmemcached-tools python3 python3-pylibmc
   # storage fault tests
   e2fsprogs util-linux
 )
@@ -30,6 +30,12 @@ for p in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
   [[ $status == "install ok installed" ]] || missing+=("$p")
 done
+# Node.js (for the memjs end-to-end client) may come from elsewhere than Debian on a
+# developer's machine, and Debian's npm conflicts with such installs: only ask apt for
+# it when there is no node/npm at all.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
 
 if ((${#missing[@]})); then
   echo "deps: installing ${#missing[@]} missing package(s): ${missing[*]}"

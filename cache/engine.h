@@ -105,7 +105,7 @@ struct partition_stats {
   std::uint64_t evictions = 0;          // items dropped to make room
   std::uint64_t expired_reclaimed = 0;  // expired items reclaimed
   std::uint64_t cas_mismatches = 0;
-  int numa_node = -1;                   // where its memory is bound, -1 = unbound
+  int numa_node = -1;  // where its memory is bound, -1 = unbound
 };
 
 class engine;

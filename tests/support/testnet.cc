@@ -24,8 +24,8 @@ char g_script[512];
 char g_pid[32];
 
 void on_fatal_signal(int) {
-  char* const argv[] = {const_cast<char*>("bash"), g_script, const_cast<char*>("reap-owner"),
-                        g_pid, nullptr};
+  char* const argv[] = {const_cast<char*>("bash"), g_script, const_cast<char*>("reap-owner"), g_pid,
+                        nullptr};
   ::execv("/bin/bash", argv);
   ::_exit(128 + SIGTERM);
 }
@@ -66,8 +66,6 @@ testnet::testnet(testnet_options opts) {
   }
 }
 
-testnet::~testnet() {
-  run_command(script_path() + " destroy " + _name);
-}
+testnet::~testnet() { run_command(script_path() + " destroy " + _name); }
 
 }  // namespace anvil::test

@@ -1,0 +1,86 @@
+// DPDK ethdev port: one RX/TX queue pair per lcore on one ethdev, RSS spreading flows
+// over the queues, mbufs from a pool on the NUMA socket of the device (one pool per
+// socket, shared by that socket's queues). Runs on physical NICs and, for tests and
+// dev, on `--vdev net_af_packet0,iface=...,qpairs=N` or `net_tap` with
+// `--no-huge -m N --no-shconf` (no hugepages needed).
+//
+// The EAL is initialised once per process (DPDK cannot do it twice): the first
+// open() passes its eal_args through to rte_eal_init; later opens must pass the same.
+// Received mbufs are freed at the next rx_burst(); a frame is built directly in an
+// mbuf taken in begin_frame() (no copy); what tx_burst refuses is freed and counted.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "dataplane/port/frame.h"
+#include "dataplane/port/port.h"
+#include "dataplane/port/port_counters.h"
+
+struct rte_mbuf;
+struct rte_mempool;
+
+namespace anvil::port {
+
+struct dpdk_options {
+  std::vector<std::string> eal_args;  // e.g. {"--no-huge", "-m", "64", "--no-shconf", ...}
+  std::string device;                 // ethdev name (e.g. "net_af_packet0"); "" = first port
+  std::optional<mac_address> mac;     // default: the device's own
+  std::uint16_t rx_desc = 512;
+  std::uint16_t tx_desc = 512;
+};
+
+// Initialises the EAL (once per process). Throws std::runtime_error with DPDK's reason;
+// a second call with different arguments throws too.
+void dpdk_init_eal(const std::vector<std::string>& eal_args);
+
+class dpdk_device;
+
+class dpdk_port {
+ public:
+  static constexpr std::size_t kTxBatch = 64;
+
+  // Configures the device with `queues` RX/TX queue pairs and starts it.
+  static std::vector<std::unique_ptr<dpdk_port>> open(const dpdk_options& opts, unsigned queues);
+  ~dpdk_port();
+  dpdk_port(const dpdk_port&) = delete;
+  dpdk_port& operator=(const dpdk_port&) = delete;
+
+  std::span<const rx_frame> rx_burst();
+  std::span<std::byte> begin_frame();
+  void commit_frame(std::size_t len);
+  std::size_t flush();
+
+  // Called once on the lcore thread that will own this queue: registers the thread
+  // with the EAL so the mempool's per-lcore cache is used.
+  void attach_thread();
+
+  mac_address mac() const { return _mac; }
+  const port_counters& counters() const { return _counters; }
+  std::uint16_t port_id() const { return _port_id; }
+  std::uint16_t queue() const { return _queue; }
+
+ private:
+  dpdk_port() = default;
+
+  port_counters _counters;
+  std::shared_ptr<dpdk_device> _dev;
+  rte_mempool* _pool = nullptr;
+  std::uint16_t _port_id = 0;
+  std::uint16_t _queue = 0;
+  mac_address _mac{};
+  rte_mbuf* _rx[kBurst]{};
+  unsigned _rx_held = 0;
+  rte_mbuf* _tx[kTxBatch]{};
+  unsigned _tx_pending = 0;
+  rte_mbuf* _begun = nullptr;
+  rx_frame _burst[kBurst];
+};
+
+static_assert(packet_port<dpdk_port>);
+
+}  // namespace anvil::port

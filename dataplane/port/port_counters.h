@@ -1,0 +1,36 @@
+// Per-queue counters of a packet port. Single writer (the owning lcore), any reader
+// (control plane, benchmark, tests): each counter is a relaxed atomic updated with a
+// plain load+store, never a locked read-modify-write. Cache-line aligned so two
+// lcores' counters never share a line.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace anvil::port {
+
+class counter {
+ public:
+  void add(std::uint64_t n = 1) {
+    _v.store(_v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  std::uint64_t get() const { return _v.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> _v{0};
+};
+
+struct alignas(64) port_counters {
+  counter rx_frames;         // handed to the caller by rx_burst
+  counter rx_bytes;
+  counter rx_oversize;       // longer than the buffer (GSO super-frames, jumbo): dropped
+  counter rx_runt;           // shorter than an Ethernet header: dropped
+  counter rx_csum_partial;   // delivered flagged csum_state::partial (local sender)
+  counter rx_csum_dropped;   // csum-partial frames dropped by policy
+  counter tx_frames;         // accepted by the device
+  counter tx_bytes;
+  counter tx_dropped;        // committed but refused by the device (full queue, error)
+  counter tx_no_buffer;      // begin_frame() had nothing to give
+};
+
+}  // namespace anvil::port

@@ -1,0 +1,257 @@
+// The poll loop over a fake port: it hands each burst to the handler, flushes what the
+// handler wrote, runs timers when due, marks quiescent points, honours stop (after
+// letting in-flight work drain, bounded), and counts busy/idle iterations.
+#include "dataplane/server/poll_loop.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstring>
+#include <deque>
+#include <thread>
+#include <vector>
+
+namespace anvil::server {
+namespace {
+
+using port::rx_frame;
+
+class fake_port {
+ public:
+  std::span<const rx_frame> rx_burst() {
+    ++rx_calls;
+    _held.clear();
+    if (_queue.empty()) return {};
+    _held = std::move(_queue.front());
+    _queue.pop_front();
+    _frames.clear();
+    for (auto& f : _held) _frames.push_back({{f.data(), f.size()}, port::csum_state::unknown});
+    return {_frames.data(), _frames.size()};
+  }
+  std::span<std::byte> begin_frame() {
+    if (tx_capacity == 0) return {};
+    _building.assign(port::kMaxFrame, std::byte{0});
+    return {_building.data(), _building.size()};
+  }
+  void commit_frame(std::size_t len) {
+    --tx_capacity;
+    _building.resize(len);
+    _pending.push_back(_building);
+  }
+  std::size_t flush() {
+    ++flushes;
+    std::size_t n = _pending.size();
+    for (auto& f : _pending) sent.push_back(std::move(f));
+    _pending.clear();
+    return n;
+  }
+  port::mac_address mac() const { return {2, 0, 0, 0, 0, 1}; }
+  const port::port_counters& counters() const { return _counters; }
+
+  void push_burst(std::vector<std::vector<std::byte>> b) { _queue.push_back(std::move(b)); }
+  std::size_t pending() const { return _pending.size(); }
+
+  std::vector<std::vector<std::byte>> sent;
+  int rx_calls = 0;
+  int flushes = 0;
+  int tx_capacity = 1 << 30;
+
+ private:
+  std::deque<std::vector<std::vector<std::byte>>> _queue;
+  std::vector<std::vector<std::byte>> _held;
+  std::vector<rx_frame> _frames;
+  std::vector<std::byte> _building;
+  std::vector<std::vector<std::byte>> _pending;
+  port::port_counters _counters;
+};
+static_assert(port::packet_port<fake_port>);
+
+std::vector<std::byte> frame_of(std::uint8_t tag, std::size_t len = 60) {
+  return std::vector<std::byte>(len, std::byte{tag});
+}
+
+// Echoes every frame back with its first byte incremented.
+struct echo_handler {
+  template <class Sink>
+  void on_rx(std::span<const rx_frame> burst, Sink& tx, std::uint64_t) {
+    bursts.push_back(burst.size());
+    for (const auto& f : burst) {
+      auto buf = tx.begin_frame();
+      if (buf.empty()) {
+        ++no_buffer;
+        continue;
+      }
+      std::memcpy(buf.data(), f.bytes.data(), f.bytes.size());
+      buf[0] = std::byte{static_cast<std::uint8_t>(std::to_integer<int>(buf[0]) + 1)};
+      tx.commit_frame(f.bytes.size());
+    }
+  }
+  void quiescent() { ++quiescent_points; }
+  std::vector<std::size_t> bursts;
+  int quiescent_points = 0;
+  int no_buffer = 0;
+};
+
+TEST(PollLoop, HandsEachBurstToTheHandlerAndFlushesWhatItWrote) {
+  fake_port p;
+  echo_handler h;
+  loop_counters c;
+  poll_loop loop(p, h, {}, c);
+  p.push_burst({frame_of(1), frame_of(2), frame_of(3)});
+  p.push_burst({frame_of(7)});
+  EXPECT_TRUE(loop.run_once());
+  ASSERT_EQ(p.sent.size(), 3u) << "one flush per iteration sends the whole burst's output";
+  EXPECT_EQ(std::to_integer<int>(p.sent[0][0]), 2);
+  EXPECT_EQ(std::to_integer<int>(p.sent[2][0]), 4);
+  EXPECT_EQ(p.pending(), 0u);
+  EXPECT_TRUE(loop.run_once());
+  EXPECT_FALSE(loop.run_once());
+  EXPECT_EQ(h.bursts, (std::vector<std::size_t>{3, 1}));
+  EXPECT_EQ(h.quiescent_points, 3) << "every iteration is a quiescent point, idle or not";
+  EXPECT_EQ(c.iterations.get(), 3u);
+  EXPECT_EQ(c.idle_iterations.get(), 1u);
+  EXPECT_EQ(c.rx_frames.get(), 4u);
+  EXPECT_EQ(c.rx_bursts.get(), 2u);
+  EXPECT_EQ(c.tx_frames.get(), 4u);
+  EXPECT_GT(c.busy_cycles.get(), 0u);
+}
+
+TEST(PollLoop, AnEmptyBurstDoesNotCallTheHandler) {
+  fake_port p;
+  echo_handler h;
+  loop_counters c;
+  poll_loop loop(p, h, {}, c);
+  for (int i = 0; i < 5; ++i) EXPECT_FALSE(loop.run_once());
+  EXPECT_TRUE(h.bursts.empty());
+  EXPECT_EQ(c.idle_iterations.get(), 5u);
+  EXPECT_EQ(c.busy_cycles.get(), 0u);
+}
+
+TEST(PollLoop, NoBufferIsTheHandlersToCountNotALoopStall) {
+  fake_port p;
+  p.tx_capacity = 1;
+  echo_handler h;
+  loop_counters c;
+  poll_loop loop(p, h, {}, c);
+  p.push_burst({frame_of(1), frame_of(2)});
+  loop.run_once();
+  EXPECT_EQ(p.sent.size(), 1u);
+  EXPECT_EQ(h.no_buffer, 1);
+}
+
+struct timer_handler {
+  template <class Sink>
+  void on_rx(std::span<const rx_frame>, Sink&, std::uint64_t) {}
+  template <class Sink>
+  std::uint64_t on_timers(Sink& tx, std::uint64_t now) {
+    ++runs;
+    auto b = tx.begin_frame();
+    std::memset(b.data(), 0xee, 60);
+    tx.commit_frame(60);
+    return now + next_in;
+  }
+  int runs = 0;
+  std::uint64_t next_in = 0;
+};
+
+TEST(PollLoop, TimersRunWhenDueAndTheirFramesLeaveInTheSameIteration) {
+  fake_port p;
+  timer_handler h;
+  loop_counters c;
+  poll_loop loop(p, h, {}, c);
+  h.next_in = 3'600'000'000'000;  // an hour
+  EXPECT_TRUE(loop.run_once());
+  EXPECT_EQ(h.runs, 1);
+  EXPECT_EQ(p.sent.size(), 1u) << "a retransmit produced by a timer is flushed at once";
+  EXPECT_FALSE(loop.run_once());
+  EXPECT_EQ(h.runs, 1) << "not due again";
+  EXPECT_EQ(c.timer_runs.get(), 1u);
+}
+
+struct draining_handler {
+  template <class Sink>
+  void on_rx(std::span<const rx_frame> b, Sink&, std::uint64_t) {
+    received += static_cast<int>(b.size());
+  }
+  template <class Sink>
+  void on_stop(Sink& tx, std::uint64_t) {
+    stopped = true;
+    auto b = tx.begin_frame();
+    tx.commit_frame(b.size() >= 60 ? 60 : 0);  // a FIN, say
+  }
+  bool in_flight() const { return received < wanted; }
+  void on_thread_start() { started = true; }
+  bool started = false;
+  bool stopped = false;
+  int received = 0;
+  int wanted = 0;
+};
+
+TEST(PollLoop, StopDrainsInFlightWorkThenFlushes) {
+  fake_port p;
+  draining_handler h;
+  h.wanted = 2;
+  loop_counters c;
+  poll_loop loop(p, h, {}, c);
+  std::atomic<bool> stop{true};
+  p.push_burst({frame_of(1)});
+  p.push_burst({frame_of(2)});
+  loop.run(stop);
+  EXPECT_TRUE(h.started);
+  EXPECT_TRUE(h.stopped);
+  EXPECT_EQ(h.received, 2) << "in-flight work completes after stop";
+  EXPECT_EQ(p.sent.size(), 1u) << "what on_stop wrote is flushed";
+}
+
+TEST(PollLoop, DrainIsBoundedInTime) {
+  fake_port p;
+  draining_handler h;
+  h.wanted = 1'000'000;  // never satisfied
+  loop_counters c;
+  loop_config cfg;
+  cfg.drain_timeout_ns = 50'000'000;
+  cfg.idle = idle_policy::sleepy(1000, 0);
+  poll_loop loop(p, h, cfg, c);
+  std::atomic<bool> stop{true};
+  auto t0 = std::chrono::steady_clock::now();
+  loop.run(stop);
+  auto dt = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(dt, std::chrono::milliseconds(45));
+  EXPECT_LT(dt, std::chrono::seconds(2));
+}
+
+TEST(PollLoop, BackoffSleepsOnlyAfterTheSpinBudgetAndStopEndsTheLoop) {
+  fake_port p;
+  echo_handler h;
+  loop_counters c;
+  loop_config cfg;
+  cfg.idle = idle_policy::sleepy(200, 10);
+  poll_loop loop(p, h, cfg, c);
+  std::atomic<bool> stop{false};
+  std::thread t([&] { loop.run(stop); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  stop.store(true);
+  t.join();
+  const auto it = c.iterations.get();
+  const auto sl = c.sleeps.get();
+  EXPECT_GT(sl, 0u);
+  EXPECT_LE(sl + 10, it) << "the first 10 empty polls spin";
+  EXPECT_LT(it, 2000u) << "an idle back-off loop must not spin: " << it << " iterations";
+}
+
+TEST(PollLoop, BusyPollNeverSleeps) {
+  fake_port p;
+  echo_handler h;
+  loop_counters c;
+  poll_loop loop(p, h, {}, c);
+  std::atomic<bool> stop{false};
+  std::thread t([&] { loop.run(stop); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  stop.store(true);
+  t.join();
+  EXPECT_EQ(c.sleeps.get(), 0u);
+  EXPECT_GT(c.iterations.get(), 1000u);
+}
+
+}  // namespace
+}  // namespace anvil::server

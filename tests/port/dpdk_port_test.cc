@@ -1,0 +1,150 @@
+// DPDK port without hugepages or NICs: net_af_packet on a testnet's stack veth (two
+// queue pairs) and net_tap, one EAL for the whole binary (DPDK initialises once per
+// process). Several instances at once are covered by tests/server (separate anvil
+// processes). The binary's main thread lives in the stack namespace, because vdevs
+// open their sockets/taps where rte_eal_init runs.
+#include "dataplane/port/dpdk_port.h"
+
+#include <fcntl.h>
+#include <sched.h>
+
+#include <map>
+#include <set>
+
+#include "tests/port/port_test_util.h"
+#include "tests/support/testnet.h"
+
+namespace anvil::test {
+namespace {
+
+using port::dpdk_port;
+using namespace std::chrono_literals;
+
+constexpr const char* kTap = "dtap0";
+
+class DpdkPort : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    net = new testnet();
+    int fd = ::open(("/run/netns/" + net->stack_ns()).c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::setns(fd, CLONE_NEWNET), 0) << strerror(errno);
+    ::close(fd);
+    port::dpdk_options o;
+    o.eal_args = {"--no-huge", "-m", "64", "--no-shconf", "-l", "0", "--no-pci",
+                  "--log-level=lib.eal:error",
+                  "--vdev", "net_af_packet0,iface=" + net->stack_if() + ",qpairs=2",
+                  "--vdev", std::string("net_tap0,iface=") + kTap};
+    o.device = "net_af_packet0";
+    afp = new std::vector<std::unique_ptr<dpdk_port>>(dpdk_port::open(o, 2));
+    o.device = "net_tap0";
+    tap = new std::vector<std::unique_ptr<dpdk_port>>(dpdk_port::open(o, 1));
+  }
+  static void TearDownTestSuite() {
+    delete afp;
+    delete tap;
+    delete net;  // the namespace name goes; our thread still holds the netns until exit
+  }
+  void SetUp() override {
+    if (afp == nullptr) GTEST_SKIP() << "DPDK setup failed";
+  }
+  static inline testnet* net = nullptr;
+  static inline std::vector<std::unique_ptr<dpdk_port>>* afp = nullptr;
+  static inline std::vector<std::unique_ptr<dpdk_port>>* tap = nullptr;
+};
+
+TEST_F(DpdkPort, FramesCrossTheAfPacketVdevBothWays) {
+  auto& p = *(*afp)[0];
+  const auto client_mac = parse_mac(net->client_mac());
+  raw_socket client(net->client_ns(), net->client_if());
+  for (int i = 0; i < 100; ++i) send_frame(p, tagged_frame(client_mac, p.mac(), 0xd001, i));
+  p.flush();
+  auto at_client = client.recv_tagged(0xd001);
+  ASSERT_EQ(at_client.size(), 100u);
+  EXPECT_EQ(seq_of(at_client[99]), 99u);
+  EXPECT_EQ(p.counters().tx_frames.get(), 100u);
+
+  for (int i = 0; i < 100; ++i)
+    ASSERT_GT(client.send(tagged_frame(p.mac(), client_mac, 0xd002, i, 60 + i)), 0);
+  // Which queue a frame lands on is the kernel's fanout choice: read both.
+  std::vector<bytes> got;
+  auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (got.size() < 100 && std::chrono::steady_clock::now() < deadline) {
+    bool any = false;
+    for (auto& q : *afp)
+      for (const auto& f : q->rx_burst())
+        if (has_tag(f.bytes, 0xd002)) {
+          got.emplace_back(f.bytes.begin(), f.bytes.end());
+          any = true;
+        }
+    if (!any) std::this_thread::sleep_for(200us);
+  }
+  ASSERT_EQ(got.size(), 100u);
+  std::set<std::uint32_t> seqs;
+  for (auto& f : got) {
+    seqs.insert(seq_of(f));
+    EXPECT_EQ(f.size(), 60 + seq_of(f)) << "length kept";
+  }
+  EXPECT_EQ(seqs.size(), 100u);
+}
+
+TEST_F(DpdkPort, EachFlowStaysOnOneQueue) {
+  const auto client_mac = parse_mac(net->client_mac());
+  const auto mac = (*afp)[0]->mac();
+  raw_socket client(net->client_ns(), net->client_if());
+  constexpr int kFlows = 32, kPerFlow = 8;
+  for (int r = 0; r < kPerFlow; ++r)
+    for (int fl = 0; fl < kFlows; ++fl)
+      ASSERT_GT(client.send(udp_frame(mac, client_mac, 30000 + fl, 11211, 0xd003)), 0);
+  std::map<int, std::set<int>> queues_of_flow;
+  std::size_t total = 0;
+  auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (total < kFlows * kPerFlow && std::chrono::steady_clock::now() < deadline) {
+    bool any = false;
+    for (int q = 0; q < 2; ++q)
+      for (const auto& f : (*afp)[q]->rx_burst()) {
+        if (f.bytes.size() < 42 || f.bytes[23] != std::byte{17}) continue;
+        any = true;
+        ++total;
+        queues_of_flow[(std::to_integer<int>(f.bytes[34]) << 8) |
+                       std::to_integer<int>(f.bytes[35])]
+            .insert(q);
+      }
+    if (!any) std::this_thread::sleep_for(200us);
+  }
+  ASSERT_EQ(total, std::size_t{kFlows * kPerFlow});
+  for (auto& [flow, qs] : queues_of_flow) EXPECT_EQ(qs.size(), 1u) << "flow " << flow;
+}
+
+TEST_F(DpdkPort, FramesCrossTheTapVdevBothWays) {
+  auto& p = *(*tap)[0];
+  std::string out;
+  ASSERT_EQ(run_command("ip -n " + net->stack_ns() + " link set " + kTap + " up 2>&1", &out), 0)
+      << out;
+  raw_socket host(net->stack_ns(), kTap);  // the kernel side of the tap
+  const port::mac_address peer{0x02, 0, 0, 0, 0, 0x99};
+  for (int i = 0; i < 20; ++i) send_frame(p, tagged_frame(peer, p.mac(), 0xd004, i));
+  p.flush();
+  EXPECT_EQ(host.recv_tagged(0xd004).size(), 20u);
+  for (int i = 0; i < 20; ++i) ASSERT_GT(host.send(tagged_frame(p.mac(), peer, 0xd005, i)), 0);
+  EXPECT_EQ(collect(p, 20, [](auto f) { return has_tag(f, 0xd005); }, 3s).size(), 20u);
+}
+
+TEST_F(DpdkPort, CommitRefusesOversizeAndABegunBufferIsReused) {
+  auto& p = *(*afp)[1];
+  const auto before = p.counters().tx_dropped.get();
+  auto a = p.begin_frame();
+  ASSERT_GE(a.size(), port::kMaxFrame);
+  p.commit_frame(port::kMaxFrame + 1);
+  auto b = p.begin_frame();
+  EXPECT_EQ(a.data(), b.data()) << "the same mbuf, not a leak";
+  EXPECT_EQ(p.counters().tx_dropped.get(), before + 1);
+  EXPECT_EQ(p.flush(), 0u);
+}
+
+TEST_F(DpdkPort, EalArgumentsCannotChangeOnceInitialised) {
+  EXPECT_THROW(port::dpdk_init_eal({"--no-huge"}), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace anvil::test

@@ -1,0 +1,290 @@
+// One TCP connection as a pure state machine (the shape of smoltcp's tcp.rs):
+//   on_segment(seg, now)     a parsed, checksum-verified segment for this 4-tuple
+//   peek_output(now, out)    the next segment to send, if any (does not change state)
+//   on_output_sent(out, now) that segment went out: advance snd_nxt, arm timers
+//   poll_at() / on_timer(now) the earliest deadline and its expiry
+// It reads no clock and owns no port: time comes in as `now`, segments go out through
+// the caller. Buffers (one receive, one send chunk) are lent by the owner's per-core
+// pool and bounded by the chunk size. Events (established, readable, writable,
+// closed) accumulate in a bit mask the owner takes after each call.
+//
+// RFCs: 9293 (processing order in on_segment follows §3.10.7.4 "first check sequence
+// number" ... "eighth, check the FIN bit"), 6298 (RTO), 5681 + 6582 (congestion
+// control, NewReno), 5961 (RST/SYN/ACK checks), 7323 (window scale, timestamps, PAWS).
+// SACK-permitted is declined (never offered), so peers never send SACK blocks.
+//
+// ACK policy: no delayed-ACK timer. An ACK is owed after any data; the owner flushes
+// output after each receive call (a burst), so responses written by the application
+// in on_data carry the ACK, and a request that produces no response (a quiet GETKQ
+// miss) is still acknowledged at once instead of after a 40 ms timer.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <utility>
+
+#include "dataplane/net/buffer_pool.h"
+#include "dataplane/net/seq.h"
+#include "dataplane/net/tcp_segment.h"
+#include "dataplane/net/wire.h"
+
+namespace anvil::net {
+
+enum class tcp_state : std::uint8_t {
+  closed,
+  syn_sent,
+  syn_received,
+  established,
+  fin_wait_1,
+  fin_wait_2,
+  close_wait,
+  closing,
+  last_ack,
+  time_wait,
+};
+const char* to_string(tcp_state s);
+
+enum class close_reason : std::uint8_t {
+  none,
+  normal,         // both FINs exchanged (or TIME_WAIT expired)
+  reset_by_peer,  // a valid RST arrived
+  retransmit_timeout,
+  idle_timeout,
+  aborted,        // abort() by the application or the owner
+  refused,        // active open answered with RST
+};
+
+struct tcp_config {
+  std::uint16_t mss = 1460;  // our MSS: MTU 1500 - 40
+  std::uint32_t rx_buffer = 64 * 1024;
+  std::uint32_t tx_buffer = 64 * 1024;
+  nanos rto_initial = 1 * kNsPerSec;  // RFC 6298 (2.1)
+  nanos rto_min = 200 * kNsPerMs;     // Linux's floor; RFC 6298 suggests 1 s
+  nanos rto_max = 60 * kNsPerSec;
+  int max_retransmits = 12;
+  int max_syn_retransmits = 5;
+  nanos time_wait = 60 * kNsPerSec;    // 2*MSL
+  nanos idle_timeout = 0;              // 0: none
+  bool window_scaling = true;
+  bool timestamps = true;
+  std::uint32_t initial_cwnd_segments = 10;  // RFC 6928
+};
+
+struct tcp_tuple {
+  ip4_addr local_ip;
+  ip4_addr remote_ip;
+  std::uint16_t local_port = 0;
+  std::uint16_t remote_port = 0;
+  friend bool operator==(const tcp_tuple&, const tcp_tuple&) = default;
+};
+
+namespace tcp_event {
+constexpr std::uint8_t established = 1;  // reached ESTABLISHED (accept or connect)
+constexpr std::uint8_t readable = 2;     // new in-order bytes, or the peer's FIN
+constexpr std::uint8_t writable = 4;     // send space was freed by an ACK
+constexpr std::uint8_t closed = 8;       // CLOSED or TIME_WAIT reached: forget it
+}  // namespace tcp_event
+
+// Timestamp clock (RFC 7323 §5.4): milliseconds plus a per-4-tuple offset, so TSvals
+// reveal no uptime, and successive incarnations of one 4-tuple see a monotonic clock
+// (PAWS on the peer). A function of the tuple so SYN cookies can use the same clock.
+inline std::uint32_t tcp_ts_offset(const tcp_tuple& t) {
+  std::uint64_t k = (std::uint64_t{t.remote_ip.v} << 32 | t.local_ip.v) ^
+                    (std::uint64_t{t.remote_port} << 16 | t.local_port) * 0x9e3779b97f4a7c15ull;
+  k ^= k >> 31;
+  k *= 0xbf58476d1ce4e5b9ull;
+  return static_cast<std::uint32_t>(k >> 32);
+}
+inline std::uint32_t tcp_ts_clock(const tcp_tuple& t, nanos now) {
+  return static_cast<std::uint32_t>(now / kNsPerMs) + tcp_ts_offset(t);
+}
+
+class tcp_conn {
+ public:
+  tcp_conn() = default;
+  tcp_conn(const tcp_conn&) = delete;
+  tcp_conn& operator=(const tcp_conn&) = delete;
+
+  // --- opening (the owner provides buffers, ISS and options policy) ---------------
+  // Passive open from a SYN: enters SYN_RECEIVED; the SYN-ACK is the next output.
+  void accept_syn(const tcp_config& cfg, const tcp_tuple& t, const tcp_segment& syn,
+                  seq_t iss, byte_buffer rx, byte_buffer tx, nanos now);
+  // Passive open completed by a valid SYN cookie: enters ESTABLISHED directly.
+  // `syn_opt` holds what the cookie encoded (mss, wscale, timestamps).
+  void accept_cookie(const tcp_config& cfg, const tcp_tuple& t, const tcp_segment& ack,
+                     const tcp_options& syn_opt, byte_buffer rx, byte_buffer tx, nanos now);
+  // Active open: enters SYN_SENT; the SYN is the next output.
+  void connect(const tcp_config& cfg, const tcp_tuple& t, seq_t iss, byte_buffer rx,
+               byte_buffer tx, nanos now);
+
+  // --- the state machine -----------------------------------------------------------
+  void on_segment(const tcp_segment& seg, nanos now);
+  bool peek_output(nanos now, tcp_segment& out) const;
+  void on_output_sent(const tcp_segment& out, nanos now);
+  nanos poll_at() const;
+  void on_timer(nanos now);
+
+  // --- application side --------------------------------------------------------------
+  // In-order received bytes, contiguous (the buffer compacts instead of wrapping).
+  bytes recv_view() const { return {_rx.data + _rx.head, _rx.size()}; }
+  void consume(std::size_t n);
+  // Writable space at the end of the send buffer (compacts first when that helps);
+  // empty when the buffer is full or the connection can no longer send.
+  mut_bytes send_space();
+  void commit_send(std::size_t n);
+  std::size_t send_queued() const { return _tx.size(); }
+  // Graceful close: FIN after the queued bytes. Reading may continue (half-close).
+  void close();
+  // Abortive close: RST now, state CLOSED.
+  void abort();
+  bool peer_closed() const { return _fin_received; }  // EOF after recv_view()
+
+  // --- inspection --------------------------------------------------------------------
+  tcp_state state() const { return _state; }
+  close_reason reason() const { return _reason; }
+  const tcp_tuple& tuple() const { return _tuple; }
+  std::uint8_t take_events() {
+    std::uint8_t e = _events;
+    _events = 0;
+    return e;
+  }
+  bool wants_output(nanos now) const {
+    tcp_segment s;
+    return peek_output(now, s);
+  }
+  // Buffers go back to the pool when the connection enters TIME_WAIT or CLOSED.
+  bool holds_buffers() const { return _rx.data || _tx.data; }
+  byte_buffer release_rx() { return std::exchange(_rx, {}); }
+  byte_buffer release_tx() { return std::exchange(_tx, {}); }
+
+  struct stats {
+    std::uint32_t retransmits = 0;
+    std::uint32_t rto_expired = 0;
+    std::uint32_t fast_retransmits = 0;
+    std::uint32_t zero_window_probes = 0;
+    std::uint32_t ooo_dropped = 0;
+    std::uint32_t out_of_window = 0;
+    std::uint32_t paws_dropped = 0;
+    std::uint32_t challenge_acks = 0;
+    std::uint32_t bad_acks = 0;
+  };
+  const stats& counters() const { return _stats; }
+
+  // Visible for tests.
+  seq_t snd_una() const { return _snd_una; }
+  seq_t snd_nxt() const { return _snd_nxt; }
+  seq_t rcv_nxt() const { return _rcv_nxt; }
+  std::uint32_t snd_wnd() const { return _snd_wnd; }
+  std::uint32_t cwnd() const { return _cwnd; }
+  std::uint32_t ssthresh() const { return _ssthresh; }
+  std::uint16_t send_mss() const { return _mss; }
+  nanos rto() const { return _rto; }
+  nanos srtt() const { return _srtt; }
+  bool in_recovery() const { return _in_recovery; }
+  std::uint8_t rcv_wscale() const { return _rcv_wscale; }
+  std::uint8_t snd_wscale() const { return _snd_wscale; }
+  bool timestamps_on() const { return _ts_ok; }
+  std::uint32_t rcv_window() const;  // bytes we can accept now
+  std::size_t ooo_ranges() const { return _ooo_n; }
+
+  // Owner bookkeeping (intrusive lists, user context); not used by the state machine
+  // except `mark_dirty`, which links the connection into the owner's output list.
+  void* user = nullptr;
+  std::uint32_t slot = 0;
+  tcp_conn** dirty_head = nullptr;
+  tcp_conn* dirty_next = nullptr;
+  bool dirty = false;
+  void mark_dirty() {
+    if (!dirty && dirty_head) {
+      dirty = true;
+      dirty_next = *dirty_head;
+      *dirty_head = this;
+    }
+  }
+
+ private:
+  static constexpr std::size_t kMaxOoo = 8;
+  struct range {
+    seq_t begin, end;
+  };
+
+  void init_common(const tcp_config& cfg, const tcp_tuple& t, byte_buffer rx, byte_buffer tx,
+                   nanos now);
+  void apply_peer_options(const tcp_options& o);
+  bool acceptable(const tcp_segment& seg) const;
+  void process_syn_sent(const tcp_segment& seg, nanos now);
+  bool process_ack(const tcp_segment& seg, nanos now);
+  void process_text(const tcp_segment& seg);
+  void process_fin(nanos now);
+  void rtt_sample(nanos rtt);
+  void enter_closed(close_reason r);
+  void enter_time_wait(nanos now);
+  void send_challenge_ack();
+  std::uint32_t ts_now(nanos now) const {
+    return static_cast<std::uint32_t>(now / kNsPerMs) + _ts_offset;
+  }
+  std::uint16_t advertised_window(bool syn) const;
+  seq_t data_end() const { return _snd_una + _tx.size(); }
+  std::uint32_t flight() const { return _snd_nxt - _snd_una; }
+  bool fin_acked() const { return _fin_queued && seq_gt(_snd_una, _fin_seq); }
+  void arm_rtx(nanos now) { _rtx_deadline = now + _rto; }
+
+  tcp_config _cfg;
+  tcp_tuple _tuple;
+  tcp_state _state = tcp_state::closed;
+  close_reason _reason = close_reason::none;
+  std::uint8_t _events = 0;
+
+  // send sequence space
+  seq_t _iss = 0, _snd_una = 0, _snd_nxt = 0, _snd_max = 0;
+  seq_t _snd_wl1 = 0, _snd_wl2 = 0;
+  std::uint32_t _snd_wnd = 0, _max_snd_wnd = 0;
+  std::uint16_t _mss = 536;
+  std::uint8_t _snd_wscale = 0, _rcv_wscale = 0;
+  bool _ts_ok = false;
+  bool _ws_ok = false;
+  std::uint32_t _ts_offset = 0;
+  bool _fin_queued = false;
+  seq_t _fin_seq = 0;  // sequence number our FIN occupies (valid when _fin_queued)
+
+  // receive sequence space
+  seq_t _irs = 0, _rcv_nxt = 0, _rcv_adv = 0, _last_ack_sent = 0;
+  std::uint32_t _ts_recent = 0;
+  bool _fin_received = false;
+  bool _ooo_fin = false;
+  seq_t _ooo_fin_seq = 0;
+  std::array<range, kMaxOoo> _ooo{};
+  std::uint8_t _ooo_n = 0;
+
+  byte_buffer _rx, _tx;
+
+  // timers (kNever = disarmed)
+  nanos _rtx_deadline = kNever;  // retransmission / persist / SYN(-ACK) retry
+  nanos _tw_deadline = kNever;
+  nanos _persist_base = 0;
+  nanos _last_rx = 0;
+  nanos _rto = 0, _srtt = 0, _rttvar = 0;
+  bool _rtt_valid = false;
+  bool _rtt_timing = false;
+  seq_t _rtt_seq = 0;
+  nanos _rtt_start = 0;
+  int _retries = 0;
+
+  // congestion control (RFC 5681 / 6582)
+  std::uint32_t _cwnd = 0, _ssthresh = 0;
+  std::uint32_t _dupacks = 0;
+  bool _in_recovery = false;
+  seq_t _recover = 0;
+
+  // pending output
+  bool _ack_now = false;
+  bool _rtx_one = false;    // retransmit one segment at snd_una (fast rtx / partial ack)
+  bool _probe = false;      // zero-window probe: send one byte beyond the window
+  bool _rst_pending = false;
+  bool _rst_with_ack = false;
+  seq_t _rst_seq = 0;
+
+  stats _stats;
+};
+
+}  // namespace anvil::net

@@ -51,6 +51,9 @@ struct engine_config {
   std::size_t partitions = 0;                  // power of two; 0 = chosen from cores
   bool numa_bind = true;                       // bind partition memory with hwloc
   const clock* time = nullptr;                 // required
+  // Additions (after the original fields, so existing initializers keep compiling):
+  std::size_t segment_size = 0;    // item arena segment; 0 = 1 MiB (raised to max_item_size)
+  std::size_t expected_items = 0;  // sizes the hash index; 0 = memory_limit_bytes / 128
 };
 
 enum class status : std::uint8_t {
@@ -106,6 +109,10 @@ struct partition_stats {
   std::uint64_t expired_reclaimed = 0;  // expired items reclaimed
   std::uint64_t cas_mismatches = 0;
   int numa_node = -1;  // where its memory is bound, -1 = unbound
+  // Additions: memory held by segments in use (<= bytes_limit) and by the hash index
+  // (a fixed overhead outside the limit, sized from expected_items).
+  std::uint64_t segment_bytes = 0;
+  std::uint64_t index_bytes = 0;
 };
 
 class engine;

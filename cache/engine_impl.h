@@ -1,0 +1,117 @@
+// Private state behind engine and session (engine.h). Shared by engine.cc and session*.cc.
+// Invariants: partitions and the QSBR registry live as long as the engine; every session
+// must be destroyed before its engine. Flush state packs (generation << 32 | deadline) in
+// one word so a reader never pairs a generation with another flush's deadline.
+#pragma once
+
+#include <hwloc.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cache/engine.h"
+#include "cache/partition.h"
+#include "cache/qsbr.h"
+
+namespace anvil::cache {
+
+// CAS values are handed to sessions in blocks, so stores do not all hit one atomic.
+inline constexpr std::uint64_t kCasBlock = 1024;
+
+struct stat_baseline {
+  std::atomic<std::uint64_t> hits{0}, misses{0}, sets{0}, evictions{0}, expired{0}, cas_mismatches{0};
+};
+
+struct engine::impl {
+  explicit impl(const engine_config& cfg);
+  ~impl();
+
+  engine_config cfg;
+  std::size_t seg_size = 1u << 20;
+  unsigned partition_bits = 0;
+  hwloc_topology_t topo = nullptr;
+  std::vector<std::unique_ptr<partition>> parts;
+  std::unique_ptr<stat_baseline[]> baseline;
+  std::unique_ptr<qsbr> q;
+  alignas(64) std::atomic<std::uint64_t> cas_counter{0};  // highest CAS handed out
+  std::atomic<std::uint64_t> cas_gen{0};                  // bumped by raise_cas_counter
+  std::atomic<std::uint64_t> flush_state{0};
+
+  std::uint32_t now() const { return cfg.time->now(); }
+  partition_stats stats(std::size_t p) const;
+};
+
+struct session::impl {
+  struct located {
+    std::size_t p;
+    partition* part;
+    key_hash k;
+  };
+  // RAII bracket for one operation: online on entry, offline on exit unless views are out.
+  class scope {
+   public:
+    explicit scope(impl& s) : _s(s) { _s.enter(); }
+    ~scope() { _s.leave(); }
+    scope(const scope&) = delete;
+    scope& operator=(const scope&) = delete;
+
+   private:
+    impl& _s;
+  };
+
+  engine::impl* e = nullptr;
+  int slot = -1;
+  bool online = false;
+  bool views = false;  // item views handed out since the last quiescent point
+  std::uint64_t cas_next = 0;
+  std::uint64_t cas_end = 0;
+  std::uint64_t cas_gen = 0;
+  part_counters* ctr = nullptr;
+  std::string scratch;
+
+  // Every operation runs between enter() and leave().
+  void enter() {
+    if (!online) {
+      e->q->online(slot);
+      online = true;
+    }
+  }
+  void leave() {
+    if (!views) {
+      e->q->offline(slot);
+      online = false;
+    }
+  }
+  op_ctx ctx(std::size_t part, std::uint32_t now) {
+    op_ctx c;
+    c.q = e->q.get();
+    c.slot = slot;
+    c.can_quiesce = !views;
+    c.ctr = &ctr[part];
+    c.now = now;
+    return c;
+  }
+  std::uint64_t next_cas();
+  located locate(std::string_view key) const {
+    const std::uint64_t h = hash_key(key);
+    const std::size_t p = e->partition_bits ? static_cast<std::size_t>(h >> (64 - e->partition_bits)) : 0;
+    partition* part = e->parts[p].get();
+    return {p, part, part->split(h)};
+  }
+  void drop_key(located& l, std::string_view key, std::uint32_t now);
+  // Copies the item with a new expiry (same CAS); returns its slot value, 0 when absent.
+  std::uint64_t touch_item(located& l, std::string_view key, exptime_t exptime, std::uint32_t now,
+                           item_fields* out, bool* no_memory);
+  // Applies a flush whose deadline has passed to partition p (once per flush).
+  void check_flush(std::size_t p, std::uint32_t now) {
+    const std::uint64_t fs = e->flush_state.load(std::memory_order_acquire);
+    const auto deadline = static_cast<std::uint32_t>(fs);
+    const auto gen = static_cast<std::uint32_t>(fs >> 32);
+    if (deadline != 0 && now >= deadline && e->parts[p]->flush_gen_applied() != gen)
+      e->parts[p]->flush_cut(gen);
+  }
+};
+
+}  // namespace anvil::cache

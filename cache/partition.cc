@@ -1,0 +1,293 @@
+// Partition index operations, segment allocation and whole-segment eviction.
+#include "cache/partition.h"
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "cache/numa.h"
+
+namespace anvil::cache {
+
+namespace {
+// How long a writer waits for other sessions to pass a quiescent point before it reports
+// no_memory (each round is a yield; only reached when every segment awaits a grace period).
+constexpr unsigned kMaxWaitRounds = 1u << 20;
+// Victim search looks this far into the FIFO for a segment that costs nothing to evict.
+constexpr std::size_t kVictimScan = 8;
+}  // namespace
+
+partition::partition(const config& cfg)
+    : _nbuckets(cfg.nbuckets ? cfg.nbuckets : 1),
+      _pbits(cfg.partition_bits),
+      _nsegs(cfg.nsegs),
+      _seg_size(cfg.seg_size),
+      _segs(std::make_unique<seg_meta[]>(cfg.nsegs ? cfg.nsegs : 1)),
+      _sealed(cfg.nsegs),
+      _pending(cfg.nsegs) {
+  int bound = -1;
+  _buckets = static_cast<bucket*>(
+      numa_alloc(cfg.topo, index_bytes(), cfg.node, cfg.bind, &bound));  // zero-filled
+  int abound = -1;
+  if (_nsegs) _arena = static_cast<std::byte*>(numa_alloc(cfg.topo, limit_bytes(), cfg.node, cfg.bind, &abound));
+  _node = (bound >= 0 && (abound >= 0 || !_nsegs)) ? bound : -1;
+  _free.reserve(_nsegs);
+  for (std::size_t i = _nsegs; i > 0; --i) _free.push_back(static_cast<std::uint32_t>(i - 1));
+}
+
+partition::~partition() {
+  numa_free(_buckets, index_bytes());
+  numa_free(_arena, limit_bytes());
+}
+
+std::uint64_t partition::probe(const bucket& b, std::uint16_t tag, std::string_view key) const {
+  for (;;) {
+    const std::uint64_t v = b.read_begin();
+    std::uint64_t found = 0;
+    for (unsigned i = 0; i < kSlotsPerBucket; ++i) {
+      // Acquire: pairs with the writer's release store of the slot, so the item bytes it
+      // points to are visible. The item stays readable until our next quiescent point.
+      const std::uint64_t s = b.slot[i].load(std::memory_order_acquire);
+      if (s == 0 || slot_tag(s) != tag) continue;
+      const std::byte* p = at(slot_offset(s));
+      const item_fields f = read_item(p);
+      if (f.key_len == key.size() && std::memcmp(p + f.header_len, key.data(), key.size()) == 0) {
+        found = s;
+        break;
+      }
+    }
+    if (b.read_validate(v)) return found;
+  }
+}
+
+std::uint64_t partition::find(const key_hash& k, std::string_view key) const {
+  const std::uint64_t s = probe(_buckets[k.b1], k.tag, key);
+  if (s != 0 || k.b2 == k.b1) return s;
+  return probe(_buckets[k.b2], k.tag, key);
+}
+
+std::atomic<std::uint64_t>* partition::find_locked(const key_hash& k, std::string_view key) {
+  for (std::uint32_t bi : {k.b1, k.b2}) {
+    bucket& b = _buckets[bi];
+    for (unsigned i = 0; i < kSlotsPerBucket; ++i) {
+      const std::uint64_t s = b.slot[i].load(std::memory_order_relaxed);
+      if (s == 0 || slot_tag(s) != k.tag) continue;
+      const std::byte* p = at(slot_offset(s));
+      const item_fields f = read_item(p);
+      if (f.key_len == key.size() && std::memcmp(p + f.header_len, key.data(), key.size()) == 0)
+        return &b.slot[i];
+    }
+    if (k.b1 == k.b2) break;
+  }
+  return nullptr;
+}
+
+void partition::account_link(std::uint64_t off) {
+  _segs[off / _seg_size].live_items.fetch_add(1, std::memory_order_relaxed);
+}
+
+void partition::insert_locked(const key_hash& k, std::uint64_t slot_value, op_ctx& ctx) {
+  std::atomic<std::uint64_t>* victim = nullptr;
+  std::uint64_t victim_seq = ~std::uint64_t{0};
+  bool victim_dead = false;
+  for (std::uint32_t bi : {k.b1, k.b2}) {
+    bucket& b = _buckets[bi];
+    for (unsigned i = 0; i < kSlotsPerBucket; ++i) {
+      const std::uint64_t s = b.slot[i].load(std::memory_order_relaxed);
+      if (s == 0) {
+        // Release: the item bytes written before are visible to whoever loads the slot.
+        b.slot[i].store(slot_value, std::memory_order_release);
+        account_link(slot_offset(slot_value));
+        bump(ctx.ctr->items);
+        bump(ctx.ctr->bytes, item_total_len(read_item(at(slot_offset(slot_value)))));
+        return;
+      }
+      if (victim_dead) continue;
+      const std::uint64_t off = slot_offset(s);
+      const item_fields f = read_item(at(off));
+      const std::uint64_t seq = _segs[off / _seg_size].seq.load(std::memory_order_relaxed);
+      if (!live(off, f, ctx.now)) {
+        victim = &b.slot[i];
+        victim_dead = true;
+      } else if (seq < victim_seq) {
+        victim = &b.slot[i];
+        victim_seq = seq;
+      }
+    }
+    if (k.b1 == k.b2) break;
+  }
+  // Both buckets full: drop an expired/flushed item, else the one in the oldest segment.
+  const item_fields vf = read_item(at(slot_offset(victim->load(std::memory_order_relaxed))));
+  unlink_locked(victim, ctx, victim_dead ? dead_reason(vf, ctx.now) : unlink_reason::evicted);
+  victim->store(slot_value, std::memory_order_release);
+  account_link(slot_offset(slot_value));
+  bump(ctx.ctr->items);
+  bump(ctx.ctr->bytes, item_total_len(read_item(at(slot_offset(slot_value)))));
+}
+
+void partition::replace_locked(std::atomic<std::uint64_t>* s, std::uint64_t slot_value, op_ctx& ctx) {
+  const std::uint64_t old = s->load(std::memory_order_relaxed);
+  const std::uint64_t old_off = slot_offset(old);
+  const std::size_t old_len = item_total_len(read_item(at(old_off)));
+  // Release: publishes the new item's bytes; the old item stays readable for readers
+  // that already hold it until they pass a quiescent point.
+  s->store(slot_value, std::memory_order_release);
+  _segs[old_off / _seg_size].live_items.fetch_sub(1, std::memory_order_relaxed);
+  account_link(slot_offset(slot_value));
+  const std::size_t new_len = item_total_len(read_item(at(slot_offset(slot_value))));
+  bump(ctx.ctr->bytes, static_cast<std::uint64_t>(new_len) - old_len);
+}
+
+void partition::unlink_locked(std::atomic<std::uint64_t>* s, op_ctx& ctx, unlink_reason why) {
+  const std::uint64_t old = s->load(std::memory_order_relaxed);
+  const std::uint64_t off = slot_offset(old);
+  const std::size_t len = item_total_len(read_item(at(off)));
+  s->store(0, std::memory_order_release);
+  _segs[off / _seg_size].live_items.fetch_sub(1, std::memory_order_relaxed);
+  bump(ctx.ctr->items, ~std::uint64_t{0});
+  bump(ctx.ctr->bytes, ~static_cast<std::uint64_t>(len) + 1);
+  if (why == unlink_reason::evicted) bump(ctx.ctr->evictions);
+  if (why == unlink_reason::expired) bump(ctx.ctr->expired);
+}
+
+void partition::lock_alloc() {
+  for (;;) {
+    // Acquire: the segment lists written by the previous holder are visible.
+    if (!_alloc_lock.exchange(true, std::memory_order_acquire)) return;
+    while (_alloc_lock.load(std::memory_order_relaxed)) cpu_relax();
+  }
+}
+
+void partition::seal_locked() {
+  if (_open == kNoSegment) return;
+  _sealed.push_back(_open);
+  _open = kNoSegment;
+}
+
+std::uint32_t partition::take_free_locked(op_ctx& ctx) {
+  if (!_free.empty()) {
+    const std::uint32_t s = _free.back();
+    _free.pop_back();
+    return s;
+  }
+  if (_pending.empty()) return kNoSegment;
+  // We hold no item pointers here, so our own session may pass a quiescent point.
+  if (ctx.can_quiesce) ctx.q->quiesce(ctx.slot);
+  const std::uint32_t s = _pending.front();
+  if (!ctx.q->passed(_segs[s].retire_epoch)) return kNoSegment;
+  _pending.pop_front();
+  return s;
+}
+
+std::size_t partition::pick_victim_locked(std::uint32_t now) const {
+  const std::uint64_t fs = _flush_seq.load(std::memory_order_relaxed);
+  std::size_t oldest_idle = _sealed.size();
+  for (std::size_t i = 0; i < _sealed.size(); ++i) {
+    const seg_meta& m = _segs[_sealed.at(i)];
+    // Acquire: pairs with commit()'s release; all item headers in the segment are written.
+    if (m.writers.load(std::memory_order_acquire) != 0) continue;
+    if (i < kVictimScan) {
+      const bool free_to_take = m.live_items.load(std::memory_order_relaxed) == 0 ||
+                                m.seq.load(std::memory_order_relaxed) < fs ||
+                                (m.max_expiry != kNeverExpires && m.max_expiry <= now);
+      if (free_to_take) return i;
+    }
+    if (oldest_idle == _sealed.size()) oldest_idle = i;
+    if (i >= kVictimScan) break;
+  }
+  return oldest_idle;
+}
+
+void partition::evict_locked(std::size_t ring_index, op_ctx& ctx) {
+  const std::uint32_t seg = _sealed.take(ring_index);
+  seg_meta& m = _segs[seg];
+  const std::uint64_t base = std::uint64_t{seg} * _seg_size;
+  std::uint64_t off = 0;
+  while (off < m.write_off && m.live_items.load(std::memory_order_relaxed) != 0) {
+    const std::byte* p = at(base + off);
+    const item_fields f = read_item(p);
+    const std::string_view key = item_key(p, f);
+    const key_hash k = split(hash_key(key));
+    const std::uint64_t want = make_slot(k.tag, base + off);
+    {
+      pair_lock lk(*this, k);
+      for (std::uint32_t bi : {k.b1, k.b2}) {
+        bucket& b = _buckets[bi];
+        for (unsigned i = 0; i < kSlotsPerBucket; ++i) {
+          if (b.slot[i].load(std::memory_order_relaxed) != want) continue;
+          unlink_locked(&b.slot[i], ctx,
+                        live(base + off, f, ctx.now) ? unlink_reason::evicted : dead_reason(f, ctx.now));
+        }
+        if (k.b1 == k.b2) break;
+      }
+    }
+    off += item_total_len(f);
+  }
+  // The unlinks above happen before the epoch advance (acq_rel): a session that observes
+  // the new epoch can no longer find these items.
+  m.retire_epoch = ctx.q->advance();
+  _pending.push_back(seg);
+}
+
+reservation partition::reserve(std::size_t n, std::uint32_t expires_at, op_ctx& ctx) {
+  if (n > _seg_size || _nsegs == 0) return {};
+  lock_alloc();
+  for (unsigned round = 0;; ++round) {
+    if (_open != kNoSegment) {
+      seg_meta& m = _segs[_open];
+      if (m.write_off + n <= _seg_size) {
+        reservation r;
+        r.seg = _open;
+        r.off = std::uint64_t{_open} * _seg_size + m.write_off;
+        r.p = _arena + r.off;
+        m.write_off += static_cast<std::uint32_t>(n);
+        m.writers.fetch_add(1, std::memory_order_relaxed);  // published by unlock_alloc
+        if (expires_at == 0) m.max_expiry = kNeverExpires;
+        else if (m.max_expiry != kNeverExpires) m.max_expiry = std::max(m.max_expiry, expires_at);
+        unlock_alloc();
+        return r;
+      }
+      seal_locked();
+    }
+    const std::uint32_t s = take_free_locked(ctx);
+    if (s != kNoSegment) {
+      seg_meta& m = _segs[s];
+      m.seq.store(_next_seq++, std::memory_order_relaxed);
+      m.write_off = 0;
+      m.max_expiry = 0;
+      _open = s;
+      _in_use.store(_nsegs - _free.size(), std::memory_order_relaxed);
+      continue;
+    }
+    const std::size_t v = pick_victim_locked(ctx.now);
+    if (v < _sealed.size()) {
+      evict_locked(v, ctx);
+      continue;
+    }
+    // Nothing to evict right now: segments await writers or a grace period.
+    // If our own session holds views older than the oldest retired segment, waiting
+    // cannot help: only our caller's next quiescent() would.
+    const bool we_block = !ctx.can_quiesce && !_pending.empty() &&
+                          ctx.q->epoch_of(ctx.slot) < _segs[_pending.front()].retire_epoch;
+    if (round >= kMaxWaitRounds || we_block || (_pending.empty() && _sealed.empty())) {
+      unlock_alloc();
+      return {};
+    }
+    unlock_alloc();
+    std::this_thread::yield();
+    lock_alloc();
+  }
+}
+
+void partition::flush_cut(std::uint32_t gen) {
+  lock_alloc();
+  if (_flush_gen.load(std::memory_order_relaxed) != gen) {
+    seal_locked();
+    // Every segment opened so far has seq < _next_seq: all of them are now dead.
+    _flush_seq.store(_next_seq, std::memory_order_release);
+    _flush_gen.store(gen, std::memory_order_release);
+  }
+  unlock_alloc();
+}
+
+}  // namespace anvil::cache

@@ -1,0 +1,160 @@
+// One partition: a bucketized two-choice hash index over a log-structured segment arena,
+// with its own allocation lock, eviction and flush mark. Both live in NUMA-bound memory.
+// Concurrency rules:
+// - Lookups take no lock: bucket seqlock read-validate-retry; item memory is immutable
+//   while linked and is reused only after a QSBR grace period.
+// - Index writers lock the (one or two) candidate buckets, lower index first.
+// - The allocation lock guards the segment lists; it may be taken before bucket locks
+//   (eviction unlinks items), never after one: reserve() is always called lock-free.
+#pragma once
+
+#include <hwloc.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "cache/bucket.h"
+#include "cache/hash.h"
+#include "cache/item.h"
+#include "cache/qsbr.h"
+#include "cache/segment.h"
+#include "cache/stats.h"
+
+namespace anvil::cache {
+
+// What an operation carries into the partition: who it is and what time it is.
+struct op_ctx {
+  qsbr* q = nullptr;
+  int slot = -1;
+  bool can_quiesce = false;  // the session holds no item views: it may pass a quiescent point
+  part_counters* ctr = nullptr;
+  std::uint32_t now = 0;
+};
+
+struct reservation {
+  std::byte* p = nullptr;
+  std::uint64_t off = 0;
+  std::uint32_t seg = kNoSegment;
+  bool ok() const { return p != nullptr; }
+};
+
+enum class unlink_reason : std::uint8_t { removed, evicted, expired, flushed };
+
+class partition {
+ public:
+  struct config {
+    std::uint32_t nbuckets = 1;
+    std::size_t nsegs = 0;
+    std::size_t seg_size = 1u << 20;
+    unsigned partition_bits = 0;
+    int node = -1;
+    bool bind = false;
+    hwloc_topology_t topo = nullptr;
+  };
+  explicit partition(const config& cfg);
+  ~partition();
+  partition(const partition&) = delete;
+  partition& operator=(const partition&) = delete;
+
+  key_hash split(std::uint64_t h) const { return split_hash(h, _pbits, _nbuckets); }
+  bucket& bkt(std::uint32_t i) const { return _buckets[i]; }
+  std::uint32_t nbuckets() const { return _nbuckets; }
+  const std::byte* at(std::uint64_t off) const { return _arena + off; }
+  std::byte* at(std::uint64_t off) { return _arena + off; }
+
+  // Lock-free lookup in both candidate buckets; the slot value, or 0 when absent.
+  std::uint64_t find(const key_hash& k, std::string_view key) const;
+  // Not expired and not flushed.
+  bool live(std::uint64_t off, const item_fields& f, std::uint32_t now) const {
+    if (f.expires_at != 0 && f.expires_at <= now) return false;
+    const std::uint64_t fs = _flush_seq.load(std::memory_order_acquire);
+    return fs == 0 || _segs[off / _seg_size].seq.load(std::memory_order_relaxed) >= fs;
+  }
+  unlink_reason dead_reason(const item_fields& f, std::uint32_t now) const {
+    return f.expires_at != 0 && f.expires_at <= now ? unlink_reason::expired : unlink_reason::flushed;
+  }
+
+  // --- with both candidate buckets locked (see pair_lock) ---
+  std::atomic<std::uint64_t>* find_locked(const key_hash& k, std::string_view key);
+  // Inserts a new slot; evicts one resident item if both buckets are full.
+  void insert_locked(const key_hash& k, std::uint64_t slot_value, op_ctx& ctx);
+  // Replaces an existing slot with a new item (the old one stops being live).
+  void replace_locked(std::atomic<std::uint64_t>* s, std::uint64_t slot_value, op_ctx& ctx);
+  void unlink_locked(std::atomic<std::uint64_t>* s, op_ctx& ctx, unlink_reason why);
+
+  // Reserves n contiguous bytes for a new item, evicting whole segments if needed.
+  // Must be called with no bucket lock held. Fails (ok() == false) only when no segment
+  // can be freed: the limit is below one segment, or a grace period is blocked.
+  reservation reserve(std::size_t n, std::uint32_t expires_at, op_ctx& ctx);
+  // Ends a reservation (linked or abandoned); its header must be written by then.
+  void commit(const reservation& r) {
+    // Release: the item bytes are complete before an evictor sees writers == 0.
+    _segs[r.seg].writers.fetch_sub(1, std::memory_order_release);
+  }
+
+  // Flush: every segment opened before now is dead. Idempotent per generation.
+  void flush_cut(std::uint32_t gen);
+  std::uint32_t flush_gen_applied() const { return _flush_gen.load(std::memory_order_acquire); }
+
+  // Memory held by segments that are not free.
+  std::uint64_t segment_bytes() const { return _in_use.load(std::memory_order_relaxed) * _seg_size; }
+  std::uint64_t limit_bytes() const { return _nsegs * _seg_size; }
+  std::uint64_t index_bytes() const { return std::uint64_t{_nbuckets} * sizeof(bucket); }
+  int numa_node() const { return _node; }
+
+ private:
+  std::uint64_t probe(const bucket& b, std::uint16_t tag, std::string_view key) const;
+  void lock_alloc();
+  void unlock_alloc() { _alloc_lock.store(false, std::memory_order_release); }
+  void seal_locked();
+  std::uint32_t take_free_locked(op_ctx& ctx);
+  std::size_t pick_victim_locked(std::uint32_t now) const;
+  void evict_locked(std::size_t ring_index, op_ctx& ctx);
+  void account_link(std::uint64_t off);
+
+  std::uint32_t _nbuckets;
+  unsigned _pbits;
+  std::size_t _nsegs;
+  std::size_t _seg_size;
+  bucket* _buckets = nullptr;
+  std::byte* _arena = nullptr;
+  int _node = -1;
+  std::unique_ptr<seg_meta[]> _segs;
+
+  std::atomic<std::uint64_t> _flush_seq{0};
+  std::atomic<std::uint32_t> _flush_gen{0};
+  std::atomic<std::uint64_t> _in_use{0};
+
+  alignas(64) std::atomic<bool> _alloc_lock{false};
+  // Guarded by _alloc_lock:
+  std::uint32_t _open = kNoSegment;
+  std::uint64_t _next_seq = 1;
+  std::vector<std::uint32_t> _free;
+  seg_ring _sealed;
+  seg_ring _pending;
+};
+
+// Locks a key's candidate buckets in index order (no deadlock between two writers).
+class pair_lock {
+ public:
+  pair_lock(partition& p, const key_hash& k) : _a(&p.bkt(k.b1 < k.b2 ? k.b1 : k.b2)) {
+    _b = k.b1 == k.b2 ? nullptr : &p.bkt(k.b1 < k.b2 ? k.b2 : k.b1);
+    _a->lock();
+    if (_b) _b->lock();
+  }
+  ~pair_lock() {
+    if (_b) _b->unlock();
+    _a->unlock();
+  }
+  pair_lock(const pair_lock&) = delete;
+  pair_lock& operator=(const pair_lock&) = delete;
+
+ private:
+  bucket* _a;
+  bucket* _b;
+};
+
+}  // namespace anvil::cache

@@ -1,0 +1,64 @@
+// Segment bookkeeping for one partition's log-structured arena.
+// A segment is a fixed-size run of the arena that items are appended to. Life cycle:
+//   free -> open (appended to) -> sealed (full, in FIFO age order)
+//        -> pending (items unlinked, waiting for a QSBR grace period) -> free.
+// Items are never freed one by one; a whole segment is evicted. `writers` counts
+// reservations not yet committed: a segment is evicted only when it is sealed and has no
+// writers, so every item header in it is complete. `seq` orders segments by opening
+// time and implements flush (segments with seq below the partition's flush mark are dead).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace anvil::cache {
+
+inline constexpr std::uint32_t kNoSegment = ~std::uint32_t{0};
+inline constexpr std::uint32_t kNeverExpires = ~std::uint32_t{0};
+
+struct seg_meta {
+  std::atomic<std::uint64_t> seq{0};          // set when opened; read lock-free by readers
+  std::atomic<std::uint32_t> writers{0};      // uncommitted reservations
+  std::atomic<std::uint32_t> live_items{0};   // items linked in the index
+  // Below: guarded by the partition's allocation lock.
+  std::uint32_t write_off = 0;
+  std::uint32_t max_expiry = 0;  // latest expiry of any item; kNeverExpires if any never does
+  std::uint64_t retire_epoch = 0;
+};
+
+// Fixed-capacity FIFO of segment numbers (never allocates after construction).
+class seg_ring {
+ public:
+  explicit seg_ring(std::size_t cap) : _v(cap ? cap : 1) {}
+  std::size_t size() const { return _n; }
+  bool empty() const { return _n == 0; }
+  std::uint32_t at(std::size_t i) const { return _v[(_head + i) % _v.size()]; }
+  std::uint32_t front() const { return at(0); }
+  void push_back(std::uint32_t s) {
+    _v[(_head + _n) % _v.size()] = s;
+    ++_n;
+  }
+  std::uint32_t pop_front() {
+    const std::uint32_t s = _v[_head];
+    _head = (_head + 1) % _v.size();
+    --_n;
+    return s;
+  }
+  // Removes element i, keeping the others in order.
+  std::uint32_t take(std::size_t i) {
+    const std::uint32_t s = at(i);
+    for (std::size_t j = i; j > 0; --j) _v[(_head + j) % _v.size()] = _v[(_head + j - 1) % _v.size()];
+    _head = (_head + 1) % _v.size();
+    --_n;
+    return s;
+  }
+
+ private:
+  std::vector<std::uint32_t> _v;
+  std::size_t _head = 0;
+  std::size_t _n = 0;
+};
+
+}  // namespace anvil::cache

@@ -1,0 +1,41 @@
+// What a snapshot reads from and what a restore writes into, as small interfaces, so
+// the writer and restorer are tested with plain vectors as well as with the engine.
+// io/engine_stream.h binds them to cache::engine (one session per thread).
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+
+#include "cache/engine.h"
+
+namespace anvil::io {
+
+// Used by exactly one thread (the io thread) for one snapshot, then destroyed.
+class item_source {
+ public:
+  virtual ~item_source() = default;
+  virtual std::size_t partition_count() = 0;
+  virtual std::size_t max_item_size() = 0;
+  // Live items of one partition; views valid during the callback only.
+  virtual void for_each_item(std::size_t partition,
+                             const std::function<void(const cache::item_record&)>& fn) = 0;
+  // Read after iteration: at least the CAS of every item seen.
+  virtual cache::cas_t cas_counter() = 0;
+};
+
+// One per inserting thread.
+class item_inserter {
+ public:
+  virtual ~item_inserter() = default;
+  virtual bool insert(const cache::item_record& rec) = 0;  // false: not stored (expired, ...)
+};
+
+class item_sink {
+ public:
+  virtual ~item_sink() = default;
+  virtual std::unique_ptr<item_inserter> open_inserter() = 0;
+  virtual void raise_cas_counter(cache::cas_t at_least) = 0;
+};
+
+}  // namespace anvil::io

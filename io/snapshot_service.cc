@@ -1,0 +1,283 @@
+#include "io/snapshot_service.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "io/snapshot_files.h"
+#include "io/uring.h"
+
+namespace anvil::io {
+
+struct snapshot_service::state {
+  source_factory make_source;
+  const cache::clock* clock = nullptr;
+  service_config cfg;
+  storage_health health;
+
+  mutable std::mutex m;
+  mutable std::condition_variable cv;
+  std::uint64_t requested = 0;  // last ticket handed out
+  std::uint64_t started = 0;    // ticket covered by the attempt in progress
+  std::uint64_t served = 0;     // every ticket <= served has had its attempt
+  bool stopping = false;
+  bool finished = false;        // the io thread left its loop
+  snapshot_result last;
+  std::atomic<bool> cancel{false};
+
+  // io thread only
+  std::uint64_t next_id = 1;
+  std::vector<std::uint64_t> complete;  // ids with a manifest, oldest first
+  std::thread thread;
+  bool running = false;
+
+  void loop();
+  void attempt();
+  void prepare_directory();
+  void retain();
+};
+
+namespace {
+
+// Unlinks a list of paths through a fresh ring with deadlines; false if any failed.
+bool unlink_all(const std::vector<std::string>& paths, std::chrono::milliseconds timeout,
+                storage_health& health) {
+  if (paths.empty()) return true;
+  std::optional<ring> r;
+  try {
+    r.emplace(16);
+  } catch (const std::exception&) {
+    return false;
+  }
+  bool ok = true;
+  for (const auto& p : paths) {
+    const char* cp = r->pin(p);
+    const int rc = r->run(timeout, [&](io_uring_sqe* s) { io_uring_prep_unlink(s, cp, 0); });
+    if (rc < 0 && rc != -ENOENT) {
+      ok = false;
+      spdlog::warn("snapshot: cannot remove {}: {}", p, errno_text(rc));
+      if (rc == -ETIME) break;
+    }
+  }
+  if (r->stuck()) {
+    health.add(storage_health::rings_abandoned);
+    health.add(storage_health::bytes_leaked, r->pinned_bytes());
+    health.add(storage_health::io_stalls);
+  }
+  return ok;
+}
+
+}  // namespace
+
+void snapshot_service::state::prepare_directory() {
+  const auto& dir = cfg.writer.dir;
+  {
+    std::optional<ring> r;
+    try {
+      r.emplace(8);
+      const char* p = r->pin(dir);
+      const int rc = r->run(cfg.writer.io_timeout, [&](io_uring_sqe* s) { io_uring_prep_mkdirat(s, AT_FDCWD, p, 0755); });
+      if (rc < 0 && rc != -EEXIST) spdlog::warn("snapshot: cannot create {}: {}", dir, errno_text(rc));
+      if (r->stuck()) {
+        health.add(storage_health::rings_abandoned);
+        health.add(storage_health::io_stalls);
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("snapshot: io_uring unavailable: {}", e.what());
+    }
+  }
+  struct listing {
+    bool ok = false;
+    int err = 0;
+    std::vector<snapshot_entry> entries;
+  };
+  auto l = call_with_deadline<listing>([dir] {
+    listing out;
+    out.ok = list_snapshots(dir, out.entries, out.err);
+    return out;
+  }, cfg.writer.io_timeout, &health);
+  if (!l || !l->ok) {
+    // Ids from the wall clock still sort after anything an earlier run wrote.
+    next_id = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count());
+    const std::string why = !l ? "listing " + dir + " stalled" : "cannot list " + dir + ": " + errno_text(l->err);
+    spdlog::warn("snapshot: {}", why);
+    health.set_degraded(why);
+    return;
+  }
+  std::vector<std::string> leftovers;
+  for (const auto& e : l->entries) {
+    next_id = std::max(next_id, e.id + 1);
+    if (e.manifest) {
+      complete.push_back(e.id);
+      if (e.manifest_tmp) leftovers.push_back(dir + "/" + manifest_tmp_name(e.id));
+    } else {
+      // An attempt that never finished (crash, kill): its files are garbage.
+      if (e.data) leftovers.push_back(dir + "/" + data_name(e.id));
+      if (e.manifest_tmp) leftovers.push_back(dir + "/" + manifest_tmp_name(e.id));
+    }
+  }
+  if (!leftovers.empty()) {
+    spdlog::info("snapshot: removing {} file(s) of interrupted attempts in {}", leftovers.size(), dir);
+    unlink_all(leftovers, cfg.writer.io_timeout, health);
+  }
+}
+
+void snapshot_service::state::retain() {
+  const unsigned keep = std::max(1u, cfg.keep);
+  std::vector<std::string> old;
+  while (complete.size() > keep) {
+    const std::uint64_t id = complete.front();
+    complete.erase(complete.begin());
+    // Manifest first: a crash in between leaves a data file without one, i.e. garbage
+    // that the next start removes, never a manifest pointing at nothing.
+    old.push_back(cfg.writer.dir + "/" + manifest_name(id));
+    old.push_back(cfg.writer.dir + "/" + data_name(id));
+  }
+  if (!unlink_all(old, cfg.writer.io_timeout, health)) health.add(storage_health::io_errors);
+}
+
+void snapshot_service::state::attempt() {
+  const std::uint64_t id = next_id++;
+  snapshot_result res;
+  {
+    auto src = make_source();
+    res = write_snapshot(*src, cfg.writer, id, clock->now(), &cancel);
+  }  // the session closes here, so an idle io thread never holds back reclamation
+  health.add(storage_health::rings_abandoned, res.rings_abandoned);
+  health.add(storage_health::bytes_leaked, res.bytes_leaked);
+  if (res.ok) {
+    complete.push_back(id);
+    retain();
+    health.add(storage_health::snapshots_ok);
+    health.put(storage_health::last_ok_unix, clock->now());
+    health.put(storage_health::last_snapshot_id, id);
+    health.put(storage_health::last_items, res.items);
+    health.put(storage_health::last_bytes, res.bytes);
+    health.put(storage_health::last_duration_us, static_cast<std::uint64_t>(res.seconds * 1e6));
+    health.set_ok();
+    spdlog::info("snapshot: id={} items={} bytes={} direct={} seconds={:.3f} MB/s={:.1f}", id, res.items,
+                 res.bytes, res.direct, res.seconds, res.seconds > 0 ? res.bytes / res.seconds / 1e6 : 0.0);
+  } else {
+    health.add(storage_health::snapshots_failed);
+    if (res.stalled) health.add(storage_health::io_stalls);
+    else if (res.error != ECANCELED) health.add(storage_health::io_errors);
+    health.set_degraded("snapshot " + std::to_string(id) + " abandoned: " + res.reason);
+    spdlog::error("snapshot: id={} abandoned: {} (partial files {}); serving continues", id, res.reason,
+                  res.cleaned_up ? "removed" : "left behind");
+  }
+  std::lock_guard lk(m);
+  last = res;
+}
+
+void snapshot_service::state::loop() {
+  auto due = steady::now() + cfg.interval;
+  for (;;) {
+    {
+      std::unique_lock lk(m);
+      auto ready = [&] { return stopping || requested > served; };
+      if (cfg.interval.count() > 0) {
+        cv.wait_until(lk, due, ready);
+      } else {
+        cv.wait(lk, ready);
+      }
+      const bool periodic = cfg.interval.count() > 0 && steady::now() >= due;
+      if (!(requested > served) && !periodic) {
+        if (stopping) break;
+        continue;
+      }
+      started = requested;
+    }
+    attempt();
+    due = steady::now() + cfg.interval;
+    std::lock_guard lk(m);
+    served = started;
+    cv.notify_all();
+  }
+  std::lock_guard lk(m);
+  finished = true;
+  cv.notify_all();
+}
+
+snapshot_service::snapshot_service(source_factory make_source, const cache::clock& clock,
+                                   service_config cfg)
+    : _st(std::make_shared<state>()) {
+  _st->make_source = std::move(make_source);
+  _st->clock = &clock;
+  _st->cfg = std::move(cfg);
+}
+
+snapshot_service::~snapshot_service() { stop(); }
+
+void snapshot_service::start() {
+  if (_st->running) return;
+  _st->running = true;
+  auto st = _st;
+  _st->thread = std::thread([st] {
+    st->prepare_directory();
+    st->loop();
+  });
+}
+
+void snapshot_service::stop() {
+  auto& st = *_st;
+  if (!st.running) return;
+  st.running = false;
+  std::unique_lock lk(st.m);
+  if (st.cfg.snapshot_at_shutdown) ++st.requested;
+  st.stopping = true;
+  st.cv.notify_all();
+  const auto give_up = steady::now() + st.cfg.shutdown_timeout;
+  if (!st.cv.wait_until(lk, give_up, [&] { return st.finished; })) {
+    spdlog::warn("snapshot: shutdown snapshot not done within {} ms; cancelling it",
+                 st.cfg.shutdown_timeout.count());
+    st.cancel = true;
+    // A cancelled attempt returns within one I/O deadline (its waits poll the flag).
+    st.cv.wait_until(lk, steady::now() + 2 * st.cfg.writer.io_timeout, [&] { return st.finished; });
+  }
+  const bool finished = st.finished;
+  lk.unlock();
+  // A thread that abandoned a ring cannot finish exiting until the kernel lets go of the
+  // stuck I/O, so it is never joined: detached and counted.
+  if (finished && st.health.get(storage_health::rings_abandoned) == 0) {
+    st.thread.join();
+  } else {
+    spdlog::error("snapshot: io thread {} with stuck I/O; detached",
+                  finished ? "finished" : "did not finish");
+    st.health.add(storage_health::threads_abandoned);
+    st.thread.detach();
+  }
+}
+
+std::uint64_t snapshot_service::request_snapshot() {
+  std::lock_guard lk(_st->m);
+  // Coalesce: a request made before the queued attempt starts shares its ticket.
+  if (_st->requested == _st->started) ++_st->requested;
+  _st->cv.notify_all();
+  return _st->requested;
+}
+
+bool snapshot_service::wait(std::uint64_t ticket, std::chrono::milliseconds timeout,
+                            snapshot_result* out) const {
+  std::unique_lock lk(_st->m);
+  const bool ok = _st->cv.wait_for(lk, timeout, [&] { return _st->served >= ticket || _st->finished; }) &&
+                  _st->served >= ticket;
+  if (ok && out != nullptr) *out = _st->last;
+  return ok;
+}
+
+const storage_health& snapshot_service::health() const { return _st->health; }
+
+snapshot_result snapshot_service::last_result() const {
+  std::lock_guard lk(_st->m);
+  return _st->last;
+}
+
+}  // namespace anvil::io

@@ -1,0 +1,63 @@
+// The snapshot scheduler: one io thread that writes a snapshot every `interval`, on
+// demand (the admin API calls request_snapshot), and once more at graceful shutdown,
+// keeps the newest `keep` complete snapshots, and reports storage health.
+//
+// Isolation from serving: lcores never call into this class. The io thread reads the
+// cache through its own session (opened per attempt, closed right after) and does
+// every filesystem call through an io_uring with deadlines, so a failing or hung
+// filesystem costs a failed attempt and a "degraded" health state, never a blocked
+// lcore. stop() is bounded: it gives the final snapshot shutdown_timeout, then cancels
+// it, and detaches (and counts) an io thread that still does not finish.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "io/health.h"
+#include "io/item_stream.h"
+#include "io/snapshot_writer.h"
+
+namespace anvil::io {
+
+struct service_config {
+  writer_config writer;                   // directory, node id, block size, rate, deadlines
+  std::chrono::milliseconds interval{0};  // 0: no periodic snapshots
+  unsigned keep = 2;                      // complete snapshots kept (at least 1)
+  bool snapshot_at_shutdown = true;
+  std::chrono::milliseconds shutdown_timeout{10'000};
+};
+
+class snapshot_service {
+ public:
+  // `make_source` is called on the io thread at the start of each attempt.
+  using source_factory = std::function<std::unique_ptr<item_source>()>;
+  snapshot_service(source_factory make_source, const cache::clock& clock, service_config cfg);
+  // For the engine: snapshot_service(engine_source_factory(e), *e.config().time, cfg)
+  // (engine_source_factory is in io/engine_stream.h).
+  ~snapshot_service();  // stop()
+  snapshot_service(const snapshot_service&) = delete;
+  snapshot_service& operator=(const snapshot_service&) = delete;
+
+  // Creates the directory if needed, removes leftovers of interrupted attempts, starts
+  // the io thread. Never fails: a bad directory shows up as degraded health.
+  void start();
+  // Graceful stop, bounded (see above). Idempotent.
+  void stop();
+
+  // On demand: queues a snapshot (coalesced with one already queued) and returns a
+  // ticket; wait() returns once an attempt that started after the request is over.
+  std::uint64_t request_snapshot();
+  bool wait(std::uint64_t ticket, std::chrono::milliseconds timeout,
+            snapshot_result* out = nullptr) const;
+
+  const storage_health& health() const;
+  snapshot_result last_result() const;
+
+ private:
+  struct state;
+  std::shared_ptr<state> _st;
+};
+
+}  // namespace anvil::io

@@ -1,0 +1,411 @@
+#include "io/snapshot_writer.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "io/crc32c.h"
+#include "io/format.h"
+#include "io/snapshot_files.h"
+#include "io/uring.h"
+
+namespace anvil::io {
+
+namespace {
+
+std::size_t round_up(std::size_t v, std::size_t a) { return (v + a - 1) / a * a; }
+
+class writer {
+ public:
+  writer(item_source& src, const writer_config& cfg, std::uint64_t id, std::uint64_t created,
+         const std::atomic<bool>* cancel)
+      : _src(src), _cfg(cfg), _cancel(cancel) {
+    _res.snapshot_id = id;
+    _info.node_id = cfg.node_id;
+    _info.snapshot_id = id;
+    _info.created_unix = created;
+    _data_path = cfg.dir + "/" + data_name(id);
+    _tmp_path = cfg.dir + "/" + manifest_tmp_name(id);
+    _manifest_path = cfg.dir + "/" + manifest_name(id);
+  }
+
+  snapshot_result run() {
+    const auto t0 = steady::now();
+    try {
+      _ring.emplace(std::max(64u, _cfg.queue_depth * 2));
+    } catch (const std::exception& e) {
+      return fail_now(std::string("io_uring unavailable: ") + e.what(), ENOSYS);
+    }
+    if (open_data() && write_blocks() && write_header() && sync_close_data() &&
+        write_manifest()) {
+      _res.ok = true;
+    }
+    if (!_res.ok) cleanup();
+    _res.seconds = std::chrono::duration<double>(steady::now() - t0).count();
+    finish_ring();
+    return _res;
+  }
+
+ private:
+  struct slot {
+    std::byte* buf = nullptr;
+    bool busy = false;
+    std::uint64_t off = 0;
+    std::size_t len = 0;   // bytes still to write from buf + done
+    std::size_t done = 0;
+  };
+
+  snapshot_result fail_now(std::string reason, int err) {
+    _res.ok = false;
+    _res.reason = std::move(reason);
+    _res.error = err;
+    return _res;
+  }
+
+  // Records the first failure only: later ones are consequences.
+  bool fail(const std::string& what, int negative_errno) {
+    if (_failed) return false;
+    _failed = true;
+    _res.error = -negative_errno;
+    if (negative_errno == -ETIME) {
+      _res.stalled = true;
+      _res.reason = what + ": I/O did not complete within " +
+                    std::to_string(_cfg.io_timeout.count()) + " ms (filesystem stalled)";
+    } else if (negative_errno == -ECANCELED) {
+      _res.reason = what + ": cancelled (shutdown)";
+    } else {
+      _res.reason = what + ": " + errno_text(negative_errno);
+      if (negative_errno == -ENOENT) _res.reason += " (snapshot directory missing?)";
+    }
+    return false;
+  }
+
+  bool cancelled() const { return _cancel != nullptr && _cancel->load(std::memory_order_relaxed); }
+
+  int run_op(auto&& prep) { return _ring->run(_cfg.io_timeout, prep); }
+
+  bool open_data() {
+    const char* path = _ring->pin(_data_path);
+    const int base = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
+    int fd = -EINVAL;
+    if (_cfg.direct_io) {
+      fd = run_op([&](io_uring_sqe* s) {
+        io_uring_prep_openat(s, AT_FDCWD, path, base | O_DIRECT, 0644);
+      });
+      if (fd == -EINVAL) spdlog::info("snapshot: O_DIRECT refused by {} ; using buffered writes", _cfg.dir);
+    }
+    if (fd == -EINVAL) {
+      fd = run_op([&](io_uring_sqe* s) { io_uring_prep_openat(s, AT_FDCWD, path, base, 0644); });
+    } else if (fd >= 0) {
+      _direct = true;
+    }
+    if (fd < 0) return fail("create " + _data_path, fd);
+    _fd = fd;
+    _created = true;
+    if (_direct) check_dio_alignment();
+    _res.direct = _direct;
+    return true;
+  }
+
+  // O_DIRECT only when the filesystem states alignments we meet (statx DIOALIGN).
+  void check_dio_alignment() {
+    auto* stx = reinterpret_cast<struct statx*>(_ring->alloc_buffer(sizeof(struct statx), 64));
+    const char* empty = _ring->pin("");
+    const int rc = run_op([&](io_uring_sqe* s) {
+      io_uring_prep_statx(s, _fd, empty, AT_EMPTY_PATH, STATX_DIOALIGN, stx);
+    });
+    bool ok = rc == 0 && (stx->stx_mask & STATX_DIOALIGN) != 0 && stx->stx_dio_mem_align != 0 &&
+              stx->stx_dio_offset_align != 0 && stx->stx_dio_mem_align <= kHeaderSize &&
+              stx->stx_dio_offset_align <= kHeaderSize;
+    if (!ok) {
+      spdlog::info("snapshot: no usable direct I/O alignment on {} (statx rc={}); using buffered writes",
+                   _cfg.dir, rc);
+      const int flags = fcntl(_fd, F_GETFL);
+      if (flags < 0 || fcntl(_fd, F_SETFL, flags & ~O_DIRECT) < 0) {
+        // Keep O_DIRECT with 4 KiB alignment, which every block device accepts.
+        return;
+      }
+      _direct = false;
+    }
+  }
+
+  // Token bucket on bytes written, so a snapshot leaves memory bandwidth to serving.
+  void throttle(std::size_t bytes) {
+    if (_cfg.rate_limit_bytes_per_sec == 0) return;
+    const auto now = steady::now();
+    if (_next_send < now) _next_send = now;
+    while (steady::now() < _next_send && !cancelled()) {
+      std::this_thread::sleep_for(std::min<steady::duration>(_next_send - steady::now(),
+                                                             std::chrono::milliseconds(50)));
+    }
+    _next_send += std::chrono::nanoseconds(static_cast<std::int64_t>(
+        static_cast<double>(bytes) * 1e9 / static_cast<double>(_cfg.rate_limit_bytes_per_sec)));
+  }
+
+  bool submit_write(slot& s) {
+    const int fd = _fd;
+    std::byte* p = s.buf + s.done;
+    const auto len = static_cast<unsigned>(s.len);
+    const std::uint64_t off = s.off + s.done;
+    const std::uint64_t tag = static_cast<std::uint64_t>(&s - _slots.data());
+    if (!_ring->push(tag, steady::now() + _cfg.io_timeout,
+                     [&](io_uring_sqe* q) { io_uring_prep_write(q, fd, p, len, off); })) {
+      return fail("queue write", -EBUSY);
+    }
+    if (int rc = _ring->submit(); rc < 0) return fail("submit write", rc);
+    s.busy = true;
+    return true;
+  }
+
+  // Reaps one completion (bounded by the I/O deadlines; polls cancel).
+  bool reap_one() {
+    ring::completion c;
+    for (;;) {
+      if (cancelled()) return fail("write " + _data_path, -ECANCELED);
+      const auto st = _ring->wait(c, steady::now() + std::chrono::milliseconds(100));
+      if (st == ring::wait_status::stalled) return fail("write " + _data_path, -ETIME);
+      if (st == ring::wait_status::completed) break;
+    }
+    if (c.tag >= _slots.size()) return true;
+    slot& s = _slots[c.tag];
+    s.busy = false;
+    if (c.res < 0) return fail("write " + _data_path, c.res);
+    if (c.res == 0) return fail("write " + _data_path, -ENOSPC);
+    s.done += static_cast<std::size_t>(c.res);
+    s.len -= static_cast<std::size_t>(c.res);
+    if (s.len > 0) return submit_write(s);  // short write: the rest, or the real error
+    return true;
+  }
+
+  bool drain() {
+    for (;;) {
+      bool any = false;
+      for (auto& s : _slots) any |= s.busy;
+      if (!any) return true;
+      if (!reap_one()) return false;
+    }
+  }
+
+  slot* free_slot() {
+    for (;;) {
+      for (auto& s : _slots)
+        if (!s.busy) return &s;
+      if (!reap_one()) return nullptr;
+    }
+  }
+
+  bool start_block(std::uint32_t partition) {
+    _cur = free_slot();
+    if (_cur == nullptr) return false;
+    _builder.reset({_cur->buf, _block_size}, _info.snapshot_id,
+                   static_cast<std::uint32_t>(_info.block_count), partition);
+    return true;
+  }
+
+  bool flush_block() {
+    const std::uint32_t crc = _builder.seal();
+    std::byte le[4];
+    put_u32(le, crc);
+    _blocks_crc = crc32c_chain(le);
+    _info.item_count += _builder.item_count();
+    _cur->off = kHeaderSize + _info.block_count * _block_size;
+    _cur->len = _block_size;
+    _cur->done = 0;
+    ++_info.block_count;
+    throttle(_block_size);
+    slot* s = _cur;
+    _cur = nullptr;
+    return submit_write(*s);
+  }
+
+  std::uint32_t crc32c_chain(const std::byte* le);
+
+  bool write_blocks() {
+    _block_size = round_up(std::max(_cfg.block_size, kBlockHeaderSize + kRecordHeaderSize +
+                                                         cache::kMaxKeyLength + _src.max_item_size()),
+                           kHeaderSize);
+    _info.block_size = static_cast<std::uint32_t>(_block_size);
+    _info.partition_count = static_cast<std::uint32_t>(_src.partition_count());
+    _slots.resize(std::max(1u, _cfg.queue_depth));
+    for (auto& s : _slots) s.buf = _ring->alloc_buffer(_block_size, kHeaderSize);
+    _header = _ring->alloc_buffer(kHeaderSize, kHeaderSize);
+    for (std::size_t p = 0; p < _info.partition_count && !_failed; ++p) {
+      _src.for_each_item(p, [&](const cache::item_record& rec) {
+        if (_failed) return;  // the iteration cannot be stopped early; it is cheap to finish
+        if (cancelled()) {
+          fail("write " + _data_path, -ECANCELED);
+          return;
+        }
+        if (_cur == nullptr && !start_block(static_cast<std::uint32_t>(p))) return;
+        if (!_builder.fits(rec)) {
+          if (_builder.empty()) {  // cannot happen: blocks are sized for the largest item
+            ++_skipped;
+            return;
+          }
+          if (!flush_block() || !start_block(static_cast<std::uint32_t>(p))) return;
+        }
+        _builder.add(rec);
+      });
+    }
+    if (_failed) return false;
+    if (_cur != nullptr && !_builder.empty() && !flush_block()) return false;
+    if (!drain()) return false;
+    if (_skipped > 0) spdlog::warn("snapshot: {} items larger than a block were skipped", _skipped);
+    return true;
+  }
+
+  bool write_header() {
+    // Read after the iteration: at least the CAS of every item written above.
+    _info.cas_counter = _src.cas_counter();
+    _header_crc = encode_header(_info, {_header, kHeaderSize});
+    _slots.push_back(slot{_header, false, 0, kHeaderSize, 0});
+    if (!submit_write(_slots.back())) return false;
+    return drain();
+  }
+
+  bool sync_close_data() {
+    const int fd = _fd;
+    int rc = run_op([&](io_uring_sqe* s) { io_uring_prep_fsync(s, fd, 0); });
+    if (rc < 0) return fail("fsync " + _data_path, rc);
+    rc = run_op([&](io_uring_sqe* s) { io_uring_prep_close(s, fd); });
+    _fd = -1;
+    if (rc < 0) return fail("close " + _data_path, rc);
+    return true;
+  }
+
+  bool write_manifest() {
+    manifest m;
+    m.info = _info;
+    m.header_crc = _header_crc;
+    m.blocks_crc = _blocks_crc;
+    m.data_size = data_file_size(_info);
+    std::byte* buf = _ring->alloc_buffer(kManifestSize, 64);
+    encode_manifest(m, {buf, kManifestSize});
+    const char* tmp = _ring->pin(_tmp_path);
+    const char* fin = _ring->pin(_manifest_path);
+    const char* dir = _ring->pin(_cfg.dir);
+    int fd = run_op([&](io_uring_sqe* s) {
+      io_uring_prep_openat(s, AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    });
+    if (fd < 0) return fail("create " + _tmp_path, fd);
+    _tmp_created = true;
+    int rc = run_op([&](io_uring_sqe* s) { io_uring_prep_write(s, fd, buf, kManifestSize, 0); });
+    if (rc >= 0 && rc != static_cast<int>(kManifestSize)) rc = -ENOSPC;
+    if (rc >= 0) rc = run_op([&](io_uring_sqe* s) { io_uring_prep_fsync(s, fd, 0); });
+    const int crc = run_op([&](io_uring_sqe* s) { io_uring_prep_close(s, fd); });
+    if (rc < 0) return fail("write " + _tmp_path, rc);
+    if (crc < 0) return fail("close " + _tmp_path, crc);
+    rc = run_op([&](io_uring_sqe* s) { io_uring_prep_rename(s, tmp, fin); });
+    if (rc < 0) return fail("rename " + _tmp_path, rc);
+    _tmp_created = false;
+    _manifest_created = true;
+    // The rename is durable only once the directory is.
+    const int dfd = run_op([&](io_uring_sqe* s) {
+      io_uring_prep_openat(s, AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    });
+    if (dfd < 0) return fail("open " + _cfg.dir, dfd);
+    rc = run_op([&](io_uring_sqe* s) { io_uring_prep_fsync(s, dfd, 0); });
+    run_op([&](io_uring_sqe* s) { io_uring_prep_close(s, dfd); });
+    if (rc < 0) return fail("fsync " + _cfg.dir, rc);
+    _res.items = _info.item_count;
+    _res.blocks = _info.block_count;
+    _res.bytes = data_file_size(_info);
+    _res.cas_counter = _info.cas_counter;
+    return true;
+  }
+
+  // Removes what this attempt created. A stuck ring is left to the kernel and a fresh
+  // one (with its own deadlines) does the unlinks.
+  void cleanup() {
+    std::optional<ring> fresh;
+    ring* r = _ring ? &*_ring : nullptr;
+    if (r == nullptr || r->stuck()) {
+      try {
+        fresh.emplace(16);
+        r = &*fresh;
+      } catch (const std::exception&) {
+        _res.cleaned_up = !_created;
+        return;
+      }
+    } else {
+      ring::completion c;  // let the in-flight writes finish (bounded by their deadlines)
+      while (r->inflight() > 0 && r->wait(c) != ring::wait_status::stalled) {
+      }
+      if (r->stuck()) {
+        try {
+          fresh.emplace(16);
+          r = &*fresh;
+        } catch (const std::exception&) {
+          _res.cleaned_up = !_created;
+          return;
+        }
+      }
+    }
+    bool ok = true;
+    if (_fd >= 0) {
+      const int fd = _fd;
+      r->run(_cfg.io_timeout, [&](io_uring_sqe* s) { io_uring_prep_close(s, fd); });
+      _fd = -1;
+    }
+    auto unlink = [&](const std::string& path) {
+      const char* p = r->pin(path);
+      const int rc = r->run(_cfg.io_timeout, [&](io_uring_sqe* s) { io_uring_prep_unlink(s, p, 0); });
+      if (rc < 0 && rc != -ENOENT) ok = false;
+    };
+    if (_manifest_created) unlink(_manifest_path);
+    if (_tmp_created) unlink(_tmp_path);
+    if (_created) unlink(_data_path);
+    _res.cleaned_up = ok;
+    if (fresh && fresh->stuck()) {
+      ++_res.rings_abandoned;
+      _res.bytes_leaked += fresh->pinned_bytes();
+    }
+  }
+
+  void finish_ring() {
+    if (_ring && _ring->stuck()) {
+      ++_res.rings_abandoned;
+      _res.bytes_leaked += _ring->pinned_bytes();
+    }
+    _ring.reset();
+  }
+
+  item_source& _src;
+  const writer_config& _cfg;
+  const std::atomic<bool>* _cancel;
+  snapshot_result _res;
+  snapshot_info _info;
+  std::string _data_path, _tmp_path, _manifest_path;
+  std::optional<ring> _ring;
+  int _fd = -1;
+  bool _direct = false;
+  bool _created = false, _tmp_created = false, _manifest_created = false;
+  bool _failed = false;
+  std::size_t _block_size = 0;
+  std::vector<slot> _slots;
+  slot* _cur = nullptr;
+  std::byte* _header = nullptr;
+  block_builder _builder;
+  std::uint32_t _blocks_crc = 0;
+  std::uint32_t _header_crc = 0;
+  std::uint64_t _skipped = 0;
+  steady::time_point _next_send{};
+};
+
+std::uint32_t writer::crc32c_chain(const std::byte* le) { return crc32c(le, 4, _blocks_crc); }
+
+}  // namespace
+
+snapshot_result write_snapshot(item_source& src, const writer_config& cfg,
+                               std::uint64_t snapshot_id, std::uint64_t created_unix,
+                               const std::atomic<bool>* cancel) {
+  writer w(src, cfg, snapshot_id, created_unix, cancel);
+  return w.run();
+}
+
+}  // namespace anvil::io

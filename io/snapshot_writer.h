@@ -1,0 +1,52 @@
+// Writes one snapshot from an item_source to the snapshot directory, on the calling
+// thread (the io thread), with a fresh io_uring per attempt.
+//
+// Invariants: the item source is read only through its concurrent iteration (writers
+// are never blocked); the manifest is written last (tmp, fsync, rename, fsync dir), so
+// a crash at any point leaves either a complete snapshot or files without a manifest;
+// every filesystem call goes through the ring with a deadline, so this function
+// returns within (number of steps) x io_timeout even on a filesystem that never
+// answers. A failed attempt removes its partial files when the filesystem still lets it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "io/item_stream.h"
+
+namespace anvil::io {
+
+struct writer_config {
+  std::string dir;
+  std::uint64_t node_id = 0;
+  std::size_t block_size = 1u << 20;       // raised to fit the largest item
+  unsigned queue_depth = 4;                // block writes in flight
+  std::uint64_t rate_limit_bytes_per_sec = 0;  // 0 = unlimited
+  std::chrono::milliseconds io_timeout{5000};  // deadline of every single I/O
+  bool direct_io = true;                   // O_DIRECT when the filesystem supports it
+};
+
+struct snapshot_result {
+  bool ok = false;
+  std::string reason;  // why it failed; empty on success
+  int error = 0;       // errno of the failure (ETIME: an I/O missed its deadline)
+  bool stalled = false;
+  bool cleaned_up = true;  // partial files removed (or none written)
+  std::uint64_t snapshot_id = 0;
+  std::uint64_t items = 0;
+  std::uint64_t blocks = 0;
+  std::uint64_t bytes = 0;  // data file size
+  std::uint64_t cas_counter = 0;
+  bool direct = false;
+  double seconds = 0;
+  std::uint64_t rings_abandoned = 0;
+  std::uint64_t bytes_leaked = 0;
+};
+
+snapshot_result write_snapshot(item_source& src, const writer_config& cfg,
+                               std::uint64_t snapshot_id, std::uint64_t created_unix,
+                               const std::atomic<bool>* cancel = nullptr);
+
+}  // namespace anvil::io

@@ -156,6 +156,7 @@ class stack {
       slot& s = _slots[c->slot];
       tcp_segment seg;
       bool blocked = false;
+      const std::uint32_t rtx_before = c->counters().retransmits;
       // Bound per flush: a connection with a large queue yields after a window's worth.
       for (int n = 0; n < 64 && c->peek_output(now, seg); ++n) {
         if (!emit_tcp(tx, s.peer_mac, c->tuple(), seg)) {
@@ -164,6 +165,7 @@ class stack {
         }
         c->on_output_sent(seg, now);
       }
+      bump(_ctr.tcp_retransmits, c->counters().retransmits - rtx_before);
       if (blocked) return;  // the sink is full: keep the rest dirty for the next call
       _dirty = c->dirty_next;
       c->dirty = false;
@@ -184,7 +186,11 @@ class stack {
     for (std::uint32_t i : _expired) {
       slot& s = _slots[i];
       if (!s.in_use) continue;
+      const tcp_conn::stats before = s.conn.counters();
       s.conn.on_timer(now);
+      const tcp_conn::stats& after = s.conn.counters();
+      bump(_ctr.tcp_rto_expired, after.rto_expired - before.rto_expired);
+      bump(_ctr.tcp_zero_window_probes, after.zero_window_probes - before.zero_window_probes);
       handle_events(i);
       count_timeouts(s.conn);
       _wheel.arm(i, s.conn.poll_at());
@@ -616,6 +622,7 @@ class stack {
     if (a.ooo_dropped != b.ooo_dropped) bump(_ctr.drop_tcp_ooo_full);
     if (a.challenge_acks != b.challenge_acks) bump(_ctr.tcp_challenge_acks);
     if (a.bad_acks != b.bad_acks) bump(_ctr.drop_tcp_bad_ack);
+    if (a.fast_retransmits != b.fast_retransmits) bump(_ctr.tcp_fast_retransmits);
   }
 
   template <frame_sink Sink>

@@ -659,7 +659,7 @@ bool tcp_conn::peek_output(nanos now, tcp_segment& out) const {
   if (_state == tcp_state::time_wait) {
     if (!_ack_now) return false;
     out.flags = ack;
-    out.seq = _snd_nxt;
+    out.seq = ack_seq();
     out.ack = _rcv_nxt;
     out.window = advertised_window(false);
     return true;
@@ -702,7 +702,7 @@ bool tcp_conn::peek_output(nanos now, tcp_segment& out) const {
     return true;
   }
   if (_ack_now) {
-    out.seq = _snd_nxt;
+    out.seq = ack_seq();
     out.flags = ack;
     return true;
   }
@@ -804,7 +804,6 @@ void tcp_conn::on_timer(nanos now) {
   if (_snd_wnd == 0) {
     // The outstanding byte was a window probe: back off, keep cwnd (RFC 9293 §3.8.6.1).
     _probe = true;
-    ++_stats.zero_window_probes;
   } else {
     // RFC 5681 (4): ssthresh = max(FlightSize/2, 2*SMSS), cwnd = 1 SMSS; go back N.
     const std::uint32_t fl = _snd_max - _snd_una;

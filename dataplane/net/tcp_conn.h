@@ -224,6 +224,13 @@ class tcp_conn {
     return static_cast<std::uint32_t>(now / kNsPerMs) + _ts_offset;
   }
   std::uint16_t advertised_window(bool syn) const;
+  // Sequence number for a pure ACK: the highest sent (snd_nxt may have been rolled
+  // back by a retransmission timeout; a peer drops ACKs below its RCV.NXT), clamped
+  // to the peer's window end like Linux's tcp_acceptable_seq.
+  seq_t ack_seq() const {
+    const seq_t wend = _snd_una + _snd_wnd;
+    return seq_le(_snd_max, wend) ? _snd_max : wend;
+  }
   seq_t data_end() const { return _snd_una + _tx.size(); }
   std::uint32_t flight() const { return _snd_nxt - _snd_una; }
   bool fin_acked() const { return _fin_queued && seq_gt(_snd_una, _fin_seq); }

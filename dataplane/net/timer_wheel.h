@@ -5,6 +5,7 @@
 // bucket (found through a bitmap): possibly early, never late.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cstdint>
@@ -80,19 +81,31 @@ class timer_wheel {
     if (now_tick > _cursor) _cursor = now_tick;
   }
 
+  // The earliest deadline: exact for entries due within one turn of the wheel (the
+  // first non-empty bucket holding one wins), else the minimum over all entries.
   nanos next_deadline() const {
     const std::uint32_t start = static_cast<std::uint32_t>(_cursor) & (kBuckets - 1);
+    nanos overall = kNever;
     for (std::uint32_t d = 0; d < kBuckets;) {
       const std::uint32_t b = (start + d) & (kBuckets - 1);
       const std::uint64_t word = _bits[b / 64] >> (b % 64);
-      if (word) {
-        const std::uint32_t skip = static_cast<std::uint32_t>(std::countr_zero(word));
-        if (d + skip >= kBuckets) break;
-        return (_cursor + d + skip) * kTick;
+      if (!word) {
+        d += 64 - (b % 64);
+        continue;
       }
-      d += 64 - (b % 64);
+      d += static_cast<std::uint32_t>(std::countr_zero(word));
+      if (d >= kBuckets) break;
+      const std::uint32_t bb = (start + d) & (kBuckets - 1);
+      const nanos turn_end = (_cursor + d + 1) * kTick;
+      nanos best = kNever;
+      for (std::uint32_t i = _head[bb]; i != kNone; i = _nodes[i].next) {
+        best = std::min(best, _nodes[i].at);
+      }
+      if (best < turn_end) return best;
+      overall = std::min(overall, best);
+      ++d;
     }
-    return kNever;
+    return overall;
   }
 
  private:

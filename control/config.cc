@@ -1,0 +1,371 @@
+#include "control/config.h"
+
+#include <arpa/inet.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+namespace anvil::control {
+namespace {
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+template <class T>
+std::optional<T> parse_uint(const std::string& s) {
+  T v{};
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
+  return v;
+}
+
+std::uint16_t port_number(const std::string& field, const std::string& v) {
+  auto n = parse_uint<unsigned>(v);
+  if (!n || *n > 65535) throw config_error(field, "'" + v + "' is not a port number (0..65535)");
+  return static_cast<std::uint16_t>(*n);
+}
+
+unsigned positive(const std::string& field, const std::string& v, unsigned max) {
+  auto n = parse_uint<unsigned>(v);
+  if (!n || *n == 0 || *n > max)
+    throw config_error(field, "'" + v + "' must be a whole number 1.." + std::to_string(max));
+  return *n;
+}
+
+std::uint64_t memory_mb(const std::string& field, const std::string& v) {
+  // memcached: plain megabytes; newer versions also take a unit ("4g").
+  std::optional<std::uint64_t> mb = parse_uint<std::uint64_t>(v);
+  if (!mb) {
+    auto bytes = parse_size(v);
+    if (bytes && *bytes % (1024 * 1024) == 0) mb = *bytes / (1024 * 1024);
+  }
+  if (!mb || *mb == 0 || *mb > (std::uint64_t{1} << 24))
+    throw config_error(field, "'" + v + "' is not a memory size in megabytes (e.g. 64, 4g)");
+  return *mb;
+}
+
+std::uint64_t item_size(const std::string& field, const std::string& v) {
+  auto n = parse_size(v);
+  if (!n) throw config_error(field, "'" + v + "' is not a size (e.g. 1m, 512k, 2097152)");
+  if (*n < 1024) throw config_error(field, "item max size cannot be less than 1024 bytes");
+  if (*n > 1024ull * 1024 * 1024)
+    throw config_error(field, "item max size cannot be larger than 1 GB");
+  return *n;
+}
+
+bool boolean(const std::string& field, const std::string& v) {
+  auto l = lower(v);
+  if (l == "true") return true;
+  if (l == "false") return false;
+  throw config_error(field, "expected true or false, got '" + v + "'");
+}
+
+// One TOML value as text, so the file and the flags share one validator per field.
+// Integers, strings and booleans only; arrays are handled per field.
+std::string scalar(const std::string& field, const toml::node& n) {
+  if (auto i = n.as_integer()) {
+    if (i->get() < 0) throw config_error(field, "must not be negative");
+    return std::to_string(i->get());
+  }
+  if (auto s = n.as_string()) return s->get();
+  if (auto b = n.as_boolean()) return b->get() ? "true" : "false";
+  if (auto f = n.as_floating_point()) {
+    std::ostringstream o;
+    o << f->get();
+    return o.str();
+  }
+  throw config_error(field, "expected a number, string or boolean");
+}
+
+double seconds(const std::string& field, const std::string& v, double max) {
+  try {
+    std::size_t used = 0;
+    double d = std::stod(v, &used);
+    if (used == v.size() && d >= 0 && d <= max) return d;
+  } catch (const std::exception&) {
+  }
+  throw config_error(field, "'" + v + "' must be a number of seconds 0.." +
+                                std::to_string(static_cast<int>(max)));
+}
+
+void apply_file(server_config& c, const std::string& path) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream where;
+    where << "line " << e.source().begin.line << ": " << e.description();
+    throw config_error("--config " + path, where.str());
+  }
+  using setter = std::function<void(const std::string& field, const toml::node&)>;
+  auto text = [](auto fn) {
+    return [fn](const std::string& f, const toml::node& n) { fn(f, scalar(f, n)); };
+  };
+  const std::map<std::string, std::map<std::string, setter>> schema = {
+      {"memcached",
+       {
+           {"port", text([&](auto f, auto v) { c.tcp_port = port_number(f, v); })},
+           {"udp_port", text([&](auto f, auto v) { c.udp_port = port_number(f, v); })},
+           {"memory_mb", text([&](auto f, auto v) { c.memory_mb = memory_mb(f, v); })},
+           {"threads", text([&](auto f, auto v) { c.lcores = positive(f, v, 1024); })},
+           {"max_connections",
+            text([&](auto f, auto v) { c.max_connections = positive(f, v, 10'000'000); })},
+           {"max_item_size", text([&](auto f, auto v) { c.max_item_size = item_size(f, v); })},
+           {"sasl", text([&](auto f, auto v) { c.sasl = boolean(f, v); })},
+       }},
+      {"network",
+       {
+           {"port_type", text([&](auto f, auto v) {
+              if (v == "afpacket") c.port = port_kind::afpacket;
+              else if (v == "dpdk") c.port = port_kind::dpdk;
+              else throw config_error(f, "'" + v + "' is not a port type (afpacket | dpdk)");
+            })},
+           {"interface", text([&](auto f, auto v) {
+              if (v.empty() || v.size() >= 16 || v.find_first_of("/ \t") != std::string::npos)
+                throw config_error(f, "'" + v + "' is not an interface name");
+              c.interface = v;
+            })},
+           {"ip", text([&](auto f, auto v) {
+              if (!is_ipv4(v)) throw config_error(f, "'" + v + "' is not an IPv4 address");
+              c.ip = v;
+            })},
+           {"mac", text([&](auto f, auto v) {
+              auto m = parse_mac(v);
+              if (!m) throw config_error(f, "'" + v + "' is not a MAC address (aa:bb:cc:dd:ee:ff)");
+              if ((*m)[0] & 1) throw config_error(f, "'" + v + "' is a multicast address");
+              c.mac = m;
+            })},
+       }},
+      {"lcores",
+       {
+           {"cores",
+            [&](const std::string& f, const toml::node& n) {
+              std::vector<unsigned> cores;
+              if (auto a = n.as_array()) {
+                for (const auto& e : *a) {
+                  auto i = e.as_integer();
+                  if (i == nullptr || i->get() < 0 || i->get() > 4095)
+                    throw config_error(f, "expected cpu numbers 0..4095");
+                  cores.push_back(static_cast<unsigned>(i->get()));
+                }
+                std::sort(cores.begin(), cores.end());
+                if (std::adjacent_find(cores.begin(), cores.end()) != cores.end())
+                  throw config_error(f, "a cpu is listed twice");
+              } else {
+                auto v = scalar(f, n);
+                auto l = parse_cpu_list(v);
+                if (!l) throw config_error(f, "'" + v + "' is not a cpu list (e.g. \"0-3,6\")");
+                cores = *l;
+              }
+              if (cores.empty()) throw config_error(f, "must list at least one cpu");
+              c.cores = cores;
+            }},
+           {"idle", text([&](auto f, auto v) {
+              if (v == "busy-poll") c.idle.mode = server::idle_policy::kind::busy_poll;
+              else if (v == "backoff") c.idle.mode = server::idle_policy::kind::backoff;
+              else throw config_error(f, "'" + v + "' is not an idle policy (busy-poll | backoff)");
+            })},
+           {"idle_sleep_us",
+            text([&](auto f, auto v) { c.idle.sleep_us = positive(f, v, 1'000'000); })},
+           {"idle_spin", text([&](auto f, auto v) {
+              auto n = parse_uint<std::uint32_t>(v);
+              if (!n) throw config_error(f, "'" + v + "' must be a whole number");
+              c.idle.spin_iterations = *n;
+            })},
+       }},
+      {"afpacket",
+       {
+           {"rx", text([&](auto f, auto v) {
+              if (v == "ring") c.afpacket_rx = port::afpacket_rx_mode::ring;
+              else if (v == "mmsg") c.afpacket_rx = port::afpacket_rx_mode::mmsg;
+              else throw config_error(f, "'" + v + "' is not an RX mode (ring | mmsg)");
+            })},
+           {"ring_frames", text([&](auto f, auto v) {
+              unsigned n = positive(f, v, 1 << 20);
+              if (n % 32 != 0) throw config_error(f, "must be a multiple of 32");
+              c.ring_frames = n;
+            })},
+           {"checksum_partial", text([&](auto f, auto v) {
+              if (v == "accept") c.csum_partial = port::csum_partial_policy::accept;
+              else if (v == "drop") c.csum_partial = port::csum_partial_policy::drop;
+              else throw config_error(f, "'" + v + "' is not a policy (accept | drop)");
+            })},
+       }},
+      {"dpdk",
+       {
+           {"eal_args",
+            [&](const std::string& f, const toml::node& n) {
+              auto a = n.as_array();
+              if (a == nullptr) throw config_error(f, "expected an array of strings");
+              c.eal_args.clear();
+              for (const auto& e : *a) {
+                auto s = e.as_string();
+                if (s == nullptr) throw config_error(f, "expected an array of strings");
+                c.eal_args.push_back(s->get());
+              }
+            }},
+           {"device", text([&](auto, auto v) { c.dpdk_device = v; })},
+       }},
+      {"server",
+       {
+           {"shutdown_timeout_s",
+            text([&](auto f, auto v) { c.shutdown_timeout_s = seconds(f, v, 600); })},
+           {"stats_interval_s",
+            text([&](auto f, auto v) { c.stats_interval_s = seconds(f, v, 86400); })},
+       }},
+  };
+  for (const auto& [section, node] : root) {
+    const std::string sec(section.str());
+    auto it = schema.find(sec);
+    if (it == schema.end())
+      throw config_error(sec, "unknown section (known: memcached, network, lcores, afpacket, "
+                              "dpdk, server)");
+    auto tbl = node.as_table();
+    if (tbl == nullptr) throw config_error(sec, "expected a [" + sec + "] table");
+    for (const auto& [key, value] : *tbl) {
+      const std::string field = sec + "." + std::string(key.str());
+      auto k = it->second.find(std::string(key.str()));
+      if (k == it->second.end()) throw config_error(field, "unknown setting");
+      k->second(field, value);
+    }
+  }
+}
+
+}  // namespace
+
+std::optional<std::uint64_t> parse_size(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  std::uint64_t mult = 1;
+  std::string digits = s;
+  switch (std::tolower(static_cast<unsigned char>(s.back()))) {
+    case 'k': mult = 1ull << 10; break;
+    case 'm': mult = 1ull << 20; break;
+    case 'g': mult = 1ull << 30; break;
+    case 't': mult = 1ull << 40; break;
+    default: break;
+  }
+  if (mult != 1) digits.pop_back();
+  auto n = parse_uint<std::uint64_t>(digits);
+  if (!n || *n > (~std::uint64_t{0}) / mult) return std::nullopt;
+  return *n * mult;
+}
+
+std::optional<std::vector<unsigned>> parse_cpu_list(const std::string& s) {
+  std::set<unsigned> out;
+  std::stringstream in(s);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    auto dash = part.find('-');
+    auto a = parse_uint<unsigned>(part.substr(0, dash));
+    auto b = dash == std::string::npos ? a : parse_uint<unsigned>(part.substr(dash + 1));
+    if (!a || !b || *a > *b || *b > 4095) return std::nullopt;
+    for (unsigned i = *a; i <= *b; ++i) out.insert(i);
+  }
+  if (out.empty() || (!s.empty() && s.back() == ',')) return std::nullopt;
+  return std::vector<unsigned>(out.begin(), out.end());
+}
+
+std::optional<port::mac_address> parse_mac(const std::string& s) {
+  port::mac_address m{};
+  if (s.size() != 17) return std::nullopt;
+  for (int i = 0; i < 6; ++i) {
+    if (i > 0 && s[i * 3 - 1] != ':') return std::nullopt;
+    unsigned v = 0;
+    auto [p, ec] = std::from_chars(s.data() + i * 3, s.data() + i * 3 + 2, v, 16);
+    if (ec != std::errc() || p != s.data() + i * 3 + 2) return std::nullopt;
+    m[i] = static_cast<std::uint8_t>(v);
+  }
+  return m;
+}
+
+bool is_ipv4(const std::string& s) {
+  in_addr a{};
+  return ::inet_pton(AF_INET, s.c_str(), &a) == 1;
+}
+
+const char* to_string(port_kind k) { return k == port_kind::dpdk ? "dpdk" : "afpacket"; }
+
+server_config load_config(const std::vector<std::string>& args) {
+  CLI::App app{"anvil: a kernel-bypass memcached-binary cache appliance", "anvil"};
+  app.set_version_flag("--version", "anvil 0.1.0");
+  app.get_formatter()->column_width(34);
+  std::string config, p, U, m, t, c, I, l;
+  bool S = false;
+  int v = 0;
+  app.add_option("--config", config, "TOML file with every other setting (see docs/anvil.md)");
+  app.add_option("-p,--port", p, "TCP port (default 11211; 0 = off)");
+  app.add_option("-U,--udp-port", U, "UDP port (default 0 = off)");
+  app.add_option("-m,--memory-limit", m, "item memory in megabytes (default 64)");
+  app.add_option("-t,--threads", t, "lcores: poll loops, one per core (default 1)");
+  app.add_option("-c,--conn-limit", c, "max simultaneous connections (default 1024)");
+  app.add_option("-I,--max-item-size", I, "max item size, e.g. 1m, 512k (default 1m)");
+  app.add_option("-l,--listen", l, "the node's IPv4 address (network.ip)");
+  app.add_flag("-S,--enable-sasl", S, "require SASL authentication");
+  app.add_flag("-v,--verbose", v, "more logging (-vv: even more)");
+
+  std::vector<std::string> rev(args.rbegin(), args.rend());
+  if (!rev.empty()) rev.pop_back();  // argv[0]
+  try {
+    app.parse(rev);
+  } catch (const CLI::CallForHelp&) {
+    throw early_exit{app.help()};
+  } catch (const CLI::CallForVersion&) {
+    throw early_exit{"anvil 0.1.0\n"};
+  } catch (const CLI::ParseError& e) {
+    throw config_error("command line", e.what());
+  }
+
+  server_config cfg;
+  if (!config.empty()) {
+    std::ifstream probe(config);
+    if (!probe) throw config_error("--config", "cannot read '" + config + "'");
+    cfg.config_path = config;
+    apply_file(cfg, config);
+  }
+  if (app.count("-p")) cfg.tcp_port = port_number("-p/--port", p);
+  if (app.count("-U")) cfg.udp_port = port_number("-U/--udp-port", U);
+  if (app.count("-m")) cfg.memory_mb = memory_mb("-m/--memory-limit", m);
+  if (app.count("-t")) cfg.lcores = positive("-t/--threads", t, 1024);
+  if (app.count("-c")) cfg.max_connections = positive("-c/--conn-limit", c, 10'000'000);
+  if (app.count("-I")) cfg.max_item_size = item_size("-I/--max-item-size", I);
+  if (app.count("-l")) {
+    if (!is_ipv4(l)) throw config_error("-l/--listen", "'" + l + "' is not an IPv4 address");
+    cfg.ip = l;
+  }
+  if (S) cfg.sasl = true;
+  cfg.verbosity = v;
+
+  // Cross-field rules.
+  if (!cfg.cores.empty()) {
+    if (app.count("-t") && cfg.lcores != cfg.cores.size())
+      throw config_error("-t/--threads", std::to_string(cfg.lcores) + " lcores but lcores.cores lists " +
+                                             std::to_string(cfg.cores.size()) + " cpus");
+    cfg.lcores = static_cast<unsigned>(cfg.cores.size());
+  }
+  if (cfg.max_item_size > cfg.memory_mb * 1024 * 1024 / 2)
+    throw config_error(app.count("-I") ? "-I/--max-item-size" : "memcached.max_item_size",
+                       "cannot be higher than 1/2 of the memory limit (-m " +
+                           std::to_string(cfg.memory_mb) + ")");
+  if (cfg.tcp_port == 0 && cfg.udp_port == 0)
+    throw config_error("-p/--port", "TCP and UDP are both off: nothing to serve");
+  if (cfg.sasl)
+    throw config_error("-S/--enable-sasl",
+                       "SASL authentication is not implemented; refusing to start open");
+  if (cfg.ip.empty())
+    throw config_error("network.ip", "required: the node's IPv4 address (or -l)");
+  if (cfg.port == port_kind::afpacket && cfg.interface.empty())
+    throw config_error("network.interface", "required for port_type = \"afpacket\"");
+  return cfg;
+}
+
+}  // namespace anvil::control

@@ -1,0 +1,79 @@
+// The anvil server's configuration: memcached's command-line flags where they mean the
+// same thing (-p -U -m -t -c -I -S -v -l), and a TOML file (--config FILE) for
+// everything else. Flags override the file. Every rejected value names its field the
+// way the user wrote it ("-I/--max-item-size", "network.ip"), so a failed start says
+// exactly what to fix. Parsing is pure: no file other than the config, no network.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "dataplane/port/afpacket_port.h"
+#include "dataplane/port/frame.h"
+#include "dataplane/server/idle_policy.h"
+
+namespace anvil::control {
+
+enum class port_kind { afpacket, dpdk };
+
+struct server_config {
+  // memcached's flags (same meaning, same defaults where they make sense here)
+  std::uint16_t tcp_port = 11211;
+  std::uint16_t udp_port = 0;  // 0: UDP off (amplification risk), as in memcached >= 1.5.6
+  std::uint64_t memory_mb = 64;
+  unsigned lcores = 1;  // -t: one poll loop per core (memcached's 4 threads would take 4 cores)
+  unsigned max_connections = 1024;
+  std::uint64_t max_item_size = 1024 * 1024;
+  bool sasl = false;
+  int verbosity = 0;
+
+  // the config file
+  std::string config_path;
+  port_kind port = port_kind::afpacket;
+  std::string interface;
+  std::string ip;  // dotted quad, validated
+  std::optional<port::mac_address> mac;
+  std::vector<unsigned> cores;  // OS cpu ids; empty = the first `lcores` allowed cpus
+  server::idle_policy idle;
+  port::afpacket_rx_mode afpacket_rx = port::afpacket_rx_mode::ring;
+  port::csum_partial_policy csum_partial = port::csum_partial_policy::accept;
+  unsigned ring_frames = 1024;
+  std::vector<std::string> eal_args;
+  std::string dpdk_device;
+  double shutdown_timeout_s = 5.0;  // drain bound on SIGINT/SIGTERM
+  double stats_interval_s = 0;      // periodic per-lcore stats log line; 0 = only at exit
+};
+
+// A rejected setting: `field` is how the user named it.
+class config_error : public std::runtime_error {
+ public:
+  config_error(std::string field, const std::string& reason)
+      : std::runtime_error(field + ": " + reason), _field(std::move(field)) {}
+  const std::string& field() const { return _field; }
+
+ private:
+  std::string _field;
+};
+
+// --help / --version: print this text and exit 0.
+struct early_exit {
+  std::string text;
+};
+
+// Parses argv (argv[0] included) and the file named by --config. Throws config_error
+// for any bad flag, file or value, early_exit for --help/--version.
+server_config load_config(const std::vector<std::string>& args);
+
+// memcached's size forms: "1048576", "1024k", "1m", "1g" (case-insensitive).
+std::optional<std::uint64_t> parse_size(const std::string& s);
+// "0-3,6" or "5" -> sorted, unique cpu ids.
+std::optional<std::vector<unsigned>> parse_cpu_list(const std::string& s);
+std::optional<port::mac_address> parse_mac(const std::string& s);
+bool is_ipv4(const std::string& s);
+
+const char* to_string(port_kind k);
+
+}  // namespace anvil::control

@@ -1,0 +1,76 @@
+// The anvil binary refuses bad configuration before touching any network: exit status
+// 2 and a message naming the field. Help and version exit 0.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "tests/server/anvil_process.h"
+
+namespace anvil::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct cli_case {
+  std::vector<std::string> args;
+  std::string field;
+};
+
+class AnvilCli : public ::testing::TestWithParam<cli_case> {};
+
+TEST_P(AnvilCli, ExitsNonZeroNamingTheField) {
+  const std::string conf = "/tmp/anvil-cli-test-" + std::to_string(::getpid()) + ".toml";
+  std::ofstream(conf) << "[network]\ninterface = \"anv-none\"\nip = \"198.18.0.1\"\n";
+  auto args = GetParam().args;
+  for (auto& a : args)
+    if (a == "CONF") a = conf;
+  anvil_process p(args);
+  auto rc = p.wait(10s);
+  std::remove(conf.c_str());
+  ASSERT_TRUE(rc.has_value()) << "still running";
+  EXPECT_EQ(*rc, 2) << p.log();
+  EXPECT_NE(p.log().find("invalid configuration: " + GetParam().field), std::string::npos)
+      << p.log();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    BadFields, AnvilCli,
+    ::testing::Values(cli_case{{}, "network.ip"},
+                      cli_case{{"-l", "198.18.0.1"}, "network.interface"},
+                      cli_case{{"--config", "CONF", "-p", "99999"}, "-p/--port"},
+                      cli_case{{"--config", "CONF", "-I", "1"}, "-I/--max-item-size"},
+                      cli_case{{"--config", "CONF", "-m", "x"}, "-m/--memory-limit"},
+                      cli_case{{"--config", "CONF", "-t", "0"}, "-t/--threads"},
+                      cli_case{{"--config", "CONF", "-t", "4096"}, "-t/--threads"},
+                      cli_case{{"--config", "CONF", "-c", "-3"}, "-c/--conn-limit"},
+                      cli_case{{"--config", "CONF", "-U", "65536"}, "-U/--udp-port"},
+                      cli_case{{"--config", "CONF", "-S"}, "-S/--enable-sasl"},
+                      cli_case{{"--config", "CONF", "--bogus"}, "command line"},
+                      cli_case{{"--config", "/nonexistent.toml"}, "--config"}));
+
+TEST(AnvilCli, ACoreThatIsNotAvailableIsNamed) {
+  const std::string conf = "/tmp/anvil-cli-cores-" + std::to_string(::getpid()) + ".toml";
+  std::ofstream(conf) << "[network]\ninterface = \"anv-none\"\nip = \"198.18.0.1\"\n"
+                         "[lcores]\ncores = [4000]\n";
+  anvil_process p({"--config", conf});
+  auto rc = p.wait(10s);
+  std::remove(conf.c_str());
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_EQ(*rc, 2);
+  EXPECT_NE(p.log().find("lcores.cores: cpu 4000 is not available"), std::string::npos)
+      << p.log();
+}
+
+TEST(AnvilCli, HelpListsTheMemcachedFlagsAndExitsZero) {
+  anvil_process p({"--help"});
+  ASSERT_EQ(p.wait(10s), 0);
+  for (const char* f : {"-p,--port", "-U,--udp-port", "-m,--memory-limit", "-t,--threads",
+                        "-c,--conn-limit", "-I,--max-item-size", "-S,--enable-sasl",
+                        "-v,--verbose", "--config"})
+    EXPECT_NE(p.log().find(f), std::string::npos) << f;
+  anvil_process v({"--version"});
+  EXPECT_EQ(v.wait(10s), 0);
+}
+
+}  // namespace
+}  // namespace anvil::test

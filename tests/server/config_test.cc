@@ -1,0 +1,254 @@
+// The anvil configuration: memcached's flag forms are accepted with memcached's
+// meaning, the TOML file sets everything else, flags override the file, and every bad
+// value is rejected with an error that names the field as the user wrote it.
+#include "control/config.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+namespace anvil::control {
+namespace {
+
+constexpr const char* kMinimal = "[network]\ninterface = \"anv-s\"\nip = \"198.18.0.1\"\n";
+
+class temp_file {
+ public:
+  explicit temp_file(const std::string& text) {
+    char tmpl[] = "/tmp/anvil-config-XXXXXX";
+    int fd = ::mkstemp(tmpl);
+    _path = tmpl;
+    ::close(fd);
+    std::ofstream(_path) << text;
+  }
+  ~temp_file() { std::remove(_path.c_str()); }
+  const std::string& path() const { return _path; }
+
+ private:
+  std::string _path;
+};
+
+server_config load(std::vector<std::string> flags, const std::string& toml = kMinimal) {
+  temp_file f(toml);
+  std::vector<std::string> args{"anvil", "--config", f.path()};
+  args.insert(args.end(), flags.begin(), flags.end());
+  return load_config(args);
+}
+
+TEST(Config, DefaultsFollowMemcachedWhereTheyMeanTheSame) {
+  auto c = load({});
+  EXPECT_EQ(c.tcp_port, 11211);
+  EXPECT_EQ(c.udp_port, 0) << "UDP off by default";
+  EXPECT_EQ(c.memory_mb, 64u);
+  EXPECT_EQ(c.max_connections, 1024u);
+  EXPECT_EQ(c.max_item_size, 1024u * 1024);
+  EXPECT_FALSE(c.sasl);
+  EXPECT_EQ(c.verbosity, 0);
+  EXPECT_EQ(c.lcores, 1u);
+  EXPECT_EQ(c.port, port_kind::afpacket);
+  EXPECT_EQ(c.idle.mode, server::idle_policy::kind::busy_poll) << "busy-poll by default";
+}
+
+TEST(Config, MemcachedFlagFormsAreAccepted) {
+  auto c = load({"-p", "11311", "-U", "11411", "-m", "128", "-t", "2", "-c", "4096", "-I", "2m",
+                 "-vv"});
+  EXPECT_EQ(c.tcp_port, 11311);
+  EXPECT_EQ(c.udp_port, 11411);
+  EXPECT_EQ(c.memory_mb, 128u);
+  EXPECT_EQ(c.lcores, 2u);
+  EXPECT_EQ(c.max_connections, 4096u);
+  EXPECT_EQ(c.max_item_size, 2u << 20);
+  EXPECT_EQ(c.verbosity, 2);
+  EXPECT_EQ(load({"-v", "-v", "-v"}).verbosity, 3);
+  EXPECT_EQ(load({"-I", "512k"}).max_item_size, 512u * 1024);
+  EXPECT_EQ(load({"-I", "512K"}).max_item_size, 512u * 1024);
+  EXPECT_EQ(load({"-I", "1048576"}).max_item_size, 1048576u);
+  EXPECT_EQ(load({"-I", "1M"}).max_item_size, 1u << 20);
+  EXPECT_EQ(load({"-m", "4g"}).memory_mb, 4096u);
+  EXPECT_EQ(load({"-p11212"}).tcp_port, 11212) << "getopt-style glued value";
+  auto l = load({"--port=11213", "--udp-port", "0", "--memory-limit=256", "--threads=3",
+                 "--conn-limit", "10", "--max-item-size=4m", "--listen", "10.0.0.5"});
+  EXPECT_EQ(l.tcp_port, 11213);
+  EXPECT_EQ(l.memory_mb, 256u);
+  EXPECT_EQ(l.lcores, 3u);
+  EXPECT_EQ(l.max_connections, 10u);
+  EXPECT_EQ(l.max_item_size, 4u << 20);
+  EXPECT_EQ(l.ip, "10.0.0.5") << "-l is the address to serve on, as in memcached";
+}
+
+TEST(Config, TheFileSetsEverythingElseAndFlagsOverrideIt) {
+  auto c = load({"-p", "2000"}, R"(
+[memcached]
+port = 1000
+udp_port = 1001
+memory_mb = 512
+max_item_size = "8m"
+max_connections = 77
+[network]
+port_type = "dpdk"
+interface = "eth9"
+ip = "10.1.2.3"
+mac = "02:00:00:aa:bb:cc"
+[lcores]
+cores = "0-2,5"
+idle = "backoff"
+idle_sleep_us = 50
+idle_spin = 10
+[afpacket]
+rx = "mmsg"
+ring_frames = 64
+checksum_partial = "drop"
+[dpdk]
+eal_args = ["--no-huge", "-m", "64"]
+device = "net_tap0"
+[server]
+shutdown_timeout_s = 2.5
+stats_interval_s = 10
+)");
+  EXPECT_EQ(c.tcp_port, 2000) << "the flag wins";
+  EXPECT_EQ(c.udp_port, 1001);
+  EXPECT_EQ(c.memory_mb, 512u);
+  EXPECT_EQ(c.max_item_size, 8u << 20);
+  EXPECT_EQ(c.max_connections, 77u);
+  EXPECT_EQ(c.port, port_kind::dpdk);
+  EXPECT_EQ(c.interface, "eth9");
+  EXPECT_EQ(c.ip, "10.1.2.3");
+  ASSERT_TRUE(c.mac.has_value());
+  EXPECT_EQ((*c.mac)[5], 0xcc);
+  EXPECT_EQ(c.cores, (std::vector<unsigned>{0, 1, 2, 5}));
+  EXPECT_EQ(c.lcores, 4u) << "the core list decides the lcore count";
+  EXPECT_EQ(c.idle.mode, server::idle_policy::kind::backoff);
+  EXPECT_EQ(c.idle.sleep_us, 50u);
+  EXPECT_EQ(c.idle.spin_iterations, 10u);
+  EXPECT_EQ(c.afpacket_rx, port::afpacket_rx_mode::mmsg);
+  EXPECT_EQ(c.ring_frames, 64u);
+  EXPECT_EQ(c.csum_partial, port::csum_partial_policy::drop);
+  EXPECT_EQ(c.eal_args, (std::vector<std::string>{"--no-huge", "-m", "64"}));
+  EXPECT_EQ(c.dpdk_device, "net_tap0");
+  EXPECT_DOUBLE_EQ(c.shutdown_timeout_s, 2.5);
+  EXPECT_EQ(load({}, std::string(kMinimal) + "[lcores]\ncores = [3, 1]\n").cores,
+            (std::vector<unsigned>{1, 3}));
+}
+
+TEST(Config, HelpAndVersionExitEarly) {
+  EXPECT_THROW(load_config({"anvil", "--help"}), early_exit);
+  EXPECT_THROW(load_config({"anvil", "--version"}), early_exit);
+}
+
+struct bad_case {
+  std::vector<std::string> flags;
+  std::string toml;  // appended to kMinimal unless it starts with '!'
+  std::string field;
+};
+
+class BadConfig : public ::testing::TestWithParam<bad_case> {};
+
+TEST_P(BadConfig, IsRejectedNamingTheField) {
+  const auto& b = GetParam();
+  std::string toml = b.toml.starts_with("!") ? b.toml.substr(1) : kMinimal + b.toml;
+  try {
+    load(b.flags, toml);
+    FAIL() << "accepted; expected an error naming " << b.field;
+  } catch (const config_error& e) {
+    EXPECT_EQ(e.field().rfind(b.field, 0), 0u) << "error was: " << e.what();
+    EXPECT_NE(std::string(e.what()).find(b.field), std::string::npos);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryField, BadConfig,
+    ::testing::Values(
+        bad_case{{"-p", "http"}, "", "-p/--port"}, bad_case{{"-p", "70000"}, "", "-p/--port"},
+        bad_case{{"-p", "0"}, "", "-p/--port"},  // with UDP off too: nothing to serve
+        bad_case{{"-U", "-1"}, "", "-U/--udp-port"}, bad_case{{"-U", "x"}, "", "-U/--udp-port"},
+        bad_case{{"-m", "0"}, "", "-m/--memory-limit"},
+        bad_case{{"-m", "lots"}, "", "-m/--memory-limit"},
+        bad_case{{"-t", "0"}, "", "-t/--threads"}, bad_case{{"-t", "two"}, "", "-t/--threads"},
+        bad_case{{"-c", "0"}, "", "-c/--conn-limit"},
+        bad_case{{"-I", "100"}, "", "-I/--max-item-size"},
+        bad_case{{"-I", "2g"}, "", "-I/--max-item-size"},
+        bad_case{{"-I", "1x"}, "", "-I/--max-item-size"},
+        bad_case{{"-I", "40m"}, "", "-I/--max-item-size"},  // > half of -m 64
+        bad_case{{"-S"}, "", "-S/--enable-sasl"},
+        bad_case{{"-l", "1.2.3"}, "", "-l/--listen"},
+        bad_case{{"--frobnicate"}, "", "command line"},
+        bad_case{{"-t", "3"}, "[lcores]\ncores = [0, 1]\n", "-t/--threads"},
+        bad_case{{}, "[memcached]\nport = \"x\"\n", "memcached.port"},
+        bad_case{{}, "[memcached]\nport = 65536\n", "memcached.port"},
+        bad_case{{}, "[memcached]\nudp_port = -5\n", "memcached.udp_port"},
+        bad_case{{}, "[memcached]\nmemory_mb = 0\n", "memcached.memory_mb"},
+        bad_case{{}, "[memcached]\nthreads = 0\n", "memcached.threads"},
+        bad_case{{}, "[memcached]\nmax_connections = 0\n", "memcached.max_connections"},
+        bad_case{{}, "[memcached]\nmax_item_size = \"1k5\"\n", "memcached.max_item_size"},
+        bad_case{{}, "[memcached]\nmax_item_size = \"48m\"\n", "memcached.max_item_size"},
+        bad_case{{}, "[memcached]\nsasl = \"yes\"\n", "memcached.sasl"},
+        bad_case{{}, "[memcached]\nsasl = true\n", "-S/--enable-sasl"},
+        bad_case{{}, "[memcached]\nverbose = 1\n", "memcached.verbose"},
+        bad_case{{}, "!" "[network]\nport_type = \"xdp\"\n", "network.port_type"},
+        bad_case{{}, "!" "[network]\ninterface = \"a/b\"\nip = \"1.1.1.1\"\n", "network.interface"},
+        bad_case{{}, "!" "[network]\ninterface = \"averyveryverylongname\"\n", "network.interface"},
+        bad_case{{}, "!" "[network]\ninterface = \"x\"\nip = \"300.1.1.1\"\n", "network.ip"},
+        bad_case{{}, "!" "[network]\ninterface = \"x\"\nip = 5\n", "network.ip"},
+        bad_case{{}, "!" "[network]\nmac = \"zz:00:00:00:00:00\"\n", "network.mac"},
+        bad_case{{}, "!" "[network]\nmac = \"01:00:5e:00:00:01\"\n", "network.mac"},
+        bad_case{{}, "!" "[network]\ninterface = \"x\"\n", "network.ip"},
+        bad_case{{}, "!" "[network]\nip = \"10.0.0.1\"\n", "network.interface"},
+        bad_case{{}, "!" "[network]\nvlan = 3\n", "network.vlan"},
+        bad_case{{}, "[lcores]\ncores = \"3-1\"\n", "lcores.cores"},
+        bad_case{{}, "[lcores]\ncores = [0, 0]\n", "lcores.cores"},
+        bad_case{{}, "[lcores]\ncores = []\n", "lcores.cores"},
+        bad_case{{}, "[lcores]\ncores = [\"a\"]\n", "lcores.cores"},
+        bad_case{{}, "[lcores]\nidle = \"nap\"\n", "lcores.idle"},
+        bad_case{{}, "[lcores]\nidle_sleep_us = 0\n", "lcores.idle_sleep_us"},
+        bad_case{{}, "[lcores]\nidle_spin = \"x\"\n", "lcores.idle_spin"},
+        bad_case{{}, "[afpacket]\nrx = \"v3\"\n", "afpacket.rx"},
+        bad_case{{}, "[afpacket]\nring_frames = 33\n", "afpacket.ring_frames"},
+        bad_case{{}, "[afpacket]\nchecksum_partial = \"maybe\"\n", "afpacket.checksum_partial"},
+        bad_case{{}, "[dpdk]\neal_args = \"--no-huge\"\n", "dpdk.eal_args"},
+        bad_case{{}, "[dpdk]\neal_args = [1]\n", "dpdk.eal_args"},
+        bad_case{{}, "[server]\nshutdown_timeout_s = -1\n", "server.shutdown_timeout_s"},
+        bad_case{{}, "[server]\nstats_interval_s = \"often\"\n", "server.stats_interval_s"},
+        bad_case{{}, "[cache]\nsize = 1\n", "cache"},
+        bad_case{{}, "network = 5\n", "network"},
+        bad_case{{}, "[network\n", "--config"}));
+
+TEST(Config, AMissingFileIsNamed) {
+  try {
+    load_config({"anvil", "--config", "/nonexistent/anvil.toml"});
+    FAIL();
+  } catch (const config_error& e) {
+    EXPECT_EQ(e.field(), "--config");
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/anvil.toml"), std::string::npos);
+  }
+}
+
+TEST(Config, SyntaxErrorsSayWhere) {
+  try {
+    load({}, "[network]\ninterface = \"x\"\nip = \n");
+    FAIL();
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("line 3"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Config, Parsers) {
+  EXPECT_EQ(parse_size("1m"), 1u << 20);
+  EXPECT_EQ(parse_size("0"), 0u);
+  EXPECT_EQ(parse_size(""), std::nullopt);
+  EXPECT_EQ(parse_size("m"), std::nullopt);
+  EXPECT_EQ(parse_size("99999999999999999999"), std::nullopt);
+  EXPECT_EQ(parse_size("99999999999999t"), std::nullopt) << "overflow";
+  EXPECT_EQ(parse_cpu_list("0-3,6"), (std::vector<unsigned>{0, 1, 2, 3, 6}));
+  EXPECT_EQ(parse_cpu_list("1,"), std::nullopt);
+  EXPECT_EQ(parse_cpu_list("a"), std::nullopt);
+  EXPECT_TRUE(parse_mac("02:00:00:00:00:01").has_value());
+  EXPECT_FALSE(parse_mac("02:00:00:00:00:0").has_value());
+  EXPECT_FALSE(parse_mac("02-00-00-00-00-01").has_value());
+  EXPECT_TRUE(is_ipv4("198.18.0.1"));
+  EXPECT_FALSE(is_ipv4("198.18.0"));
+}
+
+}  // namespace
+}  // namespace anvil::control

@@ -144,6 +144,11 @@ int run(int argc, char** argv) {
 
   // Signals are taken synchronously by this (control) thread; lcore threads inherit
   // the blocked mask and never see them.
+  // A shell starts background jobs with SIGINT ignored; the default disposition makes
+  // sure the blocked signal is queued for sigtimedwait whatever our parent did.
+  ::signal(SIGPIPE, SIG_IGN);  // a closed log pipe must not kill the server
+  ::signal(SIGINT, SIG_DFL);
+  ::signal(SIGTERM, SIG_DFL);
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);

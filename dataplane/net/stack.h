@@ -157,6 +157,7 @@ class stack {
       tcp_segment seg;
       bool blocked = false;
       const std::uint32_t rtx_before = c->counters().retransmits;
+      const std::uint32_t zwp_before = c->counters().zero_window_probes;
       // Bound per flush: a connection with a large queue yields after a window's worth.
       for (int n = 0; n < 64 && c->peek_output(now, seg); ++n) {
         if (!emit_tcp(tx, s.peer_mac, c->tuple(), seg)) {
@@ -166,6 +167,7 @@ class stack {
         c->on_output_sent(seg, now);
       }
       bump(_ctr.tcp_retransmits, c->counters().retransmits - rtx_before);
+      bump(_ctr.tcp_zero_window_probes, c->counters().zero_window_probes - zwp_before);
       if (blocked) return;  // the sink is full: keep the rest dirty for the next call
       _dirty = c->dirty_next;
       c->dirty = false;
@@ -190,7 +192,6 @@ class stack {
       s.conn.on_timer(now);
       const tcp_conn::stats& after = s.conn.counters();
       bump(_ctr.tcp_rto_expired, after.rto_expired - before.rto_expired);
-      bump(_ctr.tcp_zero_window_probes, after.zero_window_probes - before.zero_window_probes);
       handle_events(i);
       count_timeouts(s.conn);
       _wheel.arm(i, s.conn.poll_at());

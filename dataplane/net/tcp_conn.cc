@@ -197,6 +197,14 @@ void tcp_conn::on_segment(const tcp_segment& seg, nanos now) {
   if (_state == tcp_state::syn_sent) return process_syn_sent(seg, now);
   _last_rx = now;
 
+  // A retransmitted SYN in SYN-RECEIVED means our SYN-ACK was lost: send it again
+  // (the sequence check below would only answer with a bare ACK).
+  if (_state == tcp_state::syn_received && seg.has(syn) && !seg.has(ack) && seg.seq == _irs) {
+    _snd_nxt = _iss;
+    mark_dirty();
+    return;
+  }
+
   // First, check the sequence number; PAWS (RFC 7323 §5.3) before it.
   if (_ts_ok && seg.opt.has_ts && !seg.has(rst) && seq_lt(seg.opt.ts_val, _ts_recent)) {
     ++_stats.paws_dropped;

@@ -1,0 +1,222 @@
+// Stat (general, settings, items, slabs, sizes, detail on|off|dump, reset) and SASL.
+// A Stat reply is many packets ended by an empty one; it is written whole or rolled
+// back (the sink's size restored) so backpressure never splits it.
+#include <charconv>
+#include <string_view>
+
+#include "dataplane/proto/handler.h"
+
+namespace anvil::proto {
+namespace {
+
+// Appends "name value" stat packets; remembers whether any did not fit.
+class stat_writer {
+ public:
+  stat_writer(output_sink& out, echo e) : _out(out), _e(e) {}
+  void add(std::string_view name, std::string_view value) {
+    _ok = _ok && write_response(_out, _e, status::success, 0, {}, name, value);
+  }
+  void add(std::string_view name, std::uint64_t value) {
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof buf, value);
+    add(name, std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
+  }
+  void add_seconds(std::string_view name, double seconds) {
+    char buf[48];
+    const auto r = std::to_chars(buf, buf + sizeof buf, seconds, std::chars_format::fixed, 6);
+    add(name, std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
+  }
+  bool end() {
+    add({}, std::string_view{});
+    return _ok;
+  }
+
+ private:
+  output_sink& _out;
+  echo _e;
+  bool _ok = true;
+};
+
+}  // namespace
+
+bool handler::write_general_stats(echo e, output_sink& out) {
+  server_facts f;
+  if (_facts.fill != nullptr) _facts.fill(_facts.ctx, f);
+  if (!f.have_totals) {
+    f.totals = {};
+    f.totals.accumulate(_counters);
+  }
+  const counter_totals& t = f.totals;
+  const cache::partition_stats ps = _engine.total_stats();
+  const std::uint32_t now = _engine.config().time->now();
+  stat_writer w(out, e);
+  w.add("pid", f.pid);
+  w.add("uptime", now > f.started_at && f.started_at != 0 ? now - f.started_at : 0);
+  w.add("time", now);
+  w.add("version", _cfg.version);
+  w.add("pointer_size", sizeof(void*) * 8);
+  w.add_seconds("rusage_user", f.rusage_user);
+  w.add_seconds("rusage_system", f.rusage_system);
+  w.add("max_connections", f.max_connections);
+  w.add("curr_connections", f.curr_connections);
+  w.add("total_connections", f.total_connections);
+  w.add("cmd_get", t.cmd_get);
+  w.add("cmd_set", t.cmd_set);
+  w.add("cmd_flush", t.cmd_flush);
+  w.add("cmd_touch", t.cmd_touch);
+  w.add("get_hits", t.get_hits);
+  w.add("get_misses", t.get_misses);
+  w.add("get_expired", t.get_expired);
+  w.add("get_flushed", t.get_flushed);
+  w.add("delete_misses", t.delete_misses);
+  w.add("delete_hits", t.delete_hits);
+  w.add("incr_misses", t.incr_misses);
+  w.add("incr_hits", t.incr_hits);
+  w.add("decr_misses", t.decr_misses);
+  w.add("decr_hits", t.decr_hits);
+  w.add("cas_misses", t.cas_misses);
+  w.add("cas_hits", t.cas_hits);
+  w.add("cas_badval", t.cas_badval);
+  w.add("touch_hits", t.touch_hits);
+  w.add("touch_misses", t.touch_misses);
+  w.add("auth_cmds", t.auth_cmds);
+  w.add("auth_errors", t.auth_errors);
+  w.add("bytes_read", t.bytes_read);
+  w.add("bytes_written", t.bytes_written);
+  w.add("limit_maxbytes", ps.bytes_limit);
+  w.add("threads", f.threads);
+  w.add("bytes", ps.bytes_used);
+  w.add("curr_items", ps.items);
+  w.add("total_items", t.total_items);
+  w.add("evictions", ps.evictions);
+  w.add("reclaimed", ps.expired_reclaimed);
+  // Anvil's own (not in memcached): errors that memcached does not count.
+  w.add("anvil_protocol_errors", t.protocol_errors);
+  w.add("anvil_unknown_commands", t.unknown_commands);
+  w.add("anvil_too_large", t.too_large);
+  w.add("anvil_backpressure_stops", t.backpressure_stops);
+  return w.end();
+}
+
+bool handler::write_settings_stats(echo e, output_sink& out) {
+  const cache::engine_config& ec = _engine.config();
+  stat_writer w(out, e);
+  w.add("maxbytes", ec.memory_limit_bytes);
+  w.add("verbosity", std::uint64_t{0});
+  w.add("evictions", "on");
+  w.add("cas_enabled", "yes");
+  w.add("binding_protocol", "binary");
+  w.add("item_size_max", ec.max_item_size);
+  w.add("sasl", _cfg.sasl != nullptr ? "yes" : "no");
+  w.add("flush_enabled", _cfg.flush_enabled ? "yes" : "no");
+  w.add("detail_enabled", _prefixes.enabled() ? "yes" : "no");
+  w.add("anvil_partitions", _engine.partition_count());
+  return w.end();
+}
+
+// memcached reports per slab class; Anvil has no slab classes, so the equivalent is
+// per partition: "items:<partition>:<field>" and "<partition>:<field>" for slabs.
+bool handler::write_items_stats(echo e, output_sink& out, bool slabs) {
+  stat_writer w(out, e);
+  char name[64];
+  auto stat = [&](std::size_t p, std::string_view field, std::uint64_t v) {
+    char* q = name;
+    if (!slabs) q = std::copy_n("items:", 6, q);
+    q = std::to_chars(q, name + 24, p).ptr;
+    *q++ = ':';
+    q = std::copy(field.begin(), field.end(), q);
+    w.add(std::string_view(name, static_cast<std::size_t>(q - name)), v);
+  };
+  std::uint64_t total_bytes = 0;
+  for (std::size_t p = 0; p < _engine.partition_count(); ++p) {
+    const cache::partition_stats s = _engine.stats(p);
+    if (slabs) {
+      stat(p, "used_bytes", s.bytes_used);
+      stat(p, "limit_bytes", s.bytes_limit);
+      stat(p, "used_items", s.items);
+      total_bytes += s.bytes_used;
+    } else {
+      stat(p, "number", s.items);
+      stat(p, "evicted", s.evictions);
+      stat(p, "reclaimed", s.expired_reclaimed);
+    }
+  }
+  if (slabs) {
+    w.add("active_slabs", _engine.partition_count());
+    w.add("total_malloced", total_bytes);
+  }
+  return w.end();
+}
+
+handler::outcome handler::exec_stat(const request& r, output_sink& out) {
+  const echo e{r.hdr.opcode, r.hdr.opaque};
+  const std::string_view sub = r.key;
+  const std::size_t mark = out.size;
+  bool ok = true;
+  // memcached matches these by prefix (strncmp), the others exactly.
+  if (sub.empty()) {
+    ok = write_general_stats(e, out);
+  } else if (sub.starts_with("reset")) {
+    if (_facts.reset != nullptr) {
+      _facts.reset(_facts.ctx);
+    } else {
+#define ANVIL_PROTO_RESET(n) _counters.n.reset();
+      ANVIL_PROTO_COUNTERS(ANVIL_PROTO_RESET)
+#undef ANVIL_PROTO_RESET
+    }
+    _engine.reset_stats();
+    ok = write_response(out, e, status::success, 0, {}, {}, {});
+  } else if (sub.starts_with("settings")) {
+    ok = write_settings_stats(e, out);
+  } else if (sub.starts_with("detail")) {
+    const std::string_view arg = sub.substr(6);
+    if (arg.starts_with(" dump")) {
+      const std::string_view text = _prefixes.dump(_dump_buf);
+      ok = write_response(out, e, status::success, 0, {}, "detailed", text) &&
+           write_response(out, e, status::success, 0, {}, {}, {});
+    } else if (arg.starts_with(" on") || arg.starts_with(" off")) {
+      _prefixes.set_enabled(arg.starts_with(" on"));
+      ok = write_response(out, e, status::success, 0, {}, {}, {});
+    } else {
+      write_error(out, e, status::key_enoent);
+    }
+  } else if (sub == "items") {
+    ok = write_items_stats(e, out, false);
+  } else if (sub == "slabs") {
+    ok = write_items_stats(e, out, true);
+  } else if (sub == "sizes") {
+    stat_writer w(out, e);
+    w.add("sizes_status", "disabled");
+    ok = w.end();
+  } else {
+    write_error(out, e, status::key_enoent);
+  }
+  if (!ok) {
+    out.size = mark;  // roll back: the whole reply goes out after the flush
+    return outcome::sink_full;
+  }
+  return outcome::done;
+}
+
+handler::outcome handler::exec_sasl(connection& c, const request& r, output_sink& out) {
+  const echo e{r.hdr.opcode, r.hdr.opaque};
+  if (r.hdr.opcode == op::sasl_list_mechs) {
+    write_response(out, e, status::success, 0, {}, {}, kSaslMechs);
+    return outcome::done;
+  }
+  _counters.auth_cmds.add();
+  // PLAIN finishes in one step, so a step is never expected (memcached with cyrus
+  // answers a step without a started exchange the same way).
+  const bool ok = r.hdr.opcode == op::sasl_auth && r.key == kSaslMechs &&
+                  check_plain(*_cfg.sasl, r.value);
+  if (ok) {
+    c._authenticated = true;
+    write_response(out, e, status::success, 0, {}, {}, "Authenticated");
+  } else {
+    _counters.auth_errors.add();
+    write_error(out, e, status::auth_error);
+  }
+  return outcome::done;
+}
+
+}  // namespace anvil::proto

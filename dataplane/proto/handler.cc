@@ -1,0 +1,193 @@
+// The framing loop: validation in memcached's order, skip of refused packets,
+// backpressure, and dispatch to the per-command executors (commands_*.cc).
+#include "dataplane/proto/handler.h"
+
+#include <algorithm>
+
+namespace anvil::proto {
+namespace {
+
+bool is_sasl(std::uint8_t opcode) {
+  return opcode == op::sasl_list_mechs || opcode == op::sasl_auth || opcode == op::sasl_step;
+}
+
+}  // namespace
+
+handler::handler(cache::engine& engine, cache::session& session, const handler_config& cfg,
+                 lcore_counters& counters, facts_provider facts, mutation_hook hook)
+    : _engine(engine),
+      _session(session),
+      _cfg(cfg),
+      _counters(counters),
+      _facts(facts),
+      _hook(hook) {
+  if (_cfg.max_value == 0) _cfg.max_value = engine.config().max_item_size;
+}
+
+std::size_t handler::min_sink_capacity() const {
+  return std::max(response_size(4, kMaxKeyLength, _cfg.max_value),
+                  kSmallResponseMax + prefix_stats::kDumpCapacity + kHeaderSize + 16);
+}
+
+handle_result handler::handle(connection& c, std::span<const std::byte> input,
+                              output_sink& out) {
+  handle_result res;
+  const std::size_t sink_start = out.size;
+  std::size_t pos = 0;
+  const std::size_t n = input.size();
+
+  auto close_with = [&](echo e, status st) {
+    write_error(out, e, st);  // room for it was checked before
+    c._closing = true;
+  };
+
+  while (true) {
+    if (c._closing) {
+      res.close_after_flush = true;
+      break;
+    }
+    if (c._skip > 0) {
+      const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(c._skip, n - pos));
+      pos += k;
+      c._skip -= k;
+      if (c._skip > 0) {
+        res.need_more = true;
+        res.need_bytes = 1;
+        break;
+      }
+    }
+    if (n - pos < kHeaderSize) {
+      res.need_more = true;
+      res.need_bytes = kHeaderSize;
+      break;
+    }
+    const std::byte* p = input.data() + pos;
+    const request_header h = decode_header(p);
+    const echo e{h.opcode, h.opaque};
+
+    verdict v = check_framing(h);
+    if (v == verdict::bad_magic) {  // memcached closes without a word
+      _counters.protocol_errors.add();
+      c._closing = true;
+      continue;
+    }
+    if (out.room() < kSmallResponseMax) {
+      res.sink_full = true;
+      break;
+    }
+    if (v == verdict::bad_lengths) {
+      _counters.protocol_errors.add();
+      close_with(e, status::unknown_command);
+      continue;
+    }
+    if (_cfg.sasl != nullptr && !c._authenticated && !allowed_unauthenticated(h.opcode)) {
+      _counters.protocol_errors.add();
+      close_with(e, status::auth_error);
+      continue;
+    }
+    v = check_command(h, _cfg.max_value);
+    if (v == verdict::ok && is_sasl(h.opcode) && _cfg.sasl == nullptr) {
+      v = verdict::unknown_command;  // SASL off: memcached answers 0x81 and swallows
+    }
+    if (v == verdict::too_large && is_sasl(h.opcode)) {
+      v = _cfg.sasl == nullptr ? verdict::unknown_command : v;
+    }
+    switch (v) {
+      case verdict::invalid:
+        _counters.protocol_errors.add();
+        close_with(e, status::einval);
+        continue;
+      case verdict::unknown_command:
+        _counters.unknown_commands.add();
+        write_error(out, e, status::unknown_command);
+        pos += kHeaderSize;
+        c._skip = h.bodylen;  // exactly the rest of this packet
+        continue;
+      case verdict::too_large: {
+        // A refused SET must not leave the old value behind (memcached unlinks it):
+        // wait for the key, which is small, but never for the value.
+        const std::size_t head = kHeaderSize + h.extlen + h.keylen;
+        if (n - pos < head) {
+          res.need_more = true;
+          res.need_bytes = head;
+          goto done;
+        }
+        if (h.opcode == op::set || h.opcode == op::setq) {
+          const request r = make_request(h, p);
+          _session.remove(r.key);
+        }
+        _counters.too_large.add();
+        write_error(out, e, is_sasl(h.opcode) ? status::enomem : status::e2big);
+        pos += head;
+        c._skip = h.bodylen - h.extlen - h.keylen;
+        continue;
+      }
+      default:
+        break;
+    }
+    if (n - pos < kHeaderSize + std::size_t{h.bodylen}) {
+      res.need_more = true;
+      res.need_bytes = kHeaderSize + std::size_t{h.bodylen};
+      break;
+    }
+    const request r = make_request(h, p);
+    const outcome o = execute(c, r, out);
+    if (o == outcome::sink_full) {
+      if (out.size == 0) {  // cannot fit even in an empty sink: give up on the peer
+        _counters.protocol_errors.add();
+        c._closing = true;
+        continue;
+      }
+      res.sink_full = true;
+      break;
+    }
+    pos += r.size();
+    if (o == outcome::close) c._closing = true;
+  }
+done:
+  if (res.sink_full) _counters.backpressure_stops.add();
+  res.consumed = pos;
+  _counters.bytes_read.add(pos);
+  _counters.bytes_written.add(out.size - sink_start);
+  return res;
+}
+
+handler::outcome handler::execute(connection& c, const request& r, output_sink& out) {
+  const echo e{r.hdr.opcode, r.hdr.opaque};
+  switch (r.hdr.opcode) {
+    case op::get: case op::getq: case op::getk: case op::getkq:
+      return exec_get(r, out);
+    case op::touch: case op::gat: case op::gatq: case op::gatk: case op::gatkq:
+      return exec_touch(r, out);
+    case op::set: case op::setq: case op::add: case op::addq: case op::replace:
+    case op::replaceq: case op::append: case op::appendq: case op::prepend:
+    case op::prependq:
+      return exec_store(r, out);
+    case op::del: case op::delq:
+      return exec_delete(r, out);
+    case op::incr: case op::incrq: case op::decr: case op::decrq:
+      return exec_arith(r, out);
+    case op::flush: case op::flushq:
+      return exec_flush(r, out);
+    case op::noop:
+      write_response(out, e, status::success, 0, {}, {}, {});
+      return outcome::done;
+    case op::version:
+      write_response(out, e, status::success, 0, {}, {}, _cfg.version.substr(0, 40));
+      return outcome::done;
+    case op::quit:
+      write_response(out, e, status::success, 0, {}, {}, {});
+      return outcome::close;
+    case op::quitq:
+      return outcome::close;
+    case op::stat:
+      return exec_stat(r, out);
+    case op::sasl_list_mechs: case op::sasl_auth: case op::sasl_step:
+      return exec_sasl(c, r, out);
+    default:  // unreachable: check_command refused it
+      write_error(out, e, status::unknown_command);
+      return outcome::done;
+  }
+}
+
+}  // namespace anvil::proto

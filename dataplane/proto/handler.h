@@ -1,0 +1,115 @@
+// The memcached binary command handler: frames requests out of a connection's
+// contiguous receive bytes, executes them against the cache engine and appends the
+// responses, in request order, to a caller-provided bounded send buffer.
+//
+// Server glue (one `handler` per lcore, one `connection` per TCP connection):
+//   auto r = h.handle(conn, rx_bytes, sink);
+//   drop r.consumed bytes from rx; send sink.data[0, sink.size) and reset sink.size;
+//   if r.close_after_flush: close once the sink is sent; else if r.sink_full: call
+//   again after the flush; else (r.need_more): wait for r.need_bytes bytes from rx.
+//
+// Backpressure rule: a request is executed only when its whole response fits in the
+// sink. If it does not, handle() stops *before* that request (nothing of it consumed,
+// no side effect kept, no counter bumped) and returns sink_full; the caller flushes and
+// calls again. Mutations are executed only with kSmallResponseMax bytes of room, so
+// they never have to be undone. Reads (get/gat/stat) are re-executed after the flush;
+// a GAT's touch is idempotent. The sink must hold at least min_sink_capacity() bytes
+// (the largest single response); a response that cannot fit even in an empty sink
+// closes the connection (counted as a protocol error) rather than livelocking.
+//
+// Receive-buffer rule: a request is dispatched only once all 24 + bodylen bytes are
+// contiguous in `input` (values are never copied until the engine stores them); a
+// value over the item size is refused from its header and skipped as it streams in,
+// so the receive buffer never needs more than 24 + 255 + 250 + max item size bytes.
+//
+// Threads: a handler belongs to one lcore (its session and counters too); no locks,
+// no heap allocation, no virtual calls per request.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "cache/engine.h"
+#include "dataplane/proto/counters.h"
+#include "dataplane/proto/mutation_hook.h"
+#include "dataplane/proto/parser.h"
+#include "dataplane/proto/prefix_stats.h"
+#include "dataplane/proto/sasl.h"
+#include "dataplane/proto/server_facts.h"
+#include "dataplane/proto/writer.h"
+
+namespace anvil::proto {
+
+struct handler_config {
+  // Values longer than this are refused with 0x03 (E2BIG) without being buffered;
+  // 0 = the engine's max_item_size.
+  std::size_t max_value = 0;
+  // SASL is off unless credentials are given (memcached -S).
+  const credentials* sasl = nullptr;
+  bool flush_enabled = true;  // memcached -F turns flush off (then 0x20)
+  std::string_view version = "1.6.18-anvil";  // Version's reply and `version` stat
+};
+
+// Per-connection protocol state. Plain data, no allocation; reset() for reuse.
+class connection {
+ public:
+  bool authenticated() const { return _authenticated; }
+  bool closing() const { return _closing; }
+  void reset() { *this = connection{}; }
+
+ private:
+  friend class handler;
+  std::uint64_t _skip = 0;     // bytes of a refused packet still to discard
+  bool _authenticated = false;
+  bool _closing = false;
+};
+
+struct handle_result {
+  std::size_t consumed = 0;        // bytes of input fully handled
+  std::size_t need_bytes = 0;      // need_more: bytes from input[consumed] to progress
+  bool need_more = false;          // the next packet is incomplete
+  bool sink_full = false;          // stopped for room: flush the sink and call again
+  bool close_after_flush = false;  // send what is in the sink, then close
+};
+
+class handler {
+ public:
+  handler(cache::engine& engine, cache::session& session, const handler_config& cfg,
+          lcore_counters& counters, facts_provider facts = {}, mutation_hook hook = {});
+
+  handle_result handle(connection& c, std::span<const std::byte> input, output_sink& out);
+
+  // The largest single response this handler can produce (a GETK hit of the largest
+  // value): the sink capacity the caller must provide.
+  std::size_t min_sink_capacity() const;
+
+ private:
+  enum class outcome : std::uint8_t { done, sink_full, close };
+
+  outcome execute(connection& c, const request& r, output_sink& out);
+  outcome exec_get(const request& r, output_sink& out);
+  outcome exec_touch(const request& r, output_sink& out);
+  outcome exec_store(const request& r, output_sink& out);
+  outcome exec_delete(const request& r, output_sink& out);
+  outcome exec_arith(const request& r, output_sink& out);
+  outcome exec_flush(const request& r, output_sink& out);
+  outcome exec_sasl(connection& c, const request& r, output_sink& out);
+  outcome exec_stat(const request& r, output_sink& out);
+  bool write_general_stats(echo e, output_sink& out);
+  bool write_settings_stats(echo e, output_sink& out);
+  bool write_items_stats(echo e, output_sink& out, bool slabs);
+
+  cache::engine& _engine;
+  cache::session& _session;
+  handler_config _cfg;
+  lcore_counters& _counters;
+  facts_provider _facts;
+  mutation_hook _hook;
+  prefix_stats _prefixes;
+  std::array<char, prefix_stats::kDumpCapacity> _dump_buf{};
+};
+
+}  // namespace anvil::proto

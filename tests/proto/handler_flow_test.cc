@@ -1,0 +1,382 @@
+// Handler behaviour that a static table cannot express: CAS values learned from one
+// response and used in the next, SASL, stats names and counters, the mutation hook,
+// expiry through the injected clock, and the backpressure/need_more contract.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tests/proto/driver.h"
+#include "tests/proto/wire_util.h"
+
+namespace anvil::proto::testing {
+namespace {
+
+std::vector<response> roundtrip(stack& s, const std::string& in) {
+  const run_result rr = s.run(in);
+  std::string rest;
+  auto out = decode_responses(rr.output, &rest);
+  EXPECT_TRUE(rest.empty());
+  return out;
+}
+
+response one(stack& s, const std::string& in) {
+  auto r = roundtrip(s, in);
+  EXPECT_EQ(r.size(), 1u);
+  return r.empty() ? response{} : r[0];
+}
+
+TEST(cas_flow, set_get_cas_set) {
+  stack s;
+  const response set1 = one(s, store_req(op::set, "k", "v1"));
+  ASSERT_EQ(set1.status, 0);
+  const response get1 = one(s, get_req(op::get, "k"));
+  EXPECT_EQ(get1.cas, set1.cas);
+  // The right CAS stores and returns a new CAS; the old one is then stale.
+  const response set2 = one(s, store_req(op::set, "k", "v2", 0, 0, set1.cas));
+  EXPECT_EQ(set2.status, 0);
+  EXPECT_NE(set2.cas, set1.cas);
+  EXPECT_EQ(one(s, store_req(op::set, "k", "v3", 0, 0, set1.cas)).status, 0x02);
+  EXPECT_EQ(one(s, store_req(op::replace, "k", "v3", 0, 0, set1.cas)).status, 0x02);
+  const response app = one(s, store_req(op::append, "k", "+", 0, 0, set2.cas));
+  EXPECT_EQ(app.status, 0);
+  EXPECT_NE(app.cas, set2.cas);
+  const response inc_bad = one(s, arith_req(op::incr, "k", 1, 0, 0, set2.cas));
+  EXPECT_EQ(inc_bad.status, 0x02);
+  EXPECT_EQ(one(s, encode({.opcode = op::del, .key = "k", .cas = set2.cas})).status, 0x02);
+  const response del = one(s, encode({.opcode = op::del, .key = "k", .cas = app.cas}));
+  EXPECT_EQ(del.status, 0);
+  EXPECT_EQ(one(s, get_req(op::get, "k")).status, 0x01);
+  EXPECT_EQ(s.counters.cas_hits.load(), 2u);
+  EXPECT_GE(s.counters.cas_badval.load(), 2u);
+}
+
+TEST(cas_flow, incr_with_cas_and_every_mutation_new_cas) {
+  stack s;
+  const response a = one(s, arith_req(op::incr, "n", 1, 10, 0));
+  const response b = one(s, arith_req(op::incr, "n", 1, 0, 0, a.cas));
+  EXPECT_EQ(b.status, 0);
+  EXPECT_EQ(b.value, be64s(11));
+  EXPECT_NE(b.cas, a.cas);
+  const response t = one(s, touch_req(op::touch, "n", 100));
+  EXPECT_EQ(t.status, 0);
+  EXPECT_EQ(t.cas, b.cas) << "touch reports the item's CAS";
+}
+
+TEST(expiry, relative_absolute_and_touch) {
+  stack s;
+  one(s, store_req(op::set, "r", "v", 0, 10));
+  one(s, store_req(op::set, "abs", "v", 0, s.clk.now() + 5));
+  one(s, store_req(op::set, "past", "v", 0, s.clk.now() - 5 - cache::kMaxRelativeExptime));
+  EXPECT_EQ(one(s, get_req(op::get, "past")).status, 0x01);
+  s.clk.advance(6);
+  EXPECT_EQ(one(s, get_req(op::get, "r")).status, 0);
+  EXPECT_EQ(one(s, get_req(op::get, "abs")).status, 0x01);
+  EXPECT_EQ(one(s, touch_req(op::touch, "r", 100)).status, 0);
+  s.clk.advance(50);
+  EXPECT_EQ(one(s, get_req(op::get, "r")).status, 0);
+  s.clk.advance(100);
+  EXPECT_EQ(one(s, get_req(op::get, "r")).status, 0x01);
+}
+
+TEST(flush, delayed_flush_takes_effect_later) {
+  stack s;
+  one(s, store_req(op::set, "a", "v"));
+  EXPECT_EQ(one(s, encode({.opcode = op::flush, .extras = be32s(10)})).status, 0);
+  EXPECT_EQ(one(s, get_req(op::get, "a")).status, 0);
+  s.clk.advance(11);
+  EXPECT_EQ(one(s, get_req(op::get, "a")).status, 0x01);
+  EXPECT_EQ(s.counters.cmd_flush.load(), 1u);
+}
+
+TEST(flush, disabled_gives_auth_error) {
+  stack s(handler_config{.flush_enabled = false});
+  const response r = one(s, simple_req(op::flush));
+  EXPECT_EQ(r.status, 0x20);
+  EXPECT_EQ(r.value, "Auth failure.");
+}
+
+std::map<std::string, std::string> stats_of(stack& s, const std::string& sub = "") {
+  std::map<std::string, std::string> m;
+  const auto rs = roundtrip(s, get_req(op::stat, sub, 77));
+  EXPECT_FALSE(rs.empty());
+  for (std::size_t i = 0; i < rs.size(); ++i) {
+    EXPECT_EQ(rs[i].opaque, 77u);
+    EXPECT_EQ(rs[i].status, 0);
+    if (i + 1 == rs.size()) {
+      EXPECT_TRUE(rs[i].key.empty() && rs[i].value.empty()) << "terminator";
+    } else {
+      m[rs[i].key] = rs[i].value;
+    }
+  }
+  return m;
+}
+
+TEST(stats, memcached_names_and_counts) {
+  stack s;
+  roundtrip(s, store_req(op::set, "a", "12345") + get_req(op::get, "a") + get_req(op::get, "b") +
+                   get_req(op::getq, "b") + touch_req(op::touch, "a", 5) + get_req(op::del, "zz") +
+                   arith_req(op::incr, "zz", 1, 0, 0xffffffff));
+  auto m = stats_of(s);
+  for (const char* name :
+       {"pid", "uptime", "time", "version", "curr_connections", "total_connections", "cmd_get",
+        "cmd_set", "cmd_flush", "cmd_touch", "get_hits", "get_misses", "delete_misses",
+        "delete_hits", "incr_misses", "incr_hits", "decr_misses", "decr_hits", "cas_misses",
+        "cas_hits", "cas_badval", "touch_hits", "touch_misses", "auth_cmds", "auth_errors",
+        "bytes_read", "bytes_written", "limit_maxbytes", "threads", "bytes", "curr_items",
+        "total_items", "evictions", "reclaimed"}) {
+    EXPECT_TRUE(m.count(name)) << name;
+  }
+  EXPECT_EQ(m["cmd_get"], "3");
+  EXPECT_EQ(m["get_hits"], "1");
+  EXPECT_EQ(m["get_misses"], "2");
+  EXPECT_EQ(m["cmd_set"], "1");
+  EXPECT_EQ(m["curr_items"], "1");
+  EXPECT_EQ(m["total_items"], "1");
+  EXPECT_EQ(m["touch_hits"], "1");
+  EXPECT_EQ(m["delete_misses"], "1");
+  EXPECT_EQ(m["incr_misses"], "1");
+  EXPECT_EQ(m["limit_maxbytes"], std::to_string(8u << 20));
+  EXPECT_EQ(m["version"], "1.6.18-anvil");
+  EXPECT_NE(m["bytes"], "0");
+  // stats reset zeroes the counters but keeps the items
+  roundtrip(s, get_req(op::stat, "reset"));
+  m = stats_of(s);
+  EXPECT_EQ(m["cmd_get"], "0");
+  EXPECT_EQ(m["curr_items"], "1");
+}
+
+TEST(stats, sub_commands) {
+  stack s;
+  one(s, store_req(op::set, "a", "v"));
+  auto settings = stats_of(s, "settings");
+  EXPECT_EQ(settings["maxbytes"], std::to_string(8u << 20));
+  EXPECT_EQ(settings["item_size_max"], std::to_string(1u << 20));
+  auto items = stats_of(s, "items");
+  EXPECT_EQ(items["items:0:number"], "1");
+  auto slabs = stats_of(s, "slabs");
+  EXPECT_TRUE(slabs.count("active_slabs"));
+}
+
+struct fake_server {
+  static void fill(void* ctx, server_facts& f) {
+    auto* self = static_cast<fake_server*>(ctx);
+    f.pid = 4242;
+    f.curr_connections = 17;
+    f.threads = 2;
+    f.started_at = self->started;
+    f.have_totals = true;
+    f.totals.accumulate(*self->a);
+    f.totals.accumulate(*self->b);
+  }
+  static void reset(void* ctx) { static_cast<fake_server*>(ctx)->resets++; }
+  std::uint32_t started = 0;
+  lcore_counters* a = nullptr;
+  lcore_counters* b = nullptr;
+  int resets = 0;
+};
+
+TEST(stats, facts_provider_sums_lcores) {
+  fake_server fs;
+  lcore_counters other;
+  other.cmd_get.add(100);
+  fs.a = &other;
+  stack s({}, 8u << 20, facts_provider{&fs, &fake_server::fill, &fake_server::reset});
+  fs.b = &s.counters;
+  fs.started = s.clk.now() - 30;
+  one(s, get_req(op::get, "x"));
+  auto m = stats_of(s);
+  EXPECT_EQ(m["pid"], "4242");
+  EXPECT_EQ(m["curr_connections"], "17");
+  EXPECT_EQ(m["threads"], "2");
+  EXPECT_EQ(m["uptime"], "30");
+  EXPECT_EQ(m["cmd_get"], "101");
+  roundtrip(s, get_req(op::stat, "reset"));
+  EXPECT_EQ(fs.resets, 1);
+}
+
+struct recorder {
+  static void on(void* ctx, const mutation& m) {
+    static_cast<recorder*>(ctx)->seen.push_back(
+        {m.opcode, std::string(m.key), std::string(m.value), m.flags, m.exptime, m.cas, m.number});
+  }
+  struct rec {
+    std::uint8_t opcode;
+    std::string key, value;
+    std::uint32_t flags, exptime;
+    std::uint64_t cas, number;
+  };
+  std::vector<rec> seen;
+};
+
+TEST(mutation_hook, called_after_each_successful_mutation) {
+  recorder rec;
+  stack s({}, 8u << 20, {}, mutation_hook{&rec, &recorder::on});
+  const auto rs = roundtrip(
+      s, store_req(op::setq, "a", "v", 3, 60) + store_req(op::add, "a", "w") /* fails */ +
+             store_req(op::append, "a", "+") + arith_req(op::incr, "n", 1, 7, 0) +
+             get_req(op::del, "a") + get_req(op::get, "n") + simple_req(op::flushq) +
+             simple_req(op::noop));
+  ASSERT_EQ(rec.seen.size(), 5u);
+  EXPECT_EQ(rec.seen[0].opcode, op::set);  // the loud form
+  EXPECT_EQ(rec.seen[0].value, "v");
+  EXPECT_EQ(rec.seen[0].flags, 3u);
+  EXPECT_EQ(rec.seen[0].exptime, 60u);
+  EXPECT_NE(rec.seen[0].cas, 0u);
+  EXPECT_EQ(rec.seen[1].opcode, op::append);
+  EXPECT_EQ(rec.seen[1].value, "+");
+  EXPECT_EQ(rec.seen[2].opcode, op::incr);
+  EXPECT_EQ(rec.seen[2].number, 7u);
+  EXPECT_EQ(rec.seen[3].opcode, op::del);
+  EXPECT_EQ(rec.seen[4].opcode, op::flush);
+}
+
+// --- SASL
+struct sasl_stack {
+  sasl_stack() : creds(make()), s(handler_config{.sasl = &creds}) {}
+  static credentials make() {
+    std::string err;
+    auto c = credentials::parse(credentials::make_line("alice", "s3cret", "saltsalt", 100) + "\n",
+                                &err);
+    EXPECT_TRUE(c.has_value()) << err;
+    return *c;
+  }
+  credentials creds;
+  stack s;
+};
+
+std::string plain(std::string_view user, std::string_view pass) {
+  return std::string(1, '\0') + std::string(user) + '\0' + std::string(pass);
+}
+
+TEST(sasl, unauthenticated_may_only_use_sasl_and_version) {
+  sasl_stack t;
+  auto rs = roundtrip(t.s, simple_req(op::version) + simple_req(op::sasl_list_mechs));
+  ASSERT_EQ(rs.size(), 2u);
+  EXPECT_EQ(rs[0].status, 0);
+  EXPECT_EQ(rs[1].value, "PLAIN");
+  const run_result rr = t.s.run(get_req(op::get, "a", 5) + simple_req(op::noop));
+  const auto got = decode_responses(rr.output);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].status, 0x20);
+  EXPECT_EQ(got[0].opaque, 5u);
+  EXPECT_TRUE(rr.closed);
+}
+
+TEST(sasl, failed_then_good_auth) {
+  sasl_stack t;
+  auto auth = [&](std::string_view mech, std::string msg) {
+    return encode({.opcode = op::sasl_auth, .key = std::string(mech), .value = std::move(msg)});
+  };
+  auto rs = roundtrip(t.s, auth("PLAIN", plain("alice", "wrong")) + auth("PLAIN", plain("bob", "s3cret")) +
+                               auth("CRAM-MD5", "x") + auth("PLAIN", "garbage") +
+                               encode({.opcode = op::sasl_step, .key = "PLAIN", .value = "x"}));
+  ASSERT_EQ(rs.size(), 5u);
+  for (const auto& r : rs) {
+    EXPECT_EQ(r.status, 0x20);
+    EXPECT_EQ(r.value, "Auth failure.");
+  }
+  EXPECT_EQ(t.s.counters.auth_errors.load(), 5u);
+  EXPECT_FALSE(t.s.conn.authenticated());
+  rs = roundtrip(t.s, auth("PLAIN", plain("alice", "s3cret")) + store_req(op::set, "a", "v") +
+                          get_req(op::get, "a"));
+  ASSERT_EQ(rs.size(), 3u);
+  EXPECT_EQ(rs[0].status, 0);
+  EXPECT_EQ(rs[0].value, "Authenticated");
+  EXPECT_EQ(rs[2].value, "v");
+  EXPECT_EQ(t.s.counters.auth_cmds.load(), 6u);
+}
+
+TEST(sasl, authzid_must_match) {
+  sasl_stack t;
+  const auto r = one(t.s, encode({.opcode = op::sasl_auth, .key = "PLAIN",
+                                  .value = std::string("mallory") + '\0' + "alice" + '\0' + "s3cret"}));
+  EXPECT_EQ(r.status, 0x20);
+  const auto ok = one(t.s, encode({.opcode = op::sasl_auth, .key = "PLAIN",
+                                   .value = std::string("alice") + '\0' + "alice" + '\0' + "s3cret"}));
+  EXPECT_EQ(ok.status, 0);
+}
+
+// --- interface contract
+TEST(contract, need_bytes_reports_whole_packet) {
+  stack s;
+  const std::string req = store_req(op::set, "k", std::string(1000, 'v'));
+  std::vector<std::byte> mem(s.h.min_sink_capacity());
+  output_sink sink{mem.data(), mem.size(), 0};
+  auto res = s.h.handle(s.conn, {reinterpret_cast<const std::byte*>(req.data()), 10}, sink);
+  EXPECT_TRUE(res.need_more);
+  EXPECT_EQ(res.consumed, 0u);
+  EXPECT_EQ(res.need_bytes, kHeaderSize);
+  res = s.h.handle(s.conn, {reinterpret_cast<const std::byte*>(req.data()), 100}, sink);
+  EXPECT_TRUE(res.need_more);
+  EXPECT_EQ(res.consumed, 0u);
+  EXPECT_EQ(res.need_bytes, req.size());
+  EXPECT_EQ(sink.size, 0u);
+}
+
+TEST(contract, full_sink_stops_before_request_without_side_effect) {
+  stack s;
+  one(s, store_req(op::set, "a", std::string(500, 'v')));
+  const std::string in = simple_req(op::noop) + get_req(op::get, "a") + store_req(op::set, "b", "v");
+  std::vector<std::byte> mem(s.h.min_sink_capacity());
+  output_sink sink{mem.data(), 100, 0};  // room for the NOOP, not for the GET hit after it
+  const auto res = s.h.handle(s.conn, {reinterpret_cast<const std::byte*>(in.data()), in.size()}, sink);
+  EXPECT_TRUE(res.sink_full);
+  EXPECT_EQ(res.consumed, kHeaderSize);
+  EXPECT_EQ(sink.size, kHeaderSize);
+  EXPECT_EQ(s.counters.cmd_get.load(), 0u);
+  EXPECT_EQ(s.counters.backpressure_stops.load(), 1u);
+  EXPECT_EQ(s.ses.get("b").found, false) << "the SET after the stalled GET did not run";
+  // After the flush the rest goes through.
+  sink.size = 0;
+  sink.capacity = mem.size();
+  const auto rest = s.h.handle(
+      s.conn, {reinterpret_cast<const std::byte*>(in.data()) + res.consumed, in.size() - res.consumed}, sink);
+  EXPECT_EQ(rest.consumed, in.size() - kHeaderSize);
+  EXPECT_EQ(decode_responses({reinterpret_cast<const char*>(mem.data()), sink.size}).size(), 2u);
+  EXPECT_EQ(s.counters.cmd_get.load(), 1u);
+}
+
+TEST(contract, sink_smaller_than_one_response_closes) {
+  stack s;
+  one(s, store_req(op::set, "a", std::string(500, 'v')));
+  const std::string in = get_req(op::get, "a");
+  std::vector<std::byte> mem(200);
+  output_sink sink{mem.data(), mem.size(), 0};
+  const auto res = s.h.handle(s.conn, {reinterpret_cast<const std::byte*>(in.data()), in.size()}, sink);
+  EXPECT_TRUE(res.close_after_flush);
+  EXPECT_EQ(s.counters.protocol_errors.load(), 1u);
+}
+
+TEST(contract, closed_connection_consumes_nothing_more) {
+  stack s;
+  const run_result rr = s.run(simple_req(op::quit) + simple_req(op::noop));
+  EXPECT_TRUE(rr.closed);
+  EXPECT_EQ(rr.unconsumed, kHeaderSize);
+  std::vector<std::byte> mem(256);
+  output_sink sink{mem.data(), mem.size(), 0};
+  const std::string noop = simple_req(op::noop);
+  const auto res = s.h.handle(s.conn, {reinterpret_cast<const std::byte*>(noop.data()), noop.size()}, sink);
+  EXPECT_TRUE(res.close_after_flush);
+  EXPECT_EQ(res.consumed, 0u);
+  EXPECT_EQ(sink.size, 0u);
+}
+
+TEST(contract, responses_in_request_order_with_opaque_zero) {
+  stack s;
+  std::string in;
+  for (int i = 0; i < 50; ++i) {
+    in += store_req(op::set, "k" + std::to_string(i), std::to_string(i));
+    in += get_req(op::get, "k" + std::to_string(i));
+  }
+  const auto rs = roundtrip(s, in);
+  ASSERT_EQ(rs.size(), 100u);
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(rs[2 * i].opcode, op::set);
+    EXPECT_EQ(rs[2 * i + 1].value, std::to_string(i));
+  }
+}
+
+}  // namespace
+}  // namespace anvil::proto::testing

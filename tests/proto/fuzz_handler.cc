@@ -67,8 +67,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   proto::connection conn;
   std::vector<std::byte> rx;
-  std::vector<std::byte> sink_mem(small_sink ? w.h.min_sink_capacity() : (4u << 20));
-  proto::output_sink sink{sink_mem.data(), sink_mem.size(), 0};
+  static std::vector<std::byte> sink_mem(1u << 20);
+  const std::size_t cap = small_sink ? w.h.min_sink_capacity() : sink_mem.size();
+  proto::output_sink sink{sink_mem.data(), cap, 0};
   std::size_t fed = 0;
   while (fed < size) {
     const std::size_t k = std::min(piece, size - fed);

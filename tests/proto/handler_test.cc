@@ -39,7 +39,7 @@ struct tcase {
 
 std::string flags_be(std::uint32_t f) { return be32s(f); }
 constexpr std::uint16_t kOk = 0x00, kNotFound = 0x01, kExists = 0x02, kE2big = 0x03,
-                        kInval = 0x04, kNotStored = 0x05, kBadDelta = 0x06, kAuth = 0x20,
+                        kInval = 0x04, kNotStored = 0x05, kBadDelta = 0x06,
                         kUnknown = 0x81;
 
 std::string big(std::size_t n) { return std::string(n, 'x'); }

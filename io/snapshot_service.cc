@@ -170,8 +170,9 @@ void snapshot_service::state::attempt() {
     if (res.stalled) health.add(storage_health::io_stalls);
     else if (res.error != ECANCELED) health.add(storage_health::io_errors);
     health.set_degraded("snapshot " + std::to_string(id) + " abandoned: " + res.reason);
-    spdlog::error("snapshot: id={} abandoned: {} (partial files {}); serving continues", id, res.reason,
-                  res.cleaned_up ? "removed" : "left behind");
+    spdlog::error("snapshot: id={} abandoned: {} ({}); serving continues", id, res.reason,
+                  res.cleaned_up ? "partial files removed"
+                                 : "partial files left until the next start: I/O still in flight");
   }
   std::lock_guard lk(m);
   last = res;

@@ -319,11 +319,37 @@ class writer {
     return true;
   }
 
-  // Removes what this attempt created. A stuck ring is left to the kernel and a fresh
-  // one (with its own deadlines) does the unlinks.
+  // Removes what this attempt created. After a stall the files stay: unlinking a file
+  // whose write is still in flight waits for that write's inode lock while holding the
+  // directory's, which would wedge the directory (listing, creating) for every later
+  // attempt. They are removed at the next start instead.
   void cleanup() {
-    std::optional<ring> fresh;
+    if (_ring && _ring->stuck()) {
+      if (_fd >= 0) {
+        // close() runs the filesystem's flush, which waits for the stuck write too: hand
+        // it to a fresh ring and do not wait for it beyond a short deadline.
+        try {
+          ring r(8);
+          const int fd = _fd;
+          r.run(std::chrono::milliseconds(100), [&](io_uring_sqe* s) { io_uring_prep_close(s, fd); });
+          if (r.stuck()) {
+            ++_res.rings_abandoned;
+            _res.bytes_leaked += r.pinned_bytes();
+          }
+        } catch (const std::exception&) {
+        }
+        _fd = -1;
+      }
+      _res.cleaned_up = !_created;
+      return;
+    }
     ring* r = _ring ? &*_ring : nullptr;
+    std::optional<ring> fresh;
+    if (r != nullptr) {
+      ring::completion c;  // let the in-flight writes finish (bounded by their deadlines)
+      while (r->inflight() > 0 && r->wait(c) != ring::wait_status::stalled) {
+      }
+    }
     if (r == nullptr || r->stuck()) {
       try {
         fresh.emplace(16);
@@ -331,19 +357,6 @@ class writer {
       } catch (const std::exception&) {
         _res.cleaned_up = !_created;
         return;
-      }
-    } else {
-      ring::completion c;  // let the in-flight writes finish (bounded by their deadlines)
-      while (r->inflight() > 0 && r->wait(c) != ring::wait_status::stalled) {
-      }
-      if (r->stuck()) {
-        try {
-          fresh.emplace(16);
-          r = &*fresh;
-        } catch (const std::exception&) {
-          _res.cleaned_up = !_created;
-          return;
-        }
       }
     }
     bool ok = true;

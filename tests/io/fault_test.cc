@@ -1,0 +1,274 @@
+// Storage faults on real filesystems (root): ENOSPC and EROFS from a loop-mounted ext4,
+// EIO on write, EIO on fsync and a write that never completes from anvil_faultfs. In each
+// case the snapshot is abandoned, health says degraded with the reason, the earlier
+// snapshot still restores, and a serving thread doing get/set on the engine completes
+// every operation throughout (zero failures). Deadlines are checked with wide slack:
+// they are behaviour ("gives up"), not performance.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "cache/engine.h"
+#include "io/engine_stream.h"
+#include "io/snapshot_reader.h"
+#include "io/snapshot_service.h"
+#include "tests/io/fault_env.h"
+#include "tests/io/io_test_util.h"
+
+namespace anvil::io {
+namespace {
+
+using namespace std::chrono_literals;
+constexpr std::uint32_t kNow = 1'800'000'000;
+constexpr int kStable = 2000;
+
+cache::engine_config ecfg(const cache::clock& c, std::size_t mib) {
+  cache::engine_config e;
+  e.memory_limit_bytes = mib << 20;
+  e.partitions = 4;
+  e.numa_bind = false;
+  e.time = &c;
+  return e;
+}
+
+std::string stable_value(int i) { return test::checked_value("stable:" + std::to_string(i) + std::string(200, 's')); }
+
+void fill_stable(cache::engine& e) {
+  auto s = e.open_session();
+  for (int i = 0; i < kStable; ++i) {
+    ASSERT_EQ(s.store(cache::store_mode::set, "stable:" + std::to_string(i), stable_value(i), 3, 0).st,
+              cache::status::ok);
+    s.quiescent();
+  }
+}
+
+// Stands in for the lcores until the server exists: get/set on the engine in a loop.
+class serving_load {
+ public:
+  explicit serving_load(cache::engine& e) : _t([this, &e] { run(e); }) {}
+  ~serving_load() {
+    _stop = true;
+    _t.join();
+  }
+  std::uint64_t ops() const { return _ops.load(); }
+  std::uint64_t failures() const { return _failures.load(); }
+  // Waits (bounded) until `n` more operations completed: serving is not blocked.
+  bool progresses(std::uint64_t n = 1000) const {
+    const auto start = ops();
+    for (int i = 0; i < 6000 && ops() < start + n; ++i) std::this_thread::sleep_for(5ms);
+    return ops() >= start + n;
+  }
+
+ private:
+  void run(cache::engine& e) {
+    auto s = e.open_session();
+    std::mt19937 rng(7);
+    std::uint64_t v = 0;
+    while (!_stop.load(std::memory_order_relaxed)) {
+      const int i = static_cast<int>(rng() % kStable);
+      const auto g = s.get("stable:" + std::to_string(i));
+      if (!g.found || g.value != stable_value(i)) _failures.fetch_add(1);
+      const std::string k = "serve:" + std::to_string(rng() % 1000);
+      if (s.store(cache::store_mode::set, k, test::checked_value(k + std::to_string(++v)), 0, 0).st !=
+          cache::status::ok)
+        _failures.fetch_add(1);
+      const auto h = s.get(k);
+      if (!h.found || !test::value_ok(h.value)) _failures.fetch_add(1);
+      s.quiescent();
+      _ops.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  std::atomic<bool> _stop{false};
+  std::atomic<std::uint64_t> _ops{0}, _failures{0};
+  std::thread _t;
+};
+
+bool have_root() { return geteuid() == 0; }
+
+std::vector<std::string> snapshot_files(const std::string& dir) { return test::files_in(dir); }
+
+// The earlier snapshot restores into a fresh engine with every stable item.
+void expect_restores(const std::string& dir, std::uint64_t id) {
+  cache::clock clk(kNow);
+  cache::engine e(ecfg(clk, 64));
+  engine_sink sink(e);
+  restore_config rc;
+  rc.dir = dir;
+  rc.node_id = 9;
+  rc.now_unix = kNow;
+  rc.threads = 2;
+  rc.io_timeout = 5s;
+  const auto rr = restore_latest(sink, rc);
+  ASSERT_TRUE(rr.restored) << rr.cold_start_reason;
+  EXPECT_EQ(rr.snapshot_id, id);
+  auto s = e.open_session();
+  for (int i = 0; i < kStable; ++i) {
+    const auto g = s.get("stable:" + std::to_string(i));
+    ASSERT_TRUE(g.found);
+    EXPECT_EQ(g.value, stable_value(i));
+    s.quiescent();
+  }
+}
+
+class StorageFault : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!have_root()) GTEST_SKIP() << "needs root (mount, loop devices, FUSE)";
+    test::reap_stale();
+  }
+};
+
+TEST_F(StorageFault, FuseEioOnWriteEioOnFsyncAndAStalledWrite) {
+  if (!std::filesystem::exists("/dev/fuse")) GTEST_SKIP() << "no /dev/fuse";
+  test::fuse_fault_fs fs(ANVIL_FAULTFS_BIN);
+  cache::clock clk(kNow);
+  cache::engine e(ecfg(clk, 64));
+  fill_stable(e);
+  serving_load load(e);
+  service_config cfg;
+  cfg.writer.dir = fs.mnt() + "/snaps";
+  cfg.writer.node_id = 9;
+  cfg.writer.io_timeout = 1000ms;
+  cfg.shutdown_timeout = 2000ms;
+  cfg.keep = 2;
+  auto svc = std::make_unique<snapshot_service>(engine_source_factory(e), clk, cfg);
+  svc->start();
+  snapshot_result r;
+  ASSERT_TRUE(svc->wait(svc->request_snapshot(), 60s, &r));
+  ASSERT_TRUE(r.ok) << r.reason;
+  const std::uint64_t good = r.snapshot_id;
+  const auto good_files = snapshot_files(cfg.writer.dir);
+  ASSERT_TRUE(load.progresses());
+
+  // EIO on write.
+  fs.set_mode("eio_write");
+  ASSERT_TRUE(svc->wait(svc->request_snapshot(), 60s, &r));
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.error, EIO);
+  EXPECT_NE(r.reason.find("write"), std::string::npos) << r.reason;
+  EXPECT_TRUE(r.cleaned_up);
+  auto h = svc->health().view();
+  EXPECT_EQ(h.state, storage_state::degraded);
+  EXPECT_NE(h.reason.find("Input/output error"), std::string::npos) << h.reason;
+  EXPECT_EQ(snapshot_files(cfg.writer.dir), good_files);
+  EXPECT_TRUE(load.progresses());
+
+  // EIO on fsync.
+  fs.set_mode("eio_fsync");
+  ASSERT_TRUE(svc->wait(svc->request_snapshot(), 60s, &r));
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.error, EIO);
+  EXPECT_NE(r.reason.find("fsync"), std::string::npos) << r.reason;
+  EXPECT_TRUE(r.cleaned_up);
+  EXPECT_EQ(svc->health().state(), storage_state::degraded);
+  EXPECT_EQ(snapshot_files(cfg.writer.dir), good_files);
+  EXPECT_TRUE(load.progresses());
+
+  // A write that never completes: abandoned at its deadline, twice (the second attempt
+  // gets a fresh ring and is not stuck behind the first).
+  fs.set_mode("stall_write");
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(svc->wait(svc->request_snapshot(), 60s, &r));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, cfg.writer.io_timeout + 20s);
+    EXPECT_FALSE(r.ok);
+    EXPECT_TRUE(r.stalled);
+    EXPECT_NE(r.reason.find("did not complete within 1000 ms"), std::string::npos) << r.reason;
+    EXPECT_TRUE(load.progresses());
+  }
+  h = svc->health().view();
+  EXPECT_EQ(h.state, storage_state::degraded);
+  EXPECT_NE(h.reason.find("filesystem stalled"), std::string::npos) << h.reason;
+  EXPECT_GE(h.counters.io_stalls, 2u);
+  EXPECT_GE(h.counters.rings_abandoned, 2u);
+  EXPECT_EQ(h.counters.snapshots_failed, 4u);
+
+  // The earlier snapshot still restores (reads still work on this filesystem).
+  expect_restores(cfg.writer.dir, good);
+
+  // The filesystem recovers: so does health.
+  fs.set_mode("normal");
+  ASSERT_TRUE(svc->wait(svc->request_snapshot(), 60s, &r));
+  EXPECT_TRUE(r.ok) << r.reason;
+  EXPECT_EQ(svc->health().state(), storage_state::ok);
+
+  // Shutdown while the filesystem hangs: bounded, the io thread is given up on.
+  fs.set_mode("stall_write");
+  const auto t0 = std::chrono::steady_clock::now();
+  svc->stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, cfg.shutdown_timeout + 2 * cfg.writer.io_timeout + 20s);
+  EXPECT_GE(svc->health().get(storage_health::threads_abandoned), 1u);
+  EXPECT_TRUE(load.progresses());
+  EXPECT_EQ(load.failures(), 0u);
+  svc.reset();
+  fs.set_mode("normal");  // lets the kernel finish the abandoned writes
+}
+
+TEST_F(StorageFault, Ext4ReadOnlyAndFull) {
+  std::unique_ptr<test::loop_ext4> fs;
+  try {
+    fs = std::make_unique<test::loop_ext4>(48);
+  } catch (const std::exception& ex) {
+    GTEST_SKIP() << ex.what();
+  }
+  cache::clock clk(kNow);
+  cache::engine e(ecfg(clk, 160));
+  fill_stable(e);
+  serving_load load(e);
+  service_config cfg;
+  cfg.writer.dir = fs->mnt() + "/snaps";
+  cfg.writer.node_id = 9;
+  cfg.writer.io_timeout = 5000ms;
+  cfg.keep = 2;
+  cfg.snapshot_at_shutdown = false;
+  snapshot_service svc(engine_source_factory(e), clk, cfg);
+  svc.start();
+  snapshot_result r;
+  ASSERT_TRUE(svc.wait(svc.request_snapshot(), 60s, &r));
+  ASSERT_TRUE(r.ok) << r.reason;
+  const std::uint64_t good = r.snapshot_id;
+  const auto good_files = snapshot_files(cfg.writer.dir);
+
+  // EROFS.
+  ASSERT_TRUE(fs->remount(true));
+  ASSERT_TRUE(svc.wait(svc.request_snapshot(), 60s, &r));
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.error, EROFS);
+  EXPECT_NE(svc.health().reason().find("Read-only file system"), std::string::npos) << svc.health().reason();
+  EXPECT_EQ(svc.health().state(), storage_state::degraded);
+  EXPECT_TRUE(load.progresses());
+  ASSERT_TRUE(fs->remount(false));
+
+  // ENOSPC: more items than the filesystem holds.
+  const auto free_before = fs->free_bytes();
+  {
+    auto s = e.open_session();
+    const std::string big(1000, 'b');
+    for (int i = 0; i < 60'000; ++i) {
+      ASSERT_EQ(s.store(cache::store_mode::set, "big:" + std::to_string(i), big, 0, 0).st, cache::status::ok);
+      s.quiescent();
+    }
+  }
+  ASSERT_TRUE(svc.wait(svc.request_snapshot(), 60s, &r));
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.error, ENOSPC);
+  EXPECT_TRUE(r.cleaned_up);
+  const auto h = svc.health().view();
+  EXPECT_EQ(h.state, storage_state::degraded);
+  EXPECT_NE(h.reason.find("No space left on device"), std::string::npos) << h.reason;
+  EXPECT_EQ(h.counters.io_errors, 2u);
+  EXPECT_EQ(snapshot_files(cfg.writer.dir), good_files);
+  EXPECT_GE(fs->free_bytes() + (1u << 20), free_before);  // the partial file is gone
+  EXPECT_TRUE(load.progresses());
+
+  expect_restores(cfg.writer.dir, good);
+  svc.stop();
+  EXPECT_EQ(load.failures(), 0u);
+}
+
+}  // namespace
+}  // namespace anvil::io

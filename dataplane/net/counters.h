@@ -65,6 +65,7 @@ namespace anvil::net {
   X(tcp_idle_timeouts, "connections aborted by the idle timeout")                \
   X(tcp_retry_timeouts, "connections aborted after too many retransmissions")    \
   X(tcp_time_wait_reuse, "TIME_WAIT connections reused by a new SYN")            \
+  X(tcp_time_wait_recycled, "TIME_WAIT entries given up because the table was full") \
   X(tcp_rx_segments, "TCP segments received for a connection")                   \
   X(tcp_tx_segments, "TCP segments sent")
 

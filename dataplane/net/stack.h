@@ -19,6 +19,10 @@
 //
 // Driving it (one thread, the lcore that owns it):
 //   receive(frame, now, sink[, meta]) / receive_burst(frames, now, sink)
+//   or, for a port burst with per-frame metadata: input(frame, now, sink, meta) for
+//   each frame, then flush(now, sink) once (one ACK per connection per burst).
+//   rx_meta from port::csum_state: verified -> {ip_csum_ok, l4_csum_ok} = {1, 1};
+//   partial (local sender, L4 checksum left to an offload) -> {0, 1}; unknown -> {0, 0}.
 //   poll_timers(now, sink); next_deadline()   // retransmission, TIME_WAIT, idle
 //   flush(now, sink)        // after writing to a connection outside a callback
 //   send_gratuitous_arp(ip, sink)             // failover takes a VIP
@@ -648,8 +652,9 @@ class stack {
       }
       return send_reset(tx, e, t, seg);
     }
-    // A SYN.
-    if (_free.empty()) {
+    // A SYN. A full table gives up its oldest TIME_WAIT entry before refusing: the
+    // peer that closed it is long gone, and a listener must not starve on them.
+    if (_free.empty() && !recycle_time_wait()) {
       bump(_ctr.tcp_conn_limit);
       return;
     }
@@ -676,9 +681,25 @@ class stack {
     s.conn.mark_dirty();  // SYN-ACK at the next flush
   }
 
+  bool recycle_time_wait() {
+    std::uint32_t best = conn_table::kEmpty;
+    nanos best_at = kNever;
+    for (std::uint32_t i = 0; i < _slots.size(); ++i) {
+      const slot& s = _slots[i];
+      if (s.in_use && s.conn.state() == tcp_state::time_wait && s.conn.poll_at() < best_at) {
+        best = i;
+        best_at = s.conn.poll_at();
+      }
+    }
+    if (best == conn_table::kEmpty) return false;
+    bump(_ctr.tcp_time_wait_recycled);
+    free_slot(best);
+    return true;
+  }
+
   bool new_from_cookie(const eth_view& e, const tcp_tuple& t, const tcp_segment& seg,
                        const tcp_options& opt, nanos now) {
-    if (_free.empty()) {
+    if (_free.empty() && !recycle_time_wait()) {
       bump(_ctr.tcp_conn_limit);
       return false;
     }

@@ -175,6 +175,25 @@ TEST_F(listen_state, cookie_without_timestamps_runs_unscaled) {
   EXPECT_EQ(conn()->rcv_wscale(), 0);
 }
 
+TEST_F(listen_state, full_table_recycles_time_wait) {
+  cfg.max_connections = 1;
+  rebuild();
+  establish();
+  conn()->close();
+  st->flush(now, tx);
+  drain();
+  send(make(ack, cseq, cack + 1));
+  cack += 1;
+  send_data("", fin);
+  ASSERT_EQ(conn()->state(), tcp_state::time_wait);
+  cport = 50000;
+  c_isn = 1;
+  auto sa = send_syn(linux_syn_options());
+  EXPECT_EQ(sa.seg.flags, syn | ack);
+  EXPECT_EQ(st->counters().tcp_time_wait_recycled.load(), 1u);
+  EXPECT_EQ(st->connections(), 1u);
+}
+
 // ------------------------------------------------------------------ SYN-RECEIVED --
 class syn_received_state : public tcp_fixture {
  protected:

@@ -1,2 +1,393 @@
+// Differential test: the same request streams go to a real memcached (Debian's
+// /usr/bin/memcached, started here on loopback in binary mode, killed by its PID) and
+// to proto::handler over a real cache engine; the responses are compared field by
+// field: opcode, status, opaque, key, extras, value, and CAS as equality relations
+// (each distinct CAS replaced by its order of first appearance). Version values and
+// stat names/values are excluded. Whether the connection was closed is compared too.
+//
+// Intentional differences (also in docs/protocol.md), kept out of these streams and
+// covered by the unit tables instead:
+//  - unknown opcodes with a key or extras: memcached skips bodylen bytes *after* the
+//    key and extras (over-skip by keylen + extlen); we skip exactly the packet;
+//  - Touch/GAT/Stat trailing body bytes: memcached parses them as the next packet; we
+//    treat them as part of the packet (Stat: ignored; Touch/GAT: length-capped);
+//  - the E2BIG boundary: memcached's depends on slab overhead; ours on the engine's
+//    item size (streams use values far past both);
+//  - stat names beyond the common set, values, `stats items/slabs` (per partition,
+//    not per slab class), `stats detail dump` (per lcore);
+//  - errors are answered from the header alone, before a refused body arrives;
+//  - incr/decr that shortens a number: memcached rewrites in place and pads with
+//    trailing spaces ("100" decr 91 reads back "9  "); the engine stores "9". The
+//    comparison strips such padding from memcached's digits-then-spaces values.
 #include <gtest/gtest.h>
-TEST(differential, placeholder) {}
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/proto/driver.h"
+#include "tests/proto/wire_util.h"
+
+namespace anvil::proto::testing {
+namespace {
+
+constexpr const char* kMemcached = "/usr/bin/memcached";
+constexpr std::uint32_t kSentinel = 0xfeedface;
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+int connect_to(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+// The memcached this test started; stopped by PID only.
+class memcached_process {
+ public:
+  bool start() {
+    if (::access(kMemcached, X_OK) != 0) return false;
+    _port = free_port();
+    const std::string port = std::to_string(_port);
+    _pid = ::fork();
+    if (_pid == 0) {
+      std::vector<const char*> argv = {kMemcached, "-l", "127.0.0.1", "-p", port.c_str(),
+                                       "-U", "0", "-B", "binary", "-t", "1", "-m", "64"};
+      if (::geteuid() == 0) {  // memcached refuses to run as root without -u
+        argv.push_back("-u");
+        argv.push_back("root");
+      }
+      argv.push_back(nullptr);
+      ::execv(kMemcached, const_cast<char* const*>(argv.data()));
+      ::_exit(127);
+    }
+    for (int i = 0; i < 100; ++i) {
+      const int fd = connect_to(_port);
+      if (fd >= 0) {
+        ::close(fd);
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+  ~memcached_process() {
+    if (_pid > 0) {
+      ::kill(_pid, SIGTERM);
+      int st = 0;
+      ::waitpid(_pid, &st, 0);
+    }
+  }
+  int port() const { return _port; }
+
+ private:
+  pid_t _pid = -1;
+  int _port = 0;
+};
+
+struct wire_run {
+  std::vector<response> responses;
+  bool closed = false;
+};
+
+bool has_sentinel(const std::vector<response>& rs) {
+  return std::any_of(rs.begin(), rs.end(), [](const response& r) {
+    return r.opcode == op::noop && r.opaque == kSentinel;
+  });
+}
+
+// Sends the stream on a fresh connection; reads until the sentinel NOOP answer, EOF
+// or 3 s of silence.
+wire_run run_memcached(int port, const std::string& stream) {
+  wire_run w;
+  const int fd = connect_to(port);
+  EXPECT_GE(fd, 0);
+  if (fd < 0) return w;
+  std::string got;
+  std::size_t sent = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, static_cast<short>(POLLIN | (sent < stream.size() ? POLLOUT : 0)), 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    if ((p.revents & POLLOUT) != 0 && sent < stream.size()) {
+      const ssize_t n = ::send(fd, stream.data() + sent, stream.size() - sent, MSG_NOSIGNAL);
+      if (n > 0) sent += static_cast<std::size_t>(n);
+    }
+    if ((p.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      char buf[65536];
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) {
+        w.closed = true;
+        break;
+      }
+      got.append(buf, static_cast<std::size_t>(n));
+      deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+      if (has_sentinel(decode_responses(got))) break;
+    }
+  }
+  ::close(fd);
+  w.responses = decode_responses(got);
+  return w;
+}
+
+// Replaces each distinct non-zero CAS by its order of first appearance.
+void normalize(std::vector<response>& rs) {
+  std::vector<std::uint64_t> seen;
+  for (response& r : rs) {
+    if (r.cas == 0) continue;
+    auto it = std::find(seen.begin(), seen.end(), r.cas);
+    if (it == seen.end()) it = seen.insert(seen.end(), r.cas);
+    r.cas = static_cast<std::uint64_t>(it - seen.begin()) + 1;
+  }
+}
+
+// Stat packets that carry a name are dropped (names and values are excluded); the
+// terminator and any error stay. Version values are blanked.
+void exclude_volatile(std::vector<response>& rs) {
+  std::erase_if(rs, [](const response& r) {
+    return r.opcode == op::stat && r.status == 0 && !r.key.empty() && r.key != "detailed";
+  });
+  for (response& r : rs) {
+    if (r.opcode == op::version && r.status == 0) r.value = "<version>";
+    if (r.opcode == op::stat && r.key == "detailed") r.value = "<detail>";
+  }
+}
+
+std::string show(const response& r) {
+  std::string v = r.value.substr(0, 60);
+  for (char& c : v) {
+    if (c < 32 || c > 126) c = '.';
+  }
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "op=%02x st=%04x opq=%08x cas#%llu klen=%zu ext=%zu val[%zu]=", r.opcode,
+                r.status, r.opaque, static_cast<unsigned long long>(r.cas), r.key.size(),
+                r.extras.size(), r.value.size());
+  return buf + v + " key=" + r.key.substr(0, 40);
+}
+
+struct scenario {
+  const char* name;
+  std::string stream;
+  bool closes = false;  // the stream ends the connection (no sentinel answer expected)
+};
+
+std::string se(std::uint32_t f = 0, std::uint32_t e = 0) { return be32s(f) + be32s(e); }
+
+std::vector<scenario> scenarios() {
+  std::vector<scenario> v;
+  // Basic storage and retrieval, every quiet variant, opaque echo.
+  v.push_back({"storage_and_get",
+               store_req(op::set, "d:a", "hello", 42, 0, 0, 1) + get_req(op::get, "d:a", 2) +
+                   get_req(op::getk, "d:a", 3) + get_req(op::getq, "d:a", 4) +
+                   get_req(op::getkq, "d:a", 5) + get_req(op::get, "d:none", 6) +
+                   get_req(op::getk, "d:none", 7) + get_req(op::getq, "d:none", 8) +
+                   get_req(op::getkq, "d:none", 9) + store_req(op::add, "d:a", "x", 0, 0, 0, 10) +
+                   store_req(op::addq, "d:a", "x", 0, 0, 0, 11) +
+                   store_req(op::add, "d:b", "bee", 1, 0, 0, 12) +
+                   store_req(op::replace, "d:none", "x", 0, 0, 0, 13) +
+                   store_req(op::replaceq, "d:none", "x", 0, 0, 0, 14) +
+                   store_req(op::replace, "d:b", "B", 2, 0, 0, 15) +
+                   store_req(op::setq, "d:c", "sea", 3, 0, 0, 16) + get_req(op::getk, "d:c", 17) +
+                   get_req(op::get, "d:b", 18)});
+  v.push_back({"append_prepend",
+               store_req(op::set, "d:ap", "mid", 9) + store_req(op::append, "d:ap", ">>") +
+                   store_req(op::prepend, "d:ap", "<<") + store_req(op::appendq, "d:ap", "!") +
+                   store_req(op::prependq, "d:ap", "?") + get_req(op::get, "d:ap") +
+                   store_req(op::append, "d:apnone", "x") + store_req(op::prepend, "d:apnone", "x") +
+                   store_req(op::appendq, "d:apnone", "x") + store_req(op::prependq, "d:apnone", "x")});
+  // A 32-key GETKQ batch with hits and misses, flushed by NOOP (memtier's pattern).
+  {
+    std::string s;
+    for (int i = 0; i < 32; i += 2) s += store_req(op::setq, "d:k" + std::to_string(i), std::string(i * 7, 'v'), i);
+    for (int i = 0; i < 32; ++i) s += get_req(op::getkq, "d:k" + std::to_string(i), static_cast<std::uint32_t>(i));
+    s += simple_req(op::noop, 99);
+    for (int i = 0; i < 32; ++i) s += get_req(op::getq, "d:k" + std::to_string(i), static_cast<std::uint32_t>(100 + i));
+    v.push_back({"quiet_batches", s});
+  }
+  // memtier sends opaque 0 everywhere and relies on order.
+  {
+    std::string s;
+    for (int i = 0; i < 20; ++i) {
+      s += store_req(op::set, "d:m" + std::to_string(i % 5), std::to_string(i));
+      s += get_req(op::get, "d:m" + std::to_string((i + 2) % 5));
+    }
+    v.push_back({"opaque_zero_order", s});
+  }
+  // CAS flows: the first set's CAS is 1 relative to nothing we know, so use the
+  // relations: a stale CAS, a missing key with CAS, delete with a wrong CAS.
+  v.push_back({"cas_flows",
+               store_req(op::set, "d:cas", "v1") + get_req(op::get, "d:cas") +
+                   store_req(op::set, "d:cas", "v2", 0, 0, 1) +
+                   store_req(op::set, "d:casnone", "v", 0, 0, 12345) +
+                   store_req(op::add, "d:cas", "v", 0, 0, 7) +
+                   store_req(op::replace, "d:casnone", "v", 0, 0, 7) +
+                   encode({.opcode = op::del, .key = "d:cas", .cas = 3}) +
+                   arith_req(op::incr, "d:cas", 1, 0, 0, 5) + get_req(op::get, "d:cas") +
+                   get_req(op::del, "d:cas") + get_req(op::del, "d:cas") + get_req(op::delq, "d:cas") +
+                   store_req(op::setq, "d:cas2", "v") + get_req(op::delq, "d:cas2") +
+                   get_req(op::get, "d:cas2")});
+  // incr/decr edges.
+  v.push_back({"arith_edges",
+               arith_req(op::incr, "d:n", 5, 100, 0) + arith_req(op::incr, "d:n", 5, 100, 0) +
+                   arith_req(op::decr, "d:n", 1000, 0, 0) + arith_req(op::incrq, "d:n", 7, 0, 0) +
+                   get_req(op::get, "d:n") + arith_req(op::incr, "d:nx", 1, 5, 0xffffffff) +
+                   arith_req(op::decrq, "d:nx", 1, 5, 0xffffffff) +
+                   store_req(op::set, "d:max", "18446744073709551615") +
+                   arith_req(op::incr, "d:max", 1, 0, 0) + get_req(op::get, "d:max") +
+                   store_req(op::set, "d:txt", "abc") + arith_req(op::incr, "d:txt", 1, 0, 0) +
+                   arith_req(op::decr, "d:txt", 1, 0, 0) + get_req(op::get, "d:txt") +
+                   store_req(op::set, "d:neg", "-1") + arith_req(op::incr, "d:neg", 1, 0, 0) +
+                   store_req(op::set, "d:huge", "18446744073709551616") +
+                   arith_req(op::incr, "d:huge", 1, 0, 0) + store_req(op::set, "d:nine", "99") +
+                   arith_req(op::incr, "d:nine", 1, 0, 0) + get_req(op::get, "d:nine") +
+                   arith_req(op::decr, "d:nine", 91, 0, 0) + get_req(op::get, "d:nine")});
+  v.push_back({"touch_gat",
+               store_req(op::set, "d:t", "tv", 5, 100) + touch_req(op::touch, "d:t", 200) +
+                   touch_req(op::gat, "d:t", 200) + touch_req(op::gatk, "d:t", 200) +
+                   touch_req(op::gatq, "d:t", 200) + touch_req(op::gatkq, "d:t", 200) +
+                   touch_req(op::touch, "d:tnone", 1) + touch_req(op::gat, "d:tnone", 1) +
+                   touch_req(op::gatk, "d:tnone", 1) + touch_req(op::gatq, "d:tnone", 1) +
+                   touch_req(op::gatkq, "d:tnone", 1)});
+  v.push_back({"too_large", store_req(op::set, "d:big", "small") +
+                                store_req(op::set, "d:big", std::string(2u << 20, 'x')) +
+                                get_req(op::get, "d:big") + store_req(op::set, "d:big2", "small") +
+                                store_req(op::add, "d:big2", std::string(2u << 20, 'x')) +
+                                get_req(op::get, "d:big2") +
+                                store_req(op::append, "d:big2", std::string(2u << 20, 'x')) +
+                                get_req(op::get, "d:big2")});
+  v.push_back({"empty_and_binary_values",
+               store_req(op::set, "d:e", "") + get_req(op::getk, "d:e") +
+                   arith_req(op::incr, "d:e", 1, 0, 0) +
+                   store_req(op::set, "d:bin", std::string("\0\x80\xff\r\n", 5), 0xffffffff) +
+                   get_req(op::get, "d:bin") + store_req(op::append, "d:e", "7") +
+                   arith_req(op::incr, "d:e", 1, 0, 0) + get_req(op::get, "d:e")});
+  v.push_back({"misc", simple_req(op::noop, 1) + simple_req(op::version, 2) +
+                           encode({.opcode = op::flush, .extras = be32s(0)}) + simple_req(op::flushq) +
+                           get_req(op::stat, "bogus") + get_req(op::stat, "detail bogus") +
+                           get_req(op::stat, "sizes") + get_req(op::stat, "") +
+                           get_req(op::stat, "settings") + get_req(op::stat, "detail on") +
+                           get_req(op::stat, "detail off") + get_req(op::stat, "detail dump") +
+                           get_req(op::stat, "reset")});
+  v.push_back({"unknown_and_sasl_off",
+               simple_req(0x55, 1) + encode({.opcode = 0xf0, .value = "some body", .opaque = 2}) +
+                   simple_req(op::verbosity, 3) + simple_req(op::sasl_list_mechs, 4) +
+                   encode({.opcode = op::sasl_auth, .key = "PLAIN", .value = std::string("\0u\0p", 4)}) +
+                   encode({.opcode = op::sasl_step, .key = "PLAIN", .value = "x"}) +
+                   simple_req(op::noop, 5)});
+  // Errors that close the connection.
+  v.push_back({"bad_magic", simple_req(op::noop) + encode({.opcode = op::noop, .magic = 0x81}), true});
+  v.push_back({"keylen_over_bodylen", simple_req(op::noop) + encode({.opcode = op::get, .key = "abc", .bodylen = 2}) + "x", true});
+  v.push_back({"key_251", get_req(op::get, std::string(251, 'k')), true});
+  v.push_back({"key_250", get_req(op::getk, std::string(250, 'k'))});
+  v.push_back({"get_extras", encode({.opcode = op::get, .key = "a", .extras = "1234"}), true});
+  v.push_back({"get_no_key", encode({.opcode = op::get}), true});
+  v.push_back({"set_extras_4", encode({.opcode = op::set, .key = "a", .extras = be32s(0), .value = "v"}), true});
+  v.push_back({"set_no_key", encode({.opcode = op::set, .extras = se(), .value = "v"}), true});
+  v.push_back({"delete_body", encode({.opcode = op::del, .key = "a", .extras = "1234"}), true});
+  v.push_back({"incr_short", encode({.opcode = op::incr, .key = "a", .extras = be64s(1)}), true});
+  v.push_back({"append_extras", encode({.opcode = op::append, .key = "a", .extras = "1234", .value = "x"}), true});
+  v.push_back({"noop_body", encode({.opcode = op::noop, .key = "x"}), true});
+  v.push_back({"version_body", encode({.opcode = op::version, .value = "x"}), true});
+  v.push_back({"flush_bad", encode({.opcode = op::flush, .extras = "12"}), true});
+  v.push_back({"touch_no_extras", get_req(op::touch, "a"), true});
+  v.push_back({"stat_extras", encode({.opcode = op::stat, .extras = "1234"}), true});
+  v.push_back({"sasl_step_no_key", simple_req(op::sasl_step), true});
+  v.push_back({"quit", simple_req(op::noop, 1) + simple_req(op::quit, 2) + simple_req(op::noop, 3), true});
+  v.push_back({"quitq", simple_req(op::noop, 1) + simple_req(op::quitq, 2) + simple_req(op::noop, 3), true});
+  return v;
+}
+
+class differential : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    _mc = new memcached_process;
+    if (!_mc->start()) {
+      delete _mc;
+      _mc = nullptr;
+    }
+  }
+  static void TearDownTestSuite() {
+    delete _mc;
+    _mc = nullptr;
+  }
+  static memcached_process* _mc;
+};
+memcached_process* differential::_mc = nullptr;
+
+TEST_F(differential, same_responses_as_memcached) {
+  if (_mc == nullptr) GTEST_SKIP() << kMemcached << " not available";
+  stack ours({}, 64u << 20);
+  int compared = 0;
+  for (const scenario& sc : scenarios()) {
+    SCOPED_TRACE(sc.name);
+    const std::string stream = sc.stream + (sc.closes ? "" : simple_req(op::noop, kSentinel));
+    wire_run theirs = run_memcached(_mc->port(), stream);
+    lcore_counters counters;
+    handler h(ours.eng, ours.ses, {}, counters);
+    connection c;
+    const run_result rr = drive(h, ours.ses, c, stream, {}, h.min_sink_capacity());
+    wire_run mine{decode_responses(rr.output), rr.closed};
+    for (response& r : theirs.responses) {
+      const std::size_t end = r.value.find_last_not_of(' ');
+      if (end != std::string::npos && end + 1 < r.value.size() &&
+          std::all_of(r.value.begin(), r.value.begin() + static_cast<std::ptrdiff_t>(end) + 1,
+                      [](char ch) { return ch >= '0' && ch <= '9'; })) {
+        r.value.resize(end + 1);  // memcached's in-place incr/decr padding
+      }
+    }
+    for (wire_run* w : {&theirs, &mine}) {
+      normalize(w->responses);
+      exclude_volatile(w->responses);
+    }
+    EXPECT_EQ(mine.closed, theirs.closed) << "connection closed";
+    EXPECT_EQ(mine.closed, sc.closes);
+    const std::size_t n = std::max(mine.responses.size(), theirs.responses.size());
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::string a = i < mine.responses.size() ? show(mine.responses[i]) : "<none>";
+      const std::string b = i < theirs.responses.size() ? show(theirs.responses[i]) : "<none>";
+      if (a != b || (i < mine.responses.size() && i < theirs.responses.size() &&
+                     (mine.responses[i].value != theirs.responses[i].value ||
+                      mine.responses[i].key != theirs.responses[i].key ||
+                      mine.responses[i].extras != theirs.responses[i].extras))) {
+        ADD_FAILURE() << sc.name << " response " << i << "\n  anvil:     " << a
+                      << "\n  memcached: " << b;
+      }
+    }
+    compared += static_cast<int>(n);
+  }
+  RecordProperty("responses_compared", compared);
+  std::printf("compared %d responses over %zu streams\n", compared, scenarios().size());
+}
+
+}  // namespace
+}  // namespace anvil::proto::testing

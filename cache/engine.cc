@@ -20,13 +20,12 @@ bool is_pow2(std::size_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
 engine::impl::impl(const engine_config& c) : cfg(c) {
   if (!cfg.time) throw std::invalid_argument("engine_config.time is required");
-  if (hwloc_topology_init(&topo) == 0) {
-    if (hwloc_topology_load(topo) != 0) {
-      hwloc_topology_destroy(topo);
-      topo = nullptr;
+  if (hwloc_topology_init(&topo_owner.t) == 0) {
+    if (hwloc_topology_load(topo_owner.t) == 0) {
+      topo = topo_owner.t;
     }
   } else {
-    topo = nullptr;
+    topo_owner.t = nullptr;
   }
   seg_size = cfg.segment_size ? cfg.segment_size : kDefaultSegment;
   if (seg_size < cfg.max_item_size) seg_size = (cfg.max_item_size + 4095) & ~std::size_t{4095};
@@ -59,10 +58,7 @@ engine::impl::impl(const engine_config& c) : cfg(c) {
   }
 }
 
-engine::impl::~impl() {
-  parts.clear();
-  if (topo) hwloc_topology_destroy(topo);
-}
+engine::impl::~impl() { parts.clear(); }
 
 partition_stats engine::impl::stats(std::size_t p) const {
   partition_stats s;

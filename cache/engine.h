@@ -10,6 +10,10 @@
 //   valid until that session's next `quiescent()` call. Memory is reclaimed only after
 //   every open session has passed a quiescent point (QSBR), so a session that stops
 //   calling quiescent() stalls reclamation (never correctness); close idle sessions.
+//   Between operations a session that holds no views is offline and blocks nothing. The
+//   engine evicts a little ahead of need, but a session that keeps views across more
+//   stores than that headroom can see no_memory: call quiescent() once per loop/burst.
+// - Sessions must be destroyed before their engine.
 // - Time comes from the injected `clock` (unix seconds); the engine never reads the
 //   system clock itself.
 // - Keys and values are arbitrary bytes carried in std::string_view.

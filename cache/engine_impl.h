@@ -14,6 +14,7 @@
 #include "cache/engine.h"
 #include "cache/partition.h"
 #include "cache/qsbr.h"
+#include "cache/view_set.h"
 
 namespace anvil::cache {
 
@@ -28,6 +29,15 @@ struct engine::impl {
   explicit impl(const engine_config& cfg);
   ~impl();
 
+  // Owns the hwloc topology (also when the constructor throws).
+  struct topology_owner {
+    hwloc_topology_t t = nullptr;
+    ~topology_owner() {
+      if (t) hwloc_topology_destroy(t);
+    }
+  };
+
+  topology_owner topo_owner;
   engine_config cfg;
   std::size_t seg_size = 1u << 20;
   unsigned partition_bits = 0;
@@ -65,6 +75,7 @@ struct session::impl {
   int slot = -1;
   bool online = false;
   bool views = false;  // item views handed out since the last quiescent point
+  view_set view_segs;  // ... and the segments they point into
   std::uint64_t cas_next = 0;
   std::uint64_t cas_end = 0;
   std::uint64_t cas_gen = 0;
@@ -89,11 +100,17 @@ struct session::impl {
     c.q = e->q.get();
     c.slot = slot;
     c.can_quiesce = !views;
+    c.views = &view_segs;
+    c.part = static_cast<std::uint32_t>(part);
     c.ctr = &ctr[part];
     c.now = now;
     return c;
   }
   std::uint64_t next_cas();
+  void note_view(std::size_t part, std::uint64_t off) {
+    views = true;
+    view_segs.add(static_cast<std::uint32_t>(part), static_cast<std::uint32_t>(off / e->seg_size));
+  }
   located locate(std::string_view key) const {
     const std::uint64_t h = hash_key(key);
     const std::size_t p = e->partition_bits ? static_cast<std::size_t>(h >> (64 - e->partition_bits)) : 0;

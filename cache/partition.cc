@@ -12,7 +12,9 @@ namespace anvil::cache {
 namespace {
 // How long a writer waits for other sessions to pass a quiescent point before it reports
 // no_memory (each round is a yield; only reached when every segment awaits a grace period).
-constexpr unsigned kMaxWaitRounds = 1u << 20;
+// Bounded because writers that hold views wait for each other: a poll loop passes a
+// quiescent point every iteration, so a short wait is enough when the loops are running.
+constexpr unsigned kMaxWaitRounds = 2048;
 // Victim search looks this far into the FIFO for a segment that costs nothing to evict.
 constexpr std::size_t kVictimScan = 8;
 }  // namespace
@@ -24,7 +26,8 @@ partition::partition(const config& cfg)
       _seg_size(cfg.seg_size),
       _segs(std::make_unique<seg_meta[]>(cfg.nsegs ? cfg.nsegs : 1)),
       _sealed(cfg.nsegs),
-      _pending(cfg.nsegs) {
+      _pending(cfg.nsegs),
+      _headroom(cfg.nsegs >= 4 ? std::clamp<std::size_t>(cfg.nsegs / 16, 1, 8) : 0) {
   int bound = -1;
   _buckets = static_cast<bucket*>(
       numa_alloc(cfg.topo, index_bytes(), cfg.node, cfg.bind, &bound));  // zero-filled
@@ -173,10 +176,20 @@ std::uint32_t partition::take_free_locked(op_ctx& ctx) {
   if (_pending.empty()) return kNoSegment;
   // We hold no item pointers here, so our own session may pass a quiescent point.
   if (ctx.can_quiesce) ctx.q->quiesce(ctx.slot);
-  const std::uint32_t s = _pending.front();
-  if (!ctx.q->passed(_segs[s].retire_epoch)) return kNoSegment;
-  _pending.pop_front();
-  return s;
+  for (std::size_t i = 0; i < _pending.size(); ++i) {
+    const std::uint32_t s = _pending.at(i);
+    // Our own session counts only if its views may point into this segment: this thread
+    // holds no other item pointers while it reserves.
+    const int except = self_blocks(ctx, s) ? -1 : ctx.slot;
+    if (ctx.q->passed(_segs[s].retire_epoch, except)) return _pending.take(i);
+  }
+  return kNoSegment;
+}
+
+bool partition::self_blocks(const op_ctx& ctx, std::uint32_t seg) const {
+  if (ctx.can_quiesce) return false;
+  return (!ctx.views || ctx.views->may_hold(ctx.part, seg)) &&
+         ctx.q->epoch_of(ctx.slot) < _segs[seg].retire_epoch;
 }
 
 std::size_t partition::pick_victim_locked(std::uint32_t now) const {
@@ -257,6 +270,14 @@ reservation partition::reserve(std::size_t n, std::uint32_t expires_at, op_ctx& 
       m.max_expiry = 0;
       _open = s;
       _in_use.store(_nsegs - _free.size(), std::memory_order_relaxed);
+      // Evict ahead: keep `_headroom` segments free or retired, so the grace period of a
+      // retired segment has usually passed (every lcore looped once) before it is needed.
+      // Without this, a session holding views could not reuse what it just evicted.
+      while (_free.size() + _pending.size() < _headroom) {
+        const std::size_t v = pick_victim_locked(ctx.now);
+        if (v >= _sealed.size()) break;
+        evict_locked(v, ctx);
+      }
       continue;
     }
     const std::size_t v = pick_victim_locked(ctx.now);
@@ -265,10 +286,10 @@ reservation partition::reserve(std::size_t n, std::uint32_t expires_at, op_ctx& 
       continue;
     }
     // Nothing to evict right now: segments await writers or a grace period.
-    // If our own session holds views older than the oldest retired segment, waiting
-    // cannot help: only our caller's next quiescent() would.
-    const bool we_block = !ctx.can_quiesce && !_pending.empty() &&
-                          ctx.q->epoch_of(ctx.slot) < _segs[_pending.front()].retire_epoch;
+    // If our own session's views pin every retired segment, waiting cannot help: only our
+    // caller's next quiescent() would.
+    bool we_block = !_pending.empty();
+    for (std::size_t i = 0; i < _pending.size() && we_block; ++i) we_block = self_blocks(ctx, _pending.at(i));
     if (round >= kMaxWaitRounds || we_block || (_pending.empty() && _sealed.empty())) {
       unlock_alloc();
       return {};

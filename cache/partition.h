@@ -22,6 +22,7 @@
 #include "cache/qsbr.h"
 #include "cache/segment.h"
 #include "cache/stats.h"
+#include "cache/view_set.h"
 
 namespace anvil::cache {
 
@@ -30,6 +31,8 @@ struct op_ctx {
   qsbr* q = nullptr;
   int slot = -1;
   bool can_quiesce = false;  // the session holds no item views: it may pass a quiescent point
+  const view_set* views = nullptr;  // otherwise: the segments its views may point into
+  std::uint32_t part = 0;           // this partition's index (for views)
   part_counters* ctr = nullptr;
   std::uint32_t now = 0;
 };
@@ -111,6 +114,8 @@ class partition {
   void unlock_alloc() { _alloc_lock.store(false, std::memory_order_release); }
   void seal_locked();
   std::uint32_t take_free_locked(op_ctx& ctx);
+  // Whether our own session's views may still point into a pending segment.
+  bool self_blocks(const op_ctx& ctx, std::uint32_t seg) const;
   std::size_t pick_victim_locked(std::uint32_t now) const;
   void evict_locked(std::size_t ring_index, op_ctx& ctx);
   void account_link(std::uint64_t off);
@@ -135,6 +140,7 @@ class partition {
   std::vector<std::uint32_t> _free;
   seg_ring _sealed;
   seg_ring _pending;
+  std::size_t _headroom;  // segments kept free or retired ahead of need
 };
 
 // Locks a key's candidate buckets in index order (no deadlock between two writers).

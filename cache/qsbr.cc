@@ -34,12 +34,13 @@ void qsbr::release(int s) {
   _slots[s].claimed.store(false, std::memory_order_release);
 }
 
-bool qsbr::passed(std::uint64_t e) const {
+bool qsbr::passed(std::uint64_t e, int except) const {
   // Pairs with the fence in online(): either we see that session's epoch, or it sees
   // every unlink that happened before this check.
   std::atomic_thread_fence(std::memory_order_seq_cst);
   const std::size_t n = _high.load(std::memory_order_acquire);
   for (std::size_t i = 0; i < n; ++i) {
+    if (static_cast<int>(i) == except) continue;
     // Acquire pairs with the session's release: its reads before it published happen
     // before our reuse of the memory.
     const std::uint64_t v = _slots[i].epoch.load(std::memory_order_acquire);

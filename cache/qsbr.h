@@ -41,7 +41,8 @@ class qsbr {
   // A quiescent point while staying online.
   void quiesce(int slot) { _slots[slot].epoch.store(current(), std::memory_order_release); }
 
-  bool passed(std::uint64_t e) const;
+  // `except`: a slot to leave out (the caller, when it knows it holds no such pointers).
+  bool passed(std::uint64_t e, int except = -1) const;
   std::uint64_t epoch_of(int slot) const { return _slots[slot].epoch.load(std::memory_order_relaxed); }
 
   // The slot's counters, one line per partition (single writer: the slot's session).

@@ -66,6 +66,7 @@ session::~session() {
 void session::quiescent() {
   impl& s = *_impl;
   s.views = false;
+  s.view_segs.clear();
   if (s.online) {
     s.e->q->offline(s.slot);
     s.online = false;
@@ -86,7 +87,7 @@ item_view session::get(std::string_view key) {
     const item_fields f = read_item(p);
     if (l.part->live(slot_offset(slot), f, now)) {
       bump(c.hits);
-      s.views = true;
+      s.note_view(l.p, slot_offset(slot));
       return view_of(p, f);
     }
   }
@@ -148,7 +149,7 @@ void session::get_batch(std::span<const std::string_view> keys, std::span<item_v
           const item_fields f = read_item(p);
           if (l.part->live(slot_offset(slot), f, now)) {
             bump(s.ctr[l.p].hits);
-            s.views = true;
+            s.note_view(l.p, slot_offset(slot));
             v = view_of(p, f);
             continue;
           }
@@ -462,7 +463,7 @@ item_view session::get_and_touch(std::string_view key, exptime_t exptime) {
     return {};
   }
   bump(s.ctr[l.p].hits);
-  s.views = true;
+  s.note_view(l.p, slot_offset(sl));
   return view_of(l.part->at(slot_offset(sl)), f);
 }
 
@@ -472,13 +473,18 @@ void session::flush(std::uint32_t delay_seconds) {
   const std::uint32_t now = e.now();
   std::uint32_t deadline = delay_seconds == 0 ? 0 : absolute_expiry(delay_seconds, now);
   if (deadline != 0 && deadline <= now) deadline = 0;
-  std::uint64_t cur = e.flush_state.load(std::memory_order_relaxed);
+  std::uint64_t cur = e.flush_state.load(std::memory_order_acquire);
   std::uint64_t next;
   do {
+    // A deadline that has passed is no longer pending: it took effect everywhere, even in
+    // partitions nobody touched since (they apply it lazily), so apply it before replacing.
+    const auto old_deadline = static_cast<std::uint32_t>(cur);
+    if (old_deadline != 0 && now >= old_deadline)
+      for (auto& p : e.parts) p->flush_cut(static_cast<std::uint32_t>(cur >> 32));
     next = (((cur >> 32) + 1) << 32) | deadline;
     // Release: pairs with check_flush's acquire.
   } while (!e.flush_state.compare_exchange_weak(cur, next, std::memory_order_acq_rel,
-                                                std::memory_order_relaxed));
+                                                std::memory_order_acquire));
   if (deadline == 0) {
     const auto gen = static_cast<std::uint32_t>(next >> 32);
     for (auto& p : e.parts) p->flush_cut(gen);
@@ -491,6 +497,7 @@ void session::for_each_item(std::size_t partition_index,
   engine::impl& e = *s.e;
   if (partition_index >= e.parts.size()) return;
   s.views = false;  // we pass quiescent points below: earlier views end here
+  s.view_segs.clear();
   impl::scope scope(s);
   partition& part = *e.parts[partition_index];
   const std::uint32_t now = e.now();

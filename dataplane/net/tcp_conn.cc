@@ -130,7 +130,18 @@ bool tcp_conn::acceptable(const tcp_segment& seg) const {
          seq_in(seg.seq + len - 1, _rcv_nxt, _rcv_nxt + wnd);
 }
 
-void tcp_conn::send_challenge_ack() {
+void tcp_conn::send_challenge_ack(nanos now) {
+  // RFC 5961 §7: rate-limit challenge ACKs so a blind attacker cannot turn them into
+  // an amplifier (or a side channel): at most challenge_ack_limit per second.
+  if (now - _challenge_start >= kNsPerSec) {
+    _challenge_start = now;
+    _challenge_count = 0;
+  }
+  if (_challenge_count >= _cfg.challenge_ack_limit) {
+    ++_stats.challenge_acks_suppressed;
+    return;
+  }
+  ++_challenge_count;
   _ack_now = true;
   ++_stats.challenge_acks;
   mark_dirty();
@@ -214,6 +225,17 @@ void tcp_conn::on_segment(const tcp_segment& seg, nanos now) {
   }
   if (!acceptable(seg)) {
     ++_stats.out_of_window;
+    // RFC 9293 §3.10.7.4: with a zero receive window no segment is acceptable, "but
+    // special allowance should be made to accept valid ACKs": a peer pushing data
+    // into our closed window may be acknowledging what we sent, and ignoring that
+    // would stall a connection whose application waits for send space to drain.
+    if (rcv_window() == 0 && seg.seq == _rcv_nxt && seg.has(ack) && !seg.has(rst) &&
+        !seg.has(syn) && _state != tcp_state::syn_received) {
+      tcp_segment ack_only = seg;
+      ack_only.payload = {};
+      ack_only.flags = ack;
+      process_ack(ack_only, now);
+    }
     if (!seg.has(rst)) {
       _ack_now = true;  // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
       mark_dirty();
@@ -233,7 +255,7 @@ void tcp_conn::on_segment(const tcp_segment& seg, nanos now) {
         enter_closed(close_reason::reset_by_peer);
       }
     } else {
-      send_challenge_ack();
+      send_challenge_ack(now);
     }
     return;
   }
@@ -246,7 +268,7 @@ void tcp_conn::on_segment(const tcp_segment& seg, nanos now) {
       mark_dirty();
       return;
     }
-    send_challenge_ack();
+    send_challenge_ack(now);
     return;
   }
 
@@ -313,7 +335,7 @@ bool tcp_conn::process_ack(const tcp_segment& seg, nanos now) {
   }
   if (seq_lt(seg.ack, _snd_una - std::max(_max_snd_wnd, 1u))) {
     ++_stats.bad_acks;
-    send_challenge_ack();
+    send_challenge_ack(now);
     return false;
   }
   const std::uint32_t wnd = std::uint32_t{seg.window} << _snd_wscale;

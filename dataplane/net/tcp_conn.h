@@ -68,6 +68,7 @@ struct tcp_config {
   bool window_scaling = true;
   bool timestamps = true;
   std::uint32_t initial_cwnd_segments = 10;  // RFC 6928
+  std::uint32_t challenge_ack_limit = 10;    // per connection per second (RFC 5961 §7)
 };
 
 struct tcp_tuple {
@@ -166,6 +167,7 @@ class tcp_conn {
     std::uint32_t out_of_window = 0;
     std::uint32_t paws_dropped = 0;
     std::uint32_t challenge_acks = 0;
+    std::uint32_t challenge_acks_suppressed = 0;
     std::uint32_t bad_acks = 0;
   };
   const stats& counters() const { return _stats; }
@@ -219,7 +221,7 @@ class tcp_conn {
   void rtt_sample(nanos rtt);
   void enter_closed(close_reason r);
   void enter_time_wait(nanos now);
-  void send_challenge_ack();
+  void send_challenge_ack(nanos now);
   std::uint32_t ts_now(nanos now) const {
     return static_cast<std::uint32_t>(now / kNsPerMs) + _ts_offset;
   }
@@ -276,6 +278,8 @@ class tcp_conn {
   seq_t _rtt_seq = 0;
   nanos _rtt_start = 0;
   int _retries = 0;
+  nanos _challenge_start = 0;
+  std::uint32_t _challenge_count = 0;
 
   // congestion control (RFC 5681 / 6582)
   std::uint32_t _cwnd = 0, _ssthresh = 0;

@@ -373,6 +373,15 @@ TEST_F(established_state, rst_in_window_gets_challenge_ack) {
   EXPECT_EQ(st->counters().tcp_challenge_acks.load(), 1u);
 }
 
+TEST_F(established_state, challenge_acks_are_rate_limited) {  // RFC 5961 §7
+  std::size_t acks = 0;
+  for (int i = 0; i < 50; ++i) acks += send(make(rst, cseq + 100 + i, 0)).size();
+  EXPECT_EQ(acks, cfg.tcp.challenge_ack_limit);
+  now += kNsPerSec;
+  EXPECT_EQ(send(make(rst, cseq + 100, 0)).size(), 1u) << "a new second, a new allowance";
+  EXPECT_NE(conn(), nullptr);
+}
+
 TEST_F(established_state, rst_out_of_window_is_ignored) {
   EXPECT_TRUE(send(make(rst, cseq - 100000, 0)).empty());
   EXPECT_NE(conn(), nullptr);
@@ -454,6 +463,19 @@ TEST_F(established_state, our_window_closes_and_reopens) {
   r = drain();
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[0].seg.window, cap);  // all consumed, shift 0
+}
+
+TEST_F(established_state, zero_window_still_accepts_acks_on_data) {  // §3.10.7.4
+  app.auto_consume = false;
+  server_write("response");
+  const std::uint32_t cap = cfg.tcp.rx_buffer;
+  for (std::uint32_t sent = 0; sent < cap; sent += 1000) send_data(std::string(std::min(1000u, cap - sent), 'q'));
+  ASSERT_EQ(conn()->rcv_window(), 0u);
+  EXPECT_EQ(conn()->send_queued(), 8u);
+  // A window probe carrying data and the ACK of our response: data refused, ACK taken.
+  send(make(ack | psh, cseq, cack + 8, "p"));
+  EXPECT_EQ(conn()->send_queued(), 0u);
+  EXPECT_EQ(conn()->snd_una(), cack + 8);
 }
 
 TEST_F(established_state, retransmission_timer_backs_off) {  // RFC 6298 (5.5)

@@ -194,6 +194,86 @@ TEST_F(listen_state, full_table_recycles_time_wait) {
   EXPECT_EQ(st->connections(), 1u);
 }
 
+
+// ---------------------------------------------------------------------- SYN-SENT --
+// Active open (the simulator's client; replication later).
+class syn_sent_state : public tcp_fixture {
+ protected:
+  out_segment syn_out;
+  void SetUp() override {
+    tcp_fixture::SetUp();
+    ASSERT_NE(st->connect(tuple(), kClientMac, now), nullptr);
+    st->flush(now, tx);
+    auto r = drain();
+    ASSERT_EQ(r.size(), 1u);
+    syn_out = r[0];
+    cack = syn_out.seg.seq + 1;
+    ASSERT_EQ(conn()->state(), tcp_state::syn_sent);
+  }
+  tcp_segment synack(const tcp_options& o) {
+    auto s = make(syn | ack, c_isn, cack);
+    s.opt = o;
+    s.opt.ts_ecr = syn_out.seg.opt.ts_val;
+    return s;
+  }
+};
+
+TEST_F(syn_sent_state, syn_offers_mss_ws_ts) {
+  EXPECT_EQ(syn_out.seg.flags, syn);
+  EXPECT_EQ(syn_out.seg.opt.mss, 1460);
+  EXPECT_GE(syn_out.seg.opt.wscale, 0);
+  EXPECT_TRUE(syn_out.seg.opt.has_ts);
+  EXPECT_EQ(syn_out.dst_mac, kClientMac);
+}
+
+TEST_F(syn_sent_state, synack_establishes_and_acks) {  // §3.10.7.3
+  auto r = send(synack(linux_syn_options(cts)));
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].seg.flags, ack);
+  EXPECT_EQ(r[0].seg.ack, c_isn + 1);
+  EXPECT_EQ(conn()->state(), tcp_state::established);
+  EXPECT_EQ(app.accepts, 1);
+  EXPECT_EQ(conn()->snd_wscale(), 10);
+}
+
+TEST_F(syn_sent_state, synack_without_options_falls_back) {
+  use_ts = false;
+  auto r = send(synack(tcp_options{}));
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(conn()->send_mss(), 536);
+  EXPECT_EQ(conn()->rcv_wscale(), 0);
+  EXPECT_FALSE(conn()->timestamps_on());
+  EXPECT_FALSE(r[0].seg.opt.has_ts);
+}
+
+TEST_F(syn_sent_state, bad_ack_gets_rst) {
+  auto r = send(make(syn | ack, c_isn, cack + 7));
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].seg.flags, rst);
+  EXPECT_EQ(r[0].seg.seq, cack + 7);
+  EXPECT_EQ(conn()->state(), tcp_state::syn_sent);
+}
+
+TEST_F(syn_sent_state, rst_ack_refuses) {
+  EXPECT_TRUE(send(make(rst | ack, 0, cack)).empty());
+  EXPECT_EQ(conn(), nullptr);
+}
+
+TEST_F(syn_sent_state, rst_without_ack_is_ignored) {
+  EXPECT_TRUE(send(make(rst, 0, 0)).empty());
+  EXPECT_EQ(conn()->state(), tcp_state::syn_sent);
+}
+
+TEST_F(syn_sent_state, syn_is_retransmitted_with_backoff) {
+  auto r = tick(1 * kNsPerSec);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].seg.flags, syn);
+  EXPECT_TRUE(tick(1990 * kNsPerMs).empty());
+  r = tick(10 * kNsPerMs);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].seg.flags, syn);
+}
+
 // ------------------------------------------------------------------ SYN-RECEIVED --
 class syn_received_state : public tcp_fixture {
  protected:
@@ -681,6 +761,41 @@ TEST_F(fin_wait_2_state, fin_goes_to_time_wait) {
   EXPECT_EQ(conn()->state(), tcp_state::time_wait);
 }
 
+TEST_F(fin_wait_2_state, rst_resets) {
+  send(make(rst, cseq, 0));
+  EXPECT_EQ(conn(), nullptr);
+}
+
+TEST_F(fin_wait_2_state, data_out_of_window_is_acked_and_dropped) {
+  auto r = send(make(ack | psh, cseq + 100000, cack, "zz"));
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].seg.ack, cseq);
+  EXPECT_EQ(app.received, "");
+}
+
+class closing_state : public fin_wait_1_state {
+ protected:
+  void SetUp() override {
+    fin_wait_1_state::SetUp();
+    send(make(ack | fin, cseq, cack));
+    cseq += 1;
+    ASSERT_EQ(conn()->state(), tcp_state::closing);
+  }
+};
+
+TEST_F(closing_state, fin_is_retransmitted_until_acked) {
+  auto r = tick(1 * kNsPerSec);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_TRUE(r[0].seg.has(fin));
+  send(make(ack, cseq, cack + 1));
+  EXPECT_EQ(conn()->state(), tcp_state::time_wait);
+}
+
+TEST_F(closing_state, rst_resets) {
+  send(make(rst, cseq, 0));
+  EXPECT_EQ(conn(), nullptr);
+}
+
 // ----------------------------------------------------------- CLOSE-WAIT / LAST-ACK --
 class close_wait_state : public established_state {
  protected:
@@ -717,6 +832,24 @@ TEST_F(close_wait_state, last_ack_answers_retransmitted_fin) {
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[0].seg.ack, cseq);
   EXPECT_EQ(conn()->state(), tcp_state::last_ack);
+}
+
+TEST_F(close_wait_state, last_ack_rst_resets) {
+  conn()->close();
+  st->flush(now, tx);
+  drain();
+  ASSERT_EQ(conn()->state(), tcp_state::last_ack);
+  send(make(rst, cseq, 0));
+  EXPECT_EQ(conn(), nullptr);
+}
+
+TEST_F(close_wait_state, last_ack_fin_is_retransmitted) {
+  conn()->close();
+  st->flush(now, tx);
+  drain();
+  auto r = tick(1 * kNsPerSec);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_TRUE(r[0].seg.has(fin));
 }
 
 TEST_F(close_wait_state, rst_resets) {

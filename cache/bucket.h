@@ -1,10 +1,12 @@
 // One hash bucket: a cache line holding a version word and seven item slots.
-// Slot = tag (16 bits) << 48 | (item offset in the partition's segment arena + 1); 0 = empty.
+// Slot = tag (16 bits) << 48 | alt bit | (item offset in the partition's arena + 1); 0 = empty.
 // Version word is a seqlock: odd while a writer holds the bucket. Writers take it with a
 // CAS (acquire) and release it with a store (release); readers read the version, the
 // slots, then the version again and retry if it moved (read-validate-retry, no stores).
-// A key lives in exactly one slot of one of its two candidate buckets, and an update
-// replaces that slot in place, so a reader never sees a key in two places.
+// A key lives in one slot of one of its two candidate buckets; an update replaces that slot
+// in place. An insert into two full buckets may move a resident item to its other bucket
+// (one cuckoo step) with both buckets locked, so a two-bucket lookup that misses validates
+// both versions before it reports the miss.
 #pragma once
 
 #include <atomic>
@@ -18,7 +20,9 @@
 namespace anvil::cache {
 
 inline constexpr unsigned kSlotsPerBucket = 7;
-inline constexpr std::uint64_t kSlotOffsetMask = (std::uint64_t{1} << 48) - 1;
+// Slot layout: tag (16) | alt (1: the item sits in its key's alternate bucket) | offset+1 (47).
+inline constexpr std::uint64_t kSlotAltBit = std::uint64_t{1} << 47;
+inline constexpr std::uint64_t kSlotOffsetMask = kSlotAltBit - 1;
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -73,6 +77,9 @@ inline std::uint64_t make_slot(std::uint16_t tag, std::uint64_t offset) {
   return (std::uint64_t{tag} << 48) | (offset + 1);
 }
 inline std::uint16_t slot_tag(std::uint64_t s) { return static_cast<std::uint16_t>(s >> 48); }
+inline bool slot_alt(std::uint64_t s) { return (s & kSlotAltBit) != 0; }
+// The slot without its position bit: identifies the item wherever it sits.
+inline std::uint64_t slot_item(std::uint64_t s) { return s & ~kSlotAltBit; }
 inline std::uint64_t slot_offset(std::uint64_t s) { return (s & kSlotOffsetMask) - 1; }
 
 }  // namespace anvil::cache

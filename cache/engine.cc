@@ -2,7 +2,7 @@
 // Sizing: partitions = configured or the next power of two of the PU count, halved until
 // each holds at least two segments; segments = limit / partitions / segment size (the
 // limit is never exceeded, a remainder below one segment stays unused); hash buckets =
-// expected items / (7 slots x 90% target load).
+// expected items / (7 slots x 80% target load).
 #include <stdexcept>
 
 #include "cache/engine_impl.h"
@@ -13,7 +13,7 @@ namespace anvil::cache {
 namespace {
 constexpr std::size_t kDefaultSegment = 1u << 20;
 constexpr std::size_t kDefaultBytesPerItem = 128;
-constexpr double kTargetLoad = 0.9;
+constexpr double kTargetLoad = 0.8;
 
 bool is_pow2(std::size_t v) { return v != 0 && (v & (v - 1)) == 0; }
 }  // namespace

@@ -33,19 +33,22 @@ inline std::uint32_t fast_range(std::uint32_t x, std::uint32_t n) {
   return static_cast<std::uint32_t>((static_cast<std::uint64_t>(x) * n) >> 32);
 }
 
+// The other candidate bucket of an item with this tag sitting in bucket b: from the primary
+// (alt == false) step forward, from the alternate step back.
+inline std::uint32_t other_bucket(std::uint32_t b, std::uint16_t tag, bool alt, std::uint32_t nbuckets) {
+  if (nbuckets <= 1) return b;
+  const std::uint32_t step = 1 + fast_range(tag * 0x9E3779B1u, nbuckets - 1);
+  const std::uint64_t o = alt ? std::uint64_t{b} + nbuckets - step : std::uint64_t{b} + step;
+  return static_cast<std::uint32_t>(o >= nbuckets ? o - nbuckets : o);
+}
+
 inline key_hash split_hash(std::uint64_t h, unsigned partition_bits, std::uint32_t nbuckets) {
   key_hash k;
   k.h = h;
   k.partition = partition_bits == 0 ? 0 : static_cast<std::uint32_t>(h >> (64 - partition_bits));
   k.b1 = fast_range(static_cast<std::uint32_t>(h), nbuckets);
   k.tag = static_cast<std::uint16_t>(h >> 32);
-  if (nbuckets > 1) {
-    const std::uint32_t step = 1 + fast_range(k.tag * 0x9E3779B1u, nbuckets - 1);
-    const std::uint64_t b2 = static_cast<std::uint64_t>(k.b1) + step;
-    k.b2 = static_cast<std::uint32_t>(b2 >= nbuckets ? b2 - nbuckets : b2);
-  } else {
-    k.b2 = k.b1;
-  }
+  k.b2 = other_bucket(k.b1, k.tag, false, nbuckets);
   return k;
 }
 

@@ -4,11 +4,14 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <new>
 
 namespace anvil::cache {
 
 namespace {
+constexpr std::size_t kHugePage = 2u << 20;
+
 std::size_t next_pow2(std::size_t v) {
   std::size_t p = 1;
   while (p < v) p <<= 1;
@@ -50,9 +53,24 @@ std::vector<int> place_partitions(hwloc_topology_t topo, std::size_t partitions)
 void* numa_alloc(hwloc_topology_t topo, std::size_t bytes, int node, bool bind, int* bound_node) {
   if (bound_node) *bound_node = -1;
   if (bytes == 0) return nullptr;
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                 -1, 0);
-  if (p == MAP_FAILED) throw std::bad_alloc();
+  void* p = nullptr;
+  if (bytes >= 2 * kHugePage) {
+    // Align big regions to 2 MiB so transparent huge pages can back them: the index and
+    // the arena are probed at random, and TLB misses were a large part of a lookup.
+    void* raw = mmap(nullptr, bytes + kHugePage, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED) throw std::bad_alloc();
+    const auto base = reinterpret_cast<std::uintptr_t>(raw);
+    const std::uintptr_t aligned = (base + kHugePage - 1) & ~(std::uintptr_t{kHugePage} - 1);
+    if (aligned > base) munmap(raw, aligned - base);
+    const std::uintptr_t tail = aligned + bytes;
+    if (base + bytes + kHugePage > tail) munmap(reinterpret_cast<void*>(tail), base + bytes + kHugePage - tail);
+    p = reinterpret_cast<void*>(aligned);
+    madvise(p, bytes, MADV_HUGEPAGE);  // advisory: ignored where THP is off
+  } else {
+    p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+  }
   if (bind && topo && node >= 0) {
     hwloc_nodeset_t set = hwloc_bitmap_alloc();
     hwloc_bitmap_only(set, static_cast<unsigned>(node));

@@ -43,30 +43,37 @@ partition::~partition() {
   numa_free(_arena, limit_bytes());
 }
 
-std::uint64_t partition::probe(const bucket& b, std::uint16_t tag, std::string_view key) const {
-  for (;;) {
-    const std::uint64_t v = b.read_begin();
-    std::uint64_t found = 0;
-    for (unsigned i = 0; i < kSlotsPerBucket; ++i) {
-      // Acquire: pairs with the writer's release store of the slot, so the item bytes it
-      // points to are visible. The item stays readable until our next quiescent point.
-      const std::uint64_t s = b.slot[i].load(std::memory_order_acquire);
-      if (s == 0 || slot_tag(s) != tag) continue;
-      const std::byte* p = at(slot_offset(s));
-      const item_fields f = read_item(p);
-      if (f.key_len == key.size() && std::memcmp(p + f.header_len, key.data(), key.size()) == 0) {
-        found = s;
-        break;
-      }
-    }
-    if (b.read_validate(v)) return found;
+std::uint64_t partition::scan(const bucket& b, std::uint16_t tag, std::string_view key) const {
+  for (unsigned i = 0; i < kSlotsPerBucket; ++i) {
+    // Acquire: pairs with the writer's release store of the slot, so the item bytes it
+    // points to are visible. The item stays readable until our next quiescent point.
+    const std::uint64_t s = b.slot[i].load(std::memory_order_acquire);
+    if (s == 0 || slot_tag(s) != tag) continue;
+    const std::byte* p = at(slot_offset(s));
+    const item_fields f = read_item(p);
+    if (f.key_len == key.size() && std::memcmp(p + f.header_len, key.data(), key.size()) == 0) return s;
   }
+  return 0;
 }
 
 std::uint64_t partition::find(const key_hash& k, std::string_view key) const {
-  const std::uint64_t s = probe(_buckets[k.b1], k.tag, key);
-  if (s != 0 || k.b2 == k.b1) return s;
-  return probe(_buckets[k.b2], k.tag, key);
+  const bucket& a = _buckets[k.b1];
+  const bucket& b = _buckets[k.b2];
+  for (;;) {
+    const std::uint64_t va = a.read_begin();
+    std::uint64_t s = scan(a, k.tag, key);
+    if (s != 0 || k.b1 == k.b2) {
+      if (a.read_validate(va)) return s;
+      continue;
+    }
+    const std::uint64_t vb = b.read_begin();
+    s = scan(b, k.tag, key);
+    if (!b.read_validate(vb)) continue;
+    if (s != 0) return s;
+    // A miss must hold for both buckets at once: an item moved from b to a after we
+    // scanned a changed a's version (the mover locks both).
+    if (a.read_validate(va)) return 0;
+  }
 }
 
 std::atomic<std::uint64_t>* partition::find_locked(const key_hash& k, std::string_view key) {
@@ -89,43 +96,80 @@ void partition::account_link(std::uint64_t off) {
   _segs[off / _seg_size].live_items.fetch_add(1, std::memory_order_relaxed);
 }
 
-void partition::insert_locked(const key_hash& k, std::uint64_t slot_value, op_ctx& ctx) {
-  std::atomic<std::uint64_t>* victim = nullptr;
-  std::uint64_t victim_seq = ~std::uint64_t{0};
-  bool victim_dead = false;
+void partition::link_slot(std::atomic<std::uint64_t>* s, std::uint64_t slot_value, op_ctx& ctx) {
+  // Release: the item bytes written before are visible to whoever loads the slot.
+  s->store(slot_value, std::memory_order_release);
+  const std::uint64_t off = slot_offset(slot_value);
+  account_link(off);
+  bump(ctx.ctr->items);
+  bump(ctx.ctr->bytes, item_total_len(read_item(at(off))));
+}
+
+std::atomic<std::uint64_t>* partition::displace_locked(const key_hash& k) {
+  // One cuckoo step: move a resident item of b1 or b2 to its other bucket if that has room.
+  // The other bucket is locked with try_lock only (we already hold two bucket locks, so
+  // waiting could deadlock); a busy bucket is simply skipped.
   for (std::uint32_t bi : {k.b1, k.b2}) {
     bucket& b = _buckets[bi];
     for (unsigned i = 0; i < kSlotsPerBucket; ++i) {
       const std::uint64_t s = b.slot[i].load(std::memory_order_relaxed);
-      if (s == 0) {
-        // Release: the item bytes written before are visible to whoever loads the slot.
-        b.slot[i].store(slot_value, std::memory_order_release);
-        account_link(slot_offset(slot_value));
-        bump(ctx.ctr->items);
-        bump(ctx.ctr->bytes, item_total_len(read_item(at(slot_offset(slot_value)))));
-        return;
+      const std::uint32_t to = other_bucket(bi, slot_tag(s), slot_alt(s), _nbuckets);
+      if (to == k.b1 || to == k.b2) continue;  // full (we are here because both are)
+      bucket& t = _buckets[to];
+      if (!t.try_lock()) continue;
+      for (unsigned j = 0; j < kSlotsPerBucket; ++j) {
+        if (t.slot[j].load(std::memory_order_relaxed) != 0) continue;
+        // Copy first, then clear: a reader may see the item twice, never zero times
+        // (and both versions move, so a reader that raced the move retries).
+        t.slot[j].store(s ^ kSlotAltBit, std::memory_order_release);
+        b.slot[i].store(0, std::memory_order_release);
+        t.unlock();
+        return &b.slot[i];
       }
-      if (victim_dead) continue;
-      const std::uint64_t off = slot_offset(s);
+      t.unlock();
+    }
+    if (k.b1 == k.b2) break;
+  }
+  return nullptr;
+}
+
+void partition::insert_locked(const key_hash& k, std::uint64_t slot_value, op_ctx& ctx) {
+  // Primary bucket first, so most hits cost one cache line.
+  for (std::uint32_t bi : {k.b1, k.b2}) {
+    bucket& b = _buckets[bi];
+    const std::uint64_t v = (bi == k.b1) ? slot_value : slot_value | kSlotAltBit;
+    for (unsigned i = 0; i < kSlotsPerBucket; ++i)
+      if (b.slot[i].load(std::memory_order_relaxed) == 0) return link_slot(&b.slot[i], v, ctx);
+    if (k.b1 == k.b2) break;
+  }
+  if (auto* freed = displace_locked(k)) {
+    const bool in_b1 = freed >= &_buckets[k.b1].slot[0] && freed < &_buckets[k.b1].slot[0] + kSlotsPerBucket;
+    return link_slot(freed, in_b1 ? slot_value : slot_value | kSlotAltBit, ctx);
+  }
+  // Both buckets full and nothing movable: drop an expired/flushed item, else the one in
+  // the oldest segment (the item segment eviction would take next).
+  std::atomic<std::uint64_t>* victim = nullptr;
+  bool victim_in_b1 = true;
+  std::uint64_t victim_seq = ~std::uint64_t{0};
+  bool victim_dead = false;
+  for (std::uint32_t bi : {k.b1, k.b2}) {
+    bucket& b = _buckets[bi];
+    for (unsigned i = 0; i < kSlotsPerBucket && !victim_dead; ++i) {
+      const std::uint64_t off = slot_offset(b.slot[i].load(std::memory_order_relaxed));
       const item_fields f = read_item(at(off));
       const std::uint64_t seq = _segs[off / _seg_size].seq.load(std::memory_order_relaxed);
-      if (!live(off, f, ctx.now)) {
+      if (!live(off, f, ctx.now) || seq < victim_seq) {
         victim = &b.slot[i];
-        victim_dead = true;
-      } else if (seq < victim_seq) {
-        victim = &b.slot[i];
+        victim_in_b1 = bi == k.b1;
         victim_seq = seq;
+        victim_dead = !live(off, f, ctx.now);
       }
     }
     if (k.b1 == k.b2) break;
   }
-  // Both buckets full: drop an expired/flushed item, else the one in the oldest segment.
   const item_fields vf = read_item(at(slot_offset(victim->load(std::memory_order_relaxed))));
   unlink_locked(victim, ctx, victim_dead ? dead_reason(vf, ctx.now) : unlink_reason::evicted);
-  victim->store(slot_value, std::memory_order_release);
-  account_link(slot_offset(slot_value));
-  bump(ctx.ctr->items);
-  bump(ctx.ctr->bytes, item_total_len(read_item(at(slot_offset(slot_value)))));
+  link_slot(victim, victim_in_b1 ? slot_value : slot_value | kSlotAltBit, ctx);
 }
 
 void partition::replace_locked(std::atomic<std::uint64_t>* s, std::uint64_t slot_value, op_ctx& ctx) {
@@ -133,8 +177,8 @@ void partition::replace_locked(std::atomic<std::uint64_t>* s, std::uint64_t slot
   const std::uint64_t old_off = slot_offset(old);
   const std::size_t old_len = item_total_len(read_item(at(old_off)));
   // Release: publishes the new item's bytes; the old item stays readable for readers
-  // that already hold it until they pass a quiescent point.
-  s->store(slot_value, std::memory_order_release);
+  // that already hold it until they pass a quiescent point. The slot keeps its position bit.
+  s->store(slot_value | (old & kSlotAltBit), std::memory_order_release);
   _segs[old_off / _seg_size].live_items.fetch_sub(1, std::memory_order_relaxed);
   account_link(slot_offset(slot_value));
   const std::size_t new_len = item_total_len(read_item(at(slot_offset(slot_value))));
@@ -227,7 +271,7 @@ void partition::evict_locked(std::size_t ring_index, op_ctx& ctx) {
       for (std::uint32_t bi : {k.b1, k.b2}) {
         bucket& b = _buckets[bi];
         for (unsigned i = 0; i < kSlotsPerBucket; ++i) {
-          if (b.slot[i].load(std::memory_order_relaxed) != want) continue;
+          if (slot_item(b.slot[i].load(std::memory_order_relaxed)) != want) continue;
           unlink_locked(&b.slot[i], ctx,
                         live(base + off, f, ctx.now) ? unlink_reason::evicted : dead_reason(f, ctx.now));
         }

@@ -109,7 +109,9 @@ class partition {
   int numa_node() const { return _node; }
 
  private:
-  std::uint64_t probe(const bucket& b, std::uint16_t tag, std::string_view key) const;
+  std::uint64_t scan(const bucket& b, std::uint16_t tag, std::string_view key) const;
+  void link_slot(std::atomic<std::uint64_t>* s, std::uint64_t slot_value, op_ctx& ctx);
+  std::atomic<std::uint64_t>* displace_locked(const key_hash& k);
   void lock_alloc();
   void unlock_alloc() { _alloc_lock.store(false, std::memory_order_release); }
   void seal_locked();

@@ -33,7 +33,7 @@ constexpr int kOpsPerThread = 8000;
 constexpr int kOpsPerThread = 40000;
 #endif
 constexpr int kThreads = 4;
-constexpr int kKeys = 300;
+constexpr int kKeys = 1500;  // phase 1 uses the first 300
 constexpr int kCounters = 4;
 
 std::uint32_t checksum(std::string_view key, std::string_view payload) {
@@ -81,22 +81,23 @@ struct failures {
 void worker(engine& e, int id, bool tiny, failures& f, std::atomic<std::uint64_t>* incrs) {
   session s = e.open_session();
   std::mt19937_64 rng(1000 + static_cast<unsigned>(id));
-  std::string keys[kKeys];
-  for (int i = 0; i < kKeys; ++i) keys[i] = "key:" + std::to_string(i);
+  std::vector<std::string> keys(tiny ? kKeys : 300);
+  for (std::size_t i = 0; i < keys.size(); ++i) keys[i] = "key:" + std::to_string(i);
+  const std::size_t nkeys = keys.size();
   auto check = [&](std::string_view k, const item_view& v) {
     if (!v.found) return;
     if (v.key != k) f.wrong_key.fetch_add(1);
     if (!verify(k, v.value)) f.torn.fetch_add(1);
   };
   for (int i = 0; i < kOpsPerThread; ++i) {
-    const std::string& k = keys[rng() % kKeys];
+    const std::string& k = keys[rng() % nkeys];
     const int op = static_cast<int>(rng() % 100);
     if (op < 35) {
       check(k, s.get(k));
     } else if (op < 45) {
       std::string_view batch[8];
       item_view out[8];
-      for (auto& b : batch) b = keys[rng() % kKeys];
+      for (auto& b : batch) b = keys[rng() % nkeys];
       s.get_batch(batch, out);
       for (int j = 0; j < 8; ++j) check(batch[j], out[j]);
     } else if (op < 65) {
@@ -140,7 +141,7 @@ void worker(engine& e, int id, bool tiny, failures& f, std::atomic<std::uint64_t
 void run_phase(bool tiny) {
   clock clk(1'700'000'000);
   engine_config cfg;
-  cfg.memory_limit_bytes = tiny ? (2u << 20) : (64u << 20);
+  cfg.memory_limit_bytes = tiny ? (1u << 20) : (64u << 20);
   cfg.segment_size = tiny ? (64u << 10) : 0;
   cfg.max_item_size = 32u << 10;
   cfg.partitions = 4;

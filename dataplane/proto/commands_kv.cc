@@ -67,10 +67,14 @@ std::array<std::byte, 4> be32_bytes(std::uint32_t v) {
 }  // namespace
 
 handler::outcome handler::exec_get(const request& r, output_sink& out) {
+  return emit_get(r, _session.get(r.key), out);
+}
+
+handler::outcome handler::emit_get(const request& r, const cache::item_view& it,
+                                   output_sink& out) {
   const echo e{r.hdr.opcode, r.hdr.opaque};
   const std::uint8_t o = loud(r.hdr.opcode);
   const bool with_key = o == op::getk;
-  const cache::item_view it = _session.get(r.key);
   if (it.found) {
     const auto flags = be32_bytes(it.flags);
     if (!write_response(out, e, status::success, it.cas, flags, with_key ? r.key : "",

@@ -7,6 +7,10 @@
 namespace anvil::proto {
 namespace {
 
+bool is_get(std::uint8_t opcode) {
+  return opcode == op::get || opcode == op::getq || opcode == op::getk || opcode == op::getkq;
+}
+
 bool is_sasl(std::uint8_t opcode) {
   return opcode == op::sasl_list_mechs || opcode == op::sasl_auth || opcode == op::sasl_step;
 }
@@ -27,6 +31,28 @@ handler::handler(cache::engine& engine, cache::session& session, const handler_c
 std::size_t handler::min_sink_capacity() const {
   return std::max(response_size(4, kMaxKeyLength, _cfg.max_value),
                   kSmallResponseMax + prefix_stats::kDumpCapacity + kHeaderSize + 16);
+}
+
+// Gathers the run of complete, valid Get-family packets starting at `pos` (at most
+// kGetBatch); anything else ends the run and takes the ordinary path.
+std::size_t handler::collect_gets(const connection& c, std::span<const std::byte> input,
+                                  std::size_t pos) {
+  if (_cfg.sasl != nullptr && !c._authenticated) return 0;
+  std::size_t count = 0;
+  while (count < kGetBatch && input.size() - pos >= kHeaderSize) {
+    const std::byte* p = input.data() + pos;
+    const request_header h = decode_header(p);
+    if (!is_get(h.opcode) || check_framing(h) != verdict::ok ||
+        check_command(h, _cfg.max_value) != verdict::ok ||
+        input.size() - pos < kHeaderSize + std::size_t{h.bodylen}) {
+      break;
+    }
+    _batch_reqs[count] = make_request(h, p);
+    _batch_keys[count] = _batch_reqs[count].key;
+    pos += _batch_reqs[count].size();
+    ++count;
+  }
+  return count;
 }
 
 handle_result handler::handle(connection& c, std::span<const std::byte> input,
@@ -64,6 +90,31 @@ handle_result handler::handle(connection& c, std::span<const std::byte> input,
     const std::byte* p = input.data() + pos;
     const request_header h = decode_header(p);
     const echo e{h.opcode, h.opaque};
+
+    if (_cfg.batch_gets && is_get(h.opcode)) {
+      const std::size_t count = collect_gets(c, input, pos);
+      if (count >= 2) {
+        _session.get_batch({_batch_keys.data(), count}, {_batch_items.data(), count});
+        std::size_t i = 0;
+        for (; i < count; ++i) {
+          if (out.room() < kSmallResponseMax ||
+              emit_get(_batch_reqs[i], _batch_items[i], out) == outcome::sink_full) {
+            break;
+          }
+          pos += _batch_reqs[i].size();
+        }
+        if (i < count) {  // stopped for room: the rest is looked up again next call
+          if (out.size == 0) {
+            _counters.protocol_errors.add();
+            c._closing = true;
+            continue;
+          }
+          res.sink_full = true;
+          break;
+        }
+        continue;
+      }
+    }
 
     verdict v = check_framing(h);
     if (v == verdict::bad_magic) {  // memcached closes without a word

@@ -22,6 +22,9 @@
 // value over the item size is refused from its header and skipped as it streams in,
 // so the receive buffer never needs more than 24 + 255 + 250 + max item size bytes.
 //
+// Batching: consecutive complete Get/GetQ/GetK/GetKQ requests already in the input
+// are looked up with one engine get_batch() (prefetching), then answered in order.
+//
 // Threads: a handler belongs to one lcore (its session and counters too); no locks,
 // no heap allocation, no virtual calls per request.
 #pragma once
@@ -51,6 +54,7 @@ struct handler_config {
   const credentials* sasl = nullptr;
   bool flush_enabled = true;  // memcached -F turns flush off (then 0x20)
   std::string_view version = "1.6.18-anvil";  // Version's reply and `version` stat
+  bool batch_gets = true;  // look runs of Get-family requests up with get_batch()
 };
 
 // Per-connection protocol state. Plain data, no allocation; reset() for reuse.
@@ -89,8 +93,14 @@ class handler {
  private:
   enum class outcome : std::uint8_t { done, sink_full, close };
 
+  // Runs of complete Get-family requests are looked up together (engine get_batch:
+  // hashes the burst, prefetches buckets and items a group ahead).
+  static constexpr std::size_t kGetBatch = 32;
+
   outcome execute(connection& c, const request& r, output_sink& out);
+  std::size_t collect_gets(const connection& c, std::span<const std::byte> input, std::size_t pos);
   outcome exec_get(const request& r, output_sink& out);
+  outcome emit_get(const request& r, const cache::item_view& it, output_sink& out);
   outcome exec_touch(const request& r, output_sink& out);
   outcome exec_store(const request& r, output_sink& out);
   outcome exec_delete(const request& r, output_sink& out);
@@ -110,6 +120,9 @@ class handler {
   mutation_hook _hook;
   prefix_stats _prefixes;
   std::array<char, prefix_stats::kDumpCapacity> _dump_buf{};
+  std::array<request, kGetBatch> _batch_reqs{};
+  std::array<std::string_view, kGetBatch> _batch_keys{};
+  std::array<cache::item_view, kGetBatch> _batch_items{};
 };
 
 }  // namespace anvil::proto

@@ -165,6 +165,12 @@ class writer {
   // Reaps one completion (bounded by the I/O deadlines; polls cancel).
   bool reap_one() {
     ring::completion c;
+    const auto t0 = steady::now();
+    struct add_wait {
+      snapshot_result& r;
+      steady::time_point t0;
+      ~add_wait() { r.io_wait_seconds += std::chrono::duration<double>(steady::now() - t0).count(); }
+    } accounting{_res, t0};
     for (;;) {
       if (cancelled()) return fail("write " + _data_path, -ECANCELED);
       const auto st = _ring->wait(c, steady::now() + std::chrono::milliseconds(100));

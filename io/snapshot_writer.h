@@ -41,6 +41,7 @@ struct snapshot_result {
   std::uint64_t cas_counter = 0;
   bool direct = false;
   double seconds = 0;
+  double io_wait_seconds = 0;  // spent waiting for a free buffer: the disk was the limit
   std::uint64_t rings_abandoned = 0;
   std::uint64_t bytes_leaked = 0;
 };

@@ -56,9 +56,8 @@ struct alignas(64) bucket {
     for (;;) {
       std::uint64_t v = version.load(std::memory_order_relaxed);
       // Acquire: our slot reads/writes inside the critical section stay after the CAS.
-      if ((v & 1) == 0 &&
-          version.compare_exchange_weak(v, v + 1, std::memory_order_acquire,
-                                        std::memory_order_relaxed))
+      if ((v & 1) == 0 && version.compare_exchange_weak(v, v + 1, std::memory_order_acquire,
+                                                        std::memory_order_relaxed))
         return;
       cpu_relax();
     }

@@ -36,7 +36,8 @@ engine::impl::impl(const engine_config& c) : cfg(c) {
   while ((std::size_t{1} << partition_bits) < n) ++partition_bits;
   cfg.partitions = n;
 
-  const std::size_t items = cfg.expected_items ? cfg.expected_items : cfg.memory_limit_bytes / kDefaultBytesPerItem;
+  const std::size_t items =
+      cfg.expected_items ? cfg.expected_items : cfg.memory_limit_bytes / kDefaultBytesPerItem;
   const double per_part = static_cast<double>(items) / static_cast<double>(n);
   double nb = per_part / (kSlotsPerBucket * kTargetLoad);
   if (nb < 1) nb = 1;
@@ -120,8 +121,10 @@ partition_stats engine::total_stats() const {
     t.cas_mismatches += s.cas_mismatches;
     t.segment_bytes += s.segment_bytes;
     t.index_bytes += s.index_bytes;
-    if (p == 0) t.numa_node = s.numa_node;
-    else if (t.numa_node != s.numa_node) t.numa_node = -1;  // mixed: no single node
+    if (p == 0)
+      t.numa_node = s.numa_node;
+    else if (t.numa_node != s.numa_node)
+      t.numa_node = -1;  // mixed: no single node
   }
   return t;
 }

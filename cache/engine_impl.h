@@ -22,7 +22,8 @@ namespace anvil::cache {
 inline constexpr std::uint64_t kCasBlock = 1024;
 
 struct stat_baseline {
-  std::atomic<std::uint64_t> hits{0}, misses{0}, sets{0}, evictions{0}, expired{0}, cas_mismatches{0};
+  std::atomic<std::uint64_t> hits{0}, misses{0}, sets{0}, evictions{0}, expired{0},
+      cas_mismatches{0};
 };
 
 struct engine::impl {
@@ -113,7 +114,8 @@ struct session::impl {
   }
   located locate(std::string_view key) const {
     const std::uint64_t h = hash_key(key);
-    const std::size_t p = e->partition_bits ? static_cast<std::size_t>(h >> (64 - e->partition_bits)) : 0;
+    const std::size_t p =
+        e->partition_bits ? static_cast<std::size_t>(h >> (64 - e->partition_bits)) : 0;
     partition* part = e->parts[p].get();
     return {p, part, part->split(h)};
   }

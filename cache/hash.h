@@ -24,9 +24,7 @@ struct key_hash {
   std::uint16_t tag = 0;
 };
 
-inline std::uint64_t hash_key(std::string_view key) {
-  return XXH3_64bits(key.data(), key.size());
-}
+inline std::uint64_t hash_key(std::string_view key) { return XXH3_64bits(key.data(), key.size()); }
 
 // Lemire's multiply-shift range reduction: maps x uniformly onto [0, n).
 inline std::uint32_t fast_range(std::uint32_t x, std::uint32_t n) {
@@ -35,7 +33,8 @@ inline std::uint32_t fast_range(std::uint32_t x, std::uint32_t n) {
 
 // The other candidate bucket of an item with this tag sitting in bucket b: from the primary
 // (alt == false) step forward, from the alternate step back.
-inline std::uint32_t other_bucket(std::uint32_t b, std::uint16_t tag, bool alt, std::uint32_t nbuckets) {
+inline std::uint32_t other_bucket(std::uint32_t b, std::uint16_t tag, bool alt,
+                                  std::uint32_t nbuckets) {
   if (nbuckets <= 1) return b;
   const std::uint32_t step = 1 + fast_range(tag * 0x9E3779B1u, nbuckets - 1);
   const std::uint64_t o = alt ? std::uint64_t{b} + nbuckets - step : std::uint64_t{b} + step;

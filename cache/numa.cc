@@ -23,7 +23,8 @@ int node_of_pu(hwloc_topology_t topo, hwloc_obj_t pu) {
   const int nodes = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_NUMANODE);
   for (int i = 0; i < nodes; ++i) {
     hwloc_obj_t n = hwloc_get_obj_by_type(topo, HWLOC_OBJ_NUMANODE, static_cast<unsigned>(i));
-    if (n && pu->nodeset && hwloc_bitmap_isset(pu->nodeset, n->os_index)) return static_cast<int>(n->os_index);
+    if (n && pu->nodeset && hwloc_bitmap_isset(pu->nodeset, n->os_index))
+      return static_cast<int>(n->os_index);
   }
   return -1;
 }
@@ -64,18 +65,21 @@ void* numa_alloc(hwloc_topology_t topo, std::size_t bytes, int node, bool bind, 
     const std::uintptr_t aligned = (base + kHugePage - 1) & ~(std::uintptr_t{kHugePage} - 1);
     if (aligned > base) munmap(raw, aligned - base);
     const std::uintptr_t tail = aligned + bytes;
-    if (base + bytes + kHugePage > tail) munmap(reinterpret_cast<void*>(tail), base + bytes + kHugePage - tail);
+    if (base + bytes + kHugePage > tail)
+      munmap(reinterpret_cast<void*>(tail), base + bytes + kHugePage - tail);
     p = reinterpret_cast<void*>(aligned);
     madvise(p, bytes, MADV_HUGEPAGE);  // advisory: ignored where THP is off
   } else {
-    p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+             -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
   }
   if (bind && topo && node >= 0) {
     hwloc_nodeset_t set = hwloc_bitmap_alloc();
     hwloc_bitmap_only(set, static_cast<unsigned>(node));
     // Binding before any page is touched: pages are faulted in on that node.
-    if (hwloc_set_area_membind(topo, p, bytes, set, HWLOC_MEMBIND_BIND, HWLOC_MEMBIND_BYNODESET) == 0 &&
+    if (hwloc_set_area_membind(topo, p, bytes, set, HWLOC_MEMBIND_BIND, HWLOC_MEMBIND_BYNODESET) ==
+            0 &&
         bound_node)
       *bound_node = node;
     hwloc_bitmap_free(set);

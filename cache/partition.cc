@@ -32,7 +32,9 @@ partition::partition(const config& cfg)
   _buckets = static_cast<bucket*>(
       numa_alloc(cfg.topo, index_bytes(), cfg.node, cfg.bind, &bound));  // zero-filled
   int abound = -1;
-  if (_nsegs) _arena = static_cast<std::byte*>(numa_alloc(cfg.topo, limit_bytes(), cfg.node, cfg.bind, &abound));
+  if (_nsegs)
+    _arena =
+        static_cast<std::byte*>(numa_alloc(cfg.topo, limit_bytes(), cfg.node, cfg.bind, &abound));
   _node = (bound >= 0 && (abound >= 0 || !_nsegs)) ? bound : -1;
   _free.reserve(_nsegs);
   for (std::size_t i = _nsegs; i > 0; --i) _free.push_back(static_cast<std::uint32_t>(i - 1));
@@ -51,7 +53,8 @@ std::uint64_t partition::scan(const bucket& b, std::uint16_t tag, std::string_vi
     if (s == 0 || slot_tag(s) != tag) continue;
     const std::byte* p = at(slot_offset(s));
     const item_fields f = read_item(p);
-    if (f.key_len == key.size() && std::memcmp(p + f.header_len, key.data(), key.size()) == 0) return s;
+    if (f.key_len == key.size() && std::memcmp(p + f.header_len, key.data(), key.size()) == 0)
+      return s;
   }
   return 0;
 }
@@ -143,7 +146,8 @@ void partition::insert_locked(const key_hash& k, std::uint64_t slot_value, op_ct
     if (k.b1 == k.b2) break;
   }
   if (auto* freed = displace_locked(k)) {
-    const bool in_b1 = freed >= &_buckets[k.b1].slot[0] && freed < &_buckets[k.b1].slot[0] + kSlotsPerBucket;
+    const bool in_b1 =
+        freed >= &_buckets[k.b1].slot[0] && freed < &_buckets[k.b1].slot[0] + kSlotsPerBucket;
     return link_slot(freed, in_b1 ? slot_value : slot_value | kSlotAltBit, ctx);
   }
   // Both buckets full and nothing movable: drop an expired/flushed item, else the one in
@@ -172,7 +176,8 @@ void partition::insert_locked(const key_hash& k, std::uint64_t slot_value, op_ct
   link_slot(victim, victim_in_b1 ? slot_value : slot_value | kSlotAltBit, ctx);
 }
 
-void partition::replace_locked(std::atomic<std::uint64_t>* s, std::uint64_t slot_value, op_ctx& ctx) {
+void partition::replace_locked(std::atomic<std::uint64_t>* s, std::uint64_t slot_value,
+                               op_ctx& ctx) {
   const std::uint64_t old = s->load(std::memory_order_relaxed);
   const std::uint64_t old_off = slot_offset(old);
   const std::size_t old_len = item_total_len(read_item(at(old_off)));
@@ -272,8 +277,9 @@ void partition::evict_locked(std::size_t ring_index, op_ctx& ctx) {
         bucket& b = _buckets[bi];
         for (unsigned i = 0; i < kSlotsPerBucket; ++i) {
           if (slot_item(b.slot[i].load(std::memory_order_relaxed)) != want) continue;
-          unlink_locked(&b.slot[i], ctx,
-                        live(base + off, f, ctx.now) ? unlink_reason::evicted : dead_reason(f, ctx.now));
+          unlink_locked(
+              &b.slot[i], ctx,
+              live(base + off, f, ctx.now) ? unlink_reason::evicted : dead_reason(f, ctx.now));
         }
         if (k.b1 == k.b2) break;
       }
@@ -299,8 +305,10 @@ reservation partition::reserve(std::size_t n, std::uint32_t expires_at, op_ctx& 
         r.p = _arena + r.off;
         m.write_off += static_cast<std::uint32_t>(n);
         m.writers.fetch_add(1, std::memory_order_relaxed);  // published by unlock_alloc
-        if (expires_at == 0) m.max_expiry = kNeverExpires;
-        else if (m.max_expiry != kNeverExpires) m.max_expiry = std::max(m.max_expiry, expires_at);
+        if (expires_at == 0)
+          m.max_expiry = kNeverExpires;
+        else if (m.max_expiry != kNeverExpires)
+          m.max_expiry = std::max(m.max_expiry, expires_at);
         unlock_alloc();
         return r;
       }
@@ -333,7 +341,8 @@ reservation partition::reserve(std::size_t n, std::uint32_t expires_at, op_ctx& 
     // If our own session's views pin every retired segment, waiting cannot help: only our
     // caller's next quiescent() would.
     bool we_block = !_pending.empty();
-    for (std::size_t i = 0; i < _pending.size() && we_block; ++i) we_block = self_blocks(ctx, _pending.at(i));
+    for (std::size_t i = 0; i < _pending.size() && we_block; ++i)
+      we_block = self_blocks(ctx, _pending.at(i));
     if (round >= kMaxWaitRounds || we_block || (_pending.empty() && _sealed.empty())) {
       unlock_alloc();
       return {};

@@ -77,7 +77,8 @@ class partition {
     return fs == 0 || _segs[off / _seg_size].seq.load(std::memory_order_relaxed) >= fs;
   }
   unlink_reason dead_reason(const item_fields& f, std::uint32_t now) const {
-    return f.expires_at != 0 && f.expires_at <= now ? unlink_reason::expired : unlink_reason::flushed;
+    return f.expires_at != 0 && f.expires_at <= now ? unlink_reason::expired
+                                                    : unlink_reason::flushed;
   }
 
   // --- with both candidate buckets locked (see pair_lock) ---
@@ -103,7 +104,9 @@ class partition {
   std::uint32_t flush_gen_applied() const { return _flush_gen.load(std::memory_order_acquire); }
 
   // Memory held by segments that are not free.
-  std::uint64_t segment_bytes() const { return _in_use.load(std::memory_order_relaxed) * _seg_size; }
+  std::uint64_t segment_bytes() const {
+    return _in_use.load(std::memory_order_relaxed) * _seg_size;
+  }
   std::uint64_t limit_bytes() const { return _nsegs * _seg_size; }
   std::uint64_t index_bytes() const { return std::uint64_t{_nbuckets} * sizeof(bucket); }
   int numa_node() const { return _node; }

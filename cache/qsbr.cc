@@ -19,9 +19,8 @@ int qsbr::claim() {
     if (_slots[i].claimed.compare_exchange_strong(expected, true, std::memory_order_acquire,
                                                   std::memory_order_relaxed)) {
       std::size_t h = _high.load(std::memory_order_relaxed);
-      while (h < i + 1 &&
-             !_high.compare_exchange_weak(h, i + 1, std::memory_order_release,
-                                          std::memory_order_relaxed)) {
+      while (h < i + 1 && !_high.compare_exchange_weak(h, i + 1, std::memory_order_release,
+                                                       std::memory_order_relaxed)) {
       }
       return static_cast<int>(i);
     }

@@ -43,7 +43,9 @@ class qsbr {
 
   // `except`: a slot to leave out (the caller, when it knows it holds no such pointers).
   bool passed(std::uint64_t e, int except = -1) const;
-  std::uint64_t epoch_of(int slot) const { return _slots[slot].epoch.load(std::memory_order_relaxed); }
+  std::uint64_t epoch_of(int slot) const {
+    return _slots[slot].epoch.load(std::memory_order_relaxed);
+  }
 
   // The slot's counters, one line per partition (single writer: the slot's session).
   part_counters* counters(int slot) const { return _slots[slot].counters.get(); }

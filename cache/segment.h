@@ -19,9 +19,9 @@ inline constexpr std::uint32_t kNoSegment = ~std::uint32_t{0};
 inline constexpr std::uint32_t kNeverExpires = ~std::uint32_t{0};
 
 struct seg_meta {
-  std::atomic<std::uint64_t> seq{0};          // set when opened; read lock-free by readers
-  std::atomic<std::uint32_t> writers{0};      // uncommitted reservations
-  std::atomic<std::uint32_t> live_items{0};   // items linked in the index
+  std::atomic<std::uint64_t> seq{0};         // set when opened; read lock-free by readers
+  std::atomic<std::uint32_t> writers{0};     // uncommitted reservations
+  std::atomic<std::uint32_t> live_items{0};  // items linked in the index
   // Below: guarded by the partition's allocation lock.
   std::uint32_t write_off = 0;
   std::uint32_t max_expiry = 0;  // latest expiry of any item; kNeverExpires if any never does
@@ -49,7 +49,8 @@ class seg_ring {
   // Removes element i, keeping the others in order.
   std::uint32_t take(std::size_t i) {
     const std::uint32_t s = at(i);
-    for (std::size_t j = i; j > 0; --j) _v[(_head + j) % _v.size()] = _v[(_head + j - 1) % _v.size()];
+    for (std::size_t j = i; j > 0; --j)
+      _v[(_head + j) % _v.size()] = _v[(_head + j - 1) % _v.size()];
     _head = (_head + 1) % _v.size();
     --_n;
     return s;

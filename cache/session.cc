@@ -12,7 +12,6 @@ namespace anvil::cache {
 
 namespace {
 
-
 bool bad_key(std::string_view key) { return key.empty() || key.size() > kMaxKeyLength; }
 
 item_view view_of(const std::byte* p, const item_fields& f) {
@@ -34,7 +33,8 @@ std::byte* write_head(const reservation& r, std::string_view key, std::uint32_t 
 
 std::size_t item_size(std::string_view key, std::size_t vlen, std::uint64_t cas,
                       std::uint32_t flags, std::uint32_t expires_at) {
-  return item_header_len(static_cast<std::uint32_t>(vlen), cas, flags, expires_at) + key.size() + vlen;
+  return item_header_len(static_cast<std::uint32_t>(vlen), cas, flags, expires_at) + key.size() +
+         vlen;
 }
 
 }  // namespace
@@ -128,7 +128,8 @@ void session::get_batch(std::span<const std::string_view> keys, std::span<item_v
             hit = true;
           }
         }
-        if (!hit && loc[i].k.b2 != loc[i].k.b1) __builtin_prefetch(&loc[i].part->bkt(loc[i].k.b2), 0, 3);
+        if (!hit && loc[i].k.b2 != loc[i].k.b1)
+          __builtin_prefetch(&loc[i].part->bkt(loc[i].k.b2), 0, 3);
       }
     };
     prefetch_buckets(0);
@@ -165,7 +166,8 @@ void session::impl::drop_key(located& l, std::string_view key, std::uint32_t now
   op_ctx c = ctx(l.p, now);
   if (l.part->find(l.k, key) == 0) return;
   pair_lock lk(*l.part, l.k);
-  if (auto* cur = l.part->find_locked(l.k, key)) l.part->unlink_locked(cur, c, unlink_reason::removed);
+  if (auto* cur = l.part->find_locked(l.k, key))
+    l.part->unlink_locked(cur, c, unlink_reason::removed);
 }
 
 store_result session::store(store_mode mode, std::string_view key, std::string_view value,
@@ -229,14 +231,19 @@ store_result session::store(store_mode mode, std::string_view key, std::string_v
         }
       }
       if (res.st == status::ok) {
-        if (expected_cas != 0 && !cur) res = {status::not_found, 0};
-        else if (mode == store_mode::add && cur) res = {status::exists, 0};
-        else if (mode == store_mode::replace && !cur) res = {status::not_found, 0};
+        if (expected_cas != 0 && !cur)
+          res = {status::not_found, 0};
+        else if (mode == store_mode::add && cur)
+          res = {status::exists, 0};
+        else if (mode == store_mode::replace && !cur)
+          res = {status::not_found, 0};
       }
       if (res.st == status::ok) {
         const std::uint64_t sv = make_slot(l.k.tag, r.off);
-        if (cur) l.part->replace_locked(cur, sv, ctx);
-        else l.part->insert_locked(l.k, sv, ctx);
+        if (cur)
+          l.part->replace_locked(cur, sv, ctx);
+        else
+          l.part->insert_locked(l.k, sv, ctx);
       }
     }
     l.part->commit(r);
@@ -263,7 +270,8 @@ store_result session::store(store_mode mode, std::string_view key, std::string_v
     if (n > max_item) return {status::too_large, 0};
     const reservation r = l.part->reserve(n, f.expires_at, ctx);
     if (!r.ok()) return {status::no_memory, 0};
-    std::byte* vp = write_head(r, key, static_cast<std::uint32_t>(vlen), cas, f.flags, f.expires_at);
+    std::byte* vp =
+        write_head(r, key, static_cast<std::uint32_t>(vlen), cas, f.flags, f.expires_at);
     bool done = false;
     {
       pair_lock lk(*l.part, l.k);
@@ -395,7 +403,7 @@ arith_result session::incr_decr(std::string_view key, bool incr, std::uint64_t d
 
 // touch and get-and-touch: a copy of the item with the new expiry and the same CAS.
 std::uint64_t session::impl::touch_item(located& l, std::string_view key, exptime_t exptime,
-                                       std::uint32_t now, item_fields* out, bool* no_memory) {
+                                        std::uint32_t now, item_fields* out, bool* no_memory) {
   op_ctx c = ctx(l.p, now);
   *no_memory = false;
   const std::uint32_t exp = absolute_expiry(exptime, now);
@@ -507,7 +515,8 @@ void session::for_each_item(std::size_t partition_index,
     std::uint64_t slots[kSlotsPerBucket];
     for (;;) {
       const std::uint64_t v = b.read_begin();
-      for (unsigned i = 0; i < kSlotsPerBucket; ++i) slots[i] = b.slot[i].load(std::memory_order_acquire);
+      for (unsigned i = 0; i < kSlotsPerBucket; ++i)
+        slots[i] = b.slot[i].load(std::memory_order_acquire);
       if (b.read_validate(v)) break;
     }
     for (std::uint64_t sl : slots) {
@@ -539,8 +548,9 @@ status session::restore(const item_record& rec) {
   op_ctx ctx = s.ctx(l.p, now);
   if (rec.cas != 0) {
     std::uint64_t cur = e.cas_counter.load(std::memory_order_relaxed);
-    while (cur < rec.cas && !e.cas_counter.compare_exchange_weak(cur, rec.cas, std::memory_order_acq_rel,
-                                                                 std::memory_order_relaxed)) {
+    while (cur < rec.cas &&
+           !e.cas_counter.compare_exchange_weak(cur, rec.cas, std::memory_order_acq_rel,
+                                                std::memory_order_relaxed)) {
     }
     if (cur < rec.cas) e.cas_gen.fetch_add(1, std::memory_order_release);
   }
@@ -555,8 +565,8 @@ status session::restore(const item_record& rec) {
   }
   const reservation r = l.part->reserve(n, rec.expires_at, ctx);
   if (!r.ok()) return status::no_memory;
-  std::byte* vp = write_head(r, rec.key, static_cast<std::uint32_t>(rec.value.size()), cas, rec.flags,
-                             rec.expires_at);
+  std::byte* vp = write_head(r, rec.key, static_cast<std::uint32_t>(rec.value.size()), cas,
+                             rec.flags, rec.expires_at);
   if (!rec.value.empty()) std::memcpy(vp, rec.value.data(), rec.value.size());
   status st = status::ok;
   {

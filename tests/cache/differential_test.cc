@@ -113,10 +113,14 @@ void run(std::uint64_t seed, int ops) {
   };
   auto exptime_of = [&]() -> exptime_t {
     switch (rnd(8)) {
-      case 0: return static_cast<exptime_t>(1 + rnd(20));
-      case 1: return clk.now() + static_cast<exptime_t>(rnd(30));  // absolute, maybe now
-      case 2: return clk.now() - static_cast<exptime_t>(rnd(100));  // absolute past
-      default: return 0;
+      case 0:
+        return static_cast<exptime_t>(1 + rnd(20));
+      case 1:
+        return clk.now() + static_cast<exptime_t>(rnd(30));  // absolute, maybe now
+      case 2:
+        return clk.now() - static_cast<exptime_t>(rnd(100));  // absolute past
+      default:
+        return 0;
     }
   };
   // Engine view of a key vs the model; a miss the model does not expect is an eviction.
@@ -124,8 +128,9 @@ void run(std::uint64_t seed, int ops) {
     const item_view v = s.get(k);
     model_item* mi = m.find(k);
     if (v.found) {
-      ASSERT_NE(mi, nullptr) << "engine returned an item the model does not have: " << k << " value "
-                             << v.value.substr(0, 20) << " now " << clk.now() << "\n" << story(k);
+      ASSERT_NE(mi, nullptr) << "engine returned an item the model does not have: " << k
+                             << " value " << v.value.substr(0, 20) << " now " << clk.now() << "\n"
+                             << story(k);
       ASSERT_EQ(v.value, mi->value) << k;
       ASSERT_EQ(v.flags, mi->flags) << k;
       ASSERT_EQ(v.cas, mi->cas) << k;
@@ -153,7 +158,9 @@ void run(std::uint64_t seed, int ops) {
     // present (want) or evicted during this very operation (want_if_evicted).
     std::function<void(bool)> commit = [](bool) {};
     if (op < 40) {  // set / add / replace / cas
-      const store_mode mode = op < 25 ? store_mode::set : op < 30 ? store_mode::add : store_mode::replace;
+      const store_mode mode = op < 25   ? store_mode::set
+                              : op < 30 ? store_mode::add
+                                        : store_mode::replace;
       const std::string v = value_of();
       const auto flags = static_cast<std::uint32_t>(rnd(3) == 0 ? rng() : 0);
       const exptime_t ex = exptime_of();
@@ -162,7 +169,8 @@ void run(std::uint64_t seed, int ops) {
       const store_result r = s.store(mode, k, v, flags, ex, expect);
       got.st = r.st;
       auto decide = [&](bool present, cas_t cur) {
-        if (v.size() + k.size() + 22 > cfg.max_item_size && r.st == status::too_large) return status::too_large;
+        if (v.size() + k.size() + 22 > cfg.max_item_size && r.st == status::too_large)
+          return status::too_large;
         if (expect && !present) return status::not_found;
         if (expect && cur != expect) return status::exists;
         if (mode == store_mode::add && present) return status::exists;
@@ -185,7 +193,9 @@ void run(std::uint64_t seed, int ops) {
       const store_result r = s.store(app ? store_mode::append : store_mode::prepend, k, v, 1, 1);
       got.st = r.st;
       const bool big = mi && mi->value.size() + v.size() + k.size() + 22 > cfg.max_item_size;
-      want.st = !mi ? status::not_stored : (big && r.st == status::too_large) ? status::too_large : status::ok;
+      want.st = !mi                                  ? status::not_stored
+                : (big && r.st == status::too_large) ? status::too_large
+                                                     : status::ok;
       want_if_evicted.st = status::not_stored;
       commit = [&, v, app, r](bool evicted) {
         if (r.st != status::ok || evicted) return;
@@ -201,7 +211,9 @@ void run(std::uint64_t seed, int ops) {
       cas_t expect = 0;
       if (mi && rnd(2) == 0) expect = rnd(2) == 0 ? mi->cas : mi->cas + 7;
       got.st = s.remove(k, expect);
-      want.st = !mi ? status::not_found : (expect && expect != mi->cas) ? status::exists : status::ok;
+      want.st = !mi                             ? status::not_found
+                : (expect && expect != mi->cas) ? status::exists
+                                                : status::ok;
       want_if_evicted.st = status::not_found;
       commit = [&](bool) {
         if (got.st == status::ok) m.erase(k);
@@ -239,8 +251,10 @@ void run(std::uint64_t seed, int ops) {
         if (r.st != status::ok) return;
         note_cas(r.cas);
         model_item n;
-        if (mi && !evicted) n = *mi;
-        else n.expires_at = m.abs_exp(ex);
+        if (mi && !evicted)
+          n = *mi;
+        else
+          n.expires_at = m.abs_exp(ex);
         n.value = std::to_string(r.value);
         n.cas = r.cas;
         m.put(k, n);
@@ -270,8 +284,8 @@ void run(std::uint64_t seed, int ops) {
       const std::uint32_t d = rnd(3) == 0 ? 0 : static_cast<std::uint32_t>(1 + rnd(10));
       s.flush(d);
       m.flush(d == 0 ? 0 : clk.now() + d);
-      history.push_back("step " + std::to_string(i) + " t=" + std::to_string(clk.now()) + " flush " +
-                        std::to_string(d) + " ");
+      history.push_back("step " + std::to_string(i) + " t=" + std::to_string(clk.now()) +
+                        " flush " + std::to_string(d) + " ");
       continue;
     } else {  // plain get (checked by sync) and a batch over a few keys
       std::string ks[4] = {k, key_of(), key_of(), key_of()};
@@ -303,13 +317,15 @@ void run(std::uint64_t seed, int ops) {
       m.erase(k);
       mi = nullptr;
     } else {
-      ASSERT_EQ(static_cast<int>(got.st), static_cast<int>(want.st)) << "op " << op << " key " << k << " step " << i;
+      ASSERT_EQ(static_cast<int>(got.st), static_cast<int>(want.st))
+          << "op " << op << " key " << k << " step " << i;
       ASSERT_EQ(got.number, want.number) << "op " << op << " key " << k;
     }
     commit(evicted_now);
     history.push_back("step " + std::to_string(i) + " t=" + std::to_string(clk.now()) + " op " +
-                      std::to_string(op) + " " + k + " st " + std::to_string(static_cast<int>(got.st)) +
-                      (evicted_now ? " evicted" : "") + " n=" + std::to_string(got.number));
+                      std::to_string(op) + " " + k + " st " +
+                      std::to_string(static_cast<int>(got.st)) + (evicted_now ? " evicted" : "") +
+                      " n=" + std::to_string(got.number));
     if (::testing::Test::HasFatalFailure()) return;
   }
   const partition_stats t = e.total_stats();
@@ -318,7 +334,8 @@ void run(std::uint64_t seed, int ops) {
   EXPECT_LE(t.segment_bytes, t.bytes_limit);
   ::testing::Test::RecordProperty("evicted_misses", std::to_string(evicted_misses));
   std::printf("seed %llu: %d ops, %llu evictions, %llu misses of evicted items\n",
-              static_cast<unsigned long long>(seed), ops, static_cast<unsigned long long>(t.evictions),
+              static_cast<unsigned long long>(seed), ops,
+              static_cast<unsigned long long>(t.evictions),
               static_cast<unsigned long long>(evicted_misses));
 }
 
@@ -327,8 +344,7 @@ TEST(differential, matches_model_under_constant_eviction) {
     run(std::strtoull(env, nullptr, 10), 200000);
     return;
   }
-  for (std::uint64_t seed : {1ull, 2ull, 3ull, 0x5eedull})
-    run(seed, 60000);
+  for (std::uint64_t seed : {1ull, 2ull, 3ull, 0x5eedull}) run(seed, 60000);
 }
 
 }  // namespace

@@ -148,7 +148,7 @@ TEST_F(ops, incr_decr_semantics) {
   EXPECT_EQ(val("n"), "0");
   s.store(store_mode::set, "n", "18446744073709551615", 0, 0);
   r = s.incr_decr("n", true, 2, 0, 0);
-  EXPECT_EQ(r.value, 1u);  // wraps at 2^64
+  EXPECT_EQ(r.value, 1u);                     // wraps at 2^64
   s.store(store_mode::set, "n", "9 ", 0, 0);  // memcached pads in-place results with spaces
   EXPECT_EQ(s.incr_decr("n", true, 1, 0, 0).value, 10u);
 }
@@ -277,7 +277,8 @@ TEST_F(ops, too_large_removes_old_value) {
 }
 
 TEST_F(ops, default_max_item_is_one_mib) {
-  EXPECT_EQ(s.store(store_mode::set, "big", std::string(1u << 20, 'x'), 0, 0).st, status::too_large);
+  EXPECT_EQ(s.store(store_mode::set, "big", std::string(1u << 20, 'x'), 0, 0).st,
+            status::too_large);
   const std::string ok(1000 * 1000, 'y');
   ASSERT_EQ(s.store(store_mode::set, "big", ok, 0, 0).st, status::ok);
   EXPECT_EQ(s.get("big").value, ok);
@@ -372,7 +373,7 @@ TEST_F(ops, iteration_and_restore_roundtrip) {
   }
   EXPECT_GT(s2.store(store_mode::set, "new", "v", 0, 0).cas, maxcas);
   clk2.advance(1000);
-  EXPECT_FALSE(s2.get("k0").found);   // absolute expiry carried
+  EXPECT_FALSE(s2.get("k0").found);  // absolute expiry carried
   EXPECT_TRUE(s2.get("k1").found);
 }
 

@@ -80,12 +80,13 @@ TEST(eviction, ten_times_the_limit_stays_within_limit) {
 #ifdef ANVIL_ASAN
   allowed += kLimit / 8 + (64u << 20);  // shadow memory and allocator quarantine
 #endif
-  std::printf("wrote %zu MiB into a %zu MiB limit: RSS grew %zu KiB (index %llu KiB), "
-              "items %llu, evictions %llu, expired %llu\n",
-              written >> 20, kLimit >> 20, (rss - rss0) >> 10,
-              static_cast<unsigned long long>(t.index_bytes >> 10),
-              static_cast<unsigned long long>(t.items), static_cast<unsigned long long>(t.evictions),
-              static_cast<unsigned long long>(t.expired_reclaimed));
+  std::printf(
+      "wrote %zu MiB into a %zu MiB limit: RSS grew %zu KiB (index %llu KiB), "
+      "items %llu, evictions %llu, expired %llu\n",
+      written >> 20, kLimit >> 20, (rss - rss0) >> 10,
+      static_cast<unsigned long long>(t.index_bytes >> 10),
+      static_cast<unsigned long long>(t.items), static_cast<unsigned long long>(t.evictions),
+      static_cast<unsigned long long>(t.expired_reclaimed));
   EXPECT_LE(rss - rss0, allowed);
 }
 

@@ -105,8 +105,8 @@ void worker(engine& e, int id, bool tiny, failures& f, std::atomic<std::uint64_t
       if (st == status::no_memory) {
         f.no_memory.fetch_add(1);
         s.quiescent();  // what a poll loop does: end the burst, release its views
-      }
-      else if (st != status::ok) f.bad_status.fetch_add(1);
+      } else if (st != status::ok)
+        f.bad_status.fetch_add(1);
     } else if (op < 72) {
       s.store(rng() % 2 ? store_mode::append : store_mode::prepend, k, record(k, rng), 0, 0);
     } else if (op < 78) {
@@ -131,8 +131,10 @@ void worker(engine& e, int id, bool tiny, failures& f, std::atomic<std::uint64_t
     } else {
       const int c = static_cast<int>(rng() % kCounters);
       const arith_result r = s.incr_decr("counter:" + std::to_string(c), true, 1, 0, 0);
-      if (r.st == status::ok) incrs[c].fetch_add(1, std::memory_order_relaxed);
-      else if (!tiny) f.bad_status.fetch_add(1);
+      if (r.st == status::ok)
+        incrs[c].fetch_add(1, std::memory_order_relaxed);
+      else if (!tiny)
+        f.bad_status.fetch_add(1);
     }
     if (i % 16 == 15) s.quiescent();  // a poll-loop iteration ends
   }
@@ -150,7 +152,8 @@ void run_phase(bool tiny) {
   engine e(cfg);
   {
     session s = e.open_session();
-    for (int c = 0; c < kCounters; ++c) s.store(store_mode::set, "counter:" + std::to_string(c), "0", 0, 0);
+    for (int c = 0; c < kCounters; ++c)
+      s.store(store_mode::set, "counter:" + std::to_string(c), "0", 0, 0);
   }
   failures f;
   std::atomic<std::uint64_t> incrs[kCounters] = {};
@@ -168,7 +171,8 @@ void run_phase(bool tiny) {
     }
   });
   std::vector<std::thread> ts;
-  for (int t = 0; t < kThreads; ++t) ts.emplace_back(worker, std::ref(e), t, tiny, std::ref(f), incrs);
+  for (int t = 0; t < kThreads; ++t)
+    ts.emplace_back(worker, std::ref(e), t, tiny, std::ref(f), incrs);
   for (auto& t : ts) t.join();
   stop = true;
   snap.join();
@@ -195,7 +199,8 @@ void run_phase(bool tiny) {
     EXPECT_LT(f.no_memory.load(), kThreads * kOpsPerThread / 100) << "views may pin memory, rarely";
   }
   std::uint64_t live = 0;
-  for (std::size_t p = 0; p < e.partition_count(); ++p) s.for_each_item(p, [&](const item_record&) { ++live; });
+  for (std::size_t p = 0; p < e.partition_count(); ++p)
+    s.for_each_item(p, [&](const item_record&) { ++live; });
   EXPECT_EQ(live, t.items);
 }
 

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <toml++/toml.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
@@ -11,7 +12,6 @@
 #include <map>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 namespace anvil::control {
 namespace {
@@ -47,7 +47,7 @@ std::uint64_t memory_mb(const std::string& field, const std::string& v) {
   std::optional<std::uint64_t> mb = parse_uint<std::uint64_t>(v);
   if (!mb) {
     auto bytes = parse_size(v);
-    if (bytes && *bytes % (1024 * 1024) == 0) mb = *bytes / (1024 * 1024);
+    if (bytes && *bytes % (1024ull * 1024) == 0) mb = *bytes / (1024ull * 1024);
   }
   if (!mb || *mb == 0 || *mb > (std::uint64_t{1} << 24))
     throw config_error(field, "'" + v + "' is not a memory size in megabytes (e.g. 64, 4g)");
@@ -94,8 +94,8 @@ double seconds(const std::string& field, const std::string& v, double max) {
     if (used == v.size() && d >= 0 && d <= max) return d;
   } catch (const std::exception&) {
   }
-  throw config_error(field, "'" + v + "' must be a number of seconds 0.." +
-                                std::to_string(static_cast<int>(max)));
+  throw config_error(
+      field, "'" + v + "' must be a number of seconds 0.." + std::to_string(static_cast<int>(max)));
 }
 
 void apply_file(server_config& c, const std::string& path) {
@@ -126,9 +126,12 @@ void apply_file(server_config& c, const std::string& path) {
       {"network",
        {
            {"port_type", text([&](auto f, auto v) {
-              if (v == "afpacket") c.port = port_kind::afpacket;
-              else if (v == "dpdk") c.port = port_kind::dpdk;
-              else throw config_error(f, "'" + v + "' is not a port type (afpacket | dpdk)");
+              if (v == "afpacket")
+                c.port = port_kind::afpacket;
+              else if (v == "dpdk")
+                c.port = port_kind::dpdk;
+              else
+                throw config_error(f, "'" + v + "' is not a port type (afpacket | dpdk)");
             })},
            {"interface", text([&](auto f, auto v) {
               if (v.empty() || v.size() >= 16 || v.find_first_of("/ \t") != std::string::npos)
@@ -171,9 +174,12 @@ void apply_file(server_config& c, const std::string& path) {
               c.cores = cores;
             }},
            {"idle", text([&](auto f, auto v) {
-              if (v == "busy-poll") c.idle.mode = server::idle_policy::kind::busy_poll;
-              else if (v == "backoff") c.idle.mode = server::idle_policy::kind::backoff;
-              else throw config_error(f, "'" + v + "' is not an idle policy (busy-poll | backoff)");
+              if (v == "busy-poll")
+                c.idle.mode = server::idle_policy::kind::busy_poll;
+              else if (v == "backoff")
+                c.idle.mode = server::idle_policy::kind::backoff;
+              else
+                throw config_error(f, "'" + v + "' is not an idle policy (busy-poll | backoff)");
             })},
            {"idle_sleep_us",
             text([&](auto f, auto v) { c.idle.sleep_us = positive(f, v, 1'000'000); })},
@@ -186,9 +192,12 @@ void apply_file(server_config& c, const std::string& path) {
       {"afpacket",
        {
            {"rx", text([&](auto f, auto v) {
-              if (v == "ring") c.afpacket_rx = port::afpacket_rx_mode::ring;
-              else if (v == "mmsg") c.afpacket_rx = port::afpacket_rx_mode::mmsg;
-              else throw config_error(f, "'" + v + "' is not an RX mode (ring | mmsg)");
+              if (v == "ring")
+                c.afpacket_rx = port::afpacket_rx_mode::ring;
+              else if (v == "mmsg")
+                c.afpacket_rx = port::afpacket_rx_mode::mmsg;
+              else
+                throw config_error(f, "'" + v + "' is not an RX mode (ring | mmsg)");
             })},
            {"ring_frames", text([&](auto f, auto v) {
               unsigned n = positive(f, v, 1 << 20);
@@ -196,9 +205,12 @@ void apply_file(server_config& c, const std::string& path) {
               c.ring_frames = n;
             })},
            {"checksum_partial", text([&](auto f, auto v) {
-              if (v == "accept") c.csum_partial = port::csum_partial_policy::accept;
-              else if (v == "drop") c.csum_partial = port::csum_partial_policy::drop;
-              else throw config_error(f, "'" + v + "' is not a policy (accept | drop)");
+              if (v == "accept")
+                c.csum_partial = port::csum_partial_policy::accept;
+              else if (v == "drop")
+                c.csum_partial = port::csum_partial_policy::drop;
+              else
+                throw config_error(f, "'" + v + "' is not a policy (accept | drop)");
             })},
        }},
       {"dpdk",
@@ -228,8 +240,9 @@ void apply_file(server_config& c, const std::string& path) {
     const std::string sec(section.str());
     auto it = schema.find(sec);
     if (it == schema.end())
-      throw config_error(sec, "unknown section (known: memcached, network, lcores, afpacket, "
-                              "dpdk, server)");
+      throw config_error(sec,
+                         "unknown section (known: memcached, network, lcores, afpacket, "
+                         "dpdk, server)");
     auto tbl = node.as_table();
     if (tbl == nullptr) throw config_error(sec, "expected a [" + sec + "] table");
     for (const auto& [key, value] : *tbl) {
@@ -248,11 +261,20 @@ std::optional<std::uint64_t> parse_size(const std::string& s) {
   std::uint64_t mult = 1;
   std::string digits = s;
   switch (std::tolower(static_cast<unsigned char>(s.back()))) {
-    case 'k': mult = 1ull << 10; break;
-    case 'm': mult = 1ull << 20; break;
-    case 'g': mult = 1ull << 30; break;
-    case 't': mult = 1ull << 40; break;
-    default: break;
+    case 'k':
+      mult = 1ull << 10;
+      break;
+    case 'm':
+      mult = 1ull << 20;
+      break;
+    case 'g':
+      mult = 1ull << 30;
+      break;
+    case 't':
+      mult = 1ull << 40;
+      break;
+    default:
+      break;
   }
   if (mult != 1) digits.pop_back();
   auto n = parse_uint<std::uint64_t>(digits);
@@ -278,11 +300,12 @@ std::optional<std::vector<unsigned>> parse_cpu_list(const std::string& s) {
 std::optional<port::mac_address> parse_mac(const std::string& s) {
   port::mac_address m{};
   if (s.size() != 17) return std::nullopt;
-  for (int i = 0; i < 6; ++i) {
+  for (std::size_t i = 0; i < 6; ++i) {
     if (i > 0 && s[i * 3 - 1] != ':') return std::nullopt;
     unsigned v = 0;
-    auto [p, ec] = std::from_chars(s.data() + i * 3, s.data() + i * 3 + 2, v, 16);
-    if (ec != std::errc() || p != s.data() + i * 3 + 2) return std::nullopt;
+    const char* at = s.data() + i * 3;
+    auto [p, ec] = std::from_chars(at, at + 2, v, 16);
+    if (ec != std::errc() || p != at + 2) return std::nullopt;
     m[i] = static_cast<std::uint8_t>(v);
   }
   return m;
@@ -348,21 +371,21 @@ server_config load_config(const std::vector<std::string>& args) {
   // Cross-field rules.
   if (!cfg.cores.empty()) {
     if (app.count("-t") && cfg.lcores != cfg.cores.size())
-      throw config_error("-t/--threads", std::to_string(cfg.lcores) + " lcores but lcores.cores lists " +
+      throw config_error("-t/--threads", std::to_string(cfg.lcores) +
+                                             " lcores but lcores.cores lists " +
                                              std::to_string(cfg.cores.size()) + " cpus");
     cfg.lcores = static_cast<unsigned>(cfg.cores.size());
   }
   if (cfg.max_item_size > cfg.memory_mb * 1024 * 1024 / 2)
-    throw config_error(app.count("-I") ? "-I/--max-item-size" : "memcached.max_item_size",
-                       "cannot be higher than 1/2 of the memory limit (-m " +
-                           std::to_string(cfg.memory_mb) + ")");
+    throw config_error(
+        app.count("-I") ? "-I/--max-item-size" : "memcached.max_item_size",
+        "cannot be higher than 1/2 of the memory limit (-m " + std::to_string(cfg.memory_mb) + ")");
   if (cfg.tcp_port == 0 && cfg.udp_port == 0)
     throw config_error("-p/--port", "TCP and UDP are both off: nothing to serve");
   if (cfg.sasl)
     throw config_error("-S/--enable-sasl",
                        "SASL authentication is not implemented; refusing to start open");
-  if (cfg.ip.empty())
-    throw config_error("network.ip", "required: the node's IPv4 address (or -l)");
+  if (cfg.ip.empty()) throw config_error("network.ip", "required: the node's IPv4 address (or -l)");
   if (cfg.port == port_kind::afpacket && cfg.interface.empty())
     throw config_error("network.interface", "required for port_type = \"afpacket\"");
   return cfg;

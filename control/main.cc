@@ -98,9 +98,9 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
   const auto interval = cfg.stats_interval_s > 0 ? cfg.stats_interval_s : 1.0;
   int sig = -1;
   while (sig < 0) {
-    timespec ts{static_cast<time_t>(interval),
-                static_cast<long>((interval - static_cast<double>(static_cast<time_t>(interval))) *
-                                  1e9)};
+    timespec ts{
+        static_cast<time_t>(interval),
+        static_cast<long>((interval - static_cast<double>(static_cast<time_t>(interval))) * 1e9)};
     sig = ::sigtimedwait(&signals, nullptr, &ts);
     if (sig < 0 && cfg.stats_interval_s > 0)
       for (unsigned i = 0; i < lcores.size(); ++i)
@@ -188,9 +188,9 @@ int run(int argc, char** argv) {
   spdlog::info(
       "event=config config={} port_type={} interface={} ip={} tcp_port={} udp_port={} "
       "memory_mb={} lcores={} cpus={} max_connections={} max_item_size={} verbosity={}",
-      q(cfg.config_path), to_string(cfg.port), q(cfg.interface), cfg.ip, cfg.tcp_port,
-      cfg.udp_port, cfg.memory_mb, cpus.size(), cpu_text(cpus), cfg.max_connections,
-      cfg.max_item_size, cfg.verbosity);
+      q(cfg.config_path), to_string(cfg.port), q(cfg.interface), cfg.ip, cfg.tcp_port, cfg.udp_port,
+      cfg.memory_mb, cpus.size(), cpu_text(cpus), cfg.max_connections, cfg.max_item_size,
+      cfg.verbosity);
   spdlog::warn("event=not_wired reason={}",
                q("the TCP/IP stack, memcached binary protocol and cache engine are not joined "
                  "to the ports yet: frames are received, counted and dropped; nothing answers "
@@ -205,11 +205,12 @@ int run(int argc, char** argv) {
       o.csum_partial = cfg.csum_partial;
       o.ring_frames = cfg.ring_frames;
       auto ports = port::afpacket_port::open(o, static_cast<unsigned>(cpus.size()));
-      spdlog::info("event=port_open port_type=afpacket interface={} queues={} fanout_group={} "
-                   "rx_mode={} checksum_partial={}",
-                   cfg.interface, ports.size(), ports[0]->fanout_id(),
-                   cfg.afpacket_rx == port::afpacket_rx_mode::ring ? "ring" : "mmsg",
-                   cfg.csum_partial == port::csum_partial_policy::accept ? "accept" : "drop");
+      spdlog::info(
+          "event=port_open port_type=afpacket interface={} queues={} fanout_group={} "
+          "rx_mode={} checksum_partial={}",
+          cfg.interface, ports.size(), ports[0]->fanout_id(),
+          cfg.afpacket_rx == port::afpacket_rx_mode::ring ? "ring" : "mmsg",
+          cfg.csum_partial == port::csum_partial_policy::accept ? "accept" : "drop");
       return serve(cfg, ports, cpus, *topo, signals);
     }
 #ifdef ANVIL_HAVE_DPDK
@@ -217,6 +218,7 @@ int run(int argc, char** argv) {
     o.eal_args = cfg.eal_args;
     o.device = cfg.dpdk_device;
     o.mac = cfg.mac;
+    for (unsigned c : cpus) o.queue_sockets.push_back(static_cast<int>(topo->numa_node_of(c)));
     auto ports = port::dpdk_port::open(o, static_cast<unsigned>(cpus.size()));
     spdlog::info("event=port_open port_type=dpdk port_id={} queues={}", ports[0]->port_id(),
                  ports.size());

@@ -72,7 +72,10 @@ void BM_RxThroughput(benchmark::State& state) {
   sockaddr_ll sll{};
   sll.sll_family = AF_PACKET;
   sll.sll_ifindex = static_cast<int>(test::ifindex_in_netns(net().client_ns(), net().client_if()));
-  bind(fd, reinterpret_cast<sockaddr*>(&sll), sizeof sll);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&sll), sizeof sll) != 0) {
+    state.SkipWithError("bind");
+    return;
+  }
   std::thread sender([&] {
     bytes f = test::tagged_frame(p->mac(), cm, 0xbe, 0, 60);
     mmsghdr msgs[32]{};
@@ -99,8 +102,8 @@ void BM_RxThroughput(benchmark::State& state) {
     auto t0 = std::chrono::steady_clock::now();
     auto b = p->rx_burst();
     if (!b.empty()) {
-      busy_ns += std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0)
-                     .count();
+      busy_ns +=
+          std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
       got += b.size();
     }
   }
@@ -171,8 +174,8 @@ void BM_EchoRtt(benchmark::State& state) {
           test::seq_of({buf.data(), std::size_t(n)}) == seq)
         break;
     }
-    rtts.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
-                       .count());
+    rtts.push_back(
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
   }
   stop = true;
   echo.join();

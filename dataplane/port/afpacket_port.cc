@@ -147,8 +147,8 @@ void afpacket_port::setup_socket(const afpacket_options& opts, unsigned ifindex)
     if (::setsockopt(_fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) != 0)
       fail("PACKET_RX_RING");
     _ring_bytes = std::size_t{req.tp_block_size} * req.tp_block_nr;
-    void* m = ::mmap(nullptr, _ring_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-                     _fd, 0);
+    void* m =
+        ::mmap(nullptr, _ring_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, _fd, 0);
     if (m == MAP_FAILED) fail("mmap RX ring");
     _ring = static_cast<std::byte*>(m);
     _ring_frames = opts.ring_frames;
@@ -260,7 +260,7 @@ std::span<const rx_frame> afpacket_port::rx_burst_mmsg() {
       _counters.rx_oversize.add();
       continue;
     }
-    csum_state c = (vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)  ? csum_state::partial
+    csum_state c = (vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)   ? csum_state::partial
                    : (vh.flags & VIRTIO_NET_HDR_F_DATA_VALID) ? csum_state::verified
                                                               : csum_state::unknown;
     if (!accept_csum(c)) continue;

@@ -7,6 +7,7 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -38,10 +39,10 @@ void dpdk_init_eal(const std::vector<std::string>& eal_args) {
   std::vector<std::string> args{"anvil"};
   args.insert(args.end(), eal_args.begin(), eal_args.end());
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0)
-    fail("rte_eal_init", rte_errno);
+  if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0) fail("rte_eal_init", rte_errno);
   g_eal_done = true;
   g_eal_args = eal_args;
 }
@@ -59,8 +60,7 @@ class dpdk_device {
   std::map<int, rte_mempool*> pools;  // NUMA socket -> pool
 };
 
-std::vector<std::unique_ptr<dpdk_port>> dpdk_port::open(const dpdk_options& opts,
-                                                        unsigned queues) {
+std::vector<std::unique_ptr<dpdk_port>> dpdk_port::open(const dpdk_options& opts, unsigned queues) {
   if (queues == 0 || queues > 64) throw std::invalid_argument("dpdk: queues must be 1..64");
   dpdk_init_eal(opts.eal_args);
 
@@ -89,9 +89,9 @@ std::vector<std::unique_ptr<dpdk_port>> dpdk_port::open(const dpdk_options& opts
     conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
   }
   // Ask for checksum validation where the device can do it; the stack reads the result.
-  conf.rxmode.offloads = info.rx_offload_capa & (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM |
-                                                 RTE_ETH_RX_OFFLOAD_TCP_CKSUM |
-                                                 RTE_ETH_RX_OFFLOAD_UDP_CKSUM);
+  conf.rxmode.offloads =
+      info.rx_offload_capa &
+      (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM);
   const auto q16 = static_cast<std::uint16_t>(queues);
   if (int rc = rte_eth_dev_configure(port_id, q16, q16, &conf); rc != 0)
     fail("rte_eth_dev_configure", rc);
@@ -100,28 +100,37 @@ std::vector<std::unique_ptr<dpdk_port>> dpdk_port::open(const dpdk_options& opts
     fail("rte_eth_dev_adjust_nb_rx_tx_desc", rc);
 
   auto dev = std::make_shared<dpdk_device>(port_id);
-  int socket = rte_eth_dev_socket_id(port_id);
-  if (socket < 0) socket = 0;  // virtual devices have no NUMA home
-  // One pool per NUMA socket, sized for every queue's rings plus a burst in flight
-  // and the per-lcore caches.
+  int dev_socket = rte_eth_dev_socket_id(port_id);
+  if (dev_socket < 0) dev_socket = 0;  // virtual devices have no NUMA home
+  if (!opts.queue_sockets.empty() && opts.queue_sockets.size() != queues)
+    throw std::invalid_argument("dpdk: queue_sockets must name one socket per queue");
+  std::vector<int> sockets(queues, dev_socket);
+  if (!opts.queue_sockets.empty()) sockets = opts.queue_sockets;
+  // One pool per NUMA socket, sized for its queues' rings plus a burst in flight and
+  // the per-lcore caches.
   const unsigned per_queue = rx_desc + tx_desc + 2 * kBurst + kTxBatch + kMempoolCache;
-  const unsigned n_mbufs = queues * per_queue + kMempoolCache;
-  rte_mempool* pool = nullptr;
-  {
-    std::lock_guard lock(g_eal_mu);
-    const std::string name =
-        "anvil_" + std::to_string(port_id) + "_" + std::to_string(socket) + "_" +
-        std::to_string(g_pool_seq++);
-    pool = rte_pktmbuf_pool_create(name.c_str(), n_mbufs, kMempoolCache, 0,
-                                   RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+  for (int socket : sockets) {
+    if (dev->pools.count(socket) != 0) continue;
+    const auto n_queues = static_cast<unsigned>(std::count(sockets.begin(), sockets.end(), socket));
+    const unsigned n_mbufs = n_queues * per_queue + kMempoolCache;
+    rte_mempool* pool = nullptr;
+    {
+      std::lock_guard lock(g_eal_mu);
+      const std::string name = "anvil_" + std::to_string(port_id) + "_" + std::to_string(socket) +
+                               "_" + std::to_string(g_pool_seq++);
+      pool = rte_pktmbuf_pool_create(name.c_str(), n_mbufs, kMempoolCache, 0,
+                                     RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+    }
+    if (pool == nullptr)
+      fail("mbuf pool of " + std::to_string(n_mbufs) + " mbufs on socket " +
+               std::to_string(socket) + " (about 2.4 KB each: raise -m in the EAL args)",
+           rte_errno);
+    dev->pools[socket] = pool;
   }
-  if (pool == nullptr)
-    fail("mbuf pool of " + std::to_string(n_mbufs) +
-             " mbufs (about 2.4 KB each: raise -m in the EAL args)",
-         rte_errno);
-  dev->pools[socket] = pool;
 
   for (std::uint16_t q = 0; q < q16; ++q) {
+    const int socket = sockets[q];
+    rte_mempool* pool = dev->pools.at(socket);
     if (int rc = rte_eth_rx_queue_setup(port_id, q, rx_desc, socket, nullptr, pool); rc != 0)
       fail("rte_eth_rx_queue_setup", rc);
     if (int rc = rte_eth_tx_queue_setup(port_id, q, tx_desc, socket, nullptr); rc != 0)
@@ -143,7 +152,7 @@ std::vector<std::unique_ptr<dpdk_port>> dpdk_port::open(const dpdk_options& opts
   for (std::uint16_t q = 0; q < q16; ++q) {
     std::unique_ptr<dpdk_port> p(new dpdk_port());
     p->_dev = dev;
-    p->_pool = pool;
+    p->_pool = dev->pools.at(sockets[q]);
     p->_port_id = port_id;
     p->_queue = q;
     p->_mac = mac;

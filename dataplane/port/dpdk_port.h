@@ -30,6 +30,9 @@ struct dpdk_options {
   std::vector<std::string> eal_args;  // e.g. {"--no-huge", "-m", "64", "--no-shconf", ...}
   std::string device;                 // ethdev name (e.g. "net_af_packet0"); "" = first port
   std::optional<mac_address> mac;     // default: the device's own
+  // NUMA socket of each queue's lcore (queue i is polled by lcore i); its rings and
+  // mbufs come from that socket's pool. Empty: the device's socket for every queue.
+  std::vector<int> queue_sockets;
   std::uint16_t rx_desc = 512;
   std::uint16_t tx_desc = 512;
 };

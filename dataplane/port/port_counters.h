@@ -21,16 +21,16 @@ class counter {
 };
 
 struct alignas(64) port_counters {
-  counter rx_frames;         // handed to the caller by rx_burst
+  counter rx_frames;  // handed to the caller by rx_burst
   counter rx_bytes;
-  counter rx_oversize;       // longer than the buffer (GSO super-frames, jumbo): dropped
-  counter rx_runt;           // shorter than an Ethernet header: dropped
-  counter rx_csum_partial;   // delivered flagged csum_state::partial (local sender)
-  counter rx_csum_dropped;   // csum-partial frames dropped by policy
-  counter tx_frames;         // accepted by the device
+  counter rx_oversize;      // longer than the buffer (GSO super-frames, jumbo): dropped
+  counter rx_runt;          // shorter than an Ethernet header: dropped
+  counter rx_csum_partial;  // delivered flagged csum_state::partial (local sender)
+  counter rx_csum_dropped;  // csum-partial frames dropped by policy
+  counter tx_frames;        // accepted by the device
   counter tx_bytes;
-  counter tx_dropped;        // committed but refused by the device (full queue, error)
-  counter tx_no_buffer;      // begin_frame() had nothing to give
+  counter tx_dropped;    // committed but refused by the device (full queue, error)
+  counter tx_no_buffer;  // begin_frame() had nothing to give
 };
 
 }  // namespace anvil::port

@@ -27,9 +27,12 @@ class drop_handler {
     std::uint64_t arp = 0, ipv4 = 0, other = 0;
     for (const auto& f : burst) {
       const auto hi = f.bytes[12], lo = f.bytes[13];  // ports deliver >= 14 bytes
-      if (hi == std::byte{0x08} && lo == std::byte{0x06}) ++arp;
-      else if (hi == std::byte{0x08} && lo == std::byte{0x00}) ++ipv4;
-      else ++other;
+      if (hi == std::byte{0x08} && lo == std::byte{0x06})
+        ++arp;
+      else if (hi == std::byte{0x08} && lo == std::byte{0x00})
+        ++ipv4;
+      else
+        ++other;
     }
     if (arp) _c.arp.add(arp);
     if (ipv4) _c.ipv4.add(ipv4);

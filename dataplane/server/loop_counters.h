@@ -14,10 +14,10 @@ struct alignas(64) loop_counters {
   counter idle_iterations;  // nothing received and nothing sent
   counter busy_cycles;
   counter idle_cycles;
-  counter rx_frames;        // delivered to the handler
-  counter rx_bursts;        // non-empty bursts
-  counter tx_frames;        // handed to the device by flush
-  counter sleeps;           // back-off sleeps taken (idle policy)
+  counter rx_frames;  // delivered to the handler
+  counter rx_bursts;  // non-empty bursts
+  counter tx_frames;  // handed to the device by flush
+  counter sleeps;     // back-off sleeps taken (idle policy)
   counter timer_runs;
 };
 

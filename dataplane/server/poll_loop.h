@@ -44,7 +44,7 @@ struct loop_config {
 };
 
 template <port::packet_port P, class H>
-  requires frame_handler<H, P>
+requires frame_handler<H, P>
 class poll_loop {
  public:
   poll_loop(P& port, H& handler, loop_config cfg, loop_counters& counters)

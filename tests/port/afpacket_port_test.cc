@@ -24,8 +24,7 @@ using namespace std::chrono_literals;
 
 class AfPacketPort : public ::testing::TestWithParam<afpacket_rx_mode> {
  protected:
-  std::vector<std::unique_ptr<afpacket_port>> open(unsigned queues,
-                                                   afpacket_options opts = {}) {
+  std::vector<std::unique_ptr<afpacket_port>> open(unsigned queues, afpacket_options opts = {}) {
     opts.interface = net.stack_if();
     opts.rx_mode = GetParam();
     std::vector<std::unique_ptr<afpacket_port>> ports;
@@ -51,9 +50,9 @@ class AfPacketPort : public ::testing::TestWithParam<afpacket_rx_mode> {
     inet_pton(AF_INET, net.stack_ip().c_str(), &to.sin_addr);
     std::vector<char> data(payload, 'x');
     for (int i = 0; i < count; ++i)
-      ASSERT_EQ(::sendto(fd, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&to),
-                         sizeof to),
-                static_cast<ssize_t>(data.size()))
+      ASSERT_EQ(
+          ::sendto(fd, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to),
+          static_cast<ssize_t>(data.size()))
           << strerror(errno);
     ::close(fd);
   }
@@ -64,7 +63,7 @@ class AfPacketPort : public ::testing::TestWithParam<afpacket_rx_mode> {
   // Software UDP checksum over the frame's pseudo-header: true when correct (or 0).
   static bool udp_csum_ok(const bytes& f) {
     const auto* ip = reinterpret_cast<const std::uint8_t*>(f.data() + 14);
-    const std::size_t ihl = (ip[0] & 0xf) * 4u;
+    const std::size_t ihl = std::size_t{ip[0] & 0xfu} * 4;
     const std::size_t ulen = (ip[ihl + 4] << 8) | ip[ihl + 5];
     std::uint32_t sum = 0;
     for (int i = 12; i < 20; i += 2) sum += (ip[i] << 8) | ip[i + 1];
@@ -105,7 +104,8 @@ TEST_P(AfPacketPort, FramesFromTheClientArriveIntactAndInBursts) {
   for (int i = 0; i < kFrames; ++i)
     ASSERT_GT(client.send(tagged_frame(p.mac(), client_mac, 0x7002, i, 60 + i % 7)), 0);
   std::size_t max_burst = 0;
-  auto got = collect(p, kFrames, [](auto f) { return has_tag(f, 0x7002); }, 3s, &max_burst);
+  auto got = collect(
+      p, kFrames, [](auto f) { return has_tag(f, 0x7002); }, 3s, &max_burst);
   ASSERT_EQ(got.size(), std::size_t{kFrames});
   for (int i = 0; i < kFrames; ++i) {
     EXPECT_EQ(seq_of(got[i].first), std::uint32_t(i));
@@ -119,19 +119,18 @@ TEST_P(AfPacketPort, SmallestAndLargestFramesCrossBothWays) {
   auto ports = open(1);
   auto& p = *ports[0];
   raw_socket client(net.client_ns(), net.client_if());
-  for (std::size_t len : {std::size_t{60}, std::size_t{61}, std::size_t{1513},
-                          port::kMaxFrame}) {
-    send_frame(p, tagged_frame(client_mac, p.mac(), 0x7003, static_cast<std::uint32_t>(len),
-                               len));
-    ASSERT_EQ(client.send(tagged_frame(p.mac(), client_mac, 0x7004,
-                                       static_cast<std::uint32_t>(len), len)),
+  for (std::size_t len : {std::size_t{60}, std::size_t{61}, std::size_t{1513}, port::kMaxFrame}) {
+    send_frame(p, tagged_frame(client_mac, p.mac(), 0x7003, static_cast<std::uint32_t>(len), len));
+    ASSERT_EQ(client.send(
+                  tagged_frame(p.mac(), client_mac, 0x7004, static_cast<std::uint32_t>(len), len)),
               static_cast<ssize_t>(len));
   }
   p.flush();
   auto at_client = client.recv_tagged(0x7003);
   ASSERT_EQ(at_client.size(), 4u);
   EXPECT_EQ(at_client[3].size(), port::kMaxFrame);
-  auto at_stack = collect(p, 4, [](auto f) { return has_tag(f, 0x7004); }, 2s);
+  auto at_stack = collect(
+      p, 4, [](auto f) { return has_tag(f, 0x7004); }, 2s);
   ASSERT_EQ(at_stack.size(), 4u);
   EXPECT_EQ(at_stack[0].first.size(), 60u);
   EXPECT_EQ(at_stack[3].first.size(), port::kMaxFrame);
@@ -166,10 +165,12 @@ TEST_P(AfPacketPort, FanoutKeepsEachFlowOnOneSocketAndSpreadsFlows) {
   ASSERT_EQ(ports.size(), 2u);
   EXPECT_EQ(ports[0]->fanout_id(), ports[1]->fanout_id());
   raw_socket client(net.client_ns(), net.client_if());
-  constexpr int kFlows = 32, kPerFlow = 10;
-  for (int r = 0; r < kPerFlow; ++r)
-    for (int fl = 0; fl < kFlows; ++fl)
-      ASSERT_GT(client.send(udp_frame(stack_mac, client_mac, 20000 + fl, 11211, 0x7006)), 0);
+  constexpr std::size_t kFlows = 32, kPerFlow = 10;
+  for (std::size_t r = 0; r < kPerFlow; ++r)
+    for (std::uint16_t fl = 0; fl < kFlows; ++fl)
+      ASSERT_GT(client.send(udp_frame(stack_mac, client_mac, static_cast<std::uint16_t>(20000 + fl),
+                                      11211, 0x7006)),
+                0);
   std::map<int, std::set<int>> queues_of_flow;
   std::size_t total = 0;
   auto deadline = std::chrono::steady_clock::now() + 3s;
@@ -186,7 +187,7 @@ TEST_P(AfPacketPort, FanoutKeepsEachFlowOnOneSocketAndSpreadsFlows) {
     }
     if (!any) std::this_thread::sleep_for(200us);
   }
-  ASSERT_EQ(total, std::size_t{kFlows * kPerFlow}) << "no frame lost or duplicated";
+  ASSERT_EQ(total, kFlows * kPerFlow) << "no frame lost or duplicated";
   std::set<int> used;
   for (auto& [flow, qs] : queues_of_flow) {
     EXPECT_EQ(qs.size(), 1u) << "flow " << flow << " was split across sockets";
@@ -204,7 +205,8 @@ TEST_P(AfPacketPort, OversizeFramesAreDroppedAndCounted) {
   for (std::size_t len : {std::size_t{1515}, std::size_t{2000}, std::size_t{3000}})
     ASSERT_GT(client.send(tagged_frame(p.mac(), client_mac, 0x7007, 1, len)), 0);
   ASSERT_GT(client.send(tagged_frame(p.mac(), client_mac, 0x7007, 2, 100)), 0);
-  auto got = collect(p, 1, [](auto f) { return has_tag(f, 0x7007); }, 2s);
+  auto got = collect(
+      p, 1, [](auto f) { return has_tag(f, 0x7007); }, 2s);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(seq_of(got[0].first), 2u) << "only the frame that fits is delivered";
   EXPECT_EQ(p.counters().rx_oversize.get(), 3u);
@@ -252,7 +254,7 @@ TEST_P(AfPacketPort, GsoSuperFramesFromThePeerAreDroppedNotTruncated) {
   sh(net.client_exec() + "ethtool -K " + net.client_if() + " tx on");
   auto ports = open(1);
   auto& p = *ports[0];
-  send_udp_from_client(1400 * 8, 3, 1400);  // UDP GSO: one 11 KB skb per send
+  send_udp_from_client(std::size_t{1400} * 8, 3, 1400);  // UDP GSO: one 11 KB skb per send
   send_udp_from_client(100, 1);
   auto got = collect(p, 1, is_udp, 2s);
   for (auto& [f, c] : got) EXPECT_LE(f.size(), port::kMaxFrame);
@@ -268,7 +270,10 @@ TEST_P(AfPacketPort, AConfiguredMacIsUsedAndFramesToItAreReceived) {
   EXPECT_EQ(p.mac(), *o.mac);
   raw_socket client(net.client_ns(), net.client_if());
   ASSERT_GT(client.send(tagged_frame(*o.mac, client_mac, 0x7008, 1)), 0);
-  EXPECT_EQ(collect(p, 1, [](auto f) { return has_tag(f, 0x7008); }, 2s).size(), 1u);
+  EXPECT_EQ(collect(
+                p, 1, [](auto f) { return has_tag(f, 0x7008); }, 2s)
+                .size(),
+            1u);
 }
 
 TEST_P(AfPacketPort, OpeningOnAMissingOrDownInterfaceFailsWithTheReason) {

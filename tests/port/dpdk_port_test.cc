@@ -31,10 +31,12 @@ class DpdkPort : public ::testing::Test {
     ASSERT_EQ(::setns(fd, CLONE_NEWNET), 0) << strerror(errno);
     ::close(fd);
     port::dpdk_options o;
-    o.eal_args = {"--no-huge", "-m", "64", "--no-shconf", "-l", "0", "--no-pci",
-                  "--log-level=lib.eal:error",
-                  "--vdev", "net_af_packet0,iface=" + net->stack_if() + ",qpairs=2",
-                  "--vdev", std::string("net_tap0,iface=") + kTap};
+    o.eal_args = {"--no-huge", "-m",
+                  "64",        "--no-shconf",
+                  "-l",        "0",
+                  "--no-pci",  "--log-level=lib.eal:error",
+                  "--vdev",    "net_af_packet0,iface=" + net->stack_if() + ",qpairs=2",
+                  "--vdev",    std::string("net_tap0,iface=") + kTap};
     o.device = "net_af_packet0";
     afp = new std::vector<std::unique_ptr<dpdk_port>>(dpdk_port::open(o, 2));
     o.device = "net_tap0";
@@ -92,10 +94,12 @@ TEST_F(DpdkPort, EachFlowStaysOnOneQueue) {
   const auto client_mac = parse_mac(net->client_mac());
   const auto mac = (*afp)[0]->mac();
   raw_socket client(net->client_ns(), net->client_if());
-  constexpr int kFlows = 32, kPerFlow = 8;
-  for (int r = 0; r < kPerFlow; ++r)
-    for (int fl = 0; fl < kFlows; ++fl)
-      ASSERT_GT(client.send(udp_frame(mac, client_mac, 30000 + fl, 11211, 0xd003)), 0);
+  constexpr std::size_t kFlows = 32, kPerFlow = 8;
+  for (std::size_t r = 0; r < kPerFlow; ++r)
+    for (std::uint16_t fl = 0; fl < kFlows; ++fl)
+      ASSERT_GT(client.send(udp_frame(mac, client_mac, static_cast<std::uint16_t>(30000 + fl),
+                                      11211, 0xd003)),
+                0);
   std::map<int, std::set<int>> queues_of_flow;
   std::size_t total = 0;
   auto deadline = std::chrono::steady_clock::now() + 3s;
@@ -106,13 +110,12 @@ TEST_F(DpdkPort, EachFlowStaysOnOneQueue) {
         if (f.bytes.size() < 42 || f.bytes[23] != std::byte{17}) continue;
         any = true;
         ++total;
-        queues_of_flow[(std::to_integer<int>(f.bytes[34]) << 8) |
-                       std::to_integer<int>(f.bytes[35])]
+        queues_of_flow[(std::to_integer<int>(f.bytes[34]) << 8) | std::to_integer<int>(f.bytes[35])]
             .insert(q);
       }
     if (!any) std::this_thread::sleep_for(200us);
   }
-  ASSERT_EQ(total, std::size_t{kFlows * kPerFlow});
+  ASSERT_EQ(total, kFlows * kPerFlow);
   for (auto& [flow, qs] : queues_of_flow) EXPECT_EQ(qs.size(), 1u) << "flow " << flow;
 }
 
@@ -127,7 +130,10 @@ TEST_F(DpdkPort, FramesCrossTheTapVdevBothWays) {
   p.flush();
   EXPECT_EQ(host.recv_tagged(0xd004).size(), 20u);
   for (int i = 0; i < 20; ++i) ASSERT_GT(host.send(tagged_frame(p.mac(), peer, 0xd005, i)), 0);
-  EXPECT_EQ(collect(p, 20, [](auto f) { return has_tag(f, 0xd005); }, 3s).size(), 20u);
+  EXPECT_EQ(collect(
+                p, 20, [](auto f) { return has_tag(f, 0xd005); }, 3s)
+                .size(),
+            20u);
 }
 
 TEST_F(DpdkPort, CommitRefusesOversizeAndABegunBufferIsReused) {

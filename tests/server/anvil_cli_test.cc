@@ -57,16 +57,15 @@ TEST(AnvilCli, ACoreThatIsNotAvailableIsNamed) {
   std::remove(conf.c_str());
   ASSERT_TRUE(rc.has_value());
   EXPECT_EQ(*rc, 2);
-  EXPECT_NE(p.log().find("lcores.cores: cpu 4000 is not available"), std::string::npos)
-      << p.log();
+  EXPECT_NE(p.log().find("lcores.cores: cpu 4000 is not available"), std::string::npos) << p.log();
 }
 
 TEST(AnvilCli, HelpListsTheMemcachedFlagsAndExitsZero) {
   anvil_process p({"--help"});
   ASSERT_EQ(p.wait(10s), 0);
-  for (const char* f : {"-p,--port", "-U,--udp-port", "-m,--memory-limit", "-t,--threads",
-                        "-c,--conn-limit", "-I,--max-item-size", "-S,--enable-sasl",
-                        "-v,--verbose", "--config"})
+  for (const char* f :
+       {"-p,--port", "-U,--udp-port", "-m,--memory-limit", "-t,--threads", "-c,--conn-limit",
+        "-I,--max-item-size", "-S,--enable-sasl", "-v,--verbose", "--config"})
     EXPECT_NE(p.log().find(f), std::string::npos) << f;
   anvil_process v({"--version"});
   EXPECT_EQ(v.wait(10s), 0);

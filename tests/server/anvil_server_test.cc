@@ -30,8 +30,8 @@ class config_file {
 };
 
 std::string afpacket_config(const testnet& net, const std::string& extra = "") {
-  return "[network]\nport_type = \"afpacket\"\ninterface = \"" + net.stack_if() +
-         "\"\nip = \"" + net.stack_ip() +
+  return "[network]\nport_type = \"afpacket\"\ninterface = \"" + net.stack_if() + "\"\nip = \"" +
+         net.stack_ip() +
          "\"\n[lcores]\nidle = \"backoff\"\nidle_sleep_us = 200\nidle_spin = 100\n" + extra;
 }
 
@@ -40,8 +40,7 @@ void send_frames(const testnet& net, int n, std::uint32_t tag) {
   const auto cm = parse_mac(net.client_mac()), sm = parse_mac(net.stack_mac());
   for (int i = 0; i < n; ++i) {
     // distinct flows so both lcores of a 2-lcore server get some
-    ASSERT_GT(client.send(udp_frame(sm, cm, static_cast<std::uint16_t>(40000 + i), 11211, tag)),
-              0);
+    ASSERT_GT(client.send(udp_frame(sm, cm, static_cast<std::uint16_t>(40000 + i), 11211, tag)), 0);
   }
 }
 
@@ -100,10 +99,12 @@ TEST(AnvilServer, TwoDpdkInstancesAtOnceWithoutHugepages) {
   auto dpdk_config = [](const testnet& net, int i) {
     return "[network]\nport_type = \"dpdk\"\nip = \"198.18.0.1\"\n"
            "[lcores]\nidle = \"backoff\"\nidle_sleep_us = 200\nidle_spin = 100\n"
-           "[dpdk]\ndevice = \"net_af_packet" + std::to_string(i) + "\"\n"
+           "[dpdk]\ndevice = \"net_af_packet" +
+           std::to_string(i) +
+           "\"\n"
            "eal_args = [\"--no-huge\", \"-m\", \"64\", \"--no-shconf\", \"--no-pci\", "
-           "\"--log-level=lib.eal:error\", \"--vdev\", \"net_af_packet" + std::to_string(i) +
-           ",iface=" + net.stack_if() + "\"]\n";
+           "\"--log-level=lib.eal:error\", \"--vdev\", \"net_af_packet" +
+           std::to_string(i) + ",iface=" + net.stack_if() + "\"]\n";
   };
   config_file ca(dpdk_config(a, 0)), cb(dpdk_config(b, 1));
   anvil_process pa({"--config", ca.path()}, a.stack_ns());

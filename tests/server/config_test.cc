@@ -52,8 +52,8 @@ TEST(Config, DefaultsFollowMemcachedWhereTheyMeanTheSame) {
 }
 
 TEST(Config, MemcachedFlagFormsAreAccepted) {
-  auto c = load({"-p", "11311", "-U", "11411", "-m", "128", "-t", "2", "-c", "4096", "-I", "2m",
-                 "-vv"});
+  auto c =
+      load({"-p", "11311", "-U", "11411", "-m", "128", "-t", "2", "-c", "4096", "-I", "2m", "-vv"});
   EXPECT_EQ(c.tcp_port, 11311);
   EXPECT_EQ(c.udp_port, 11411);
   EXPECT_EQ(c.memory_mb, 128u);
@@ -171,8 +171,7 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{{"-I", "2g"}, "", "-I/--max-item-size"},
         bad_case{{"-I", "1x"}, "", "-I/--max-item-size"},
         bad_case{{"-I", "40m"}, "", "-I/--max-item-size"},  // > half of -m 64
-        bad_case{{"-S"}, "", "-S/--enable-sasl"},
-        bad_case{{"-l", "1.2.3"}, "", "-l/--listen"},
+        bad_case{{"-S"}, "", "-S/--enable-sasl"}, bad_case{{"-l", "1.2.3"}, "", "-l/--listen"},
         bad_case{{"--frobnicate"}, "", "command line"},
         bad_case{{"-t", "3"}, "[lcores]\ncores = [0, 1]\n", "-t/--threads"},
         bad_case{{}, "[memcached]\nport = \"x\"\n", "memcached.port"},
@@ -186,16 +185,46 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{{}, "[memcached]\nsasl = \"yes\"\n", "memcached.sasl"},
         bad_case{{}, "[memcached]\nsasl = true\n", "-S/--enable-sasl"},
         bad_case{{}, "[memcached]\nverbose = 1\n", "memcached.verbose"},
-        bad_case{{}, "!" "[network]\nport_type = \"xdp\"\n", "network.port_type"},
-        bad_case{{}, "!" "[network]\ninterface = \"a/b\"\nip = \"1.1.1.1\"\n", "network.interface"},
-        bad_case{{}, "!" "[network]\ninterface = \"averyveryverylongname\"\n", "network.interface"},
-        bad_case{{}, "!" "[network]\ninterface = \"x\"\nip = \"300.1.1.1\"\n", "network.ip"},
-        bad_case{{}, "!" "[network]\ninterface = \"x\"\nip = 5\n", "network.ip"},
-        bad_case{{}, "!" "[network]\nmac = \"zz:00:00:00:00:00\"\n", "network.mac"},
-        bad_case{{}, "!" "[network]\nmac = \"01:00:5e:00:00:01\"\n", "network.mac"},
-        bad_case{{}, "!" "[network]\ninterface = \"x\"\n", "network.ip"},
-        bad_case{{}, "!" "[network]\nip = \"10.0.0.1\"\n", "network.interface"},
-        bad_case{{}, "!" "[network]\nvlan = 3\n", "network.vlan"},
+        bad_case{{},
+                 "!"
+                 "[network]\nport_type = \"xdp\"\n",
+                 "network.port_type"},
+        bad_case{{},
+                 "!"
+                 "[network]\ninterface = \"a/b\"\nip = \"1.1.1.1\"\n",
+                 "network.interface"},
+        bad_case{{},
+                 "!"
+                 "[network]\ninterface = \"averyveryverylongname\"\n",
+                 "network.interface"},
+        bad_case{{},
+                 "!"
+                 "[network]\ninterface = \"x\"\nip = \"300.1.1.1\"\n",
+                 "network.ip"},
+        bad_case{{},
+                 "!"
+                 "[network]\ninterface = \"x\"\nip = 5\n",
+                 "network.ip"},
+        bad_case{{},
+                 "!"
+                 "[network]\nmac = \"zz:00:00:00:00:00\"\n",
+                 "network.mac"},
+        bad_case{{},
+                 "!"
+                 "[network]\nmac = \"01:00:5e:00:00:01\"\n",
+                 "network.mac"},
+        bad_case{{},
+                 "!"
+                 "[network]\ninterface = \"x\"\n",
+                 "network.ip"},
+        bad_case{{},
+                 "!"
+                 "[network]\nip = \"10.0.0.1\"\n",
+                 "network.interface"},
+        bad_case{{},
+                 "!"
+                 "[network]\nvlan = 3\n",
+                 "network.vlan"},
         bad_case{{}, "[lcores]\ncores = \"3-1\"\n", "lcores.cores"},
         bad_case{{}, "[lcores]\ncores = [0, 0]\n", "lcores.cores"},
         bad_case{{}, "[lcores]\ncores = []\n", "lcores.cores"},
@@ -210,8 +239,7 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{{}, "[dpdk]\neal_args = [1]\n", "dpdk.eal_args"},
         bad_case{{}, "[server]\nshutdown_timeout_s = -1\n", "server.shutdown_timeout_s"},
         bad_case{{}, "[server]\nstats_interval_s = \"often\"\n", "server.stats_interval_s"},
-        bad_case{{}, "[cache]\nsize = 1\n", "cache"},
-        bad_case{{}, "network = 5\n", "network"},
+        bad_case{{}, "[cache]\nsize = 1\n", "cache"}, bad_case{{}, "network = 5\n", "network"},
         bad_case{{}, "[network\n", "--config"}));
 
 TEST(Config, AMissingFileIsNamed) {

@@ -1,7 +1,7 @@
 // libFuzzer target over the framing loop and every command: the input is a request
 // stream, fed in pieces whose cut points come from the input's first bytes, through
 // a handler on a tiny cache (eviction on nearly every store) and a small sink (so
-// backpressure is exercised). Checks the handler's contract on every call and that
+// backpressure is exercised), with SASL on or off. Checks the handler's contract on every call and that
 // every emitted response is well formed; ASan/UBSan catch the rest.
 #include <cstddef>
 #include <cstdint>
@@ -46,12 +46,17 @@ struct world {
                                  .time = &clk,
                                  .segment_size = 64u << 10}),
         ses(eng.open_session()),
-        h(eng, ses, proto::handler_config{.sasl = nullptr}, counters) {}
+        creds(*proto::credentials::parse(proto::credentials::make_line("u", "p", "saltsalt", 1),
+                                         nullptr)),
+        h(eng, ses, proto::handler_config{.sasl = nullptr}, counters),
+        h_sasl(eng, ses, proto::handler_config{.sasl = &creds, .batch_gets = false}, counters) {}
   cache::clock clk;
   cache::engine eng;
   cache::session ses;
+  proto::credentials creds;  // user "u", password "p"
   proto::lcore_counters counters;
   proto::handler h;
+  proto::handler h_sasl;
 };
 
 }  // namespace
@@ -61,6 +66,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size < 2) return 0;
   const std::size_t piece = 1 + data[0] % 64;  // segment size
   const bool small_sink = (data[1] & 1) != 0;
+  proto::handler& h = (data[1] & 2) != 0 ? w.h_sasl : w.h;  // SASL on, batching off
   w.clk.advance(data[1] >> 4);  // time moves, so items expire
   data += 2;
   size -= 2;
@@ -68,7 +74,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   proto::connection conn;
   std::vector<std::byte> rx;
   static std::vector<std::byte> sink_mem(1u << 20);
-  const std::size_t cap = small_sink ? w.h.min_sink_capacity() : sink_mem.size();
+  const std::size_t cap = small_sink ? h.min_sink_capacity() : sink_mem.size();
   proto::output_sink sink{sink_mem.data(), cap, 0};
   std::size_t fed = 0;
   while (fed < size) {
@@ -78,7 +84,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     fed += k;
     for (int rounds = 0;; ++rounds) {
       require(rounds < 1'000'000);
-      const auto r = w.h.handle(conn, rx, sink);
+      const auto r = h.handle(conn, rx, sink);
       require(r.consumed <= rx.size());
       check_responses(sink.data, sink.size);
       sink.size = 0;

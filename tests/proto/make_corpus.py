@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # Regenerates the fuzz seed corpus (corpus/*.bin): valid request streams for every
 # command plus a few malformed ones. The first two bytes of each file are the fuzz
-# target's knobs (segment size, sink/clock), the rest is the request stream.
+# target's knobs (segment size; small sink, SASL on, clock step), the rest is the request stream.
 import os, struct
 here = os.path.dirname(os.path.abspath(__file__))
 out = os.path.join(here, 'corpus')
@@ -26,6 +26,9 @@ seeds = {
     'stats': req(0x10) + req(0x10, b'settings') + req(0x10, b'items') + req(0x10, b'detail on') +
              req(0x10, b'detail dump') + req(0x10, b'reset') + req(0x10, b'nope'),
     'sasl': req(0x20) + req(0x21, b'PLAIN', b'', b'\0u\0p') + req(0x22, b'PLAIN', b'', b'x'),
+    'sasl_gate': req(0x0b) + req(0x00, b'a') + req(0x0a),
+    'sasl_login': req(0x21, b'PLAIN', b'', b'\0u\0x') + req(0x21, b'PLAIN', b'', b'\0u\0p') +
+                  req(1, b'a', se(), b'v') + req(0x0d, b'a') + req(0x0a),
     'unknown': req(0x55, b'k', b'e', b'v') + req(0x1b, ext=struct.pack('>I', 1)) + req(0x0a),
     'bad_magic': req(0x0a, magic=0x81),
     'bad_lengths': req(0, b'abc', bodylen=2),
@@ -33,6 +36,9 @@ seeds = {
     'quit': req(0x0a) + req(0x07) + req(0x0a),
 }
 for name, data in seeds.items():
-    for knobs in ((b'\x07\x00',) if len(data) > 4096 else (b'\x07\x00', b'\x40\x13')):
+    knobs_list = (b'\x07\x00',) if len(data) > 4096 else (b'\x07\x00', b'\x40\x13')
+    if name.startswith('sasl'):
+        knobs_list = (b'\x07\x02', b'\x40\x03')
+    for knobs in knobs_list:
         with open(os.path.join(out, '%s_%02x.bin' % (name, knobs[0])), 'wb') as f:
             f.write(knobs + data)

@@ -74,12 +74,13 @@ TEST(AnvilServer, AfPacketStartsCountsFramesAndStopsOnSigterm) {
   EXPECT_EQ(total, 64) << "every frame counted exactly once across the fanout group\n" << log;
 }
 
-TEST(AnvilServer, SigintStopsItTooAndAMissingInterfaceFailsWithTheReason) {
+TEST(AnvilServer, SigintStopsItTooStatsArePeriodicAndAMissingInterfaceFails) {
   testnet net;
   {
-    config_file conf(afpacket_config(net));
+    config_file conf(afpacket_config(net, "[server]\nstats_interval_s = 0.1\n"));
     anvil_process p({"--config", conf.path()}, net.stack_ns());
     ASSERT_TRUE(p.wait_for_log("event=started", 10s)) << p.log();
+    EXPECT_TRUE(p.wait_for_log("event=stats lcore=0", 5s)) << "periodic stats line\n" << p.log();
     p.signal(SIGINT);
     EXPECT_EQ(p.wait(10s), 0) << p.log();
     EXPECT_NE(p.log().find("signal=SIGINT"), std::string::npos);

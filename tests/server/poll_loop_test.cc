@@ -3,6 +3,8 @@
 // letting in-flight work drain, bounded), and counts busy/idle iterations.
 #include "dataplane/server/poll_loop.h"
 
+#include "dataplane/server/drop_handler.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -251,6 +253,26 @@ TEST(PollLoop, BusyPollNeverSleeps) {
   t.join();
   EXPECT_EQ(c.sleeps.get(), 0u);
   EXPECT_GT(c.iterations.get(), 1000u);
+}
+
+TEST(DropHandler, CountsFramesByEtherTypeAndSendsNothing) {
+  fake_port p;
+  drop_counters d;
+  drop_handler h(d);
+  loop_counters c;
+  poll_loop loop(p, h, {}, c);
+  auto typed = [](std::uint8_t hi, std::uint8_t lo) {
+    auto f = frame_of(0);
+    f[12] = std::byte{hi};
+    f[13] = std::byte{lo};
+    return f;
+  };
+  p.push_burst({typed(0x08, 0x06), typed(0x08, 0x00), typed(0x08, 0x00), typed(0x86, 0xdd)});
+  loop.run_once();
+  EXPECT_EQ(d.arp.get(), 1u);
+  EXPECT_EQ(d.ipv4.get(), 2u);
+  EXPECT_EQ(d.other.get(), 1u);
+  EXPECT_TRUE(p.sent.empty()) << "it must not answer anything";
 }
 
 }  // namespace

@@ -137,7 +137,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           case 0: {
             auto sp = c->send_space();
             const std::size_t n = std::min(sp.size(), len * 16);
-            std::memset(sp.data(), 'r', n);
+            if (n) std::memset(sp.data(), 'r', n);
             c->commit_send(n);
             break;
           }

@@ -26,10 +26,12 @@ using frame_t = std::vector<std::byte>;
 
 inline std::vector<std::byte> to_bytes(const std::string& s) {
   std::vector<std::byte> v(s.size());
-  std::memcpy(v.data(), s.data(), s.size());
+  if (!s.empty()) std::memcpy(v.data(), s.data(), s.size());
   return v;
 }
-inline std::string to_string(bytes b) { return std::string(reinterpret_cast<const char*>(b.data()), b.size()); }
+inline std::string to_string(bytes b) {
+  return b.empty() ? std::string() : std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
 
 // An IPv4 frame (valid checksums) carrying `l4`.
 inline frame_t ip_frame(ip4_addr src, ip4_addr dst, std::uint8_t proto, const std::vector<std::byte>& l4,
@@ -37,7 +39,7 @@ inline frame_t ip_frame(ip4_addr src, ip4_addr dst, std::uint8_t proto, const st
   frame_t f(kEthHeader + kIpv4Header + l4.size());
   write_eth(f.data(), dmac, smac, kEtherIpv4);
   write_ipv4(f.data() + kEthHeader, src, dst, proto, l4.size(), 7);
-  std::memcpy(f.data() + kEthHeader + kIpv4Header, l4.data(), l4.size());
+  if (!l4.empty()) std::memcpy(f.data() + kEthHeader + kIpv4Header, l4.data(), l4.size());
   return f;
 }
 
@@ -95,8 +97,8 @@ struct recording_app {
     ++data_events;
     if (auto_consume) {
       auto v = c.recv_view();
-      received.append(reinterpret_cast<const char*>(v.data()), v.size());
-      if (echo) {
+      if (!v.empty()) received.append(reinterpret_cast<const char*>(v.data()), v.size());
+      if (echo && !v.empty()) {
         auto sp = c.send_space();
         const std::size_t n = std::min(sp.size(), v.size());
         std::memcpy(sp.data(), v.data(), n);

@@ -54,7 +54,7 @@ struct echo_app {
     }
     auto sp = c.send_space();
     const std::size_t n = std::min(sp.size(), v.size());
-    std::memcpy(sp.data(), v.data(), n);
+    if (n) std::memcpy(sp.data(), v.data(), n);
     c.commit_send(n);
     c.consume(n);
     if (c.peer_closed() && c.recv_view().empty()) c.close();

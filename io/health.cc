@@ -56,6 +56,8 @@ health_view storage_health::view() const {
   c.rings_abandoned = get(rings_abandoned);
   c.threads_abandoned = get(threads_abandoned);
   c.bytes_leaked = get(bytes_leaked);
+  c.rings_reclaimed = get(rings_reclaimed);
+  c.stuck_io_bytes = get(stuck_io_bytes);
   c.last_ok_unix = get(last_ok_unix);
   c.last_snapshot_id = get(last_snapshot_id);
   c.last_items = get(last_items);

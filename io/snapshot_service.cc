@@ -34,6 +34,8 @@ struct snapshot_service::state {
   // io thread only
   std::uint64_t next_id = 1;
   std::vector<std::uint64_t> complete;  // ids with a manifest, oldest first
+  std::vector<abandoned_io> abandoned;  // rings with stuck I/O, polled until it ends
+  bool stuck_at_exit = false;           // set before `finished`
   std::thread thread;
   bool running = false;
 
@@ -41,6 +43,7 @@ struct snapshot_service::state {
   void attempt();
   void prepare_directory();
   void retain();
+  void reap();
 };
 
 namespace {
@@ -144,15 +147,34 @@ void snapshot_service::state::retain() {
   if (!unlink_all(old, cfg.writer.io_timeout, health)) health.add(storage_health::io_errors);
 }
 
+// Abandoned rings whose stuck I/O has finished by now are freed and their partial
+// files removed; the rest stay (and keep their memory) until the next poll.
+void snapshot_service::state::reap() {
+  std::uint64_t held = 0;
+  for (auto it = abandoned.begin(); it != abandoned.end();) {
+    if (it->r->reap_abandoned()) {
+      unlink_all(it->files, cfg.writer.io_timeout, health);
+      health.add(storage_health::rings_reclaimed);
+      spdlog::info("snapshot: stuck I/O finished; ring reclaimed, {} partial file(s) removed", it->files.size());
+      it = abandoned.erase(it);
+    } else {
+      held += it->r->pinned_bytes();
+      ++it;
+    }
+  }
+  health.put(storage_health::stuck_io_bytes, held);
+}
+
 void snapshot_service::state::attempt() {
   const std::uint64_t id = next_id++;
   snapshot_result res;
   {
     auto src = make_source();
-    res = write_snapshot(*src, cfg.writer, id, clock->now(), &cancel);
+    res = write_snapshot(*src, cfg.writer, id, clock->now(), &cancel, &abandoned);
   }  // the session closes here, so an idle io thread never holds back reclamation
   health.add(storage_health::rings_abandoned, res.rings_abandoned);
   health.add(storage_health::bytes_leaked, res.bytes_leaked);
+  reap();
   if (res.ok) {
     complete.push_back(id);
     retain();
@@ -172,22 +194,26 @@ void snapshot_service::state::attempt() {
     health.set_degraded("snapshot " + std::to_string(id) + " abandoned: " + res.reason);
     spdlog::error("snapshot: id={} abandoned: {} ({}); serving continues", id, res.reason,
                   res.cleaned_up ? "partial files removed"
-                                 : "partial files left until the next start: I/O still in flight");
+                                 : "partial files left until the stuck I/O ends");
   }
   std::lock_guard lk(m);
   last = res;
 }
 
 void snapshot_service::state::loop() {
-  auto due = steady::now() + cfg.interval;
+  constexpr auto kReapEvery = std::chrono::milliseconds(500);
+  auto due = cfg.interval.count() > 0 ? steady::now() + cfg.interval : steady::time_point::max();
   for (;;) {
+    reap();
     {
       std::unique_lock lk(m);
       auto ready = [&] { return stopping || requested > served; };
-      if (cfg.interval.count() > 0) {
-        cv.wait_until(lk, due, ready);
-      } else {
+      // With stuck rings around, wake up now and then to reap them.
+      const auto until = abandoned.empty() ? due : std::min(due, steady::now() + kReapEvery);
+      if (until == steady::time_point::max()) {
         cv.wait(lk, ready);
+      } else {
+        cv.wait_until(lk, until, ready);
       }
       const bool periodic = cfg.interval.count() > 0 && steady::now() >= due;
       if (!(requested > served) && !periodic) {
@@ -197,12 +223,14 @@ void snapshot_service::state::loop() {
       started = requested;
     }
     attempt();
-    due = steady::now() + cfg.interval;
+    if (cfg.interval.count() > 0) due = steady::now() + cfg.interval;
     std::lock_guard lk(m);
     served = started;
     cv.notify_all();
   }
+  reap();
   std::lock_guard lk(m);
+  stuck_at_exit = !abandoned.empty();
   finished = true;
   cv.notify_all();
 }
@@ -244,10 +272,11 @@ void snapshot_service::stop() {
     st.cv.wait_until(lk, steady::now() + 2 * st.cfg.writer.io_timeout, [&] { return st.finished; });
   }
   const bool finished = st.finished;
+  const bool stuck = st.stuck_at_exit;
   lk.unlock();
   // A thread that abandoned a ring cannot finish exiting until the kernel lets go of the
   // stuck I/O, so it is never joined: detached and counted.
-  if (finished && st.health.get(storage_health::rings_abandoned) == 0) {
+  if (finished && !stuck) {
     st.thread.join();
   } else {
     spdlog::error("snapshot: io thread {} with stuck I/O; detached",

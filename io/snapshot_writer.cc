@@ -23,8 +23,8 @@ std::size_t round_up(std::size_t v, std::size_t a) { return (v + a - 1) / a * a;
 class writer {
  public:
   writer(item_source& src, const writer_config& cfg, std::uint64_t id, std::uint64_t created,
-         const std::atomic<bool>* cancel)
-      : _src(src), _cfg(cfg), _cancel(cancel) {
+         const std::atomic<bool>* cancel, std::vector<abandoned_io>* abandoned)
+      : _src(src), _cfg(cfg), _cancel(cancel), _abandoned(abandoned) {
     _res.snapshot_id = id;
     _info.node_id = cfg.node_id;
     _info.snapshot_id = id;
@@ -37,7 +37,7 @@ class writer {
   snapshot_result run() {
     const auto t0 = steady::now();
     try {
-      _ring.emplace(std::max(64u, _cfg.queue_depth * 2));
+      _ring = std::make_unique<ring>(std::max(64u, _cfg.queue_depth * 2));
     } catch (const std::exception& e) {
       return fail_now(std::string("io_uring unavailable: ") + e.what(), ENOSYS);
     }
@@ -335,13 +335,10 @@ class writer {
         // close() runs the filesystem's flush, which waits for the stuck write too: hand
         // it to a fresh ring and do not wait for it beyond a short deadline.
         try {
-          ring r(8);
+          auto r = std::make_unique<ring>(8);
           const int fd = _fd;
-          r.run(std::chrono::milliseconds(100), [&](io_uring_sqe* s) { io_uring_prep_close(s, fd); });
-          if (r.stuck()) {
-            ++_res.rings_abandoned;
-            _res.bytes_leaked += r.pinned_bytes();
-          }
+          r->run(std::chrono::milliseconds(100), [&](io_uring_sqe* s) { io_uring_prep_close(s, fd); });
+          if (r->stuck()) give_up(std::move(r), {});
         } catch (const std::exception&) {
         }
         _fd = -1;
@@ -349,7 +346,7 @@ class writer {
       _res.cleaned_up = !_created;
       return;
     }
-    ring* r = _ring ? &*_ring : nullptr;
+    ring* r = _ring.get();
     std::optional<ring> fresh;
     if (r != nullptr) {
       ring::completion c;  // let the in-flight writes finish (bounded by their deadlines)
@@ -388,19 +385,31 @@ class writer {
 
   void finish_ring() {
     if (_ring && _ring->stuck()) {
-      ++_res.rings_abandoned;
-      _res.bytes_leaked += _ring->pinned_bytes();
+      std::vector<std::string> files;
+      if (_created) files.push_back(_data_path);
+      if (_tmp_created) files.push_back(_tmp_path);
+      give_up(std::move(_ring), std::move(files));
     }
     _ring.reset();
+  }
+
+  void give_up(std::unique_ptr<ring> r, std::vector<std::string> files) {
+    ++_res.rings_abandoned;
+    if (_abandoned != nullptr) {
+      _abandoned->push_back({std::move(r), std::move(files)});
+    } else {
+      _res.bytes_leaked += r->pinned_bytes();  // r's destructor leaks what it pinned
+    }
   }
 
   item_source& _src;
   const writer_config& _cfg;
   const std::atomic<bool>* _cancel;
+  std::vector<abandoned_io>* _abandoned;
   snapshot_result _res;
   snapshot_info _info;
   std::string _data_path, _tmp_path, _manifest_path;
-  std::optional<ring> _ring;
+  std::unique_ptr<ring> _ring;
   int _fd = -1;
   bool _direct = false;
   bool _created = false, _tmp_created = false, _manifest_created = false;
@@ -422,8 +431,9 @@ std::uint32_t writer::crc32c_chain(const std::byte* le) { return crc32c(le, 4, _
 
 snapshot_result write_snapshot(item_source& src, const writer_config& cfg,
                                std::uint64_t snapshot_id, std::uint64_t created_unix,
-                               const std::atomic<bool>* cancel) {
-  writer w(src, cfg, snapshot_id, created_unix, cancel);
+                               const std::atomic<bool>* cancel,
+                               std::vector<abandoned_io>* abandoned) {
+  writer w(src, cfg, snapshot_id, created_unix, cancel, abandoned);
   return w.run();
 }
 

@@ -12,9 +12,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "io/item_stream.h"
+#include "io/uring.h"
 
 namespace anvil::io {
 
@@ -43,11 +46,20 @@ struct snapshot_result {
   double seconds = 0;
   double io_wait_seconds = 0;  // spent waiting for a free buffer: the disk was the limit
   std::uint64_t rings_abandoned = 0;
-  std::uint64_t bytes_leaked = 0;
+  std::uint64_t bytes_leaked = 0;  // memory of abandoned rings nobody took over
+};
+
+// A ring with I/O the kernel still holds, and the files to remove once it has let go.
+struct abandoned_io {
+  std::unique_ptr<ring> r;
+  std::vector<std::string> files;
 };
 
 snapshot_result write_snapshot(item_source& src, const writer_config& cfg,
                                std::uint64_t snapshot_id, std::uint64_t created_unix,
-                               const std::atomic<bool>* cancel = nullptr);
+                               const std::atomic<bool>* cancel = nullptr,
+                               std::vector<abandoned_io>* abandoned = nullptr);
+// With `abandoned`, a stuck ring is handed over (call ring::reap_abandoned on it from
+// this thread later, then remove its files) instead of being leaked.
 
 }  // namespace anvil::io

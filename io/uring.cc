@@ -95,6 +95,25 @@ ring::wait_status ring::wait(completion& out, steady::time_point until) {
   }
 }
 
+bool ring::reap_abandoned() {
+  for (;;) {
+    io_uring_cqe* cqe = nullptr;
+    __kernel_timespec ts{};  // zero: enter the kernel to run completions, do not wait
+    if (io_uring_wait_cqe_timeout(&_ring, &cqe, &ts) != 0 || cqe == nullptr) break;
+    const std::uint64_t tag = io_uring_cqe_get_data64(cqe);
+    io_uring_cqe_seen(&_ring, cqe);
+    for (std::size_t i = 0; i < _inflight.size(); ++i) {
+      if (_inflight[i].tag == tag) {
+        _inflight[i] = _inflight.back();
+        _inflight.pop_back();
+        break;
+      }
+    }
+  }
+  if (_inflight.empty()) _stuck = false;
+  return _inflight.empty();
+}
+
 std::byte* ring::alloc_buffer(std::size_t bytes, std::size_t align) {
   if (align < alignof(std::max_align_t)) align = alignof(std::max_align_t);
   bytes = (bytes + align - 1) / align * align;

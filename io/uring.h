@@ -79,6 +79,11 @@ class ring {
   std::byte* alloc_buffer(std::size_t bytes, std::size_t align);
   const char* pin(std::string s);
 
+  // For a stuck ring kept by its owner: reaps, without waiting, what completed since;
+  // true once nothing is in flight (the ring is then ordinary again and frees its memory
+  // when destroyed). Call from the owning thread.
+  bool reap_abandoned();
+
   bool stuck() const { return _stuck; }
   std::size_t inflight() const { return _inflight.size(); }
   std::size_t pinned_bytes() const { return _pinned_bytes; }

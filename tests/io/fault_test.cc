@@ -14,6 +14,7 @@
 
 #include "cache/engine.h"
 #include "io/engine_stream.h"
+#include "io/snapshot_files.h"
 #include "io/snapshot_reader.h"
 #include "io/snapshot_service.h"
 #include "tests/io/fault_env.h"
@@ -190,11 +191,25 @@ TEST_F(StorageFault, FuseEioOnWriteEioOnFsyncAndAStalledWrite) {
   // The earlier snapshot still restores (reads still work on this filesystem).
   expect_restores(cfg.writer.dir, good);
 
-  // The filesystem recovers: so does health.
+  // The filesystem recovers: so does health, and the stuck rings are reclaimed (their
+  // memory freed, the partial files of the stalled attempts removed).
   fs.set_mode("normal");
   ASSERT_TRUE(svc->wait(svc->request_snapshot(), 60s, &r));
   EXPECT_TRUE(r.ok) << r.reason;
   EXPECT_EQ(svc->health().state(), storage_state::ok);
+  for (int i = 0; i < 600 && svc->health().get(storage_health::stuck_io_bytes) != 0; ++i) {
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(svc->health().get(storage_health::stuck_io_bytes), 0u);
+  EXPECT_GE(svc->health().get(storage_health::rings_reclaimed), 2u);
+  EXPECT_EQ(svc->health().get(storage_health::bytes_leaked), 0u);
+  {
+    auto files = snapshot_files(cfg.writer.dir);
+    std::erase_if(files, [&](const std::string& f) {
+      return f.find(manifest_name(r.snapshot_id)) != std::string::npos || f == data_name(r.snapshot_id);
+    });
+    EXPECT_EQ(files, good_files);  // only the good one and the new one
+  }
 
   // Shutdown while the filesystem hangs: bounded, the io thread is given up on.
   fs.set_mode("stall_write");

@@ -4,6 +4,7 @@
 #include "dataplane/server/poll_loop.h"
 
 #include "dataplane/server/drop_handler.h"
+#include "dataplane/server/lcore_set.h"
 
 #include <gtest/gtest.h>
 
@@ -273,6 +274,36 @@ TEST(DropHandler, CountsFramesByEtherTypeAndSendsNothing) {
   EXPECT_EQ(d.ipv4.get(), 2u);
   EXPECT_EQ(d.other.get(), 1u);
   EXPECT_TRUE(p.sent.empty()) << "it must not answer anything";
+}
+
+TEST(LcoreSet, RunsOnePinnedLoopPerPortCountersAreReadableWhileRunningAndStopJoins) {
+  cpu_topology topo;
+  const auto cpus = topo.allowed_cpus();
+  ASSERT_FALSE(cpus.empty());
+  std::vector<std::unique_ptr<fake_port>> ports;
+  for (int i = 0; i < 2; ++i) {
+    ports.push_back(std::make_unique<fake_port>());
+    ports.back()->push_burst({frame_of(1), frame_of(2)});
+  }
+  std::vector<drop_counters> drops(2);
+  loop_config cfg;
+  cfg.idle = idle_policy::sleepy(200, 10);
+  std::atomic<int> pin_failures{0};
+  lcore_set<fake_port, drop_handler> set(
+      ports, {cpus.front(), cpus.back()}, topo, cfg,
+      [&](unsigned i) { return std::make_unique<drop_handler>(drops[i]); },
+      [&](unsigned, unsigned) { pin_failures.fetch_add(1); });
+  ASSERT_EQ(set.size(), 2u);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while ((set.counters(0).rx_frames.get() < 2 || set.counters(1).rx_frames.get() < 2) &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(set.counters(0).rx_frames.get(), 2u);
+  EXPECT_EQ(set.counters(1).rx_frames.get(), 2u);
+  set.request_stop();
+  EXPECT_TRUE(set.wait_stopped(std::chrono::seconds(5)));
+  EXPECT_EQ(pin_failures.load(), 0);
+  EXPECT_EQ(drops[0].other.get() + drops[1].other.get(), 4u);
 }
 
 }  // namespace

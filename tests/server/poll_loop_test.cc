@@ -253,7 +253,7 @@ TEST(PollLoop, BusyPollNeverSleeps) {
   stop.store(true);
   t.join();
   EXPECT_EQ(c.sleeps.get(), 0u);
-  EXPECT_GT(c.iterations.get(), 1000u);
+  EXPECT_GT(c.iterations.get(), 100u) << "spins (a loaded machine may preempt it)";
 }
 
 TEST(DropHandler, CountsFramesByEtherTypeAndSendsNothing) {

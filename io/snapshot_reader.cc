@@ -291,7 +291,7 @@ class reader {
       format_error err;
       const std::span<const std::byte> blk{_bufs[b], bs};
       // Checked already by the reader; parse the view again on this thread.
-      if (check_block(blk, _id, get_u32(blk.data() + 16), v, err)) {
+      if (check_block(blk, _id, get_u32(blk.data() + 16), v, err)) try {
         for_each_record(v, [&](const cache::item_record& r) {
           st.max_cas = std::max(st.max_cas, r.cas);
           if (r.expires_at != 0 && r.expires_at <= _cfg.now_unix) {
@@ -302,6 +302,9 @@ class reader {
             ++st.not_stored;
           }
         }, err);
+      } catch (const std::exception& e) {  // the sink failed: count, keep going
+        ++st.not_stored;
+        spdlog::warn("restore: inserting a block failed: {}", e.what());
       }
       {
         std::lock_guard lk(h.m);
@@ -362,7 +365,15 @@ restore_result restore_latest(item_sink& sink, const restore_config& cfg, storag
       }
       reader r(cfg, id);
       const auto tv = steady::now();
-      if (r.open() && r.verify()) {
+      bool verified = false;
+      try {
+        verified = r.open() && r.verify();
+      } catch (const std::exception& e) {  // e.g. no memory for buffers: never a crash loop
+        res.rejected.push_back({id, std::string("cannot read: ") + e.what()});
+        spdlog::warn("restore: snapshot {} rejected: {}", id, res.rejected.back().reason);
+        continue;
+      }
+      if (verified) {
         res.verify_seconds = std::chrono::duration<double>(steady::now() - tv).count();
         reader::load_stats st;
         if (r.load(sink, threads, st)) {

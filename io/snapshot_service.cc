@@ -286,6 +286,17 @@ void snapshot_service::stop() {
   }
 }
 
+restore_result snapshot_service::restore(item_sink& sink, std::uint32_t now_unix, unsigned threads) {
+  restore_config rc;
+  rc.dir = _st->cfg.writer.dir;
+  rc.node_id = _st->cfg.writer.node_id;
+  rc.now_unix = now_unix;
+  rc.threads = threads;
+  rc.io_timeout = _st->cfg.writer.io_timeout;
+  rc.direct_io = _st->cfg.writer.direct_io;
+  return restore_latest(sink, rc, &_st->health);
+}
+
 std::uint64_t snapshot_service::request_snapshot() {
   std::lock_guard lk(_st->m);
   // Coalesce: a request made before the queued attempt starts shares its ticket.

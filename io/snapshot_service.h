@@ -17,6 +17,7 @@
 
 #include "io/health.h"
 #include "io/item_stream.h"
+#include "io/snapshot_reader.h"
 #include "io/snapshot_writer.h"
 
 namespace anvil::io {
@@ -39,6 +40,12 @@ class snapshot_service {
   ~snapshot_service();  // stop()
   snapshot_service(const snapshot_service&) = delete;
   snapshot_service& operator=(const snapshot_service&) = delete;
+
+  // At start-up, before start() and before the node reports ready: restores the newest
+  // valid snapshot of this service's directory and node id into `sink` (for the engine:
+  // engine_sink from io/engine_stream.h), dropping items expired at `now_unix`; the
+  // outcome goes to this service's health. Never throws; a cold start is a result.
+  restore_result restore(item_sink& sink, std::uint32_t now_unix, unsigned threads = 0);
 
   // Creates the directory if needed, removes leftovers of interrupted attempts, starts
   // the io thread. Never fails: a bad directory shows up as degraded health.

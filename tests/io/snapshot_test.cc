@@ -350,6 +350,15 @@ TEST(Service, OnDemandRetentionAndShutdownSnapshot) {
   }
   EXPECT_EQ(test::files_in(d.path()),
             (std::vector<std::string>{data_name(13), manifest_name(13), data_name(14), manifest_name(14)}));
+  // The next start restores the newest one through the service (its health records it).
+  snapshot_service next([&] { return std::make_unique<test::vector_source>(items, 7); }, clk, scfg(d.path()));
+  test::map_sink sink;
+  const auto rr = next.restore(sink, kNow);
+  ASSERT_TRUE(rr.restored) << rr.cold_start_reason;
+  EXPECT_EQ(rr.snapshot_id, 14u);
+  EXPECT_EQ(next.health().get(storage_health::restored_snapshot_id), 14u);
+  EXPECT_EQ(next.health().get(storage_health::restored_items), rr.items_restored);
+  EXPECT_GE(sink.cas, 7u);
 }
 
 TEST(Service, PeriodicSnapshots) {

@@ -137,6 +137,9 @@ class session {
   // expected_cas != 0 turns any mode into compare-and-swap on that CAS (memcached
   // binary semantics: a missing key then gives not_found, a different CAS exists).
   // append/prepend keep the old flags and expiry and ignore `flags`/`exptime`.
+  // Size limit: header (counted at its widest, 22 bytes) + key + value <= max_item_size.
+  // An oversized set/add/replace/cas removes the old value; an append/prepend whose
+  // result would be oversized returns too_large and keeps it.
   store_result store(store_mode mode, std::string_view key, std::string_view value,
                      std::uint32_t flags, exptime_t exptime, cas_t expected_cas = 0);
   status remove(std::string_view key, cas_t expected_cas = 0);

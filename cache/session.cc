@@ -267,7 +267,10 @@ store_result session::store(store_mode mode, std::string_view key, std::string_v
     const std::size_t vlen = std::size_t{f.value_len} + value.size();
     const std::uint64_t cas = s.next_cas();
     const std::size_t n = item_size(key, vlen, cas, f.flags, f.expires_at);
-    if (n > max_item) return {status::too_large, 0};
+    // Same bound as a plain store (widest CAS), so the limit does not move with the CAS.
+    // Unlike an oversized set, an append that would overflow keeps the old value.
+    if (item_size(key, vlen, ~std::uint64_t{0}, f.flags, f.expires_at) > max_item)
+      return {status::too_large, 0};
     const reservation r = l.part->reserve(n, f.expires_at, ctx);
     if (!r.ok()) return {status::no_memory, 0};
     std::byte* vp =

@@ -157,12 +157,17 @@ class stack {
   void flush(nanos now, Sink& tx) {
     while (_dirty) {
       tcp_conn* c = _dirty;
-      slot& s = _slots[c->slot];
+      _dirty = c->dirty_next;
+      c->dirty = false;
+      c->dirty_next = nullptr;
+      const std::uint32_t i = c->slot;
+      slot& s = _slots[i];
+      handle_events(i);  // events raised outside a callback (consume() in TIME_WAIT)
       tcp_segment seg;
       bool blocked = false;
       const std::uint32_t rtx_before = c->counters().retransmits;
       const std::uint32_t zwp_before = c->counters().zero_window_probes;
-      // Bound per flush: a connection with a large queue yields after a window's worth.
+      // Bound per pass: a connection with a large queue yields after 64 segments.
       for (int n = 0; n < 64 && c->peek_output(now, seg); ++n) {
         if (!emit_tcp(tx, s.peer_mac, c->tuple(), seg)) {
           blocked = true;
@@ -172,15 +177,15 @@ class stack {
       }
       bump(_ctr.tcp_retransmits, c->counters().retransmits - rtx_before);
       bump(_ctr.tcp_zero_window_probes, c->counters().zero_window_probes - zwp_before);
-      if (blocked) return;  // the sink is full: keep the rest dirty for the next call
-      _dirty = c->dirty_next;
-      c->dirty = false;
-      c->dirty_next = nullptr;
+      if (blocked) {
+        c->mark_dirty();  // the sink is full: keep it owed for the next call
+        return;
+      }
       if (c->state() == tcp_state::closed) {
-        free_slot(c->slot);
+        free_slot(i);
       } else {
-        if (c->wants_output(now)) c->mark_dirty();  // more than 64 segments owed
-        _wheel.arm(c->slot, c->poll_at());
+        if (c->wants_output(now)) c->mark_dirty();
+        _wheel.arm(i, c->poll_at());
       }
     }
   }

@@ -147,12 +147,17 @@ void tcp_conn::send_challenge_ack(nanos now) {
   mark_dirty();
 }
 
+void tcp_conn::notify_closed() {
+  if (_close_notified) return;
+  _close_notified = true;
+  _events |= tcp_event::closed;
+}
+
 void tcp_conn::enter_closed(close_reason r) {
   if (_state == tcp_state::closed) return;
-  const bool notify = _state != tcp_state::time_wait;
   _state = tcp_state::closed;
   if (_reason == close_reason::none) _reason = r;
-  if (notify) _events |= tcp_event::closed;
+  notify_closed();
   _rtx_deadline = _tw_deadline = kNever;
   _ack_now = _rtx_one = _probe = false;
   mark_dirty();  // the owner releases closed connections after its output pass
@@ -161,7 +166,9 @@ void tcp_conn::enter_closed(close_reason r) {
 void tcp_conn::enter_time_wait(nanos now) {
   _state = tcp_state::time_wait;
   _reason = close_reason::normal;
-  _events |= tcp_event::closed;
+  // The application hears "closed" (and the buffers go back) once it has read what
+  // arrived before the FIN; until then the bytes stay readable in TIME_WAIT.
+  if (_rx.size() == 0) notify_closed();
   _rtx_deadline = kNever;
   _tw_deadline = now + _cfg.time_wait;
   _rtx_one = _probe = false;
@@ -571,6 +578,11 @@ void tcp_conn::consume(std::size_t n) {
   const std::uint32_t before = rcv_window();
   _rx.head += static_cast<std::uint32_t>(n);
   if (_rx.head == _rx.tail && _ooo_n == 0) _rx.head = _rx.tail = 0;
+  if (_state == tcp_state::time_wait && _rx.size() == 0 && !_close_notified) {
+    notify_closed();
+    mark_dirty();  // the owner delivers the event at its next flush
+    return;
+  }
   // Window update when the window grew enough to matter (receiver-side SWS avoidance,
   // RFC 9293 §3.8.6.2.2), and always when it reopens from (nearly) zero.
   const std::uint32_t adv = _rcv_adv - _rcv_nxt;

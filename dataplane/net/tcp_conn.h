@@ -83,7 +83,7 @@ namespace tcp_event {
 constexpr std::uint8_t established = 1;  // reached ESTABLISHED (accept or connect)
 constexpr std::uint8_t readable = 2;     // new in-order bytes, or the peer's FIN
 constexpr std::uint8_t writable = 4;     // send space was freed by an ACK
-constexpr std::uint8_t closed = 8;       // CLOSED or TIME_WAIT reached: forget it
+constexpr std::uint8_t closed = 8;       // CLOSED, or TIME_WAIT with everything read
 }  // namespace tcp_event
 
 // Timestamp clock (RFC 7323 §5.4): milliseconds plus a per-4-tuple offset, so TSvals
@@ -220,6 +220,7 @@ class tcp_conn {
   void process_fin(nanos now);
   void rtt_sample(nanos rtt);
   void enter_closed(close_reason r);
+  void notify_closed();
   void enter_time_wait(nanos now);
   void send_challenge_ack(nanos now);
   std::uint32_t ts_now(nanos now) const {
@@ -243,6 +244,7 @@ class tcp_conn {
   tcp_state _state = tcp_state::closed;
   close_reason _reason = close_reason::none;
   std::uint8_t _events = 0;
+  bool _close_notified = false;
 
   // send sequence space
   seq_t _iss = 0, _snd_una = 0, _snd_nxt = 0, _snd_max = 0;

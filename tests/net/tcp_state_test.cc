@@ -754,6 +754,20 @@ TEST_F(fin_wait_2_state, half_closed_still_receives) {
   EXPECT_EQ(r[0].seg.ack, cseq);
 }
 
+TEST_F(fin_wait_2_state, unread_data_keeps_the_connection_open_for_the_app) {
+  app.auto_consume = false;
+  send_data("tail", fin);
+  ASSERT_EQ(conn()->state(), tcp_state::time_wait);
+  EXPECT_EQ(app.closes, 0) << "bytes not read yet: no on_close, buffers kept";
+  tcp_conn* c = conn();
+  EXPECT_EQ(to_string(c->recv_view()), "tail");
+  EXPECT_TRUE(c->peer_closed());
+  c->consume(4);
+  st->flush(now, tx);
+  EXPECT_EQ(app.closes, 1);
+  EXPECT_FALSE(conn()->holds_buffers());
+}
+
 TEST_F(fin_wait_2_state, fin_goes_to_time_wait) {
   auto r = send_data("", fin);
   ASSERT_EQ(r.size(), 1u);

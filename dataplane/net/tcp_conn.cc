@@ -585,7 +585,7 @@ void tcp_conn::consume(std::size_t n) {
   }
   // Window update when the window grew enough to matter (receiver-side SWS avoidance,
   // RFC 9293 §3.8.6.2.2), and always when it reopens from (nearly) zero.
-  const std::uint32_t adv = _rcv_adv - _rcv_nxt;
+  const std::uint32_t adv = seq_gt(_rcv_adv, _rcv_nxt) ? _rcv_adv - _rcv_nxt : 0;
   const std::uint32_t now_wnd = rcv_window();
   const std::uint32_t thresh = std::min<std::uint32_t>(_rx.cap / 2, 2u * _cfg.mss);
   if ((now_wnd > adv && now_wnd - adv >= thresh) || (adv < _cfg.mss && now_wnd >= _cfg.mss && before < now_wnd)) {
@@ -639,7 +639,7 @@ void tcp_conn::abort() {
   if (_state != tcp_state::syn_sent && _state != tcp_state::time_wait) {
     _rst_pending = true;
     _rst_with_ack = true;
-    _rst_seq = _snd_nxt;
+    _rst_seq = ack_seq();  // the peer's RCV.NXT is most likely our highest sent
   }
   enter_closed(close_reason::aborted);
 }

@@ -21,10 +21,8 @@ using namespace anvil::proto::testing;
 struct bench_stack {
   explicit bench_stack(bool batch = true, std::size_t memory = 256u << 20)
       : clk(1'700'000'000),
-        eng(cache::engine_config{.memory_limit_bytes = memory,
-                                 .partitions = 1,
-                                 .numa_bind = false,
-                                 .time = &clk}),
+        eng(cache::engine_config{
+            .memory_limit_bytes = memory, .partitions = 1, .numa_bind = false, .time = &clk}),
         ses(eng.open_session()),
         h(eng, ses, proto::handler_config{.batch_gets = batch}, counters),
         sink_mem(h.min_sink_capacity()),
@@ -61,6 +59,7 @@ void BM_get_hit(benchmark::State& state) {
   bench_stack s;
   preload(s);
   std::vector<std::string> reqs;
+  reqs.reserve(kKeys);
   for (int i = 0; i < kKeys; ++i) reqs.push_back(get_req(proto::op::get, key(i)));
   std::size_t i = 0;
   for (auto _ : state) {
@@ -77,6 +76,7 @@ BENCHMARK(BM_get_hit);
 void BM_set(benchmark::State& state) {
   bench_stack s;
   std::vector<std::string> reqs;
+  reqs.reserve(kKeys);
   for (int i = 0; i < kKeys; ++i) reqs.push_back(store_req(proto::op::set, key(i), kValue));
   std::size_t i = 0;
   for (auto _ : state) {
@@ -126,8 +126,12 @@ void BM_getkq_batch32(benchmark::State& state) {
     state.SkipWithError("not every GETKQ hit");
   }
 }
-BENCHMARK(BM_getkq_batch32)->ArgNames({"batch", "keys"})->Args({1, 1024})->Args({0, 1024})
-    ->Args({1, 1 << 20})->Args({0, 1 << 20});
+BENCHMARK(BM_getkq_batch32)
+    ->ArgNames({"batch", "keys"})
+    ->Args({1, 1024})
+    ->Args({0, 1024})
+    ->Args({1, 1 << 20})
+    ->Args({0, 1 << 20});
 
 // The same batch, all misses (quiet: only the NOOP answers).
 void BM_getkq_batch32_miss(benchmark::State& state) {
@@ -148,6 +152,7 @@ void BM_engine_get_only(benchmark::State& state) {
   bench_stack s;
   preload(s);
   std::vector<std::string> keys;
+  keys.reserve(kKeys);
   for (int i = 0; i < kKeys; ++i) keys.push_back(key(i));
   std::size_t i = 0;
   for (auto _ : state) {

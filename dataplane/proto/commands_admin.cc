@@ -207,8 +207,8 @@ handler::outcome handler::exec_sasl(connection& c, const request& r, output_sink
   _counters.auth_cmds.add();
   // PLAIN finishes in one step, so a step is never expected (memcached with cyrus
   // answers a step without a started exchange the same way).
-  const bool ok = r.hdr.opcode == op::sasl_auth && r.key == kSaslMechs &&
-                  check_plain(*_cfg.sasl, r.value);
+  const bool ok =
+      r.hdr.opcode == op::sasl_auth && r.key == kSaslMechs && check_plain(*_cfg.sasl, r.value);
   if (ok) {
     c._authenticated = true;
     write_response(out, e, status::success, 0, {}, {}, "Authenticated");

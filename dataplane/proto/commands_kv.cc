@@ -11,9 +11,20 @@ namespace {
 
 bool is_quiet(std::uint8_t opcode) {
   switch (opcode) {
-    case op::getq: case op::getkq: case op::setq: case op::addq: case op::replaceq:
-    case op::delq: case op::incrq: case op::decrq: case op::quitq: case op::flushq:
-    case op::appendq: case op::prependq: case op::gatq: case op::gatkq:
+    case op::getq:
+    case op::getkq:
+    case op::setq:
+    case op::addq:
+    case op::replaceq:
+    case op::delq:
+    case op::incrq:
+    case op::decrq:
+    case op::quitq:
+    case op::flushq:
+    case op::appendq:
+    case op::prependq:
+    case op::gatq:
+    case op::gatkq:
       return true;
     default:
       return false;
@@ -23,37 +34,58 @@ bool is_quiet(std::uint8_t opcode) {
 // The non-quiet form of an opcode (what the mutation hook reports).
 std::uint8_t loud(std::uint8_t opcode) {
   switch (opcode) {
-    case op::getq: return op::get;
-    case op::getkq: return op::getk;
-    case op::setq: return op::set;
-    case op::addq: return op::add;
-    case op::replaceq: return op::replace;
-    case op::delq: return op::del;
-    case op::incrq: return op::incr;
-    case op::decrq: return op::decr;
-    case op::flushq: return op::flush;
-    case op::appendq: return op::append;
-    case op::prependq: return op::prepend;
-    case op::gatq: return op::gat;
-    case op::gatkq: return op::gatk;
-    default: return opcode;
+    case op::getq:
+      return op::get;
+    case op::getkq:
+      return op::getk;
+    case op::setq:
+      return op::set;
+    case op::addq:
+      return op::add;
+    case op::replaceq:
+      return op::replace;
+    case op::delq:
+      return op::del;
+    case op::incrq:
+      return op::incr;
+    case op::decrq:
+      return op::decr;
+    case op::flushq:
+      return op::flush;
+    case op::appendq:
+      return op::append;
+    case op::prependq:
+      return op::prepend;
+    case op::gatq:
+      return op::gat;
+    case op::gatkq:
+      return op::gatk;
+    default:
+      return opcode;
   }
 }
 
 // Engine status -> wire status, as memcached's complete_update_bin maps store results.
 status wire_status(cache::status st, std::uint8_t opcode) {
   switch (st) {
-    case cache::status::ok: return status::success;
-    case cache::status::not_found: return status::key_enoent;
-    case cache::status::exists: return status::key_eexists;
+    case cache::status::ok:
+      return status::success;
+    case cache::status::not_found:
+      return status::key_enoent;
+    case cache::status::exists:
+      return status::key_eexists;
     case cache::status::not_stored:
       if (opcode == op::add) return status::key_eexists;
       if (opcode == op::replace) return status::key_enoent;
       return status::not_stored;
-    case cache::status::too_large: return status::e2big;
-    case cache::status::non_numeric: return status::delta_badval;
-    case cache::status::no_memory: return status::enomem;
-    case cache::status::bad_key: return status::einval;
+    case cache::status::too_large:
+      return status::e2big;
+    case cache::status::non_numeric:
+      return status::delta_badval;
+    case cache::status::no_memory:
+      return status::enomem;
+    case cache::status::bad_key:
+      return status::einval;
   }
   return status::einval;
 }
@@ -70,15 +102,13 @@ handler::outcome handler::exec_get(const request& r, output_sink& out) {
   return emit_get(r, _session.get(r.key), out);
 }
 
-handler::outcome handler::emit_get(const request& r, const cache::item_view& it,
-                                   output_sink& out) {
+handler::outcome handler::emit_get(const request& r, const cache::item_view& it, output_sink& out) {
   const echo e{r.hdr.opcode, r.hdr.opaque};
   const std::uint8_t o = loud(r.hdr.opcode);
   const bool with_key = o == op::getk;
   if (it.found) {
     const auto flags = be32_bytes(it.flags);
-    if (!write_response(out, e, status::success, it.cas, flags, with_key ? r.key : "",
-                        it.value)) {
+    if (!write_response(out, e, status::success, it.cas, flags, with_key ? r.key : "", it.value)) {
       return outcome::sink_full;
     }
     _counters.get_hits.add();
@@ -108,9 +138,9 @@ handler::outcome handler::exec_touch(const request& r, output_sink& out) {
   const cache::item_view it = _session.get_and_touch(r.key, exptime);
   if (it.found) {
     const auto flags = be32_bytes(it.flags);
-    const bool ok = write_response(out, e, status::success, it.cas, flags,
-                                   o == op::gatk ? r.key : "",
-                                   o == op::touch ? std::string_view{} : it.value);
+    const bool ok =
+        write_response(out, e, status::success, it.cas, flags, o == op::gatk ? r.key : "",
+                       o == op::touch ? std::string_view{} : it.value);
     if (!ok) return outcome::sink_full;
     _counters.touch_hits.add();
     _hook(mutation{o, r.key, {}, 0, exptime, it.cas, 0});
@@ -136,23 +166,34 @@ handler::outcome handler::exec_store(const request& r, output_sink& out) {
   cache::store_mode mode = cache::store_mode::set;
   std::uint32_t flags = 0, exptime = 0;
   switch (o) {
-    case op::add: mode = cache::store_mode::add; break;
-    case op::replace: mode = cache::store_mode::replace; break;
-    case op::append: mode = cache::store_mode::append; break;
-    case op::prepend: mode = cache::store_mode::prepend; break;
-    default: break;
+    case op::add:
+      mode = cache::store_mode::add;
+      break;
+    case op::replace:
+      mode = cache::store_mode::replace;
+      break;
+    case op::append:
+      mode = cache::store_mode::append;
+      break;
+    case op::prepend:
+      mode = cache::store_mode::prepend;
+      break;
+    default:
+      break;
   }
   if (r.hdr.extlen == 8) {
     flags = load_be32(r.extras.data());
     exptime = load_be32(r.extras.data() + 4);
   }
-  const cache::store_result res =
-      _session.store(mode, r.key, r.value, flags, exptime, r.hdr.cas);
+  const cache::store_result res = _session.store(mode, r.key, r.value, flags, exptime, r.hdr.cas);
   _counters.cmd_set.add();
   if (r.hdr.cas != 0) {
-    if (res.st == cache::status::ok) _counters.cas_hits.add();
-    else if (res.st == cache::status::exists) _counters.cas_badval.add();
-    else if (res.st == cache::status::not_found) _counters.cas_misses.add();
+    if (res.st == cache::status::ok)
+      _counters.cas_hits.add();
+    else if (res.st == cache::status::exists)
+      _counters.cas_badval.add();
+    else if (res.st == cache::status::not_found)
+      _counters.cas_misses.add();
   }
   if (_prefixes.enabled()) _prefixes.record_set(r.key);
   if (res.st == cache::status::ok) {
@@ -193,10 +234,13 @@ handler::outcome handler::exec_arith(const request& r, output_sink& out) {
     (incr ? _counters.incr_hits : _counters.decr_hits).add();
     std::array<std::byte, 8> v;
     store_be64(v.data(), res.value);
-    if (!is_quiet(r.hdr.opcode)) write_response(out, e, status::success, res.cas, {}, {}, {reinterpret_cast<const char*>(v.data()), v.size()});
+    if (!is_quiet(r.hdr.opcode))
+      write_response(out, e, status::success, res.cas, {}, {},
+                     {reinterpret_cast<const char*>(v.data()), v.size()});
     _hook(mutation{o, r.key, {}, 0, exptime, res.cas, res.value});
   } else {
-    if (res.st == cache::status::not_found) (incr ? _counters.incr_misses : _counters.decr_misses).add();
+    if (res.st == cache::status::not_found)
+      (incr ? _counters.incr_misses : _counters.decr_misses).add();
     write_error(out, e, wire_status(res.st, o));
   }
   return outcome::done;

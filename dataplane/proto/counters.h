@@ -9,13 +9,37 @@
 
 namespace anvil::proto {
 
-#define ANVIL_PROTO_COUNTERS(X)                                                    \
-  X(cmd_get) X(cmd_set) X(cmd_flush) X(cmd_touch) X(get_hits) X(get_misses)        \
-  X(get_expired) X(get_flushed) X(delete_misses) X(delete_hits) X(incr_misses)     \
-  X(incr_hits) X(decr_misses) X(decr_hits) X(cas_misses) X(cas_hits) X(cas_badval) \
-  X(touch_hits) X(touch_misses) X(auth_cmds) X(auth_errors) X(bytes_read)          \
-  X(bytes_written) X(total_items) X(protocol_errors) X(unknown_commands)          \
-  X(too_large) X(backpressure_stops)
+// clang-format off
+#define ANVIL_PROTO_COUNTERS(X) \
+  X(cmd_get) \
+  X(cmd_set) \
+  X(cmd_flush) \
+  X(cmd_touch) \
+  X(get_hits) \
+  X(get_misses) \
+  X(get_expired) \
+  X(get_flushed) \
+  X(delete_misses) \
+  X(delete_hits) \
+  X(incr_misses) \
+  X(incr_hits) \
+  X(decr_misses) \
+  X(decr_hits) \
+  X(cas_misses) \
+  X(cas_hits) \
+  X(cas_badval) \
+  X(touch_hits) \
+  X(touch_misses) \
+  X(auth_cmds) \
+  X(auth_errors) \
+  X(bytes_read) \
+  X(bytes_written) \
+  X(total_items) \
+  X(protocol_errors) \
+  X(unknown_commands) \
+  X(too_large) \
+  X(backpressure_stops)
+// clang-format on
 
 // A single-writer counter: cheap to bump on the owner, safe to read from elsewhere.
 class counter {

@@ -55,8 +55,7 @@ std::size_t handler::collect_gets(const connection& c, std::span<const std::byte
   return count;
 }
 
-handle_result handler::handle(connection& c, std::span<const std::byte> input,
-                              output_sink& out) {
+handle_result handler::handle(connection& c, std::span<const std::byte> input, output_sink& out) {
   handle_result res;
   const std::size_t sink_start = out.size;
   std::size_t pos = 0;
@@ -206,19 +205,38 @@ done:
 handler::outcome handler::execute(connection& c, const request& r, output_sink& out) {
   const echo e{r.hdr.opcode, r.hdr.opaque};
   switch (r.hdr.opcode) {
-    case op::get: case op::getq: case op::getk: case op::getkq:
+    case op::get:
+    case op::getq:
+    case op::getk:
+    case op::getkq:
       return exec_get(r, out);
-    case op::touch: case op::gat: case op::gatq: case op::gatk: case op::gatkq:
+    case op::touch:
+    case op::gat:
+    case op::gatq:
+    case op::gatk:
+    case op::gatkq:
       return exec_touch(r, out);
-    case op::set: case op::setq: case op::add: case op::addq: case op::replace:
-    case op::replaceq: case op::append: case op::appendq: case op::prepend:
+    case op::set:
+    case op::setq:
+    case op::add:
+    case op::addq:
+    case op::replace:
+    case op::replaceq:
+    case op::append:
+    case op::appendq:
+    case op::prepend:
     case op::prependq:
       return exec_store(r, out);
-    case op::del: case op::delq:
+    case op::del:
+    case op::delq:
       return exec_delete(r, out);
-    case op::incr: case op::incrq: case op::decr: case op::decrq:
+    case op::incr:
+    case op::incrq:
+    case op::decr:
+    case op::decrq:
       return exec_arith(r, out);
-    case op::flush: case op::flushq:
+    case op::flush:
+    case op::flushq:
       return exec_flush(r, out);
     case op::noop:
       write_response(out, e, status::success, 0, {}, {}, {});
@@ -233,7 +251,9 @@ handler::outcome handler::execute(connection& c, const request& r, output_sink& 
       return outcome::close;
     case op::stat:
       return exec_stat(r, out);
-    case op::sasl_list_mechs: case op::sasl_auth: case op::sasl_step:
+    case op::sasl_list_mechs:
+    case op::sasl_auth:
+    case op::sasl_step:
       return exec_sasl(c, r, out);
     default:  // unreachable: check_command refused it
       write_error(out, e, status::unknown_command);

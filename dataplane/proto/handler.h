@@ -52,7 +52,7 @@ struct handler_config {
   std::size_t max_value = 0;
   // SASL is off unless credentials are given (memcached -S).
   const credentials* sasl = nullptr;
-  bool flush_enabled = true;  // memcached -F turns flush off (then 0x20)
+  bool flush_enabled = true;                  // memcached -F turns flush off (then 0x20)
   std::string_view version = "1.6.18-anvil";  // Version's reply and `version` stat
   bool batch_gets = true;  // look runs of Get-family requests up with get_batch()
 };
@@ -66,7 +66,7 @@ class connection {
 
  private:
   friend class handler;
-  std::uint64_t _skip = 0;     // bytes of a refused packet still to discard
+  std::uint64_t _skip = 0;  // bytes of a refused packet still to discard
   bool _authenticated = false;
   bool _closing = false;
 };

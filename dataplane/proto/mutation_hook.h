@@ -10,13 +10,13 @@
 namespace anvil::proto {
 
 struct mutation {
-  std::uint8_t opcode = 0;     // set/add/replace/append/prepend/del/incr/decr/touch/gat/flush
+  std::uint8_t opcode = 0;  // set/add/replace/append/prepend/del/incr/decr/touch/gat/flush
   std::string_view key;
-  std::string_view value;      // stored bytes (append/prepend: the appended piece)
+  std::string_view value;  // stored bytes (append/prepend: the appended piece)
   std::uint32_t flags = 0;
-  std::uint32_t exptime = 0;   // as received (flush: its delay)
-  std::uint64_t cas = 0;       // the new CAS (0 for delete and flush)
-  std::uint64_t number = 0;    // incr/decr: the new value
+  std::uint32_t exptime = 0;  // as received (flush: its delay)
+  std::uint64_t cas = 0;      // the new CAS (0 for delete and flush)
+  std::uint64_t number = 0;   // incr/decr: the new value
 };
 
 struct mutation_hook {

@@ -5,9 +5,9 @@ namespace anvil::proto {
 
 bool known_opcode(std::uint8_t opcode) {
   // Verbosity (0x1b) is deliberately absent: memcached 1.6 answers it with 0x81.
-  return opcode <= op::prependq || opcode == op::touch || opcode == op::gat ||
-         opcode == op::gatq || opcode == op::gatk || opcode == op::gatkq ||
-         opcode == op::sasl_list_mechs || opcode == op::sasl_auth || opcode == op::sasl_step;
+  return opcode <= op::prependq || opcode == op::touch || opcode == op::gat || opcode == op::gatq ||
+         opcode == op::gatk || opcode == op::gatkq || opcode == op::sasl_list_mechs ||
+         opcode == op::sasl_auth || opcode == op::sasl_step;
 }
 
 verdict check_framing(const request_header& h) {
@@ -34,19 +34,33 @@ verdict check_command(const request_header& h, std::size_t max_value) {
     case op::flushq:
       ok = k == 0 && b == e && (e == 0 || e == 4);
       break;
-    case op::set: case op::setq: case op::add: case op::addq: case op::replace:
+    case op::set:
+    case op::setq:
+    case op::add:
+    case op::addq:
+    case op::replace:
     case op::replaceq:
       ok = e == 8 && k != 0;
       capped = true;
       break;
-    case op::get: case op::getq: case op::getk: case op::getkq:
-    case op::del: case op::delq:
+    case op::get:
+    case op::getq:
+    case op::getk:
+    case op::getkq:
+    case op::del:
+    case op::delq:
       ok = e == 0 && k > 0 && b == k;
       break;
-    case op::incr: case op::incrq: case op::decr: case op::decrq:
+    case op::incr:
+    case op::incrq:
+    case op::decr:
+    case op::decrq:
       ok = k > 0 && e == 20 && b == k + e;
       break;
-    case op::append: case op::appendq: case op::prepend: case op::prependq:
+    case op::append:
+    case op::appendq:
+    case op::prepend:
+    case op::prependq:
       ok = k > 0 && e == 0;
       capped = true;
       break;
@@ -59,7 +73,11 @@ verdict check_command(const request_header& h, std::size_t max_value) {
       ok = e == 0 && k != 0;
       capped = true;
       break;
-    case op::touch: case op::gat: case op::gatq: case op::gatk: case op::gatkq:
+    case op::touch:
+    case op::gat:
+    case op::gatq:
+    case op::gatk:
+    case op::gatkq:
       ok = e == 4 && k != 0;
       // memcached leaves bodylen unchecked here and reads trailing bytes as the next
       // packet; we treat them as part of this one (never dispatched, skipped).

@@ -38,8 +38,8 @@ struct request {
 
 // True for the commands an unauthenticated SASL connection may still send.
 constexpr bool allowed_unauthenticated(std::uint8_t opcode) {
-  return opcode == op::sasl_list_mechs || opcode == op::sasl_auth ||
-         opcode == op::sasl_step || opcode == op::version;
+  return opcode == op::sasl_list_mechs || opcode == op::sasl_auth || opcode == op::sasl_step ||
+         opcode == op::version;
 }
 
 // Framing checks that precede the SASL gate (magic, lengths).

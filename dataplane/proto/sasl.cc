@@ -84,7 +84,8 @@ std::optional<credentials> credentials::parse(std::string_view text, std::string
       return fail("salt must be 8..256 bytes of hex");
     }
     std::string hash;
-    if (!from_hex(f[4], hash) || hash.size() != e.hash.size()) return fail("hash must be 32 bytes of hex");
+    if (!from_hex(f[4], hash) || hash.size() != e.hash.size())
+      return fail("hash must be 32 bytes of hex");
     std::copy(hash.begin(), hash.end(), e.hash.begin());
     c._entries.push_back(std::move(e));
   }
@@ -105,9 +106,8 @@ std::optional<credentials> credentials::load_file(const std::string& path, std::
 std::string credentials::make_line(std::string_view user, std::string_view password,
                                    std::string_view salt, std::uint32_t iterations) {
   const auto h = pbkdf2_sha256(password, salt, iterations);
-  return std::string(user) + ":pbkdf2-sha256:" + std::to_string(iterations) + ":" +
-         to_hex(salt) + ":" +
-         to_hex({reinterpret_cast<const char*>(h.data()), h.size()});
+  return std::string(user) + ":pbkdf2-sha256:" + std::to_string(iterations) + ":" + to_hex(salt) +
+         ":" + to_hex({reinterpret_cast<const char*>(h.data()), h.size()});
 }
 
 bool credentials::verify(std::string_view user, std::string_view password) const {
@@ -120,7 +120,8 @@ bool credentials::verify(std::string_view user, std::string_view password) const
   static const sha256_digest kNoHash{};
   const std::uint32_t iterations =
       found != nullptr ? found->iterations : (_entries.empty() ? 1000 : _entries[0].iterations);
-  const std::string_view salt = found != nullptr ? std::string_view(found->salt) : "anvil-dummy-salt";
+  const std::string_view salt =
+      found != nullptr ? std::string_view(found->salt) : "anvil-dummy-salt";
   const sha256_digest& want = found != nullptr ? found->hash : kNoHash;
   const auto derived = pbkdf2_sha256(password, salt, iterations);
   const bool same = constant_time_equal(derived.data(), want.data(), derived.size());

@@ -73,16 +73,26 @@ enum class status : std::uint16_t {
 // The body text memcached sends with each error status (write_bin_error).
 constexpr std::string_view error_text(status s) {
   switch (s) {
-    case status::enomem: return "Out of memory";
-    case status::unknown_command: return "Unknown command";
-    case status::key_enoent: return "Not found";
-    case status::einval: return "Invalid arguments";
-    case status::key_eexists: return "Data exists for key.";
-    case status::e2big: return "Too large.";
-    case status::delta_badval: return "Non-numeric server-side value for incr or decr";
-    case status::not_stored: return "Not stored.";
-    case status::auth_error: return "Auth failure.";
-    default: return "";
+    case status::enomem:
+      return "Out of memory";
+    case status::unknown_command:
+      return "Unknown command";
+    case status::key_enoent:
+      return "Not found";
+    case status::einval:
+      return "Invalid arguments";
+    case status::key_eexists:
+      return "Data exists for key.";
+    case status::e2big:
+      return "Too large.";
+    case status::delta_badval:
+      return "Non-numeric server-side value for incr or decr";
+    case status::not_stored:
+      return "Not stored.";
+    case status::auth_error:
+      return "Auth failure.";
+    default:
+      return "";
   }
 }
 // The longest error_text(): response writers reserve this much for any error.

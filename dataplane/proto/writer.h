@@ -33,8 +33,7 @@ inline std::size_t response_size(std::size_t extlen, std::size_t keylen, std::si
 }
 
 inline void encode_response_header(std::byte* p, echo e, status st, std::uint8_t extlen,
-                                   std::uint16_t keylen, std::uint32_t bodylen,
-                                   std::uint64_t cas) {
+                                   std::uint16_t keylen, std::uint32_t bodylen, std::uint64_t cas) {
   p[0] = std::byte{kResponseMagic};
   p[1] = std::byte{e.opcode};
   store_be16(p + 2, keylen);

@@ -20,8 +20,12 @@ request_header hdr_of(const std::string& packet) {
 }
 
 TEST(header, decodes_big_endian_fields) {
-  const std::string p = encode({.opcode = op::set, .key = "key", .extras = be64s(0),
-                                .value = "value", .opaque = 0x01020304, .cas = 0x1122334455667788});
+  const std::string p = encode({.opcode = op::set,
+                                .key = "key",
+                                .extras = be64s(0),
+                                .value = "value",
+                                .opaque = 0x01020304,
+                                .cas = 0x1122334455667788});
   const request_header h = hdr_of(p);
   EXPECT_EQ(h.magic, 0x80);
   EXPECT_EQ(h.opcode, op::set);
@@ -47,32 +51,83 @@ TEST(validation, memcached_rules_per_opcode) {
   const std::string k250(250, 'k'), k251(251, 'k');
   const vcase table[] = {
       {"bad magic", {.opcode = op::noop, .magic = 0x81}, verdict::bad_magic, verdict::ok},
-      {"response magic", {.opcode = op::get, .key = "a", .magic = 0x00}, verdict::bad_magic, verdict::ok},
-      {"keylen > bodylen", {.opcode = op::get, .key = "abc", .bodylen = 2}, verdict::bad_lengths, verdict::ok},
-      {"key+ext > bodylen", {.opcode = op::set, .key = "a", .extras = be64s(0), .bodylen = 8}, verdict::bad_lengths, verdict::ok},
+      {"response magic",
+       {.opcode = op::get, .key = "a", .magic = 0x00},
+       verdict::bad_magic,
+       verdict::ok},
+      {"keylen > bodylen",
+       {.opcode = op::get, .key = "abc", .bodylen = 2},
+       verdict::bad_lengths,
+       verdict::ok},
+      {"key+ext > bodylen",
+       {.opcode = op::set, .key = "a", .extras = be64s(0), .bodylen = 8},
+       verdict::bad_lengths,
+       verdict::ok},
       {"key 250", {.opcode = op::get, .key = k250}, verdict::ok, verdict::ok},
       {"key 251", {.opcode = op::get, .key = k251}, verdict::ok, verdict::invalid},
       {"key 251 unknown op", {.opcode = 0x55, .key = k251}, verdict::ok, verdict::invalid},
       {"get", {.opcode = op::get, .key = "a"}, verdict::ok, verdict::ok},
       {"get no key", {.opcode = op::getk}, verdict::ok, verdict::invalid},
-      {"get extras", {.opcode = op::getq, .key = "a", .extras = "1234"}, verdict::ok, verdict::invalid},
+      {"get extras",
+       {.opcode = op::getq, .key = "a", .extras = "1234"},
+       verdict::ok,
+       verdict::invalid},
       {"get value", {.opcode = op::getkq, .key = "a", .value = "v"}, verdict::ok, verdict::invalid},
-      {"set", {.opcode = op::set, .key = "a", .extras = be64s(0), .value = "v"}, verdict::ok, verdict::ok},
-      {"set empty value", {.opcode = op::setq, .key = "a", .extras = be64s(0)}, verdict::ok, verdict::ok},
-      {"set extras 4", {.opcode = op::add, .key = "a", .extras = be32s(0)}, verdict::ok, verdict::invalid},
-      {"set no key", {.opcode = op::replace, .extras = be64s(0), .value = "v"}, verdict::ok, verdict::invalid},
-      {"set too large", {.opcode = op::set, .key = "a", .extras = be64s(0), .value = std::string(101, 'v')}, verdict::ok, verdict::too_large},
-      {"set at cap", {.opcode = op::set, .key = "a", .extras = be64s(0), .value = std::string(100, 'v')}, verdict::ok, verdict::ok},
+      {"set",
+       {.opcode = op::set, .key = "a", .extras = be64s(0), .value = "v"},
+       verdict::ok,
+       verdict::ok},
+      {"set empty value",
+       {.opcode = op::setq, .key = "a", .extras = be64s(0)},
+       verdict::ok,
+       verdict::ok},
+      {"set extras 4",
+       {.opcode = op::add, .key = "a", .extras = be32s(0)},
+       verdict::ok,
+       verdict::invalid},
+      {"set no key",
+       {.opcode = op::replace, .extras = be64s(0), .value = "v"},
+       verdict::ok,
+       verdict::invalid},
+      {"set too large",
+       {.opcode = op::set, .key = "a", .extras = be64s(0), .value = std::string(101, 'v')},
+       verdict::ok,
+       verdict::too_large},
+      {"set at cap",
+       {.opcode = op::set, .key = "a", .extras = be64s(0), .value = std::string(100, 'v')},
+       verdict::ok,
+       verdict::ok},
       {"append", {.opcode = op::append, .key = "a", .value = "v"}, verdict::ok, verdict::ok},
-      {"append extras", {.opcode = op::prepend, .key = "a", .extras = "1234", .value = "v"}, verdict::ok, verdict::invalid},
+      {"append extras",
+       {.opcode = op::prepend, .key = "a", .extras = "1234", .value = "v"},
+       verdict::ok,
+       verdict::invalid},
       {"append no key", {.opcode = op::appendq, .value = "v"}, verdict::ok, verdict::invalid},
-      {"append too large", {.opcode = op::prependq, .key = "a", .value = std::string(101, 'v')}, verdict::ok, verdict::too_large},
+      {"append too large",
+       {.opcode = op::prependq, .key = "a", .value = std::string(101, 'v')},
+       verdict::ok,
+       verdict::too_large},
       {"delete", {.opcode = op::del, .key = "a"}, verdict::ok, verdict::ok},
-      {"delete value", {.opcode = op::delq, .key = "a", .value = "x"}, verdict::ok, verdict::invalid},
-      {"incr", {.opcode = op::incr, .key = "a", .extras = std::string(20, '\0')}, verdict::ok, verdict::ok},
-      {"incr extras 8", {.opcode = op::decr, .key = "a", .extras = be64s(1)}, verdict::ok, verdict::invalid},
-      {"incr value", {.opcode = op::incrq, .key = "a", .extras = std::string(20, '\0'), .value = "x"}, verdict::ok, verdict::invalid},
-      {"incr no key", {.opcode = op::decrq, .extras = std::string(20, '\0')}, verdict::ok, verdict::invalid},
+      {"delete value",
+       {.opcode = op::delq, .key = "a", .value = "x"},
+       verdict::ok,
+       verdict::invalid},
+      {"incr",
+       {.opcode = op::incr, .key = "a", .extras = std::string(20, '\0')},
+       verdict::ok,
+       verdict::ok},
+      {"incr extras 8",
+       {.opcode = op::decr, .key = "a", .extras = be64s(1)},
+       verdict::ok,
+       verdict::invalid},
+      {"incr value",
+       {.opcode = op::incrq, .key = "a", .extras = std::string(20, '\0'), .value = "x"},
+       verdict::ok,
+       verdict::invalid},
+      {"incr no key",
+       {.opcode = op::decrq, .extras = std::string(20, '\0')},
+       verdict::ok,
+       verdict::invalid},
       {"flush", {.opcode = op::flush}, verdict::ok, verdict::ok},
       {"flush delay", {.opcode = op::flushq, .extras = be32s(5)}, verdict::ok, verdict::ok},
       {"flush extras 2", {.opcode = op::flush, .extras = "12"}, verdict::ok, verdict::invalid},
@@ -88,19 +143,36 @@ TEST(validation, memcached_rules_per_opcode) {
       {"gat no extras", {.opcode = op::gat, .key = "a"}, verdict::ok, verdict::invalid},
       {"gatkq no key", {.opcode = op::gatkq, .extras = be32s(1)}, verdict::ok, verdict::invalid},
       {"sasl list", {.opcode = op::sasl_list_mechs}, verdict::ok, verdict::ok},
-      {"sasl list body", {.opcode = op::sasl_list_mechs, .value = "x"}, verdict::ok, verdict::invalid},
-      {"sasl auth", {.opcode = op::sasl_auth, .key = "PLAIN", .value = "x"}, verdict::ok, verdict::ok},
+      {"sasl list body",
+       {.opcode = op::sasl_list_mechs, .value = "x"},
+       verdict::ok,
+       verdict::invalid},
+      {"sasl auth",
+       {.opcode = op::sasl_auth, .key = "PLAIN", .value = "x"},
+       verdict::ok,
+       verdict::ok},
       {"sasl auth no key", {.opcode = op::sasl_auth, .value = "x"}, verdict::ok, verdict::invalid},
-      {"sasl step extras", {.opcode = op::sasl_step, .key = "PLAIN", .extras = "1"}, verdict::ok, verdict::invalid},
-      {"verbosity", {.opcode = op::verbosity, .extras = be32s(1)}, verdict::ok, verdict::unknown_command},
+      {"sasl step extras",
+       {.opcode = op::sasl_step, .key = "PLAIN", .extras = "1"},
+       verdict::ok,
+       verdict::invalid},
+      {"verbosity",
+       {.opcode = op::verbosity, .extras = be32s(1)},
+       verdict::ok,
+       verdict::unknown_command},
       {"unknown 0x25", {.opcode = 0x25}, verdict::ok, verdict::unknown_command},
-      {"unknown 0xff body", {.opcode = 0xff, .key = "k", .extras = "e", .value = "v"}, verdict::ok, verdict::unknown_command},
+      {"unknown 0xff body",
+       {.opcode = 0xff, .key = "k", .extras = "e", .value = "v"},
+       verdict::ok,
+       verdict::unknown_command},
   };
   for (const vcase& c : table) {
     SCOPED_TRACE(c.name);
     const request_header h = hdr_of(encode(c.spec));
     EXPECT_EQ(check_framing(h), c.framing);
-    if (c.framing == verdict::ok) { EXPECT_EQ(check_command(h, 100), c.command); }
+    if (c.framing == verdict::ok) {
+      EXPECT_EQ(check_command(h, 100), c.command);
+    }
   }
 }
 
@@ -117,7 +189,8 @@ TEST(writer, encodes_response_and_refuses_when_full) {
   std::byte mem[64];
   output_sink out{mem, sizeof mem, 0};
   const std::byte ext[4] = {std::byte{0}, std::byte{0}, std::byte{0}, std::byte{9}};
-  ASSERT_TRUE(write_response(out, echo{op::getkq, 0x44332211}, status::success, 77, ext, "k", "val"));
+  ASSERT_TRUE(
+      write_response(out, echo{op::getkq, 0x44332211}, status::success, 77, ext, "k", "val"));
   const auto rs = decode_responses({reinterpret_cast<const char*>(mem), out.size});
   ASSERT_EQ(rs.size(), 1u);
   EXPECT_EQ(rs[0].magic, kResponseMagic);
@@ -178,9 +251,9 @@ TEST(credentials_file, parse_verify_and_reject) {
   EXPECT_TRUE(check_plain(*c, std::string("\0bob\0pw2", 8)));
   EXPECT_FALSE(check_plain(*c, std::string("bob\0pw2", 7)));
   EXPECT_FALSE(check_plain(*c, std::string("\0\0pw2", 5)));
-  for (const char* bad : {"alice:plain:1:00:00", "alice:pbkdf2-sha256:0:0011223344556677:" ,
+  for (const char* bad : {"alice:plain:1:00:00", "alice:pbkdf2-sha256:0:0011223344556677:",
                           "alice:pbkdf2-sha256:x:0011223344556677:00",
-                          "alice:pbkdf2-sha256:10:00:" , "noseparators", ":pbkdf2-sha256:1:a:b"}) {
+                          "alice:pbkdf2-sha256:10:00:", "noseparators", ":pbkdf2-sha256:1:a:b"}) {
     EXPECT_FALSE(credentials::parse(bad, &err)) << bad;
     EXPECT_FALSE(err.empty());
   }
@@ -201,7 +274,8 @@ TEST(prefix_stats_table, records_and_dumps) {
   p.record_delete("nocolon");
   p.record_get(std::string(100, 'z') + ":1", true);  // prefix too long: not recorded
   char buf[prefix_stats::kDumpCapacity];
-  EXPECT_EQ(p.dump(buf), "PREFIX a get 2 hit 1 set 0 del 0\r\nPREFIX b get 0 hit 0 set 1 del 0\r\nEND\r\n");
+  EXPECT_EQ(p.dump(buf),
+            "PREFIX a get 2 hit 1 set 0 del 0\r\nPREFIX b get 0 hit 0 set 1 del 0\r\nEND\r\n");
   for (int i = 0; i < 200; ++i) p.record_set("p" + std::to_string(i) + ":k");
   EXPECT_LE(p.dump(buf).size(), sizeof buf);
 }

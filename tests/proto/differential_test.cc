@@ -50,7 +50,7 @@ int free_port() {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  (void)::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
   socklen_t len = sizeof a;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
   ::close(fd);
@@ -81,8 +81,9 @@ class memcached_process {
     const std::string port = std::to_string(_port);
     _pid = ::fork();
     if (_pid == 0) {
-      std::vector<const char*> argv = {kMemcached, "-l", "127.0.0.1", "-p", port.c_str(),
-                                       "-U", "0", "-B", "binary", "-t", "1", "-m", "64"};
+      std::vector<const char*> argv = {kMemcached, "-l", "127.0.0.1", "-p",     port.c_str(),
+                                       "-U",       "0",  "-B",        "binary", "-t",
+                                       "1",        "-m", "64"};
       if (::geteuid() == 0) {  // memcached refuses to run as root without -u
         argv.push_back("-u");
         argv.push_back("root");
@@ -189,9 +190,10 @@ std::string show(const response& r) {
     if (c < 32 || c > 126) c = '.';
   }
   char buf[160];
-  std::snprintf(buf, sizeof buf, "op=%02x st=%04x opq=%08x cas#%llu klen=%zu ext=%zu val[%zu]=", r.opcode,
-                r.status, r.opaque, static_cast<unsigned long long>(r.cas), r.key.size(),
-                r.extras.size(), r.value.size());
+  std::snprintf(buf, sizeof buf,
+                "op=%02x st=%04x opq=%08x cas#%llu klen=%zu ext=%zu val[%zu]=", r.opcode, r.status,
+                r.opaque, static_cast<unsigned long long>(r.cas), r.key.size(), r.extras.size(),
+                r.value.size());
   return buf + v + " key=" + r.key.substr(0, 40);
 }
 
@@ -219,19 +221,24 @@ std::vector<scenario> scenarios() {
                    store_req(op::replace, "d:b", "B", 2, 0, 0, 15) +
                    store_req(op::setq, "d:c", "sea", 3, 0, 0, 16) + get_req(op::getk, "d:c", 17) +
                    get_req(op::get, "d:b", 18)});
-  v.push_back({"append_prepend",
-               store_req(op::set, "d:ap", "mid", 9) + store_req(op::append, "d:ap", ">>") +
-                   store_req(op::prepend, "d:ap", "<<") + store_req(op::appendq, "d:ap", "!") +
-                   store_req(op::prependq, "d:ap", "?") + get_req(op::get, "d:ap") +
-                   store_req(op::append, "d:apnone", "x") + store_req(op::prepend, "d:apnone", "x") +
-                   store_req(op::appendq, "d:apnone", "x") + store_req(op::prependq, "d:apnone", "x")});
+  v.push_back(
+      {"append_prepend",
+       store_req(op::set, "d:ap", "mid", 9) + store_req(op::append, "d:ap", ">>") +
+           store_req(op::prepend, "d:ap", "<<") + store_req(op::appendq, "d:ap", "!") +
+           store_req(op::prependq, "d:ap", "?") + get_req(op::get, "d:ap") +
+           store_req(op::append, "d:apnone", "x") + store_req(op::prepend, "d:apnone", "x") +
+           store_req(op::appendq, "d:apnone", "x") + store_req(op::prependq, "d:apnone", "x")});
   // A 32-key GETKQ batch with hits and misses, flushed by NOOP (memtier's pattern).
   {
     std::string s;
-    for (int i = 0; i < 32; i += 2) s += store_req(op::setq, "d:k" + std::to_string(i), std::string(i * 7, 'v'), i);
-    for (int i = 0; i < 32; ++i) s += get_req(op::getkq, "d:k" + std::to_string(i), static_cast<std::uint32_t>(i));
+    for (int i = 0; i < 32; i += 2)
+      s += store_req(op::setq, "d:k" + std::to_string(i),
+                     std::string(static_cast<std::size_t>(i) * 7, 'v'), i);
+    for (int i = 0; i < 32; ++i)
+      s += get_req(op::getkq, "d:k" + std::to_string(i), static_cast<std::uint32_t>(i));
     s += simple_req(op::noop, 99);
-    for (int i = 0; i < 32; ++i) s += get_req(op::getq, "d:k" + std::to_string(i), static_cast<std::uint32_t>(100 + i));
+    for (int i = 0; i < 32; ++i)
+      s += get_req(op::getq, "d:k" + std::to_string(i), static_cast<std::uint32_t>(100 + i));
     v.push_back({"quiet_batches", s});
   }
   // memtier sends opaque 0 everywhere and relies on order.
@@ -245,17 +252,17 @@ std::vector<scenario> scenarios() {
   }
   // CAS flows: the first set's CAS is 1 relative to nothing we know, so use the
   // relations: a stale CAS, a missing key with CAS, delete with a wrong CAS.
-  v.push_back({"cas_flows",
-               store_req(op::set, "d:cas", "v1") + get_req(op::get, "d:cas") +
-                   store_req(op::set, "d:cas", "v2", 0, 0, 1) +
-                   store_req(op::set, "d:casnone", "v", 0, 0, 12345) +
-                   store_req(op::add, "d:cas", "v", 0, 0, 7) +
-                   store_req(op::replace, "d:casnone", "v", 0, 0, 7) +
-                   encode({.opcode = op::del, .key = "d:cas", .cas = 3}) +
-                   arith_req(op::incr, "d:cas", 1, 0, 0, 5) + get_req(op::get, "d:cas") +
-                   get_req(op::del, "d:cas") + get_req(op::del, "d:cas") + get_req(op::delq, "d:cas") +
-                   store_req(op::setq, "d:cas2", "v") + get_req(op::delq, "d:cas2") +
-                   get_req(op::get, "d:cas2")});
+  v.push_back({"cas_flows", store_req(op::set, "d:cas", "v1") + get_req(op::get, "d:cas") +
+                                store_req(op::set, "d:cas", "v2", 0, 0, 1) +
+                                store_req(op::set, "d:casnone", "v", 0, 0, 12345) +
+                                store_req(op::add, "d:cas", "v", 0, 0, 7) +
+                                store_req(op::replace, "d:casnone", "v", 0, 0, 7) +
+                                encode({.opcode = op::del, .key = "d:cas", .cas = 3}) +
+                                arith_req(op::incr, "d:cas", 1, 0, 0, 5) +
+                                get_req(op::get, "d:cas") + get_req(op::del, "d:cas") +
+                                get_req(op::del, "d:cas") + get_req(op::delq, "d:cas") +
+                                store_req(op::setq, "d:cas2", "v") + get_req(op::delq, "d:cas2") +
+                                get_req(op::get, "d:cas2")});
   // incr/decr edges.
   v.push_back({"arith_edges",
                arith_req(op::incr, "d:n", 5, 100, 0) + arith_req(op::incr, "d:n", 5, 100, 0) +
@@ -271,13 +278,13 @@ std::vector<scenario> scenarios() {
                    arith_req(op::incr, "d:huge", 1, 0, 0) + store_req(op::set, "d:nine", "99") +
                    arith_req(op::incr, "d:nine", 1, 0, 0) + get_req(op::get, "d:nine") +
                    arith_req(op::decr, "d:nine", 91, 0, 0) + get_req(op::get, "d:nine")});
-  v.push_back({"touch_gat",
-               store_req(op::set, "d:t", "tv", 5, 100) + touch_req(op::touch, "d:t", 200) +
-                   touch_req(op::gat, "d:t", 200) + touch_req(op::gatk, "d:t", 200) +
-                   touch_req(op::gatq, "d:t", 200) + touch_req(op::gatkq, "d:t", 200) +
-                   touch_req(op::touch, "d:tnone", 1) + touch_req(op::gat, "d:tnone", 1) +
-                   touch_req(op::gatk, "d:tnone", 1) + touch_req(op::gatq, "d:tnone", 1) +
-                   touch_req(op::gatkq, "d:tnone", 1)});
+  v.push_back(
+      {"touch_gat", store_req(op::set, "d:t", "tv", 5, 100) + touch_req(op::touch, "d:t", 200) +
+                        touch_req(op::gat, "d:t", 200) + touch_req(op::gatk, "d:t", 200) +
+                        touch_req(op::gatq, "d:t", 200) + touch_req(op::gatkq, "d:t", 200) +
+                        touch_req(op::touch, "d:tnone", 1) + touch_req(op::gat, "d:tnone", 1) +
+                        touch_req(op::gatk, "d:tnone", 1) + touch_req(op::gatq, "d:tnone", 1) +
+                        touch_req(op::gatkq, "d:tnone", 1)});
   v.push_back({"too_large", store_req(op::set, "d:big", "small") +
                                 store_req(op::set, "d:big", std::string(2u << 20, 'x')) +
                                 get_req(op::get, "d:big") + store_req(op::set, "d:big2", "small") +
@@ -292,38 +299,46 @@ std::vector<scenario> scenarios() {
                    get_req(op::get, "d:bin") + store_req(op::append, "d:e", "7") +
                    arith_req(op::incr, "d:e", 1, 0, 0) + get_req(op::get, "d:e")});
   v.push_back({"misc", simple_req(op::noop, 1) + simple_req(op::version, 2) +
-                           encode({.opcode = op::flush, .extras = be32s(0)}) + simple_req(op::flushq) +
-                           get_req(op::stat, "bogus") + get_req(op::stat, "detail bogus") +
-                           get_req(op::stat, "sizes") + get_req(op::stat, "") +
-                           get_req(op::stat, "settings") + get_req(op::stat, "detail on") +
-                           get_req(op::stat, "detail off") + get_req(op::stat, "detail dump") +
-                           get_req(op::stat, "reset")});
-  v.push_back({"unknown_and_sasl_off",
-               simple_req(0x55, 1) + encode({.opcode = 0xf0, .value = "some body", .opaque = 2}) +
-                   simple_req(op::verbosity, 3) + simple_req(op::sasl_list_mechs, 4) +
-                   encode({.opcode = op::sasl_auth, .key = "PLAIN", .value = std::string("\0u\0p", 4)}) +
-                   encode({.opcode = op::sasl_step, .key = "PLAIN", .value = "x"}) +
-                   simple_req(op::noop, 5)});
+                           encode({.opcode = op::flush, .extras = be32s(0)}) +
+                           simple_req(op::flushq) + get_req(op::stat, "bogus") +
+                           get_req(op::stat, "detail bogus") + get_req(op::stat, "sizes") +
+                           get_req(op::stat, "") + get_req(op::stat, "settings") +
+                           get_req(op::stat, "detail on") + get_req(op::stat, "detail off") +
+                           get_req(op::stat, "detail dump") + get_req(op::stat, "reset")});
+  v.push_back(
+      {"unknown_and_sasl_off",
+       simple_req(0x55, 1) + encode({.opcode = 0xf0, .value = "some body", .opaque = 2}) +
+           simple_req(op::verbosity, 3) + simple_req(op::sasl_list_mechs, 4) +
+           encode({.opcode = op::sasl_auth, .key = "PLAIN", .value = std::string("\0u\0p", 4)}) +
+           encode({.opcode = op::sasl_step, .key = "PLAIN", .value = "x"}) +
+           simple_req(op::noop, 5)});
   // Errors that close the connection.
-  v.push_back({"bad_magic", simple_req(op::noop) + encode({.opcode = op::noop, .magic = 0x81}), true});
-  v.push_back({"keylen_over_bodylen", simple_req(op::noop) + encode({.opcode = op::get, .key = "abc", .bodylen = 2}) + "x", true});
+  v.push_back(
+      {"bad_magic", simple_req(op::noop) + encode({.opcode = op::noop, .magic = 0x81}), true});
+  v.push_back({"keylen_over_bodylen",
+               simple_req(op::noop) + encode({.opcode = op::get, .key = "abc", .bodylen = 2}) + "x",
+               true});
   v.push_back({"key_251", get_req(op::get, std::string(251, 'k')), true});
   v.push_back({"key_250", get_req(op::getk, std::string(250, 'k'))});
   v.push_back({"get_extras", encode({.opcode = op::get, .key = "a", .extras = "1234"}), true});
   v.push_back({"get_no_key", encode({.opcode = op::get}), true});
-  v.push_back({"set_extras_4", encode({.opcode = op::set, .key = "a", .extras = be32s(0), .value = "v"}), true});
+  v.push_back({"set_extras_4",
+               encode({.opcode = op::set, .key = "a", .extras = be32s(0), .value = "v"}), true});
   v.push_back({"set_no_key", encode({.opcode = op::set, .extras = se(), .value = "v"}), true});
   v.push_back({"delete_body", encode({.opcode = op::del, .key = "a", .extras = "1234"}), true});
   v.push_back({"incr_short", encode({.opcode = op::incr, .key = "a", .extras = be64s(1)}), true});
-  v.push_back({"append_extras", encode({.opcode = op::append, .key = "a", .extras = "1234", .value = "x"}), true});
+  v.push_back({"append_extras",
+               encode({.opcode = op::append, .key = "a", .extras = "1234", .value = "x"}), true});
   v.push_back({"noop_body", encode({.opcode = op::noop, .key = "x"}), true});
   v.push_back({"version_body", encode({.opcode = op::version, .value = "x"}), true});
   v.push_back({"flush_bad", encode({.opcode = op::flush, .extras = "12"}), true});
   v.push_back({"touch_no_extras", get_req(op::touch, "a"), true});
   v.push_back({"stat_extras", encode({.opcode = op::stat, .extras = "1234"}), true});
   v.push_back({"sasl_step_no_key", simple_req(op::sasl_step), true});
-  v.push_back({"quit", simple_req(op::noop, 1) + simple_req(op::quit, 2) + simple_req(op::noop, 3), true});
-  v.push_back({"quitq", simple_req(op::noop, 1) + simple_req(op::quitq, 2) + simple_req(op::noop, 3), true});
+  v.push_back(
+      {"quit", simple_req(op::noop, 1) + simple_req(op::quit, 2) + simple_req(op::noop, 3), true});
+  v.push_back({"quitq",
+               simple_req(op::noop, 1) + simple_req(op::quitq, 2) + simple_req(op::noop, 3), true});
   return v;
 }
 

@@ -37,7 +37,8 @@ inline run_result drive(handler& h, cache::session& s, connection& c, std::strin
     rx.append(input.substr(from, to - from));
     from = to;
     for (int rounds = 0;; ++rounds) {
-      const auto res = h.handle(c, {reinterpret_cast<const std::byte*>(rx.data()), rx.size()}, sink);
+      const auto res =
+          h.handle(c, {reinterpret_cast<const std::byte*>(rx.data()), rx.size()}, sink);
       EXPECT_LE(res.consumed, rx.size());
       rr.output.append(reinterpret_cast<const char*>(sink.data), sink.size);
       sink.size = 0;
@@ -64,8 +65,8 @@ inline run_result drive(handler& h, cache::session& s, connection& c, std::strin
 
 // One engine + session + handler, as one lcore of the server owns them.
 struct stack {
-  explicit stack(handler_config hc = {}, std::size_t memory = 8u << 20,
-                 facts_provider facts = {}, mutation_hook hook = {})
+  explicit stack(handler_config hc = {}, std::size_t memory = 8u << 20, facts_provider facts = {},
+                 mutation_hook hook = {})
       : clk(1'700'000'000),
         eng(cache::engine_config{.memory_limit_bytes = memory,
                                  .max_item_size = 1u << 20,

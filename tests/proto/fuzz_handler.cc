@@ -1,8 +1,8 @@
 // libFuzzer target over the framing loop and every command: the input is a request
 // stream, fed in pieces whose cut points come from the input's first bytes, through
 // a handler on a tiny cache (eviction on nearly every store) and a small sink (so
-// backpressure is exercised), with SASL on or off. Checks the handler's contract on every call and that
-// every emitted response is well formed; ASan/UBSan catch the rest.
+// backpressure is exercised), with SASL on or off. Checks the handler's contract on every call and
+// that every emitted response is well formed; ASan/UBSan catch the rest.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -67,7 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::size_t piece = 1 + data[0] % 64;  // segment size
   const bool small_sink = (data[1] & 1) != 0;
   proto::handler& h = (data[1] & 2) != 0 ? w.h_sasl : w.h;  // SASL on, batching off
-  w.clk.advance(data[1] >> 4);  // time moves, so items expire
+  w.clk.advance(data[1] >> 4);                              // time moves, so items expire
   data += 2;
   size -= 2;
 

@@ -120,13 +120,40 @@ TEST(stats, memcached_names_and_counts) {
                    get_req(op::getq, "b") + touch_req(op::touch, "a", 5) + get_req(op::del, "zz") +
                    arith_req(op::incr, "zz", 1, 0, 0xffffffff));
   auto m = stats_of(s);
-  for (const char* name :
-       {"pid", "uptime", "time", "version", "curr_connections", "total_connections", "cmd_get",
-        "cmd_set", "cmd_flush", "cmd_touch", "get_hits", "get_misses", "delete_misses",
-        "delete_hits", "incr_misses", "incr_hits", "decr_misses", "decr_hits", "cas_misses",
-        "cas_hits", "cas_badval", "touch_hits", "touch_misses", "auth_cmds", "auth_errors",
-        "bytes_read", "bytes_written", "limit_maxbytes", "threads", "bytes", "curr_items",
-        "total_items", "evictions", "reclaimed"}) {
+  for (const char* name : {"pid",
+                           "uptime",
+                           "time",
+                           "version",
+                           "curr_connections",
+                           "total_connections",
+                           "cmd_get",
+                           "cmd_set",
+                           "cmd_flush",
+                           "cmd_touch",
+                           "get_hits",
+                           "get_misses",
+                           "delete_misses",
+                           "delete_hits",
+                           "incr_misses",
+                           "incr_hits",
+                           "decr_misses",
+                           "decr_hits",
+                           "cas_misses",
+                           "cas_hits",
+                           "cas_badval",
+                           "touch_hits",
+                           "touch_misses",
+                           "auth_cmds",
+                           "auth_errors",
+                           "bytes_read",
+                           "bytes_written",
+                           "limit_maxbytes",
+                           "threads",
+                           "bytes",
+                           "curr_items",
+                           "total_items",
+                           "evictions",
+                           "reclaimed"}) {
     EXPECT_TRUE(m.count(name)) << name;
   }
   EXPECT_EQ(m["cmd_get"], "3");
@@ -214,11 +241,11 @@ struct recorder {
 TEST(mutation_hook, called_after_each_successful_mutation) {
   recorder rec;
   stack s({}, 8u << 20, {}, mutation_hook{&rec, &recorder::on});
-  const auto rs = roundtrip(
-      s, store_req(op::setq, "a", "v", 3, 60) + store_req(op::add, "a", "w") /* fails */ +
-             store_req(op::append, "a", "+") + arith_req(op::incr, "n", 1, 7, 0) +
-             get_req(op::del, "a") + get_req(op::get, "n") + simple_req(op::flushq) +
-             simple_req(op::noop));
+  const auto rs =
+      roundtrip(s, store_req(op::setq, "a", "v", 3, 60) + store_req(op::add, "a", "w") /* fails */ +
+                       store_req(op::append, "a", "+") + arith_req(op::incr, "n", 1, 7, 0) +
+                       get_req(op::del, "a") + get_req(op::get, "n") + simple_req(op::flushq) +
+                       simple_req(op::noop));
   ASSERT_EQ(rec.seen.size(), 5u);
   EXPECT_EQ(rec.seen[0].opcode, op::set);  // the loud form
   EXPECT_EQ(rec.seen[0].value, "v");
@@ -238,8 +265,8 @@ struct sasl_stack {
   sasl_stack() : creds(make()), s(handler_config{.sasl = &creds}) {}
   static credentials make() {
     std::string err;
-    auto c = credentials::parse(credentials::make_line("alice", "s3cret", "saltsalt", 100) + "\n",
-                                &err);
+    auto c =
+        credentials::parse(credentials::make_line("alice", "s3cret", "saltsalt", 100) + "\n", &err);
     EXPECT_TRUE(c.has_value()) << err;
     return *c;
   }
@@ -270,8 +297,9 @@ TEST(sasl, failed_then_good_auth) {
   auto auth = [&](std::string_view mech, std::string msg) {
     return encode({.opcode = op::sasl_auth, .key = std::string(mech), .value = std::move(msg)});
   };
-  auto rs = roundtrip(t.s, auth("PLAIN", plain("alice", "wrong")) + auth("PLAIN", plain("bob", "s3cret")) +
-                               auth("CRAM-MD5", "x") + auth("PLAIN", "garbage") +
+  auto rs = roundtrip(t.s, auth("PLAIN", plain("alice", "wrong")) +
+                               auth("PLAIN", plain("bob", "s3cret")) + auth("CRAM-MD5", "x") +
+                               auth("PLAIN", "garbage") +
                                encode({.opcode = op::sasl_step, .key = "PLAIN", .value = "x"}));
   ASSERT_EQ(rs.size(), 5u);
   for (const auto& r : rs) {
@@ -291,11 +319,15 @@ TEST(sasl, failed_then_good_auth) {
 
 TEST(sasl, authzid_must_match) {
   sasl_stack t;
-  const auto r = one(t.s, encode({.opcode = op::sasl_auth, .key = "PLAIN",
-                                  .value = std::string("mallory") + '\0' + "alice" + '\0' + "s3cret"}));
+  const auto r =
+      one(t.s, encode({.opcode = op::sasl_auth,
+                       .key = "PLAIN",
+                       .value = std::string("mallory") + '\0' + "alice" + '\0' + "s3cret"}));
   EXPECT_EQ(r.status, 0x20);
-  const auto ok = one(t.s, encode({.opcode = op::sasl_auth, .key = "PLAIN",
-                                   .value = std::string("alice") + '\0' + "alice" + '\0' + "s3cret"}));
+  const auto ok =
+      one(t.s, encode({.opcode = op::sasl_auth,
+                       .key = "PLAIN",
+                       .value = std::string("alice") + '\0' + "alice" + '\0' + "s3cret"}));
   EXPECT_EQ(ok.status, 0);
 }
 
@@ -319,10 +351,12 @@ TEST(contract, need_bytes_reports_whole_packet) {
 TEST(contract, full_sink_stops_before_request_without_side_effect) {
   stack s;
   one(s, store_req(op::set, "a", std::string(500, 'v')));
-  const std::string in = simple_req(op::noop) + get_req(op::get, "a") + store_req(op::set, "b", "v");
+  const std::string in =
+      simple_req(op::noop) + get_req(op::get, "a") + store_req(op::set, "b", "v");
   std::vector<std::byte> mem(s.h.min_sink_capacity());
   output_sink sink{mem.data(), 100, 0};  // room for the NOOP, not for the GET hit after it
-  const auto res = s.h.handle(s.conn, {reinterpret_cast<const std::byte*>(in.data()), in.size()}, sink);
+  const auto res =
+      s.h.handle(s.conn, {reinterpret_cast<const std::byte*>(in.data()), in.size()}, sink);
   EXPECT_TRUE(res.sink_full);
   EXPECT_EQ(res.consumed, kHeaderSize);
   EXPECT_EQ(sink.size, kHeaderSize);
@@ -333,7 +367,9 @@ TEST(contract, full_sink_stops_before_request_without_side_effect) {
   sink.size = 0;
   sink.capacity = mem.size();
   const auto rest = s.h.handle(
-      s.conn, {reinterpret_cast<const std::byte*>(in.data()) + res.consumed, in.size() - res.consumed}, sink);
+      s.conn,
+      {reinterpret_cast<const std::byte*>(in.data()) + res.consumed, in.size() - res.consumed},
+      sink);
   EXPECT_EQ(rest.consumed, in.size() - kHeaderSize);
   EXPECT_EQ(decode_responses({reinterpret_cast<const char*>(mem.data()), sink.size}).size(), 2u);
   EXPECT_EQ(s.counters.cmd_get.load(), 1u);
@@ -345,7 +381,8 @@ TEST(contract, sink_smaller_than_one_response_closes) {
   const std::string in = get_req(op::get, "a");
   std::vector<std::byte> mem(200);
   output_sink sink{mem.data(), mem.size(), 0};
-  const auto res = s.h.handle(s.conn, {reinterpret_cast<const std::byte*>(in.data()), in.size()}, sink);
+  const auto res =
+      s.h.handle(s.conn, {reinterpret_cast<const std::byte*>(in.data()), in.size()}, sink);
   EXPECT_TRUE(res.close_after_flush);
   EXPECT_EQ(s.counters.protocol_errors.load(), 1u);
 }
@@ -358,7 +395,8 @@ TEST(contract, closed_connection_consumes_nothing_more) {
   std::vector<std::byte> mem(256);
   output_sink sink{mem.data(), mem.size(), 0};
   const std::string noop = simple_req(op::noop);
-  const auto res = s.h.handle(s.conn, {reinterpret_cast<const std::byte*>(noop.data()), noop.size()}, sink);
+  const auto res =
+      s.h.handle(s.conn, {reinterpret_cast<const std::byte*>(noop.data()), noop.size()}, sink);
   EXPECT_TRUE(res.close_after_flush);
   EXPECT_EQ(res.consumed, 0u);
   EXPECT_EQ(sink.size, 0u);
@@ -374,8 +412,8 @@ TEST(contract, responses_in_request_order_with_opaque_zero) {
   const auto rs = roundtrip(s, in);
   ASSERT_EQ(rs.size(), 100u);
   for (int i = 0; i < 50; ++i) {
-    EXPECT_EQ(rs[2 * i].opcode, op::set);
-    EXPECT_EQ(rs[2 * i + 1].value, std::to_string(i));
+    EXPECT_EQ(rs[2 * static_cast<std::size_t>(i)].opcode, op::set);
+    EXPECT_EQ(rs[2 * static_cast<std::size_t>(i) + 1].value, std::to_string(i));
   }
 }
 
@@ -389,7 +427,9 @@ namespace {
 // including a batch cut by a full sink and mixed with other commands.
 TEST(get_batch, same_bytes_as_single_lookups) {
   std::string in;
-  for (int i = 0; i < 40; i += 3) in += store_req(op::setq, "b" + std::to_string(i), std::string(i * 5, 'v'), i);
+  for (int i = 0; i < 40; i += 3)
+    in += store_req(op::setq, "b" + std::to_string(i),
+                    std::string(static_cast<std::size_t>(i) * 5, 'v'), i);
   for (int i = 0; i < 40; ++i) {
     const std::uint8_t ops[] = {op::get, op::getq, op::getk, op::getkq};
     in += get_req(ops[i % 4], "b" + std::to_string(i), static_cast<std::uint32_t>(i));

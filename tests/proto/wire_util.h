@@ -48,8 +48,8 @@ inline bytes encode(const req_spec& r) {
   p[1] = std::byte{r.opcode};
   store_be16(p + 2, r.keylen.value_or(static_cast<std::uint16_t>(r.key.size())));
   p[4] = std::byte{r.extlen.value_or(static_cast<std::uint8_t>(r.extras.size()))};
-  store_be32(p + 8, r.bodylen.value_or(
-                        static_cast<std::uint32_t>(r.key.size() + r.extras.size() + r.value.size())));
+  store_be32(p + 8, r.bodylen.value_or(static_cast<std::uint32_t>(r.key.size() + r.extras.size() +
+                                                                  r.value.size())));
   store_be32(p + 12, r.opaque);
   store_be64(p + 16, r.cas);
   return h + r.extras + r.key + r.value;
@@ -60,10 +60,10 @@ inline bytes get_req(std::uint8_t opcode, std::string key, std::uint32_t opaque 
   return encode({.opcode = opcode, .key = std::move(key), .opaque = opaque});
 }
 inline bytes store_req(std::uint8_t opcode, std::string key, std::string value,
-                       std::uint32_t flags = 0, std::uint32_t exptime = 0,
-                       std::uint64_t cas = 0, std::uint32_t opaque = 0) {
-  const bool has_extras = opcode != op::append && opcode != op::appendq &&
-                          opcode != op::prepend && opcode != op::prependq;
+                       std::uint32_t flags = 0, std::uint32_t exptime = 0, std::uint64_t cas = 0,
+                       std::uint32_t opaque = 0) {
+  const bool has_extras = opcode != op::append && opcode != op::appendq && opcode != op::prepend &&
+                          opcode != op::prependq;
   return encode({.opcode = opcode,
                  .key = std::move(key),
                  .extras = has_extras ? be32s(flags) + be32s(exptime) : std::string(),
@@ -82,7 +82,8 @@ inline bytes arith_req(std::uint8_t opcode, std::string key, std::uint64_t delta
 }
 inline bytes touch_req(std::uint8_t opcode, std::string key, std::uint32_t exptime,
                        std::uint32_t opaque = 0) {
-  return encode({.opcode = opcode, .key = std::move(key), .extras = be32s(exptime), .opaque = opaque});
+  return encode(
+      {.opcode = opcode, .key = std::move(key), .extras = be32s(exptime), .opaque = opaque});
 }
 inline bytes simple_req(std::uint8_t opcode, std::uint32_t opaque = 0) {
   return encode({.opcode = opcode, .opaque = opaque});

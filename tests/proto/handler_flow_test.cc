@@ -331,6 +331,55 @@ TEST(sasl, authzid_must_match) {
   EXPECT_EQ(ok.status, 0);
 }
 
+// SASL streams cut at every split point give the same bytes as whole.
+TEST(sasl, every_split_point) {
+  sasl_stack t;
+  const std::string in =
+      simple_req(op::sasl_list_mechs, 1) +
+      encode({.opcode = op::sasl_auth, .key = "PLAIN", .value = plain("alice", "nope")}) +
+      encode({.opcode = op::sasl_auth, .key = "PLAIN", .value = plain("alice", "s3cret")}) +
+      store_req(op::set, "a", "v") + get_req(op::getk, "a");
+  auto run = [&](std::span<const std::size_t> cuts) {
+    t.s.ses.flush(0);
+    t.s.clk.advance(1);
+    lcore_counters counters;
+    handler h(t.s.eng, t.s.ses, handler_config{.sasl = &t.creds}, counters);
+    connection c;
+    std::string out = drive(h, t.s.ses, c, in, cuts, h.min_sink_capacity()).output;
+    for (std::size_t pos = 0; pos + kHeaderSize <= out.size();) {  // CAS differs per run
+      std::memset(out.data() + pos + 16, 0, 8);
+      pos += kHeaderSize + load_be32(reinterpret_cast<const std::byte*>(out.data()) + pos + 8);
+    }
+    return out;
+  };
+  const std::string whole = run({});
+  const auto rs = decode_responses(whole);
+  ASSERT_EQ(rs.size(), 5u);
+  EXPECT_EQ(rs[1].status, 0x20);
+  EXPECT_EQ(rs[2].status, 0);
+  EXPECT_EQ(rs[4].value, "v");
+  for (std::size_t k = 1; k < in.size(); ++k) {
+    const std::size_t cut[] = {k};
+    ASSERT_EQ(run(cut), whole) << "cut at " << k;
+  }
+}
+
+// An oversized SASL payload is refused from its header (memcached: 0x82 when its
+// item allocation fails) and skipped; the connection stays usable.
+TEST(sasl, oversized_payload_enomem_and_skipped) {
+  const credentials creds = sasl_stack::make();
+  stack s(handler_config{.max_value = 64, .sasl = &creds});
+  const run_result rr =
+      s.run(encode({.opcode = op::sasl_auth, .key = "PLAIN", .value = std::string(65, 'x')}) +
+            simple_req(op::version, 2));
+  const auto rs = decode_responses(rr.output);
+  ASSERT_EQ(rs.size(), 2u);
+  EXPECT_EQ(rs[0].status, 0x82);
+  EXPECT_EQ(rs[0].value, "Out of memory");
+  EXPECT_EQ(rs[1].opaque, 2u);
+  EXPECT_FALSE(rr.closed);
+}
+
 // --- interface contract
 TEST(contract, need_bytes_reports_whole_packet) {
   stack s;

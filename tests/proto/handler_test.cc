@@ -336,6 +336,23 @@ std::vector<tcase> cases() {
        get_req(op::stat, "sizes"),
        {{op::stat, kOk, 0, "disabled", "sizes_status"}, {op::stat, kOk, 0, "", ""}}},
       {"stat_reset", "", get_req(op::stat, "reset"), {{op::stat, kOk, 0, "", ""}}},
+      // Trailing body bytes belong to the packet (memcached would parse them as the
+      // next packet: an intentional difference) and are skipped.
+      {"stat_with_trailing_body",
+       "",
+       encode({.opcode = op::stat, .key = "sizes", .value = "junk"}) + simple_req(op::noop, 1),
+       {{op::stat, kOk, 0, "disabled", "sizes_status"},
+        {op::stat, kOk, 0, "", ""},
+        {op::noop, kOk, 1}}},
+      {"touch_with_trailing_value",
+       set_a,
+       encode({.opcode = op::touch, .key = "a", .extras = be32s(9), .value = "junk"}) +
+           simple_req(op::noop, 1),
+       {{op::touch, kOk, 0, "", "", flags_be(7)}, {op::noop, kOk, 1}}},
+      {"stat_body_over_cap",
+       "",
+       encode({.opcode = op::stat, .value = big((1u << 20) + 1)}) + simple_req(op::noop, 1),
+       {{op::stat, kE2big, 0, "Too large."}, {op::noop, kOk, 1}}},
   };
 }
 

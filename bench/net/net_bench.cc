@@ -101,7 +101,8 @@ void BM_rx_data_segment(benchmark::State& state) {
     }
   }
   const auto segs = static_cast<double>(state.iterations()) * (burst ? 32 : 1);
-  state.counters["ns/segment"] = benchmark::Counter(segs, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["ns/segment"] =
+      benchmark::Counter(segs, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   state.counters["acks/segment"] = static_cast<double>(f.tx.committed) / segs;
   state.SetBytesProcessed(static_cast<std::int64_t>(segs * static_cast<double>(payload)));
 }
@@ -128,8 +129,9 @@ void BM_tx_segment(benchmark::State& state) {
       f.st->receive(ackf, f.now, f.tx);
     }
   }
-  state.counters["ns/segment"] = benchmark::Counter(static_cast<double>(f.tx.committed),
-                                                    benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["ns/segment"] =
+      benchmark::Counter(static_cast<double>(f.tx.committed),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   state.SetBytesProcessed(static_cast<std::int64_t>(f.tx.committed * payload));
 }
 BENCHMARK(BM_tx_segment)->Arg(64)->Arg(1448);
@@ -163,7 +165,8 @@ void BM_conn_setup_teardown(benchmark::State& state) {
     f.st->receive(last_f, f.now, f.tx);
   }
   if (f.st->connections() != 0) state.SkipWithError("connection leaked");
-  state.counters["frames_out/conn"] = static_cast<double>(f.tx.committed) / static_cast<double>(state.iterations());
+  state.counters["frames_out/conn"] =
+      static_cast<double>(f.tx.committed) / static_cast<double>(state.iterations());
 }
 BENCHMARK(BM_conn_setup_teardown);
 

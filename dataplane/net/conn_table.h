@@ -12,8 +12,8 @@
 namespace anvil::net {
 
 inline std::uint32_t tuple_hash(const tcp_tuple& t) {
-  std::uint64_t k = (std::uint64_t{t.remote_ip.v} << 32) |
-                    (std::uint64_t{t.remote_port} << 16) | t.local_port;
+  std::uint64_t k =
+      (std::uint64_t{t.remote_ip.v} << 32) | (std::uint64_t{t.remote_port} << 16) | t.local_port;
   k ^= std::uint64_t{t.local_ip.v} * 0x9e3779b97f4a7c15ull;
   k *= 0xff51afd7ed558ccdull;
   k ^= k >> 33;

@@ -144,10 +144,14 @@ class stack {
       return;
     }
     switch (ip.proto) {
-      case kProtoTcp: return tcp_input(e, ip, meta, now, tx);
-      case kProtoUdp: return udp_input(e, ip, meta, tx);
-      case kProtoIcmp: return icmp_input(e, ip, meta, tx);
-      default: bump(_ctr.drop_ip_proto);
+      case kProtoTcp:
+        return tcp_input(e, ip, meta, now, tx);
+      case kProtoUdp:
+        return udp_input(e, ip, meta, tx);
+      case kProtoIcmp:
+        return icmp_input(e, ip, meta, tx);
+      default:
+        bump(_ctr.drop_ip_proto);
     }
   }
 
@@ -229,9 +233,7 @@ class stack {
   void add_address(ip4_addr ip) {
     if (!owns(ip)) _cfg.addresses.push_back(ip);
   }
-  void remove_address(ip4_addr ip) {
-    std::erase(_cfg.addresses, ip);
-  }
+  void remove_address(ip4_addr ip) { std::erase(_cfg.addresses, ip); }
 
   // Active open (the simulator's client, replication later). The SYN goes out at
   // the next flush; on_accept is called when the connection is established.
@@ -387,7 +389,7 @@ class stack {
   // ---- ARP ------------------------------------------------------------------------
   static void write_arp(std::byte* p, std::uint16_t op, const mac_addr& sha, ip4_addr spa,
                         const mac_addr& tha, ip4_addr tpa) {
-    store16(p, 1);       // Ethernet
+    store16(p, 1);  // Ethernet
     store16(p + 2, kEtherIpv4);
     store8(p + 4, 6);
     store8(p + 5, 4);
@@ -411,7 +413,8 @@ class stack {
     const ip4_addr spa{load32(a.data() + 14)};
     const ip4_addr tpa{load32(a.data() + 24)};
     if (op != 1) {
-      bump(_ctr.drop_arp_not_for_us);  // replies: we resolve nobody (replies go to the frame's source)
+      bump(_ctr.drop_arp_not_for_us);  // replies: we resolve nobody (replies go to the frame's
+                                       // source)
       return;
     }
     if (!owns(tpa)) {
@@ -526,7 +529,8 @@ class stack {
         store16(up + 12, static_cast<std::uint16_t>(count));
         store16(up + 14, 0);
         std::memcpy(up + 16, _udp_buf.data() + off, n);
-        std::uint16_t cs = csum_finish(csum_pseudo(ip.dst, ip.src, kProtoUdp, l4) + csum_add(0, up, l4));
+        std::uint16_t cs =
+            csum_finish(csum_pseudo(ip.dst, ip.src, kProtoUdp, l4) + csum_add(0, up, l4));
         if (cs == 0) cs = 0xffff;
         csum_store(up + 6, cs);
         tx.commit_frame(std::max<std::size_t>(kEthHeader + kIpv4Header + l4, 60));
@@ -591,8 +595,8 @@ class stack {
       bump(_ctr.drop_tcp_malformed);
       return;
     }
-    if (!meta.l4_csum_ok &&
-        !csum_ok(csum_pseudo(ip.src, ip.dst, kProtoTcp, l4.size()) + csum_add(0, l4.data(), l4.size()))) {
+    if (!meta.l4_csum_ok && !csum_ok(csum_pseudo(ip.src, ip.dst, kProtoTcp, l4.size()) +
+                                     csum_add(0, l4.data(), l4.size()))) {
       bump(_ctr.drop_tcp_checksum);
       return;
     }
@@ -617,7 +621,8 @@ class stack {
       const auto before = c.counters();
       c.on_segment(seg, now);
       count_conn_drops(before, c.counters());
-      if (seg.has(rst) && c.state() == tcp_state::closed && c.reason() == close_reason::reset_by_peer)
+      if (seg.has(rst) && c.state() == tcp_state::closed &&
+          c.reason() == close_reason::reset_by_peer)
         bump(_ctr.tcp_rst_received);
       handle_events(i);
       if (_slots[i].in_use) _wheel.arm(i, c.poll_at());
@@ -636,7 +641,8 @@ class stack {
   }
 
   template <frame_sink Sink>
-  void tcp_listen(const eth_view& e, const tcp_tuple& t, const tcp_segment& seg, nanos now, Sink& tx) {
+  void tcp_listen(const eth_view& e, const tcp_tuple& t, const tcp_segment& seg, nanos now,
+                  Sink& tx) {
     using namespace tcp_flag;
     if (seg.has(rst)) {
       bump(_ctr.drop_tcp_rst_ignored);
@@ -722,7 +728,7 @@ class stack {
     s.conn.accept_cookie(_cfg.tcp, t, seg, opt, make_buf(rx, _cfg.tcp.rx_buffer),
                          make_buf(txb, _cfg.tcp.tx_buffer), now);
     insert_slot(i);
-    handle_events(i);  // on_accept
+    handle_events(i);             // on_accept
     s.conn.on_segment(seg, now);  // it may carry data (and the ACK itself is a no-op)
     handle_events(i);
     if (_slots[i].in_use) _wheel.arm(i, s.conn.poll_at());

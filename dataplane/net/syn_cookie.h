@@ -33,7 +33,8 @@ class syn_cookies {
 
   // The TSval for the SYN-ACK (when the SYN carried timestamps).
   static std::uint32_t make_tsval(std::uint32_t ts_clock, const tcp_options& opt) {
-    const std::uint32_t bits = opt.wscale >= 0 ? (0x10u | static_cast<std::uint32_t>(opt.wscale)) : 0u;
+    const std::uint32_t bits =
+        opt.wscale >= 0 ? (0x10u | static_cast<std::uint32_t>(opt.wscale)) : 0u;
     std::uint32_t v = (ts_clock & ~0x3fu) | bits;
     if (v > ts_clock) v -= 64;
     return v;

@@ -10,16 +10,26 @@ using namespace tcp_flag;
 
 const char* to_string(tcp_state s) {
   switch (s) {
-    case tcp_state::closed: return "CLOSED";
-    case tcp_state::syn_sent: return "SYN-SENT";
-    case tcp_state::syn_received: return "SYN-RECEIVED";
-    case tcp_state::established: return "ESTABLISHED";
-    case tcp_state::fin_wait_1: return "FIN-WAIT-1";
-    case tcp_state::fin_wait_2: return "FIN-WAIT-2";
-    case tcp_state::close_wait: return "CLOSE-WAIT";
-    case tcp_state::closing: return "CLOSING";
-    case tcp_state::last_ack: return "LAST-ACK";
-    case tcp_state::time_wait: return "TIME-WAIT";
+    case tcp_state::closed:
+      return "CLOSED";
+    case tcp_state::syn_sent:
+      return "SYN-SENT";
+    case tcp_state::syn_received:
+      return "SYN-RECEIVED";
+    case tcp_state::established:
+      return "ESTABLISHED";
+    case tcp_state::fin_wait_1:
+      return "FIN-WAIT-1";
+    case tcp_state::fin_wait_2:
+      return "FIN-WAIT-2";
+    case tcp_state::close_wait:
+      return "CLOSE-WAIT";
+    case tcp_state::closing:
+      return "CLOSING";
+    case tcp_state::last_ack:
+      return "LAST-ACK";
+    case tcp_state::time_wait:
+      return "TIME-WAIT";
   }
   return "?";
 }
@@ -78,7 +88,7 @@ void tcp_conn::accept_syn(const tcp_config& cfg, const tcp_tuple& t, const tcp_s
   _rcv_nxt = syn.seq + 1;
   _rcv_adv = _rcv_nxt;
   _iss = _snd_una = _snd_nxt = _snd_max = _recover = iss;  // snd_nxt == iss: SYN-ACK owed
-  _snd_wnd = syn.window;                          // never scaled in a SYN
+  _snd_wnd = syn.window;                                   // never scaled in a SYN
   _max_snd_wnd = _snd_wnd;
   _snd_wl1 = syn.seq;
   _snd_wl2 = iss;
@@ -202,7 +212,8 @@ void tcp_conn::process_syn_sent(const tcp_segment& seg, nanos now) {
   _events |= tcp_event::established;
   _rtx_deadline = kNever;
   _retries = 0;
-  if (!_ts_ok && _rtt_timing) rtt_sample(now - _rtt_start);
+  if (!_ts_ok && _rtt_timing)
+    rtt_sample(now - _rtt_start);
   else if (_ts_ok && seg.opt.ts_ecr)
     rtt_sample(nanos{static_cast<std::int32_t>(ts_now(now) - seg.opt.ts_ecr)} * kNsPerMs);
   _rtt_timing = false;
@@ -365,8 +376,9 @@ bool tcp_conn::process_ack(const tcp_segment& seg, nanos now) {
     _snd_una = seg.ack;
     if (seq_lt(_snd_nxt, _snd_una)) _snd_nxt = _snd_una;
     _retries = 0;
-    if (_rtt_valid) _rto = std::clamp(_srtt + std::max<nanos>(kNsPerMs, 4 * _rttvar),
-                                      _cfg.rto_min, _cfg.rto_max);  // undo backoff
+    if (_rtt_valid)
+      _rto = std::clamp(_srtt + std::max<nanos>(kNsPerMs, 4 * _rttvar), _cfg.rto_min,
+                        _cfg.rto_max);  // undo backoff
     // Congestion control.
     if (_in_recovery) {
       if (seq_ge(seg.ack, _recover)) {
@@ -471,7 +483,8 @@ void tcp_conn::process_text(const tcp_segment& seg) {
     mark_dirty();
     return;
   }
-  const std::uint32_t n = std::min<std::uint32_t>(static_cast<std::uint32_t>(data.size()), wnd - off);
+  const std::uint32_t n =
+      std::min<std::uint32_t>(static_cast<std::uint32_t>(data.size()), wnd - off);
   _ack_now = true;  // every data segment is acknowledged at the end of the burst
   mark_dirty();
 
@@ -588,7 +601,8 @@ void tcp_conn::consume(std::size_t n) {
   const std::uint32_t adv = seq_gt(_rcv_adv, _rcv_nxt) ? _rcv_adv - _rcv_nxt : 0;
   const std::uint32_t now_wnd = rcv_window();
   const std::uint32_t thresh = std::min<std::uint32_t>(_rx.cap / 2, 2u * _cfg.mss);
-  if ((now_wnd > adv && now_wnd - adv >= thresh) || (adv < _cfg.mss && now_wnd >= _cfg.mss && before < now_wnd)) {
+  if ((now_wnd > adv && now_wnd - adv >= thresh) ||
+      (adv < _cfg.mss && now_wnd >= _cfg.mss && before < now_wnd)) {
     if (_state == tcp_state::established || _state == tcp_state::fin_wait_1 ||
         _state == tcp_state::fin_wait_2) {
       _ack_now = true;
@@ -730,8 +744,10 @@ bool tcp_conn::peek_output(nanos now, tcp_segment& out) const {
     std::uint32_t usable = wnd > fl ? wnd - fl : 0;
     // Do not send past the peer's right edge even when cwnd would allow it.
     const std::uint32_t right = _snd_una + _snd_wnd - _snd_nxt;
-    if (seq_lt(_snd_una + _snd_wnd, _snd_nxt)) usable = 0;
-    else usable = std::min(usable, right);
+    if (seq_lt(_snd_una + _snd_wnd, _snd_nxt))
+      usable = 0;
+    else
+      usable = std::min(usable, right);
     len = std::min<std::uint32_t>({static_cast<std::uint32_t>(avail), usable, _mss});
     if (len == 0 && _probe && _snd_wnd == 0) len = 1;  // zero-window probe
   }

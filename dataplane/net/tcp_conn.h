@@ -50,8 +50,8 @@ enum class close_reason : std::uint8_t {
   reset_by_peer,  // a valid RST arrived
   retransmit_timeout,
   idle_timeout,
-  aborted,        // abort() by the application or the owner
-  refused,        // active open answered with RST
+  aborted,  // abort() by the application or the owner
+  refused,  // active open answered with RST
 };
 
 struct tcp_config {
@@ -63,8 +63,8 @@ struct tcp_config {
   nanos rto_max = 60 * kNsPerSec;
   int max_retransmits = 12;
   int max_syn_retransmits = 5;
-  nanos time_wait = 60 * kNsPerSec;    // 2*MSL
-  nanos idle_timeout = 0;              // 0: none
+  nanos time_wait = 60 * kNsPerSec;  // 2*MSL
+  nanos idle_timeout = 0;            // 0: none
   bool window_scaling = true;
   bool timestamps = true;
   std::uint32_t initial_cwnd_segments = 10;  // RFC 6928
@@ -108,15 +108,15 @@ class tcp_conn {
 
   // --- opening (the owner provides buffers, ISS and options policy) ---------------
   // Passive open from a SYN: enters SYN_RECEIVED; the SYN-ACK is the next output.
-  void accept_syn(const tcp_config& cfg, const tcp_tuple& t, const tcp_segment& syn,
-                  seq_t iss, byte_buffer rx, byte_buffer tx, nanos now);
+  void accept_syn(const tcp_config& cfg, const tcp_tuple& t, const tcp_segment& syn, seq_t iss,
+                  byte_buffer rx, byte_buffer tx, nanos now);
   // Passive open completed by a valid SYN cookie: enters ESTABLISHED directly.
   // `syn_opt` holds what the cookie encoded (mss, wscale, timestamps).
   void accept_cookie(const tcp_config& cfg, const tcp_tuple& t, const tcp_segment& ack,
                      const tcp_options& syn_opt, byte_buffer rx, byte_buffer tx, nanos now);
   // Active open: enters SYN_SENT; the SYN is the next output.
-  void connect(const tcp_config& cfg, const tcp_tuple& t, seq_t iss, byte_buffer rx,
-               byte_buffer tx, nanos now);
+  void connect(const tcp_config& cfg, const tcp_tuple& t, seq_t iss, byte_buffer rx, byte_buffer tx,
+               nanos now);
 
   // --- the state machine -----------------------------------------------------------
   void on_segment(const tcp_segment& seg, nanos now);
@@ -291,8 +291,8 @@ class tcp_conn {
 
   // pending output
   bool _ack_now = false;
-  bool _rtx_one = false;    // retransmit one segment at snd_una (fast rtx / partial ack)
-  bool _probe = false;      // zero-window probe: send one byte beyond the window
+  bool _rtx_one = false;  // retransmit one segment at snd_una (fast rtx / partial ack)
+  bool _probe = false;    // zero-window probe: send one byte beyond the window
   bool _rst_pending = false;
   bool _rst_with_ack = false;
   seq_t _rst_seq = 0;

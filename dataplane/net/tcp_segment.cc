@@ -31,7 +31,8 @@ tcp_parse_error parse_tcp(bytes l4, tcp_segment& out) {
         if (len == 4) out.opt.mss = load16(p + i + 2);
         break;
       case 3:
-        if (len == 3) out.opt.wscale = static_cast<std::int8_t>(load8(p + i + 2) > 14 ? 14 : load8(p + i + 2));
+        if (len == 3)
+          out.opt.wscale = static_cast<std::int8_t>(load8(p + i + 2) > 14 ? 14 : load8(p + i + 2));
         break;
       case 4:
         if (len == 2) out.opt.sack_permitted = true;
@@ -54,9 +55,9 @@ tcp_parse_error parse_tcp(bytes l4, tcp_segment& out) {
 std::size_t tcp_header_len(const tcp_options& opt) {
   std::size_t n = kTcpHeader;
   if (opt.mss) n += 4;
-  if (opt.wscale >= 0) n += 4;  // NOP + WS
+  if (opt.wscale >= 0) n += 4;     // NOP + WS
   if (opt.sack_permitted) n += 4;  // NOP NOP SACKOK (or folded with TS below)
-  if (opt.has_ts) n += 12;      // NOP NOP TS
+  if (opt.has_ts) n += 12;         // NOP NOP TS
   return n;
 }
 

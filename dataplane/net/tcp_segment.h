@@ -20,8 +20,8 @@ constexpr std::uint8_t urg = 0x20;
 }  // namespace tcp_flag
 
 struct tcp_options {
-  std::uint16_t mss = 0;          // 0: absent
-  std::int8_t wscale = -1;        // -1: absent
+  std::uint16_t mss = 0;    // 0: absent
+  std::int8_t wscale = -1;  // -1: absent
   bool sack_permitted = false;
   bool has_ts = false;
   std::uint32_t ts_val = 0;

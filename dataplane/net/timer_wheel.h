@@ -46,8 +46,10 @@ class timer_wheel {
   void disarm(std::uint32_t i) {
     node& n = _nodes[i];
     if (n.at == kNever) return;
-    if (n.prev != kNone) _nodes[n.prev].next = n.next;
-    else _head[n.bucket] = n.next;
+    if (n.prev != kNone)
+      _nodes[n.prev].next = n.next;
+    else
+      _head[n.bucket] = n.next;
     if (n.next != kNone) _nodes[n.next].prev = n.prev;
     if (_head[n.bucket] == kNone) _bits[n.bucket / 64] &= ~(std::uint64_t{1} << (n.bucket % 64));
     n.at = kNever;

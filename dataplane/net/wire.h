@@ -51,7 +51,9 @@ struct mac_addr {
     return m;
   }
   void store(std::byte* p) const { std::memcpy(p, b.data(), 6); }
-  bool is_broadcast() const { return b == std::array<std::uint8_t, 6>{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}; }
+  bool is_broadcast() const {
+    return b == std::array<std::uint8_t, 6>{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  }
   bool is_multicast() const { return (b[0] & 1) != 0; }
   friend bool operator==(const mac_addr&, const mac_addr&) = default;
 };
@@ -63,7 +65,8 @@ struct ip4_addr {
   friend bool operator==(const ip4_addr&, const ip4_addr&) = default;
 };
 constexpr ip4_addr make_ip4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
-  return ip4_addr{(std::uint32_t{a} << 24) | (std::uint32_t{b} << 16) | (std::uint32_t{c} << 8) | d};
+  return ip4_addr{(std::uint32_t{a} << 24) | (std::uint32_t{b} << 16) | (std::uint32_t{c} << 8) |
+                  d};
 }
 
 constexpr std::size_t kEthHeader = 14;

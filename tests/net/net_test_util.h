@@ -34,8 +34,9 @@ inline std::string to_string(bytes b) {
 }
 
 // An IPv4 frame (valid checksums) carrying `l4`.
-inline frame_t ip_frame(ip4_addr src, ip4_addr dst, std::uint8_t proto, const std::vector<std::byte>& l4,
-                        const mac_addr& smac = kClientMac, const mac_addr& dmac = kServerMac) {
+inline frame_t ip_frame(ip4_addr src, ip4_addr dst, std::uint8_t proto,
+                        const std::vector<std::byte>& l4, const mac_addr& smac = kClientMac,
+                        const mac_addr& dmac = kServerMac) {
   frame_t f(kEthHeader + kIpv4Header + l4.size());
   write_eth(f.data(), dmac, smac, kEtherIpv4);
   write_ipv4(f.data() + kEthHeader, src, dst, proto, l4.size(), 7);
@@ -44,7 +45,8 @@ inline frame_t ip_frame(ip4_addr src, ip4_addr dst, std::uint8_t proto, const st
 }
 
 // A TCP segment from the client (src_port/dst_port taken from seg) in a frame.
-inline frame_t tcp_frame(const tcp_segment& seg, ip4_addr src = kClientIp, ip4_addr dst = kServerIp) {
+inline frame_t tcp_frame(const tcp_segment& seg, ip4_addr src = kClientIp,
+                         ip4_addr dst = kServerIp) {
   std::vector<std::byte> l4(tcp_header_len(seg.opt) + seg.payload.size());
   const std::size_t hl = write_tcp_header(l4.data(), seg);
   if (!seg.payload.empty()) std::memcpy(l4.data() + hl, seg.payload.data(), seg.payload.size());
@@ -73,7 +75,8 @@ inline std::optional<out_segment> decode_tcp(const frame_t& f) {
   o.src_ip = ip4_addr{load32(ip + 12)};
   o.dst_ip = ip4_addr{load32(ip + 16)};
   o.dst_mac = mac_addr::load(f.data());
-  EXPECT_TRUE(csum_ok(csum_pseudo(o.src_ip, o.dst_ip, kProtoTcp, l4.size()) + csum_add(0, l4.data(), l4.size())));
+  EXPECT_TRUE(csum_ok(csum_pseudo(o.src_ip, o.dst_ip, kProtoTcp, l4.size()) +
+                      csum_add(0, l4.data(), l4.size())));
   if (parse_tcp(l4, o.seg) != tcp_parse_error::none) return std::nullopt;
   o.payload.assign(o.seg.payload.begin(), o.seg.payload.end());
   o.seg.payload = {};

@@ -15,13 +15,13 @@
 namespace anvil::net::sim {
 
 struct link_faults {
-  double loss = 0;         // probability a frame is dropped
-  double duplicate = 0;    // probability a frame is delivered twice
-  double reorder = 0;      // probability a frame gets extra delay (arrives late)
-  double corrupt = 0;      // probability one bit of the frame is flipped
-  nanos delay = 500'000;   // one-way base delay (0.5 ms)
+  double loss = 0;                  // probability a frame is dropped
+  double duplicate = 0;             // probability a frame is delivered twice
+  double reorder = 0;               // probability a frame gets extra delay (arrives late)
+  double corrupt = 0;               // probability one bit of the frame is flipped
+  nanos delay = 500'000;            // one-way base delay (0.5 ms)
   nanos reorder_delay = 2'000'000;  // up to this much extra for a reordered frame
-  nanos per_byte = 8;      // serialisation: 8 ns/byte = 1 Gbit/s
+  nanos per_byte = 8;               // serialisation: 8 ns/byte = 1 Gbit/s
 };
 
 // One direction of the link. Frames committed at `now` arrive later (or never).

@@ -47,7 +47,8 @@ struct stream_app {
     while (sent < to_send) {
       auto sp = c.send_space();
       if (sp.empty()) break;
-      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(sp.size(), to_send - sent));
+      const std::size_t n =
+          static_cast<std::size_t>(std::min<std::uint64_t>(sp.size(), to_send - sent));
       for (std::size_t k = 0; k < n; ++k) sp[k] = std::byte{pattern(sent + k, salt_out)};
       c.commit_send(n);
       sent += n;
@@ -118,7 +119,8 @@ sim_result run_transfer(double loss, std::uint32_t buf, std::uint64_t bytes_each
   std::uint64_t iterations = 0;
   nanos next_read = read_every ? now + read_every : kNever;
   while (now < limit && !(sapp.closed && capp.closed)) {
-    nanos next = std::min({c2s.next_time(), s2c.next_time(), server.next_deadline(), client.next_deadline(), next_read});
+    nanos next = std::min({c2s.next_time(), s2c.next_time(), server.next_deadline(),
+                           client.next_deadline(), next_read});
     if (next == kNever) break;
     now = std::max(now, next);
     if (++iterations > 50'000'000) break;
@@ -146,31 +148,41 @@ sim_result run_transfer(double loss, std::uint32_t buf, std::uint64_t bytes_each
   r.exact = r.complete && sapp.recvd == bytes_each_way && capp.recvd == bytes_each_way &&
             sapp.mismatches == 0 && capp.mismatches == 0;
   r.sim_time = now - 1 * kNsPerSec;
-  r.retransmits = server.counters().tcp_retransmits.load() + client.counters().tcp_retransmits.load();
+  r.retransmits =
+      server.counters().tcp_retransmits.load() + client.counters().tcp_retransmits.load();
   r.rto = server.counters().tcp_rto_expired.load() + client.counters().tcp_rto_expired.load();
-  r.fast_rtx = server.counters().tcp_fast_retransmits.load() + client.counters().tcp_fast_retransmits.load();
+  r.fast_rtx =
+      server.counters().tcp_fast_retransmits.load() + client.counters().tcp_fast_retransmits.load();
   r.lost = c2s.lost + s2c.lost;
   r.frames = c2s.sent + s2c.sent;
-  r.wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  r.wall_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (!r.exact) {
-    std::printf("  incomplete: srv recvd=%llu sent=%llu eof=%d closed=%d(%d) mism=%llu | cli recvd=%llu sent=%llu eof=%d closed=%d(%d) mism=%llu\n",
-                (unsigned long long)sapp.recvd, (unsigned long long)sapp.sent, sapp.eof, sapp.closed, int(sapp.reason),
-                (unsigned long long)sapp.mismatches, (unsigned long long)capp.recvd, (unsigned long long)capp.sent,
-                capp.eof, capp.closed, int(capp.reason), (unsigned long long)capp.mismatches);
+    std::printf(
+        "  incomplete: srv recvd=%llu sent=%llu eof=%d closed=%d(%d) mism=%llu | cli recvd=%llu "
+        "sent=%llu eof=%d closed=%d(%d) mism=%llu\n",
+        (unsigned long long)sapp.recvd, (unsigned long long)sapp.sent, sapp.eof, sapp.closed,
+        int(sapp.reason), (unsigned long long)sapp.mismatches, (unsigned long long)capp.recvd,
+        (unsigned long long)capp.sent, capp.eof, capp.closed, int(capp.reason),
+        (unsigned long long)capp.mismatches);
   }
   return r;
 }
 
 TEST(netsim, transfers_are_byte_exact_under_loss) {
   const std::uint64_t kBytes = 4 * 1024 * 1024;  // each way
-  std::printf("\n| loss | buffer | complete | retransmits | RTOs | fast rtx | frames | lost | sim time (s) | wall (ms) |\n");
+  std::printf(
+      "\n| loss | buffer | complete | retransmits | RTOs | fast rtx | frames | lost | sim time (s) "
+      "| wall (ms) |\n");
   std::printf("|---:|---:|:---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (double loss : {0.0, 0.01, 0.05, 0.20}) {
     for (std::uint32_t buf : {16u * 1024, 64u * 1024, 256u * 1024}) {
-      const auto r = run_transfer(loss, buf, kBytes, 42 + static_cast<std::uint64_t>(loss * 1000) + buf);
-      std::printf("| %.0f%% | %u KiB | %s | %llu | %llu | %llu | %llu | %llu | %.2f | %.0f |\n", loss * 100, buf / 1024,
-                  r.exact ? "yes" : "NO", (unsigned long long)r.retransmits, (unsigned long long)r.rto,
-                  (unsigned long long)r.fast_rtx, (unsigned long long)r.frames, (unsigned long long)r.lost,
+      const auto r =
+          run_transfer(loss, buf, kBytes, 42 + static_cast<std::uint64_t>(loss * 1000) + buf);
+      std::printf("| %.0f%% | %u KiB | %s | %llu | %llu | %llu | %llu | %llu | %.2f | %.0f |\n",
+                  loss * 100, buf / 1024, r.exact ? "yes" : "NO", (unsigned long long)r.retransmits,
+                  (unsigned long long)r.rto, (unsigned long long)r.fast_rtx,
+                  (unsigned long long)r.frames, (unsigned long long)r.lost,
                   double(r.sim_time) / kNsPerSec, r.wall_ms);
       EXPECT_TRUE(r.exact) << "loss " << loss << " buffer " << buf;
     }
@@ -182,8 +194,8 @@ TEST(netsim, transfers_are_byte_exact_under_loss) {
 TEST(netsim, slow_reader_zero_window_under_loss) {
   for (double loss : {0.0, 0.05}) {
     const auto r = run_transfer(loss, 8 * 1024, 512 * 1024, 99, 1024, 2 * kNsPerMs);
-    std::printf("slow reader, loss %.0f%%: exact=%d sim=%.2fs retransmits=%llu\n", loss * 100, r.exact,
-                double(r.sim_time) / kNsPerSec, (unsigned long long)r.retransmits);
+    std::printf("slow reader, loss %.0f%%: exact=%d sim=%.2fs retransmits=%llu\n", loss * 100,
+                r.exact, double(r.sim_time) / kNsPerSec, (unsigned long long)r.retransmits);
     EXPECT_TRUE(r.exact) << loss;
   }
 }
@@ -191,8 +203,9 @@ TEST(netsim, slow_reader_zero_window_under_loss) {
 TEST(netsim, DISABLED_seed_sweep) {
   for (std::uint64_t seed = 1; seed <= 6; ++seed) {
     const auto r = run_transfer(0.20, 64 * 1024, 4 * 1024 * 1024, seed);
-    std::printf("seed %llu: exact=%d sim=%.1fs rto=%llu rtx=%llu\n", (unsigned long long)seed, r.exact,
-                double(r.sim_time) / kNsPerSec, (unsigned long long)r.rto, (unsigned long long)r.retransmits);
+    std::printf("seed %llu: exact=%d sim=%.1fs rto=%llu rtx=%llu\n", (unsigned long long)seed,
+                r.exact, double(r.sim_time) / kNsPerSec, (unsigned long long)r.rto,
+                (unsigned long long)r.retransmits);
   }
 }
 

@@ -53,7 +53,7 @@ TEST_F(listen_state, large_buffer_uses_window_scaling) {
   cfg.max_connections = 2;
   rebuild();
   auto sa = send_syn(linux_syn_options());
-  EXPECT_EQ(sa.seg.opt.wscale, 5);  // 1 MiB >> 5 == 32 KiB fits in 16 bits
+  EXPECT_EQ(sa.seg.opt.wscale, 5);   // 1 MiB >> 5 == 32 KiB fits in 16 bits
   EXPECT_EQ(sa.seg.window, 0xffff);  // a SYN's window is never scaled
   send_ack();
   auto r = send_data("x");
@@ -193,7 +193,6 @@ TEST_F(listen_state, full_table_recycles_time_wait) {
   EXPECT_EQ(st->counters().tcp_time_wait_recycled.load(), 1u);
   EXPECT_EQ(st->connections(), 1u);
 }
-
 
 // ---------------------------------------------------------------------- SYN-SENT --
 // Active open (the simulator's client; replication later).
@@ -429,7 +428,7 @@ TEST_F(established_state, beyond_window_is_acked_and_dropped) {
 }
 
 TEST_F(established_state, paws_drops_old_timestamp) {  // RFC 7323 §5.3
-  cts = 50;  // older than the 100 seen
+  cts = 50;                                            // older than the 100 seen
   auto r = send_data("old");
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(app.received, "");
@@ -529,7 +528,8 @@ TEST_F(established_state, our_window_closes_and_reopens) {
   app.auto_consume = false;
   const std::uint32_t cap = cfg.tcp.rx_buffer;
   std::vector<out_segment> r;
-  for (std::uint32_t sent = 0; sent < cap; sent += 1000) r = send_data(std::string(std::min(1000u, cap - sent), 'q'));
+  for (std::uint32_t sent = 0; sent < cap; sent += 1000)
+    r = send_data(std::string(std::min(1000u, cap - sent), 'q'));
   ASSERT_FALSE(r.empty());
   EXPECT_EQ(r.back().seg.window, 0);
   // A probe of one byte beyond the window is not accepted, but is answered.
@@ -549,7 +549,8 @@ TEST_F(established_state, zero_window_still_accepts_acks_on_data) {  // §3.10.7
   app.auto_consume = false;
   server_write("response");
   const std::uint32_t cap = cfg.tcp.rx_buffer;
-  for (std::uint32_t sent = 0; sent < cap; sent += 1000) send_data(std::string(std::min(1000u, cap - sent), 'q'));
+  for (std::uint32_t sent = 0; sent < cap; sent += 1000)
+    send_data(std::string(std::min(1000u, cap - sent), 'q'));
   ASSERT_EQ(conn()->rcv_window(), 0u);
   EXPECT_EQ(conn()->send_queued(), 8u);
   // A window probe carrying data and the ACK of our response: data refused, ACK taken.
@@ -593,8 +594,8 @@ TEST_F(listen_state, initial_rto_is_one_second_without_timestamps) {  // RFC 629
   now += 30 * kNsPerMs;
   send_ack();  // Karn: the SYN-ACK was sent once, so it is timed
   EXPECT_EQ(conn()->srtt(), 30 * kNsPerMs);
-  EXPECT_EQ(conn()->rto(), 30 * kNsPerMs + 4 * 15 * kNsPerMs < cfg.tcp.rto_min ? cfg.tcp.rto_min
-                                                                                 : 90 * kNsPerMs);
+  EXPECT_EQ(conn()->rto(),
+            30 * kNsPerMs + 4 * 15 * kNsPerMs < cfg.tcp.rto_min ? cfg.tcp.rto_min : 90 * kNsPerMs);
 }
 
 TEST_F(established_state, too_many_retransmissions_abort) {

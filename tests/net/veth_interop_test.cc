@@ -128,11 +128,14 @@ TEST(veth_interop, linux_client_echo) {
         break;
       }
     }
-    small_rtt_us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / 200;
+    small_rtt_us =
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() /
+        200;
     // Bulk: 2 MiB out, echoed back, compared.
     const std::size_t total = 2 << 20;
     std::vector<unsigned char> out(total), in(total);
-    for (std::size_t i = 0; i < total; ++i) out[i] = static_cast<unsigned char>((i * 131 + i / 977) & 0xff);
+    for (std::size_t i = 0; i < total; ++i)
+      out[i] = static_cast<unsigned char>((i * 131 + i / 977) & 0xff);
     std::size_t sent = 0, got = 0;
     fcntl(s, F_SETFL, O_NONBLOCK);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -149,7 +152,8 @@ TEST(veth_interop, linux_client_echo) {
         if (n == 0) error = "early EOF";
       }
     }
-    if (error.empty() && (got != total || in != out)) error = "bulk echo mismatch: got " + std::to_string(got);
+    if (error.empty() && (got != total || in != out))
+      error = "bulk echo mismatch: got " + std::to_string(got);
     shutdown(s, SHUT_WR);
     fcntl(s, F_SETFL, 0);
     if (error.empty() && recv(s, b, 1, 0) != 0) error = "no EOF after shutdown";
@@ -160,12 +164,16 @@ TEST(veth_interop, linux_client_echo) {
     const int q = anvil::test::socket_in_netns(tn.client_ns(), AF_INET, SOCK_STREAM, 0);
     sin.sin_port = htons(11212);
     setsockopt(q, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (error.empty() && connect(q, reinterpret_cast<sockaddr*>(&sin), sizeof sin) != 0) error = "connect 2 failed";
+    if (error.empty() && connect(q, reinterpret_cast<sockaddr*>(&sin), sizeof sin) != 0)
+      error = "connect 2 failed";
     const auto q0 = std::chrono::steady_clock::now();
     for (int i = 0; i < 20 && error.empty(); ++i) {
-      if (send(q, "Q", 1, 0) != 1 || send(q, "E", 1, 0) != 1 || recv(q, b, 1, MSG_WAITALL) != 1) error = "quiet pair failed";
+      if (send(q, "Q", 1, 0) != 1 || send(q, "E", 1, 0) != 1 || recv(q, b, 1, MSG_WAITALL) != 1)
+        error = "quiet pair failed";
     }
-    quiet_pair_us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - q0).count() / 20;
+    quiet_pair_us =
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - q0).count() /
+        20;
     shutdown(q, SHUT_WR);
     if (error.empty() && recv(q, b, 1, 0) != 0) error = "no EOF on the quiet connection";
     close(q);
@@ -195,9 +203,11 @@ TEST(veth_interop, linux_client_echo) {
   EXPECT_EQ(st.counters().drop_tcp_checksum.load(), 0u);
   EXPECT_EQ(st.counters().drop_ip_checksum.load(), 0u);
   EXPECT_LT(small_rtt_us, 20000.0) << "no 40 ms delayed-ACK stalls";
-  std::printf("small request/response RTT %.1f us; quiet+answered pair %.1f us; retransmits %llu; frames out %zu\n",
-              small_rtt_us, quiet_pair_us,
-              (unsigned long long)st.counters().tcp_retransmits.load(), sink.sent);
+  std::printf(
+      "small request/response RTT %.1f us; quiet+answered pair %.1f us; retransmits %llu; frames "
+      "out %zu\n",
+      small_rtt_us, quiet_pair_us, (unsigned long long)st.counters().tcp_retransmits.load(),
+      sink.sent);
 }
 
 }  // namespace

@@ -12,7 +12,8 @@ class wire : public ::testing::Test {
     std::size_t reply_size = 10;
     void on_udp(bytes req, udp_reply& r) {
       last_request = to_string(req);
-      for (std::size_t i = 0; i < reply_size && i < r.space.size(); ++i) r.space[i] = std::byte(i & 0xff);
+      for (std::size_t i = 0; i < reply_size && i < r.space.size(); ++i)
+        r.space[i] = std::byte(i & 0xff);
       r.len = reply_size;
     }
   };
@@ -29,11 +30,13 @@ class wire : public ::testing::Test {
   }
   const net_counters& c() const { return st->counters(); }
 
-  static frame_t arp(std::uint16_t op, const mac_addr& eth_dst, const mac_addr& sha, ip4_addr spa, ip4_addr tpa) {
+  static frame_t arp(std::uint16_t op, const mac_addr& eth_dst, const mac_addr& sha, ip4_addr spa,
+                     ip4_addr tpa) {
     frame_t f(42);
     write_eth(f.data(), eth_dst, sha, kEtherArp);
     std::byte* p = f.data() + kEthHeader;
-    store16(p, 1), store16(p + 2, kEtherIpv4), store8(p + 4, 6), store8(p + 5, 4), store16(p + 6, op);
+    store16(p, 1), store16(p + 2, kEtherIpv4), store8(p + 4, 6), store8(p + 5, 4),
+        store16(p + 6, op);
     sha.store(p + 8), store32(p + 14, spa.v), mac_addr{}.store(p + 18), store32(p + 24, tpa.v);
     return f;
   }
@@ -46,15 +49,18 @@ class wire : public ::testing::Test {
   }
   static frame_t udp(std::uint16_t dport, const std::vector<std::byte>& body) {
     std::vector<std::byte> u(8 + body.size());
-    store16(u.data(), 5555), store16(u.data() + 2, dport), store16(u.data() + 4, static_cast<std::uint16_t>(u.size()));
+    store16(u.data(), 5555), store16(u.data() + 2, dport),
+        store16(u.data() + 4, static_cast<std::uint16_t>(u.size()));
     std::memcpy(u.data() + 8, body.data(), body.size());
     csum_store(u.data() + 6, csum_finish(csum_pseudo(kClientIp, kServerIp, kProtoUdp, u.size()) +
                                          csum_add(0, u.data(), u.size())));
     return ip_frame(kClientIp, kServerIp, kProtoUdp, u);
   }
-  static std::vector<std::byte> mc_frame(std::uint16_t id, std::uint16_t seq, std::uint16_t count, const std::string& req) {
+  static std::vector<std::byte> mc_frame(std::uint16_t id, std::uint16_t seq, std::uint16_t count,
+                                         const std::string& req) {
     std::vector<std::byte> b(8 + req.size());
-    store16(b.data(), id), store16(b.data() + 2, seq), store16(b.data() + 4, count), store16(b.data() + 6, 0);
+    store16(b.data(), id), store16(b.data() + 2, seq), store16(b.data() + 4, count),
+        store16(b.data() + 6, 0);
     std::memcpy(b.data() + 8, req.data(), req.size());
     return b;
   }
@@ -80,7 +86,8 @@ TEST(checksum, rfc1071_example_and_odd_lengths) {
   for (std::size_t n = 0; n <= buf.size(); ++n) {
     std::uint32_t ref = 0;
     for (std::size_t i = 0; i < n; i += 2)
-      ref += (std::to_integer<std::uint32_t>(buf[i]) << 8) | (i + 1 < n ? std::to_integer<std::uint32_t>(buf[i + 1]) : 0);
+      ref += (std::to_integer<std::uint32_t>(buf[i]) << 8) |
+             (i + 1 < n ? std::to_integer<std::uint32_t>(buf[i + 1]) : 0);
     while (ref >> 16) ref = (ref & 0xffff) + (ref >> 16);
     csum_store(out, csum_fold(csum_add(0, buf.data(), n)));
     EXPECT_EQ(load16(out), n ? ref : 0u) << n;
@@ -323,7 +330,7 @@ TEST_F(wire, udp_memcached_response_spans_datagrams) {
 TEST_F(wire, udp_malformed_paths) {
   cfg.udp_port = 11211;
   SetUp();
-  EXPECT_TRUE(rx(udp(11211, mc_frame(1, 0, 2, "x"))).empty());  // multi-datagram request
+  EXPECT_TRUE(rx(udp(11211, mc_frame(1, 0, 2, "x"))).empty());     // multi-datagram request
   EXPECT_TRUE(rx(udp(11211, std::vector<std::byte>(4))).empty());  // no frame header
   EXPECT_EQ(c().drop_udp_frame_header.load(), 2u);
   auto f = udp(11211, mc_frame(1, 0, 1, "x"));

@@ -1,0 +1,208 @@
+// Integration: anvil-loadgen (the binary, path in $ANVIL_LOADGEN) against a real
+// memcached on loopback that this test starts and stops by its PID, and against a tiny
+// in-test server that answers GETs with a wrong value, to prove errors are counted and
+// turn into a non-zero exit.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+constexpr const char* kMemcached = "/usr/bin/memcached";
+
+int listen_loopback(int& port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 16) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  port = ntohs(a.sin_port);
+  return fd;
+}
+
+bool can_connect(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// The memcached this test started; stopped by its PID only.
+class memcached_process {
+ public:
+  bool start() {
+    if (::access(kMemcached, X_OK) != 0) return false;
+    const int probe = listen_loopback(_port);  // a free port, released just before exec
+    ::close(probe);
+    const std::string port = std::to_string(_port);
+    _pid = ::fork();
+    if (_pid == 0) {
+      std::vector<const char*> argv = {kMemcached, "-l", "127.0.0.1", "-p", port.c_str(), "-U",
+                                       "0",        "-t", "1",         "-m", "64"};
+      if (::geteuid() == 0) {  // memcached refuses to run as root without -u
+        argv.push_back("-u");
+        argv.push_back("root");
+      }
+      argv.push_back(nullptr);
+      ::execv(kMemcached, const_cast<char* const*>(argv.data()));
+      ::_exit(127);
+    }
+    for (int i = 0; i < 100; ++i) {
+      if (can_connect(_port)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+  ~memcached_process() {
+    if (_pid > 0) {
+      ::kill(_pid, SIGTERM);
+      int st = 0;
+      ::waitpid(_pid, &st, 0);
+    }
+  }
+  int port() const { return _port; }
+
+ private:
+  pid_t _pid = -1;
+  int _port = 0;
+};
+
+struct loadgen_run {
+  int exit_code = -1;
+  nlohmann::json result;
+};
+
+loadgen_run run_loadgen(int port, const std::string& extra) {
+  const char* exe = std::getenv("ANVIL_LOADGEN");
+  if (exe == nullptr) return {};
+  char path[] = "/tmp/loadgen-test-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ::close(fd);
+  const std::string cmd = std::string(exe) + " -q -s 127.0.0.1 -p " + std::to_string(port) +
+                          " --json " + path + " " + extra;
+  const int st = std::system(cmd.c_str());
+  loadgen_run r;
+  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  ::unlink(path);
+  if (!ss.str().empty()) r.result = nlohmann::json::parse(ss.str());
+  return r;
+}
+
+TEST(LoadgenMemcached, PipelinedMixWithVerificationHasNoErrors) {
+  ASSERT_NE(std::getenv("ANVIL_LOADGEN"), nullptr);
+  memcached_process mc;
+  if (!mc.start()) GTEST_SKIP() << "no runnable " << kMemcached;
+  const auto r =
+      run_loadgen(mc.port(), "-c 8 -t 2 -P 16 -k 5000 -d 32 -r 0.9 -D 1 --verify --miss-is-error");
+  ASSERT_EQ(r.exit_code, 0) << r.result.dump(2);
+  const auto& j = r.result;
+  EXPECT_EQ(j["connections_open"], 8);
+  EXPECT_EQ(j["prefilled"], 5000);
+  EXPECT_GT(j["requests"].get<std::uint64_t>(), 1000u);
+  EXPECT_EQ(j["errors"]["total"], 0);
+  EXPECT_EQ(j["get_misses"], 0);
+  EXPECT_EQ(j["requests"], j["gets"].get<std::uint64_t>() + j["sets"].get<std::uint64_t>());
+  const double get_share = j["gets"].get<double>() / j["requests"].get<double>();
+  EXPECT_NEAR(get_share, 0.9, 0.03);
+  EXPECT_GT(j["throughput_rps"].get<double>(), 0);
+  const auto& lat = j["latency_us"]["all"];
+  EXPECT_LE(lat["p50"].get<double>(), lat["p99"].get<double>());
+  EXPECT_LE(lat["p99"].get<double>(), lat["p999"].get<double>());
+}
+
+TEST(LoadgenMemcached, RequestBoundIsExact) {
+  memcached_process mc;
+  if (!mc.start()) GTEST_SKIP() << "no runnable " << kMemcached;
+  const auto r = run_loadgen(mc.port(), "-c 3 -P 4 -k 100 -D 0 -n 1001 --verify");
+  ASSERT_EQ(r.exit_code, 0) << r.result.dump(2);
+  EXPECT_EQ(r.result["requests"], 1001);
+}
+
+TEST(LoadgenMemcached, RefusedConnectionIsAnErrorAndExitsNonZero) {
+  int port = 0;
+  const int fd = listen_loopback(port);
+  ::close(fd);  // nobody listens there now
+  const auto r = run_loadgen(port, "-c 2 -D 0.2 --connect-timeout 1");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.result["errors"]["connect"], 2);
+}
+
+// Answers every request in order: SET with OK, GET with a 32-byte value of 'x', which
+// is never what the load generator stored.
+void serve_wrong_values(int lfd, std::atomic<bool>& stop) {
+  const int fd = ::accept(lfd, nullptr, nullptr);
+  if (fd < 0) return;
+  std::vector<unsigned char> buf;
+  unsigned char tmp[65536];
+  while (!stop) {
+    const ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+    if (n <= 0) break;
+    buf.insert(buf.end(), tmp, tmp + n);
+    std::size_t off = 0;
+    std::string out;
+    while (buf.size() - off >= 24) {
+      const unsigned char* h = buf.data() + off;
+      const std::size_t body = (std::size_t(h[8]) << 24) | (h[9] << 16) | (h[10] << 8) | h[11];
+      if (buf.size() - off < 24 + body) break;
+      const bool get = h[1] == 0x00;
+      std::string rsp(24, '\0');
+      rsp[0] = char(0x81);
+      rsp[1] = char(h[1]);
+      if (get) {
+        rsp[4] = 4;
+        rsp[11] = char(4 + 32);
+        rsp += std::string(4, '\0') + std::string(32, 'x');
+      }
+      out += rsp;
+      off += 24 + body;
+    }
+    buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(off));
+    if (!out.empty() && ::send(fd, out.data(), out.size(), MSG_NOSIGNAL) < 0) break;
+  }
+  ::close(fd);
+}
+
+TEST(LoadgenMemcached, WrongValuesAreCountedAndExitNonZero) {
+  int port = 0;
+  const int lfd = listen_loopback(port);
+  ASSERT_GE(lfd, 0);
+  std::atomic<bool> stop{false};
+  std::thread server(serve_wrong_values, lfd, std::ref(stop));
+  const auto r = run_loadgen(port, "-c 1 -P 8 -k 50 -r 1 -D 0 -n 200 --verify");
+  stop = true;
+  ::shutdown(lfd, SHUT_RDWR);
+  server.join();
+  ::close(lfd);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.result["errors"]["value"], 200);
+  EXPECT_EQ(r.result["requests"], 200);
+}
+
+}  // namespace

@@ -158,7 +158,8 @@ class session {
   // itself between buckets, so it may run for as long as the partition is large.
   void for_each_item(std::size_t partition, const std::function<void(const item_record&)>& fn);
   // Insert an item exactly as recorded (snapshot restore): keeps its CAS and expiry.
-  // Expired records are skipped and reported as not_found.
+  // Expired records are skipped and reported as not_found. A key that is already live
+  // (stored since the restore began, so newer) is kept and the record reported as exists.
   status restore(const item_record& rec);
 
   // A quiescent point: views handed out before are invalid from here on.
@@ -178,6 +179,7 @@ class engine {
   engine(const engine&) = delete;
   engine& operator=(const engine&) = delete;
 
+  // Throws std::runtime_error past 256 open sessions (closed sessions free their slot).
   session open_session();
 
   std::size_t partition_count() const;

@@ -377,6 +377,44 @@ TEST_F(ops, iteration_and_restore_roundtrip) {
   EXPECT_TRUE(s2.get("k1").found);
 }
 
+TEST_F(ops, restore_keeps_a_newer_live_item) {
+  const cas_t c = s.store(store_mode::set, "k", "live", 1, 0).cas;
+  EXPECT_EQ(s.restore({"k", "old", 2, 0, 5}), status::exists);
+  EXPECT_EQ(val("k"), "live");
+  EXPECT_EQ(s.get("k").cas, c);
+}
+
+TEST_F(ops, views_stay_intact_while_the_same_session_churns_memory) {
+  // A view pins its segment until quiescent(): stores from the same session in a tiny
+  // cache must never overwrite the bytes it points to (at worst they get no_memory).
+  engine_config c = make_cfg();
+  c.memory_limit_bytes = 1u << 20;
+  c.segment_size = 64u << 10;
+  c.max_item_size = 16u << 10;
+  c.partitions = 1;
+  engine tiny(c);
+  session t = tiny.open_session();
+  const std::string first(3000, 'A');
+  ASSERT_EQ(t.store(store_mode::set, "pinned", first, 0, 0).st, status::ok);
+  const item_view v = t.get("pinned");
+  ASSERT_TRUE(v.found);
+  const std::string filler(4000, 'z');
+  int ok = 0, no_memory = 0;
+  for (int i = 0; i < 2000; ++i) {  // ~8 MB through a 1 MiB cache
+    const status st = t.store(store_mode::set, "f" + std::to_string(i), filler, 0, 0).st;
+    ok += st == status::ok;
+    no_memory += st == status::no_memory;
+    ASSERT_TRUE(st == status::ok || st == status::no_memory);
+    ASSERT_EQ(v.value, first) << "a view's bytes were reused before quiescent()";
+    ASSERT_EQ(v.key, "pinned");
+  }
+  EXPECT_GT(ok, 1500);
+  t.quiescent();
+  for (int i = 0; i < 500; ++i)
+    ASSERT_EQ(t.store(store_mode::set, "g" + std::to_string(i), filler, 0, 0).st, status::ok);
+  EXPECT_GT(tiny.total_stats().evictions, 0u);
+}
+
 TEST_F(ops, raise_cas_counter_moves_open_sessions) {
   s.store(store_mode::set, "a", "1", 0, 0);
   e.raise_cas_counter(1'000'000);

@@ -409,6 +409,7 @@ TEST_F(ops, views_stay_intact_while_the_same_session_churns_memory) {
     ASSERT_EQ(v.key, "pinned");
   }
   EXPECT_GT(ok, 1500);
+  EXPECT_EQ(ok + no_memory, 2000);
   t.quiescent();
   for (int i = 0; i < 500; ++i)
     ASSERT_EQ(t.store(store_mode::set, "g" + std::to_string(i), filler, 0, 0).st, status::ok);

@@ -368,6 +368,35 @@ TEST_F(established_state, in_order_data_is_acked_in_the_same_call) {
   EXPECT_EQ(app.received, "quiet-miss");
 }
 
+TEST_F(established_state, burst_gets_one_ack) {
+  std::vector<frame_t> frames;
+  for (int i = 0; i < 4; ++i) {
+    frames.push_back(tcp_frame(make(ack | psh, cseq, cack, "abcd")));
+    cseq += 4;
+  }
+  std::vector<bytes> views(frames.begin(), frames.end());
+  st->receive_burst(views, now, tx);
+  auto r = drain();
+  ASSERT_EQ(r.size(), 1u) << "one ACK per connection per burst";
+  EXPECT_EQ(r[0].seg.ack, cseq);
+  EXPECT_EQ(app.received, "abcdabcdabcdabcd");
+}
+
+TEST_F(established_state, sink_back_pressure_keeps_output_pending) {
+  tx.limit = 0;  // the port has no buffer right now
+  auto sp = conn()->send_space();
+  std::memcpy(sp.data(), "later", 5);
+  conn()->commit_send(5);
+  st->flush(now, tx);
+  EXPECT_TRUE(drain().empty());
+  EXPECT_GE(st->counters().tx_no_buffer.load(), 1u);
+  tx.limit = SIZE_MAX;
+  st->flush(now, tx);
+  auto r = drain();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(to_string(r[0].payload), "later");
+}
+
 TEST_F(established_state, response_piggybacks_the_ack) {
   app.echo = true;
   auto r = send_data("get k");

@@ -51,9 +51,8 @@ bool get_info(const std::byte* p, std::size_t size, std::uint32_t own_size, cons
   }
   i.format_version = get_u32(p + 8);
   if (i.format_version > kFormatVersion) {
-    err.reason = std::string(what) + ": future format version " +
-                 std::to_string(i.format_version) + " (this build reads up to " +
-                 std::to_string(kFormatVersion) + ")";
+    err.reason = std::string(what) + ": future format version " + std::to_string(i.format_version) +
+                 " (this build reads up to " + std::to_string(kFormatVersion) + ")";
     return false;
   }
   if (i.format_version == 0) {
@@ -116,8 +115,8 @@ bool decode_manifest(std::span<const std::byte> bytes, manifest& out, format_err
   if (!get_info(p, bytes.size(), kManifestSize, kManifestMagic, "manifest", out.info, err))
     return false;
   if (bytes.size() != kManifestSize) {
-    err.reason = "manifest: size " + std::to_string(bytes.size()) + " != " +
-                 std::to_string(kManifestSize);
+    err.reason =
+        "manifest: size " + std::to_string(bytes.size()) + " != " + std::to_string(kManifestSize);
     return false;
   }
   if (crc32c(p, 92) != get_u32(p + 92)) {
@@ -135,8 +134,8 @@ bool decode_manifest(std::span<const std::byte> bytes, manifest& out, format_err
   return true;
 }
 
-void block_builder::reset(std::span<std::byte> buf, std::uint64_t snapshot_id,
-                          std::uint32_t index, std::uint32_t partition) {
+void block_builder::reset(std::span<std::byte> buf, std::uint64_t snapshot_id, std::uint32_t index,
+                          std::uint32_t partition) {
   _buf = buf;
   _used = kBlockHeaderSize;
   _snapshot_id = snapshot_id;
@@ -173,8 +172,8 @@ std::uint32_t block_builder::seal() {
   return crc;
 }
 
-bool check_block(std::span<const std::byte> block, std::uint64_t snapshot_id,
-                 std::uint32_t index, block_view& out, format_error& err) {
+bool check_block(std::span<const std::byte> block, std::uint64_t snapshot_id, std::uint32_t index,
+                 block_view& out, format_error& err) {
   const std::byte* p = block.data();
   const std::string where = "block " + std::to_string(index) + ": ";
   if (block.size() < kBlockHeaderSize || get_u32(p) != kBlockMagic) {

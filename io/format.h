@@ -103,8 +103,8 @@ struct block_view {
 };
 
 // Verifies magic, CRC, snapshot id and index; does not parse records.
-bool check_block(std::span<const std::byte> block, std::uint64_t snapshot_id,
-                 std::uint32_t index, block_view& out, format_error& err);
+bool check_block(std::span<const std::byte> block, std::uint64_t snapshot_id, std::uint32_t index,
+                 block_view& out, format_error& err);
 // Calls fn(item_record) for each record of a checked block; false + err when a record
 // does not parse (which a matching CRC makes a writer bug, still never a crash).
 template <class F>

@@ -6,8 +6,10 @@ namespace anvil::io {
 
 const char* to_string(storage_state s) {
   switch (s) {
-    case storage_state::ok: return "ok";
-    case storage_state::degraded: return "degraded";
+    case storage_state::ok:
+      return "ok";
+    case storage_state::degraded:
+      return "degraded";
   }
   return "unknown";
 }

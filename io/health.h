@@ -22,13 +22,13 @@ const char* to_string(storage_state s);
 struct storage_counters {
   std::uint64_t snapshots_ok = 0;
   std::uint64_t snapshots_failed = 0;
-  std::uint64_t io_errors = 0;        // EIO, ENOSPC, EROFS, ENOENT, ... from the filesystem
-  std::uint64_t io_stalls = 0;        // an I/O that missed its deadline
-  std::uint64_t rings_abandoned = 0;  // rings left behind with I/O the kernel still holds
+  std::uint64_t io_errors = 0;          // EIO, ENOSPC, EROFS, ENOENT, ... from the filesystem
+  std::uint64_t io_stalls = 0;          // an I/O that missed its deadline
+  std::uint64_t rings_abandoned = 0;    // rings left behind with I/O the kernel still holds
   std::uint64_t threads_abandoned = 0;  // threads detached while stuck in a syscall
-  std::uint64_t bytes_leaked = 0;     // buffers handed to stuck I/O, never freed
-  std::uint64_t rings_reclaimed = 0;  // abandoned rings whose I/O finished later (freed)
-  std::uint64_t stuck_io_bytes = 0;   // gauge: memory held by abandoned rings right now
+  std::uint64_t bytes_leaked = 0;       // buffers handed to stuck I/O, never freed
+  std::uint64_t rings_reclaimed = 0;    // abandoned rings whose I/O finished later (freed)
+  std::uint64_t stuck_io_bytes = 0;     // gauge: memory held by abandoned rings right now
   std::uint64_t last_ok_unix = 0;
   std::uint64_t last_snapshot_id = 0;
   std::uint64_t last_items = 0;

@@ -39,18 +39,26 @@ bool list_snapshots(const std::string& dir, std::vector<snapshot_entry>& out, in
     for (int i = 5; i < 21; ++i) {
       const char c = n[i];
       int v;
-      if (c >= '0' && c <= '9') v = c - '0';
-      else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-      else { hex = false; break; }
+      if (c >= '0' && c <= '9')
+        v = c - '0';
+      else if (c >= 'a' && c <= 'f')
+        v = c - 'a' + 10;
+      else {
+        hex = false;
+        break;
+      }
       id = id * 16 + static_cast<std::uint64_t>(v);
     }
     if (!hex) continue;
     const std::string suffix = n + 21;
     auto& entry = by_id[id];
     entry.id = id;
-    if (suffix == ".data") entry.data = true;
-    else if (suffix == ".manifest") entry.manifest = true;
-    else if (suffix == ".manifest.tmp") entry.manifest_tmp = true;
+    if (suffix == ".data")
+      entry.data = true;
+    else if (suffix == ".manifest")
+      entry.manifest = true;
+    else if (suffix == ".manifest.tmp")
+      entry.manifest_tmp = true;
   }
   closedir(d);
   for (auto& [id, e] : by_id) {

@@ -93,8 +93,8 @@ class reader {
   bool fail_io(const std::string& what, int rc) {
     if (rc == -ETIME) {
       _stalled = true;
-      return fail(what + ": I/O did not complete within " + std::to_string(_cfg.io_timeout.count()) +
-                  " ms (filesystem stalled)");
+      return fail(what + ": I/O did not complete within " +
+                  std::to_string(_cfg.io_timeout.count()) + " ms (filesystem stalled)");
     }
     return fail(what + ": " + errno_text(rc));
   }
@@ -102,13 +102,13 @@ class reader {
 
   bool read_manifest() {
     const char* path = _ring->pin(_manifest_path);
-    const int fd = run_op([&](io_uring_sqe* s) {
-      io_uring_prep_openat(s, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
-    });
+    const int fd = run_op(
+        [&](io_uring_sqe* s) { io_uring_prep_openat(s, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0); });
     if (fd == -ENOENT) return fail("no manifest (incomplete or interrupted snapshot)");
     if (fd < 0) return fail_io("open " + _manifest_path, fd);
     std::byte* buf = _ring->alloc_buffer(kManifestSize + 1, 64);
-    const int n = run_op([&](io_uring_sqe* s) { io_uring_prep_read(s, fd, buf, kManifestSize + 1, 0); });
+    const int n =
+        run_op([&](io_uring_sqe* s) { io_uring_prep_read(s, fd, buf, kManifestSize + 1, 0); });
     run_op([&](io_uring_sqe* s) { io_uring_prep_close(s, fd); });
     if (n < 0) return fail_io("read " + _manifest_path, n);
     _bytes_read += static_cast<std::uint64_t>(n);
@@ -131,7 +131,9 @@ class reader {
       });
     }
     if (fd == -EINVAL) {
-      fd = run_op([&](io_uring_sqe* s) { io_uring_prep_openat(s, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0); });
+      fd = run_op([&](io_uring_sqe* s) {
+        io_uring_prep_openat(s, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+      });
     }
     if (fd == -ENOENT) return fail("data file missing");
     if (fd < 0) return fail_io("open " + _data_path, fd);
@@ -215,7 +217,8 @@ class reader {
         return b;
       }
       std::unique_lock lk(h->m);
-      if (block_wait) h->cv.wait_for(lk, std::chrono::milliseconds(20), [&] { return !h->free.empty(); });
+      if (block_wait)
+        h->cv.wait_for(lk, std::chrono::milliseconds(20), [&] { return !h->free.empty(); });
       if (h->free.empty()) return std::nullopt;
       const std::size_t b = h->free.back();
       h->free.pop_back();
@@ -251,7 +254,8 @@ class reader {
       }
       block_view v;
       format_error err;
-      if (!check_block({_bufs[b], bs}, _id, static_cast<std::uint32_t>(idx), v, err)) return fail(err.reason);
+      if (!check_block({_bufs[b], bs}, _id, static_cast<std::uint32_t>(idx), v, err))
+        return fail(err.reason);
       crcs[idx] = v.crc;
       items += v.item_count;
       if (h) {
@@ -259,7 +263,9 @@ class reader {
         h->queues[v.partition % h->queues.size()].push_back(b);
         h->cv.notify_all();
       } else {
-        if (!for_each_record(v, [](const cache::item_record&) {}, err)) return fail(err.reason);
+        if (!for_each_record(
+                v, [](const cache::item_record&) {}, err))
+          return fail(err.reason);
         local_free.push_back(b);
       }
       ++done;
@@ -292,20 +298,23 @@ class reader {
       const std::span<const std::byte> blk{_bufs[b], bs};
       // Checked already by the reader; parse the view again on this thread.
       if (check_block(blk, _id, get_u32(blk.data() + 16), v, err)) try {
-        for_each_record(v, [&](const cache::item_record& r) {
-          st.max_cas = std::max(st.max_cas, r.cas);
-          if (r.expires_at != 0 && r.expires_at <= _cfg.now_unix) {
-            ++st.expired;
-          } else if (ins->insert(r)) {
-            ++st.restored;
-          } else {
-            ++st.not_stored;
-          }
-        }, err);
-      } catch (const std::exception& e) {  // the sink failed: count, keep going
-        ++st.not_stored;
-        spdlog::warn("restore: inserting a block failed: {}", e.what());
-      }
+          for_each_record(
+              v,
+              [&](const cache::item_record& r) {
+                st.max_cas = std::max(st.max_cas, r.cas);
+                if (r.expires_at != 0 && r.expires_at <= _cfg.now_unix) {
+                  ++st.expired;
+                } else if (ins->insert(r)) {
+                  ++st.restored;
+                } else {
+                  ++st.not_stored;
+                }
+              },
+              err);
+        } catch (const std::exception& e) {  // the sink failed: count, keep going
+          ++st.not_stored;
+          spdlog::warn("restore: inserting a block failed: {}", e.what());
+        }
       {
         std::lock_guard lk(h.m);
         h.free.push_back(b);
@@ -344,23 +353,27 @@ restore_result restore_latest(item_sink& sink, const restore_config& cfg, storag
     std::vector<snapshot_entry> entries;
   };
   const std::string dir = cfg.dir;
-  auto l = call_with_deadline<listing>([dir] {
-    listing out;
-    out.ok = list_snapshots(dir, out.entries, out.err);
-    return out;
-  }, cfg.io_timeout, health);
+  auto l = call_with_deadline<listing>(
+      [dir] {
+        listing out;
+        out.ok = list_snapshots(dir, out.entries, out.err);
+        return out;
+      },
+      cfg.io_timeout, health);
   if (!l) {
     res.cold_start_reason = "listing " + cfg.dir + " did not complete within " +
                             std::to_string(cfg.io_timeout.count()) + " ms (filesystem stalled)";
   } else if (!l->ok) {
     res.cold_start_reason = "cannot list " + cfg.dir + ": " + errno_text(l->err);
   } else {
-    const unsigned threads = cfg.threads != 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
+    const unsigned threads =
+        cfg.threads != 0 ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
     for (auto it = l->entries.rbegin(); it != l->entries.rend() && !res.restored; ++it) {
       const std::uint64_t id = it->id;
       if (!it->manifest) {
         res.rejected.push_back({id, "no manifest (incomplete or interrupted snapshot)"});
-        spdlog::warn("restore: snapshot {} rejected: no manifest (incomplete or interrupted snapshot)", id);
+        spdlog::warn(
+            "restore: snapshot {} rejected: no manifest (incomplete or interrupted snapshot)", id);
         continue;
       }
       reader r(cfg, id);
@@ -406,14 +419,15 @@ restore_result restore_latest(item_sink& sink, const restore_config& cfg, storag
       }
     }
     if (!res.restored && res.cold_start_reason.empty()) {
-      res.cold_start_reason = res.rejected.empty() ? "no snapshot in " + cfg.dir
-                                                   : "no valid snapshot in " + cfg.dir;
+      res.cold_start_reason =
+          res.rejected.empty() ? "no snapshot in " + cfg.dir : "no valid snapshot in " + cfg.dir;
     }
   }
   res.seconds = std::chrono::duration<double>(steady::now() - t0).count();
   if (res.restored) {
-    spdlog::info("restore: snapshot {} restored: {} items ({} expired skipped), CAS counter {}, {:.3f} s",
-                 res.snapshot_id, res.items_restored, res.items_expired, res.cas_counter, res.seconds);
+    spdlog::info(
+        "restore: snapshot {} restored: {} items ({} expired skipped), CAS counter {}, {:.3f} s",
+        res.snapshot_id, res.items_restored, res.items_expired, res.cas_counter, res.seconds);
     if (health) {
       health->put(storage_health::restored_items, res.items_restored);
       health->put(storage_health::restored_snapshot_id, res.snapshot_id);

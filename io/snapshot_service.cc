@@ -27,7 +27,7 @@ struct snapshot_service::state {
   std::uint64_t started = 0;    // ticket covered by the attempt in progress
   std::uint64_t served = 0;     // every ticket <= served has had its attempt
   bool stopping = false;
-  bool finished = false;        // the io thread left its loop
+  bool finished = false;  // the io thread left its loop
   snapshot_result last;
   std::atomic<bool> cancel{false};
 
@@ -85,8 +85,10 @@ void snapshot_service::state::prepare_directory() {
     try {
       r.emplace(8);
       const char* p = r->pin(dir);
-      const int rc = r->run(cfg.writer.io_timeout, [&](io_uring_sqe* s) { io_uring_prep_mkdirat(s, AT_FDCWD, p, 0755); });
-      if (rc < 0 && rc != -EEXIST) spdlog::warn("snapshot: cannot create {}: {}", dir, errno_text(rc));
+      const int rc = r->run(cfg.writer.io_timeout,
+                            [&](io_uring_sqe* s) { io_uring_prep_mkdirat(s, AT_FDCWD, p, 0755); });
+      if (rc < 0 && rc != -EEXIST)
+        spdlog::warn("snapshot: cannot create {}: {}", dir, errno_text(rc));
       if (r->stuck()) {
         health.add(storage_health::rings_abandoned);
         health.add(storage_health::io_stalls);
@@ -100,17 +102,20 @@ void snapshot_service::state::prepare_directory() {
     int err = 0;
     std::vector<snapshot_entry> entries;
   };
-  auto l = call_with_deadline<listing>([dir] {
-    listing out;
-    out.ok = list_snapshots(dir, out.entries, out.err);
-    return out;
-  }, cfg.writer.io_timeout, &health);
+  auto l = call_with_deadline<listing>(
+      [dir] {
+        listing out;
+        out.ok = list_snapshots(dir, out.entries, out.err);
+        return out;
+      },
+      cfg.writer.io_timeout, &health);
   if (!l || !l->ok) {
     // Ids from the wall clock still sort after anything an earlier run wrote.
     next_id = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                              std::chrono::system_clock::now().time_since_epoch())
                                              .count());
-    const std::string why = !l ? "listing " + dir + " stalled" : "cannot list " + dir + ": " + errno_text(l->err);
+    const std::string why =
+        !l ? "listing " + dir + " stalled" : "cannot list " + dir + ": " + errno_text(l->err);
     spdlog::warn("snapshot: {}", why);
     health.set_degraded(why);
     return;
@@ -128,7 +133,8 @@ void snapshot_service::state::prepare_directory() {
     }
   }
   if (!leftovers.empty()) {
-    spdlog::info("snapshot: removing {} file(s) of interrupted attempts in {}", leftovers.size(), dir);
+    spdlog::info("snapshot: removing {} file(s) of interrupted attempts in {}", leftovers.size(),
+                 dir);
     unlink_all(leftovers, cfg.writer.io_timeout, health);
   }
 }
@@ -155,7 +161,8 @@ void snapshot_service::state::reap() {
     if (it->r->reap_abandoned()) {
       unlink_all(it->files, cfg.writer.io_timeout, health);
       health.add(storage_health::rings_reclaimed);
-      spdlog::info("snapshot: stuck I/O finished; ring reclaimed, {} partial file(s) removed", it->files.size());
+      spdlog::info("snapshot: stuck I/O finished; ring reclaimed, {} partial file(s) removed",
+                   it->files.size());
       it = abandoned.erase(it);
     } else {
       held += it->r->pinned_bytes();
@@ -185,16 +192,19 @@ void snapshot_service::state::attempt() {
     health.put(storage_health::last_bytes, res.bytes);
     health.put(storage_health::last_duration_us, static_cast<std::uint64_t>(res.seconds * 1e6));
     health.set_ok();
-    spdlog::info("snapshot: id={} items={} bytes={} direct={} seconds={:.3f} MB/s={:.1f}", id, res.items,
-                 res.bytes, res.direct, res.seconds, res.seconds > 0 ? res.bytes / res.seconds / 1e6 : 0.0);
+    spdlog::info("snapshot: id={} items={} bytes={} direct={} seconds={:.3f} MB/s={:.1f}", id,
+                 res.items, res.bytes, res.direct, res.seconds,
+                 res.seconds > 0 ? res.bytes / res.seconds / 1e6 : 0.0);
   } else {
     health.add(storage_health::snapshots_failed);
-    if (res.stalled) health.add(storage_health::io_stalls);
-    else if (res.error != ECANCELED) health.add(storage_health::io_errors);
+    if (res.stalled)
+      health.add(storage_health::io_stalls);
+    else if (res.error != ECANCELED)
+      health.add(storage_health::io_errors);
     health.set_degraded("snapshot " + std::to_string(id) + " abandoned: " + res.reason);
-    spdlog::error("snapshot: id={} abandoned: {} ({}); serving continues", id, res.reason,
-                  res.cleaned_up ? "partial files removed"
-                                 : "partial files left until the stuck I/O ends");
+    spdlog::error(
+        "snapshot: id={} abandoned: {} ({}); serving continues", id, res.reason,
+        res.cleaned_up ? "partial files removed" : "partial files left until the stuck I/O ends");
   }
   std::lock_guard lk(m);
   last = res;
@@ -286,7 +296,8 @@ void snapshot_service::stop() {
   }
 }
 
-restore_result snapshot_service::restore(item_sink& sink, std::uint32_t now_unix, unsigned threads) {
+restore_result snapshot_service::restore(item_sink& sink, std::uint32_t now_unix,
+                                         unsigned threads) {
   restore_config rc;
   rc.dir = _st->cfg.writer.dir;
   rc.node_id = _st->cfg.writer.node_id;
@@ -308,8 +319,9 @@ std::uint64_t snapshot_service::request_snapshot() {
 bool snapshot_service::wait(std::uint64_t ticket, std::chrono::milliseconds timeout,
                             snapshot_result* out) const {
   std::unique_lock lk(_st->m);
-  const bool ok = _st->cv.wait_for(lk, timeout, [&] { return _st->served >= ticket || _st->finished; }) &&
-                  _st->served >= ticket;
+  const bool ok = _st->cv.wait_for(lk, timeout, [&] {
+    return _st->served >= ticket || _st->finished;
+  }) && _st->served >= ticket;
   if (ok && out != nullptr) *out = _st->last;
   return ok;
 }

@@ -41,8 +41,7 @@ class writer {
     } catch (const std::exception& e) {
       return fail_now(std::string("io_uring unavailable: ") + e.what(), ENOSYS);
     }
-    if (open_data() && write_blocks() && write_header() && sync_close_data() &&
-        write_manifest()) {
+    if (open_data() && write_blocks() && write_header() && sync_close_data() && write_manifest()) {
       _res.ok = true;
     }
     if (!_res.ok) cleanup();
@@ -56,7 +55,7 @@ class writer {
     std::byte* buf = nullptr;
     bool busy = false;
     std::uint64_t off = 0;
-    std::size_t len = 0;   // bytes still to write from buf + done
+    std::size_t len = 0;  // bytes still to write from buf + done
     std::size_t done = 0;
   };
 
@@ -94,10 +93,10 @@ class writer {
     const int base = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
     int fd = -EINVAL;
     if (_cfg.direct_io) {
-      fd = run_op([&](io_uring_sqe* s) {
-        io_uring_prep_openat(s, AT_FDCWD, path, base | O_DIRECT, 0644);
-      });
-      if (fd == -EINVAL) spdlog::info("snapshot: O_DIRECT refused by {} ; using buffered writes", _cfg.dir);
+      fd = run_op(
+          [&](io_uring_sqe* s) { io_uring_prep_openat(s, AT_FDCWD, path, base | O_DIRECT, 0644); });
+      if (fd == -EINVAL)
+        spdlog::info("snapshot: O_DIRECT refused by {} ; using buffered writes", _cfg.dir);
     }
     if (fd == -EINVAL) {
       fd = run_op([&](io_uring_sqe* s) { io_uring_prep_openat(s, AT_FDCWD, path, base, 0644); });
@@ -123,8 +122,9 @@ class writer {
               stx->stx_dio_offset_align != 0 && stx->stx_dio_mem_align <= kHeaderSize &&
               stx->stx_dio_offset_align <= kHeaderSize;
     if (!ok) {
-      spdlog::info("snapshot: no usable direct I/O alignment on {} (statx rc={}); using buffered writes",
-                   _cfg.dir, rc);
+      spdlog::info(
+          "snapshot: no usable direct I/O alignment on {} (statx rc={}); using buffered writes",
+          _cfg.dir, rc);
       const int flags = fcntl(_fd, F_GETFL);
       if (flags < 0 || fcntl(_fd, F_SETFL, flags & ~O_DIRECT) < 0) {
         // Keep O_DIRECT with 4 KiB alignment, which every block device accepts.
@@ -140,8 +140,8 @@ class writer {
     const auto now = steady::now();
     if (_next_send < now) _next_send = now;
     while (steady::now() < _next_send && !cancelled()) {
-      std::this_thread::sleep_for(std::min<steady::duration>(_next_send - steady::now(),
-                                                             std::chrono::milliseconds(50)));
+      std::this_thread::sleep_for(
+          std::min<steady::duration>(_next_send - steady::now(), std::chrono::milliseconds(50)));
     }
     _next_send += std::chrono::nanoseconds(static_cast<std::int64_t>(
         static_cast<double>(bytes) * 1e9 / static_cast<double>(_cfg.rate_limit_bytes_per_sec)));
@@ -169,7 +169,9 @@ class writer {
     struct add_wait {
       snapshot_result& r;
       steady::time_point t0;
-      ~add_wait() { r.io_wait_seconds += std::chrono::duration<double>(steady::now() - t0).count(); }
+      ~add_wait() {
+        r.io_wait_seconds += std::chrono::duration<double>(steady::now() - t0).count();
+      }
     } accounting{_res, t0};
     for (;;) {
       if (cancelled()) return fail("write " + _data_path, -ECANCELED);
@@ -232,9 +234,10 @@ class writer {
   std::uint32_t crc32c_chain(const std::byte* le);
 
   bool write_blocks() {
-    _block_size = round_up(std::max(_cfg.block_size, kBlockHeaderSize + kRecordHeaderSize +
-                                                         cache::kMaxKeyLength + _src.max_item_size()),
-                           kHeaderSize);
+    _block_size =
+        round_up(std::max(_cfg.block_size, kBlockHeaderSize + kRecordHeaderSize +
+                                               cache::kMaxKeyLength + _src.max_item_size()),
+                 kHeaderSize);
     _info.block_size = static_cast<std::uint32_t>(_block_size);
     _info.partition_count = static_cast<std::uint32_t>(_src.partition_count());
     _slots.resize(std::max(1u, _cfg.queue_depth));
@@ -337,7 +340,8 @@ class writer {
         try {
           auto r = std::make_unique<ring>(8);
           const int fd = _fd;
-          r->run(std::chrono::milliseconds(100), [&](io_uring_sqe* s) { io_uring_prep_close(s, fd); });
+          r->run(std::chrono::milliseconds(100),
+                 [&](io_uring_sqe* s) { io_uring_prep_close(s, fd); });
           if (r->stuck()) give_up(std::move(r), {});
         } catch (const std::exception&) {
         }
@@ -370,7 +374,8 @@ class writer {
     }
     auto unlink = [&](const std::string& path) {
       const char* p = r->pin(path);
-      const int rc = r->run(_cfg.io_timeout, [&](io_uring_sqe* s) { io_uring_prep_unlink(s, p, 0); });
+      const int rc =
+          r->run(_cfg.io_timeout, [&](io_uring_sqe* s) { io_uring_prep_unlink(s, p, 0); });
       if (rc < 0 && rc != -ENOENT) ok = false;
     };
     if (_manifest_created) unlink(_manifest_path);

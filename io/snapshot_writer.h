@@ -24,11 +24,11 @@ namespace anvil::io {
 struct writer_config {
   std::string dir;
   std::uint64_t node_id = 0;
-  std::size_t block_size = 1u << 20;       // raised to fit the largest item
-  unsigned queue_depth = 4;                // block writes in flight
+  std::size_t block_size = 1u << 20;           // raised to fit the largest item
+  unsigned queue_depth = 4;                    // block writes in flight
   std::uint64_t rate_limit_bytes_per_sec = 0;  // 0 = unlimited
   std::chrono::milliseconds io_timeout{5000};  // deadline of every single I/O
-  bool direct_io = true;                   // O_DIRECT when the filesystem supports it
+  bool direct_io = true;                       // O_DIRECT when the filesystem supports it
 };
 
 struct snapshot_result {

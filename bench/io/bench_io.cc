@@ -81,7 +81,8 @@ struct latency {
 
 double pct(std::vector<std::uint32_t>& v, double q) {
   if (v.empty()) return 0;
-  const std::size_t i = std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())));
+  const std::size_t i =
+      std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())));
   std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(i), v.end());
   return v[i];
 }
@@ -105,7 +106,8 @@ latency measure(engine& e, std::size_t items, double seconds, const std::atomic<
     } else {
       (void)s.get(k);
     }
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now() - t0).count();
+    const auto ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now() - t0).count();
     (set ? st : g).push_back(static_cast<std::uint32_t>(std::min<std::int64_t>(ns, UINT32_MAX)));
     s.quiescent();
     ++l.ops;
@@ -125,10 +127,14 @@ int main(int argc, char** argv) {
   std::string dir, out;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--items" && i + 1 < argc) items = std::stoull(argv[++i]);
-    else if (a == "--dir" && i + 1 < argc) dir = argv[++i];
-    else if (a == "--seconds" && i + 1 < argc) seconds = std::stod(argv[++i]);
-    else if (a.rfind("--benchmark_out=", 0) == 0) out = a.substr(16);
+    if (a == "--items" && i + 1 < argc)
+      items = std::stoull(argv[++i]);
+    else if (a == "--dir" && i + 1 < argc)
+      dir = argv[++i];
+    else if (a == "--seconds" && i + 1 < argc)
+      seconds = std::stod(argv[++i]);
+    else if (a.rfind("--benchmark_out=", 0) == 0)
+      out = a.substr(16);
   }
   spdlog::set_level(spdlog::level::warn);
   bool own_dir = false;
@@ -152,7 +158,8 @@ int main(int argc, char** argv) {
   }
   const double fill_s = secs(steady::now() - tf);
   const auto total = e.total_stats();
-  std::printf("filled %llu items in %.1f s\n", static_cast<unsigned long long>(total.items), fill_s);
+  std::printf("filled %llu items in %.1f s\n", static_cast<unsigned long long>(total.items),
+              fill_s);
 
   // 1. Snapshot write vs dd oflag=direct of the same size, same filesystem.
   anvil::io::writer_config w;
@@ -172,9 +179,11 @@ int main(int argc, char** argv) {
   const double snap_bw = static_cast<double>(snap.bytes) / snap.seconds;
   const double dd_bw = dd_direct(dir, snap.bytes);
   std::printf("snapshot: io wait %.2f s\n", snap.io_wait_seconds);
-  std::printf("snapshot: %llu items, %.1f MB in %.2f s = %.0f MB/s (direct=%d); dd oflag=direct: %.0f MB/s; ratio %.0f%%\n",
-              static_cast<unsigned long long>(snap.items), snap.bytes / 1e6, snap.seconds, snap_bw / 1e6,
-              snap.direct, dd_bw / 1e6, dd_bw > 0 ? 100 * snap_bw / dd_bw : 0.0);
+  std::printf(
+      "snapshot: %llu items, %.1f MB in %.2f s = %.0f MB/s (direct=%d); dd oflag=direct: %.0f "
+      "MB/s; ratio %.0f%%\n",
+      static_cast<unsigned long long>(snap.items), snap.bytes / 1e6, snap.seconds, snap_bw / 1e6,
+      snap.direct, dd_bw / 1e6, dd_bw > 0 ? 100 * snap_bw / dd_bw : 0.0);
 
   // 2. Restore into a fresh engine (verify pass + load pass, 2 inserting threads).
   anvil::io::restore_result rr;
@@ -194,9 +203,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "restore failed: %s\n", rr.cold_start_reason.c_str());
     return 1;
   }
-  std::printf("restore: %llu items in %.2f s (verify %.2f s) = %.2f M items/s, %.2f GB/s of snapshot\n",
-              static_cast<unsigned long long>(rr.items_restored), rr.seconds, rr.verify_seconds,
-              rr.items_restored / rr.seconds / 1e6, rr.data_bytes / rr.seconds / 1e9);
+  std::printf(
+      "restore: %llu items in %.2f s (verify %.2f s) = %.2f M items/s, %.2f GB/s of snapshot\n",
+      static_cast<unsigned long long>(rr.items_restored), rr.seconds, rr.verify_seconds,
+      rr.items_restored / rr.seconds / 1e6, rr.data_bytes / rr.seconds / 1e9);
 
   // 3. Serving latency without, then with, snapshots running (back to back).
   const latency idle = measure(e, items, seconds, nullptr);
@@ -217,18 +227,23 @@ int main(int argc, char** argv) {
   const latency busy = measure(e, items, seconds, nullptr);
   run = false;
   io.join();
-  std::printf("serving p99 (ns) get %.0f -> %.0f (%+.1f%%), set %.0f -> %.0f (%+.1f%%); p50 get %.0f -> %.0f; %d snapshots overlapped\n",
-              idle.get_p99, busy.get_p99, 100 * (busy.get_p99 / idle.get_p99 - 1), idle.set_p99, busy.set_p99,
-              100 * (busy.set_p99 / idle.set_p99 - 1), idle.get_p50, busy.get_p50, snaps.load());
+  std::printf(
+      "serving p99 (ns) get %.0f -> %.0f (%+.1f%%), set %.0f -> %.0f (%+.1f%%); p50 get %.0f -> "
+      "%.0f; %d snapshots overlapped\n",
+      idle.get_p99, busy.get_p99, 100 * (busy.get_p99 / idle.get_p99 - 1), idle.set_p99,
+      busy.set_p99, 100 * (busy.set_p99 / idle.set_p99 - 1), idle.get_p50, busy.get_p50,
+      snaps.load());
 
   if (!out.empty()) {
     std::ofstream j(out);
-    j << "{\"items\":" << snap.items << ",\"snapshot_bytes\":" << snap.bytes << ",\"snapshot_seconds\":" << snap.seconds
-      << ",\"snapshot_MBps\":" << snap_bw / 1e6 << ",\"dd_direct_MBps\":" << dd_bw / 1e6
-      << ",\"ratio\":" << (dd_bw > 0 ? snap_bw / dd_bw : 0) << ",\"restore_seconds\":" << rr.seconds
+    j << "{\"items\":" << snap.items << ",\"snapshot_bytes\":" << snap.bytes
+      << ",\"snapshot_seconds\":" << snap.seconds << ",\"snapshot_MBps\":" << snap_bw / 1e6
+      << ",\"dd_direct_MBps\":" << dd_bw / 1e6 << ",\"ratio\":" << (dd_bw > 0 ? snap_bw / dd_bw : 0)
+      << ",\"restore_seconds\":" << rr.seconds
       << ",\"restore_items_per_s\":" << rr.items_restored / rr.seconds
-      << ",\"restore_GBps\":" << rr.data_bytes / rr.seconds / 1e9 << ",\"get_p99_ns\":[" << idle.get_p99 << ","
-      << busy.get_p99 << "],\"set_p99_ns\":[" << idle.set_p99 << "," << busy.set_p99 << "]}\n";
+      << ",\"restore_GBps\":" << rr.data_bytes / rr.seconds / 1e9 << ",\"get_p99_ns\":["
+      << idle.get_p99 << "," << busy.get_p99 << "],\"set_p99_ns\":[" << idle.set_p99 << ","
+      << busy.set_p99 << "]}\n";
   }
   std::filesystem::remove(dir + "/" + anvil::io::data_name(1));
   std::filesystem::remove(dir + "/" + anvil::io::manifest_name(1));

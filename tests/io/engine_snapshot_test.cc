@@ -56,10 +56,17 @@ std::map<std::string, expected_item> fill(cache::engine& e, int n, unsigned seed
     const std::uint32_t flags = rng();
     std::uint32_t exptime = 0;
     switch (i % 4) {
-      case 1: exptime = 10; break;          // relative 10 s: gone after the restart
-      case 2: exptime = 100'000; break;     // relative, still alive
-      case 3: exptime = kStart + 200'000; break;  // absolute
-      default: break;
+      case 1:
+        exptime = 10;
+        break;  // relative 10 s: gone after the restart
+      case 2:
+        exptime = 100'000;
+        break;  // relative, still alive
+      case 3:
+        exptime = kStart + 200'000;
+        break;  // absolute
+      default:
+        break;
     }
     const auto r = s.store(cache::store_mode::set, key, value, flags, exptime);
     EXPECT_EQ(r.st, cache::status::ok);
@@ -197,7 +204,8 @@ TEST(EngineSnapshot, RestoreAfterKill9) {
   const auto rr = restore_latest(sink, rcfg(d.path(), clk.now()));
   ASSERT_TRUE(rr.restored) << rr.cold_start_reason;
   // Whatever the kill interrupted is either complete or rejected for lack of a manifest.
-  for (const auto& rej : rr.rejected) EXPECT_NE(rej.reason.find("no manifest"), std::string::npos) << rej.reason;
+  for (const auto& rej : rr.rejected)
+    EXPECT_NE(rej.reason.find("no manifest"), std::string::npos) << rej.reason;
   check_restored(e, items);
 }
 

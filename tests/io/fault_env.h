@@ -110,7 +110,8 @@ class fuse_fault_fs {
     set_mode("normal");
     _pid = fork();
     if (_pid == 0) {
-      execl(binary.c_str(), binary.c_str(), mnt().c_str(), control().c_str(), static_cast<char*>(nullptr));
+      execl(binary.c_str(), binary.c_str(), mnt().c_str(), control().c_str(),
+            static_cast<char*>(nullptr));
       _exit(127);
     }
     std::ofstream(_dir + "/faultfs.pid") << _pid;

@@ -36,13 +36,16 @@ cache::engine_config ecfg(const cache::clock& c, std::size_t mib) {
   return e;
 }
 
-std::string stable_value(int i) { return test::checked_value("stable:" + std::to_string(i) + std::string(200, 's')); }
+std::string stable_value(int i) {
+  return test::checked_value("stable:" + std::to_string(i) + std::string(200, 's'));
+}
 
 void fill_stable(cache::engine& e) {
   auto s = e.open_session();
   for (int i = 0; i < kStable; ++i) {
-    ASSERT_EQ(s.store(cache::store_mode::set, "stable:" + std::to_string(i), stable_value(i), 3, 0).st,
-              cache::status::ok);
+    ASSERT_EQ(
+        s.store(cache::store_mode::set, "stable:" + std::to_string(i), stable_value(i), 3, 0).st,
+        cache::status::ok);
     s.quiescent();
   }
 }
@@ -74,8 +77,8 @@ class serving_load {
       const auto g = s.get("stable:" + std::to_string(i));
       if (!g.found || g.value != stable_value(i)) _failures.fetch_add(1);
       const std::string k = "serve:" + std::to_string(rng() % 1000);
-      if (s.store(cache::store_mode::set, k, test::checked_value(k + std::to_string(++v)), 0, 0).st !=
-          cache::status::ok)
+      if (s.store(cache::store_mode::set, k, test::checked_value(k + std::to_string(++v)), 0, 0)
+              .st != cache::status::ok)
         _failures.fetch_add(1);
       const auto h = s.get(k);
       if (!h.found || !test::value_ok(h.value)) _failures.fetch_add(1);
@@ -206,7 +209,8 @@ TEST_F(StorageFault, FuseEioOnWriteEioOnFsyncAndAStalledWrite) {
   {
     auto files = snapshot_files(cfg.writer.dir);
     std::erase_if(files, [&](const std::string& f) {
-      return f.find(manifest_name(r.snapshot_id)) != std::string::npos || f == data_name(r.snapshot_id);
+      return f.find(manifest_name(r.snapshot_id)) != std::string::npos ||
+             f == data_name(r.snapshot_id);
     });
     EXPECT_EQ(files, good_files);  // only the good one and the new one
   }
@@ -215,7 +219,8 @@ TEST_F(StorageFault, FuseEioOnWriteEioOnFsyncAndAStalledWrite) {
   fs.set_mode("stall_write");
   const auto t0 = std::chrono::steady_clock::now();
   svc->stop();
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, cfg.shutdown_timeout + 2 * cfg.writer.io_timeout + 20s);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0,
+            cfg.shutdown_timeout + 2 * cfg.writer.io_timeout + 20s);
   EXPECT_GE(svc->health().get(storage_health::threads_abandoned), 1u);
   EXPECT_TRUE(load.progresses());
   EXPECT_EQ(load.failures(), 0u);
@@ -253,7 +258,8 @@ TEST_F(StorageFault, Ext4ReadOnlyAndFull) {
   ASSERT_TRUE(svc.wait(svc.request_snapshot(), 60s, &r));
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.error, EROFS);
-  EXPECT_NE(svc.health().reason().find("Read-only file system"), std::string::npos) << svc.health().reason();
+  EXPECT_NE(svc.health().reason().find("Read-only file system"), std::string::npos)
+      << svc.health().reason();
   EXPECT_EQ(svc.health().state(), storage_state::degraded);
   EXPECT_TRUE(load.progresses());
   ASSERT_TRUE(fs->remount(false));
@@ -264,7 +270,8 @@ TEST_F(StorageFault, Ext4ReadOnlyAndFull) {
     auto s = e.open_session();
     const std::string big(1000, 'b');
     for (int i = 0; i < 60'000; ++i) {
-      ASSERT_EQ(s.store(cache::store_mode::set, "big:" + std::to_string(i), big, 0, 0).st, cache::status::ok);
+      ASSERT_EQ(s.store(cache::store_mode::set, "big:" + std::to_string(i), big, 0, 0).st,
+                cache::status::ok);
       s.quiescent();
     }
   }

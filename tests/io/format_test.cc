@@ -99,8 +99,8 @@ TEST(Format, BlockBuildAndParse) {
   }
   int added = 0;
   for (int i = 0; i < 20; ++i) {
-    cache::item_record r{keys[i], vals[i], static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(i * 10),
-                         static_cast<cache::cas_t>(1000 + i)};
+    cache::item_record r{keys[i], vals[i], static_cast<std::uint32_t>(i),
+                         static_cast<std::uint32_t>(i * 10), static_cast<cache::cas_t>(1000 + i)};
     if (!b.fits(r)) break;
     b.add(r);
     ++added;
@@ -113,13 +113,17 @@ TEST(Format, BlockBuildAndParse) {
   EXPECT_EQ(v.crc, crc);
   EXPECT_EQ(v.partition, 3u);
   int n = 0;
-  ASSERT_TRUE(for_each_record(v, [&](const cache::item_record& r) {
-    EXPECT_EQ(r.key, keys[n]);
-    EXPECT_EQ(r.value, vals[n]);
-    EXPECT_EQ(r.flags, static_cast<std::uint32_t>(n));
-    EXPECT_EQ(r.cas, static_cast<cache::cas_t>(1000 + n));
-    ++n;
-  }, err)) << err.reason;
+  ASSERT_TRUE(for_each_record(
+      v,
+      [&](const cache::item_record& r) {
+        EXPECT_EQ(r.key, keys[n]);
+        EXPECT_EQ(r.value, vals[n]);
+        EXPECT_EQ(r.flags, static_cast<std::uint32_t>(n));
+        EXPECT_EQ(r.cas, static_cast<cache::cas_t>(1000 + n));
+        ++n;
+      },
+      err))
+      << err.reason;
   EXPECT_EQ(n, 20);
   // Wrong snapshot or position, flipped payload byte: all caught.
   EXPECT_FALSE(check_block(buf, 10, 0, v, err));

@@ -34,7 +34,8 @@ class vector_source final : public item_source {
       : _parts(std::move(parts)), _cas(cas), _max(max_item) {}
   std::size_t partition_count() override { return _parts.size(); }
   std::size_t max_item_size() override { return _max; }
-  void for_each_item(std::size_t p, const std::function<void(const cache::item_record&)>& fn) override {
+  void for_each_item(std::size_t p,
+                     const std::function<void(const cache::item_record&)>& fn) override {
     for (const auto& it : _parts[p]) fn(it.rec());
   }
   cache::cas_t cas_counter() override { return _cas; }

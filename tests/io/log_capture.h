@@ -16,7 +16,8 @@ class log_capture {
     _ring = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000);
     _old = spdlog::default_logger();
     auto both = std::make_shared<spdlog::logger>(
-        "capture", spdlog::sinks_init_list{_ring, std::make_shared<spdlog::sinks::stderr_sink_mt>()});
+        "capture",
+        spdlog::sinks_init_list{_ring, std::make_shared<spdlog::sinks::stderr_sink_mt>()});
     spdlog::set_default_logger(both);
   }
   ~log_capture() { spdlog::set_default_logger(_old); }

@@ -40,7 +40,8 @@ TEST(SnapshotUnderLoad, ItemsAreWholeOrAbsent) {
     auto s = e.open_session();
     for (int i = 0; i < kStable; ++i) {
       const std::string k = "stable:" + std::to_string(i);
-      ASSERT_EQ(s.store(cache::store_mode::set, k, hot_value(k, 0, i % 300), 7, 0).st, cache::status::ok);
+      ASSERT_EQ(s.store(cache::store_mode::set, k, hot_value(k, 0, i % 300), 7, 0).st,
+                cache::status::ok);
       s.quiescent();
     }
   }
@@ -56,8 +57,8 @@ TEST(SnapshotUnderLoad, ItemsAreWholeOrAbsent) {
         const std::string k = "hot:" + std::to_string(rng() % kHot);
         if (rng() % 10 == 0) {
           s.remove(k);
-        } else if (s.store(cache::store_mode::set, k, hot_value(k, ++version, rng() % 2000), 1, 0).st !=
-                   cache::status::ok) {
+        } else if (s.store(cache::store_mode::set, k, hot_value(k, ++version, rng() % 2000), 1, 0)
+                       .st != cache::status::ok) {
           failures.fetch_add(1, std::memory_order_relaxed);
         }
         writes.fetch_add(1, std::memory_order_relaxed);

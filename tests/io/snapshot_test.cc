@@ -25,7 +25,7 @@ constexpr std::uint32_t kNow = 1'800'000'000;
 constexpr std::uint64_t kNode = 77;
 
 std::vector<std::vector<owned_item>> make_items(std::size_t parts, std::size_t n, unsigned seed,
-                                                 const std::string& tag = "") {
+                                                const std::string& tag = "") {
   std::mt19937_64 rng(seed);
   std::vector<std::vector<owned_item>> out(parts);
   for (std::size_t i = 0; i < n; ++i) {
@@ -37,9 +37,15 @@ std::vector<std::vector<owned_item>> make_items(std::size_t parts, std::size_t n
     it.value = test::checked_value(body);
     it.flags = static_cast<std::uint32_t>(rng());
     switch (i % 4) {
-      case 0: it.expires_at = 0; break;
-      case 1: it.expires_at = kNow - 10; break;  // expired at restore time
-      default: it.expires_at = kNow + 1000 + static_cast<std::uint32_t>(i); break;
+      case 0:
+        it.expires_at = 0;
+        break;
+      case 1:
+        it.expires_at = kNow - 10;
+        break;  // expired at restore time
+      default:
+        it.expires_at = kNow + 1000 + static_cast<std::uint32_t>(i);
+        break;
     }
     it.cas = 1000 + i * 3;
     out[i % parts].push_back(it);
@@ -68,7 +74,8 @@ restore_config rcfg(const std::string& dir) {
   return c;
 }
 
-void expect_restored(const test::map_sink& sink, const std::vector<std::vector<owned_item>>& parts) {
+void expect_restored(const test::map_sink& sink,
+                     const std::vector<std::vector<owned_item>>& parts) {
   std::size_t live = 0;
   for (const auto& p : parts) {
     for (const auto& it : p) {
@@ -93,8 +100,7 @@ TEST(Snapshot, RoundTripVariedItems) {
   ASSERT_TRUE(r.ok) << r.reason;
   EXPECT_EQ(r.items, 3000u);
   EXPECT_GT(r.blocks, 4u);
-  EXPECT_EQ(test::files_in(d.path()),
-            (std::vector<std::string>{data_name(1), manifest_name(1)}));
+  EXPECT_EQ(test::files_in(d.path()), (std::vector<std::string>{data_name(1), manifest_name(1)}));
   test::map_sink sink;
   const auto rr = restore_latest(sink, rcfg(d.path()));
   ASSERT_TRUE(rr.restored) << rr.cold_start_reason;
@@ -187,7 +193,8 @@ class Corruption : public ::testing::Test {
     std::vector<char> raw((std::istreambuf_iterator<char>(in)), {});
     manifest m;
     format_error err;
-    EXPECT_TRUE(decode_manifest({reinterpret_cast<const std::byte*>(raw.data()), raw.size()}, m, err));
+    EXPECT_TRUE(
+        decode_manifest({reinterpret_cast<const std::byte*>(raw.data()), raw.size()}, m, err));
     EXPECT_GE(m.info.block_count, 3u);
     return m.info.block_size;
   }
@@ -205,7 +212,8 @@ class Corruption : public ::testing::Test {
     std::vector<char> raw((std::istreambuf_iterator<char>(in)), {});
     manifest m;
     format_error err;
-    ASSERT_TRUE(decode_manifest({reinterpret_cast<const std::byte*>(raw.data()), raw.size()}, m, err));
+    ASSERT_TRUE(
+        decode_manifest({reinterpret_cast<const std::byte*>(raw.data()), raw.size()}, m, err));
     edit(m);
     std::vector<std::byte> out(kManifestSize);
     encode_manifest(m, out);
@@ -222,7 +230,7 @@ class Corruption : public ::testing::Test {
     ASSERT_EQ(rr.rejected.size(), 1u);
     EXPECT_EQ(rr.rejected[0].id, 2u);
     EXPECT_NE(rr.rejected[0].reason.find(why), std::string::npos) << rr.rejected[0].reason;
-    EXPECT_TRUE(logs.contains("snapshot 2 rejected: ")) ;
+    EXPECT_TRUE(logs.contains("snapshot 2 rejected: "));
     EXPECT_TRUE(logs.contains(why));
     expect_restored(sink, old_items);  // nothing of the rejected snapshot got in
   }
@@ -333,7 +341,8 @@ TEST(Service, OnDemandRetentionAndShutdownSnapshot) {
   // Leftovers of an interrupted attempt: removed at start.
   std::ofstream(d.path() + "/" + data_name(9)) << "partial";
   {
-    snapshot_service svc([&] { return std::make_unique<test::vector_source>(items, 7); }, clk, scfg(d.path()));
+    snapshot_service svc([&] { return std::make_unique<test::vector_source>(items, 7); }, clk,
+                         scfg(d.path()));
     svc.start();
     for (int i = 0; i < 4; ++i) {
       const auto t = svc.request_snapshot();
@@ -348,10 +357,11 @@ TEST(Service, OnDemandRetentionAndShutdownSnapshot) {
     svc.stop();  // one more at shutdown
     EXPECT_EQ(svc.health().get(storage_health::snapshots_ok), 5u);
   }
-  EXPECT_EQ(test::files_in(d.path()),
-            (std::vector<std::string>{data_name(13), manifest_name(13), data_name(14), manifest_name(14)}));
+  EXPECT_EQ(test::files_in(d.path()), (std::vector<std::string>{data_name(13), manifest_name(13),
+                                                                data_name(14), manifest_name(14)}));
   // The next start restores the newest one through the service (its health records it).
-  snapshot_service next([&] { return std::make_unique<test::vector_source>(items, 7); }, clk, scfg(d.path()));
+  snapshot_service next([&] { return std::make_unique<test::vector_source>(items, 7); }, clk,
+                        scfg(d.path()));
   test::map_sink sink;
   const auto rr = next.restore(sink, kNow);
   ASSERT_TRUE(rr.restored) << rr.cold_start_reason;

@@ -154,7 +154,8 @@ int fs_write(const char* path, const char* buf, size_t size, off_t off, fuse_fil
   auto it = g_files.find(path);
   if (it == g_files.end()) return -ENOENT;
   auto& d = it->second;
-  if (d.size() < static_cast<std::size_t>(off) + size) d.resize(static_cast<std::size_t>(off) + size);
+  if (d.size() < static_cast<std::size_t>(off) + size)
+    d.resize(static_cast<std::size_t>(off) + size);
   std::memcpy(d.data() + off, buf, size);
   return static_cast<int>(size);
 }

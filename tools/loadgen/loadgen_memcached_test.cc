@@ -145,6 +145,17 @@ TEST(LoadgenMemcached, RequestBoundIsExact) {
   EXPECT_EQ(r.result["requests"], 1001);
 }
 
+TEST(LoadgenMemcached, WarmupIsAnsweredButNotRecorded) {
+  memcached_process mc;
+  if (!mc.start()) GTEST_SKIP() << "no runnable " << kMemcached;
+  const auto r = run_loadgen(mc.port(), "-c 2 -P 4 -k 100 -w 0.3 -D 0.3 --verify");
+  ASSERT_EQ(r.exit_code, 0) << r.result.dump(2);
+  EXPECT_GT(r.result["requests"].get<std::uint64_t>(), 0u);
+  EXPECT_GT(r.result["responses_total"].get<std::uint64_t>(),
+            r.result["requests"].get<std::uint64_t>());
+  EXPECT_EQ(r.result["latency_us"]["all"]["count"], r.result["requests"]);
+}
+
 TEST(LoadgenMemcached, RefusedConnectionIsAnErrorAndExitsNonZero) {
   int port = 0;
   const int fd = listen_loopback(port);

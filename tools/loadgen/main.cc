@@ -36,6 +36,9 @@ int main(int argc, char** argv) {
   app.add_option("-D,--duration", o.duration_s, "measured seconds (0: bound by --requests)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  app.add_option("-w,--warmup", o.warmup_s, "seconds of unrecorded load before measuring")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("-n,--requests", o.requests, "measured requests in total (0: bound by time)")
       ->capture_default_str();
   app.add_flag("!--no-prefill", o.prefill, "skip setting every key before measuring");

@@ -15,6 +15,7 @@ struct options {
   double get_ratio = 0.9;       // fraction of GETs; the rest are SETs
   std::uint64_t keys = 100000;  // key space, chosen uniformly
   std::size_t value_len = 32;
+  double warmup_s = 0;         // load before the measured phase, not recorded
   double duration_s = 10;      // measured phase bound (0: bound by requests only)
   std::uint64_t requests = 0;  // total measured requests bound (0: bound by time only)
   bool prefill = true;         // SET every key once before measuring

@@ -129,7 +129,9 @@ class worker {
   void measure(std::uint64_t quota) {
     _quota = quota;
     _issued = 0;
-    _measure_start = _last_response = now_ns();
+    // Requests sent during the warm-up are answered and checked but not recorded; the
+    // measured phase (and its duration) starts when the warm-up ends.
+    _measure_start = _last_response = now_ns() + seconds_to_ns(_o.warmup_s);
     _deadline = _o.duration_s > 0 ? _measure_start + seconds_to_ns(_o.duration_s) : ~0ull;
     drive(phase::measure);
   }
@@ -241,7 +243,7 @@ void worker::issue(connection& c, phase p, std::uint64_t now) {
     key = _cursor++;
     op = wire::kOpSet;
   } else {
-    ++_issued;
+    if (now >= _measure_start) ++_issued;
     const std::uint64_t r = splitmix64(c.rng);
     key = static_cast<std::uint64_t>(
         (static_cast<unsigned __int128>(splitmix64(c.rng)) * _ks.keys()) >> 64);
@@ -327,6 +329,8 @@ bool worker::on_response(const wire::response& r, connection& c, phase p, std::u
     _r.prefilled += r.status == wire::kStatusOk;
     return true;
   }
+  ++_r.responses_total;
+  if (f.sent_ns < _measure_start) return true;  // warm-up
   const std::uint64_t lat = now - f.sent_ns;
   _r.all.record(lat);
   ++_r.requests;
@@ -478,6 +482,7 @@ run_result run(const options& o) {
     r.connections_open += x.connections_open;
     r.prefilled += x.prefilled;
     r.requests += x.requests;
+    r.responses_total += x.responses_total;
     r.gets += x.gets, r.sets += x.sets, r.get_hits += x.get_hits, r.get_misses += x.get_misses;
     r.all.merge(x.all), r.get.merge(x.get), r.set.merge(x.set);
     r.errors.add(x.errors);

@@ -31,7 +31,8 @@ struct run_result {
   unsigned connections_open = 0;
   std::uint64_t prefilled = 0;
   double prefill_s = 0;
-  std::uint64_t requests = 0;  // measured responses received
+  std::uint64_t requests = 0;         // measured responses received
+  std::uint64_t responses_total = 0;  // also those to warm-up requests (server-side cost)
   std::uint64_t gets = 0, sets = 0, get_hits = 0, get_misses = 0;
   double elapsed_s = 0;  // measured phase, first send to last response
   histogram all, get, set;

@@ -24,6 +24,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -81,6 +82,7 @@ class memcached_process {
     const std::string port = std::to_string(_port);
     _pid = ::fork();
     if (_pid == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive a crashed test
       std::vector<const char*> argv = {kMemcached, "-l", "127.0.0.1", "-p",     port.c_str(),
                                        "-U",       "0",  "-B",        "binary", "-t",
                                        "1",        "-m", "64"};

@@ -122,6 +122,7 @@ void apply_file(server_config& c, const std::string& path) {
             text([&](auto f, auto v) { c.max_connections = positive(f, v, 10'000'000); })},
            {"max_item_size", text([&](auto f, auto v) { c.max_item_size = item_size(f, v); })},
            {"sasl", text([&](auto f, auto v) { c.sasl = boolean(f, v); })},
+           {"sasl_credentials", text([&](auto, auto v) { c.sasl_credentials = v; })},
        }},
       {"network",
        {
@@ -382,9 +383,10 @@ server_config load_config(const std::vector<std::string>& args) {
         "cannot be higher than 1/2 of the memory limit (-m " + std::to_string(cfg.memory_mb) + ")");
   if (cfg.tcp_port == 0 && cfg.udp_port == 0)
     throw config_error("-p/--port", "TCP and UDP are both off: nothing to serve");
-  if (cfg.sasl)
+  if (cfg.sasl && cfg.sasl_credentials.empty())
     throw config_error("-S/--enable-sasl",
-                       "SASL authentication is not implemented; refusing to start open");
+                       "needs memcached.sasl_credentials (a file of user:pbkdf2-sha256:... "
+                       "lines, see dataplane/proto/sasl.h); refusing to start open");
   if (cfg.ip.empty()) throw config_error("network.ip", "required: the node's IPv4 address (or -l)");
   if (cfg.port == port_kind::afpacket && cfg.interface.empty())
     throw config_error("network.interface", "required for port_type = \"afpacket\"");

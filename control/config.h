@@ -28,6 +28,7 @@ struct server_config {
   unsigned max_connections = 1024;
   std::uint64_t max_item_size = 1024 * 1024;
   bool sasl = false;
+  std::string sasl_credentials;  // [memcached] sasl_credentials: file for -S (SASL PLAIN)
   int verbosity = 0;
 
   // the config file

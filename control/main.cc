@@ -6,10 +6,15 @@
 // loops drain (bounded by server.shutdown_timeout_s) -> final counters -> exit 0.
 // Logs go to stderr, one logfmt line per event (`event=... reason="..."`).
 //
-// Until the TCP/IP stack, the protocol and the cache are joined, every lcore runs the
-// drop-and-count handler: the port and loops are real, nothing answers. The log says
-// so at start-up (event=not_wired); nothing here pretends to serve memcached.
+// Each lcore runs a cache_server (dataplane/server/cache_server.h): its own TCP/IP
+// stack instance (connection table, timers, buffers), a cache session and protocol
+// counters, over its own port queue; flows are spread by the port (fanout hash / RSS)
+// and every lcore listens. The control thread advances the engine clock, logs stats
+// and, on a signal, stops the lcores (they answer what they hold, close connections
+// and drain, bounded) and logs each lcore's busy cycles and requests served.
 #include <signal.h>
+#include <sys/random.h>
+#include <unistd.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -17,12 +22,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
+#include <ctime>
 #include <set>
 
 #include "control/config.h"
 #include "dataplane/port/afpacket_port.h"
 #include "dataplane/server/cpu_pin.h"
-#include "dataplane/server/drop_handler.h"
+#include "dataplane/proto/sasl.h"
+#include "dataplane/server/cache_server.h"
 #include "dataplane/server/lcore_set.h"
 #ifdef ANVIL_HAVE_DPDK
 #include "dataplane/port/dpdk_port.h"
@@ -61,53 +69,119 @@ int config_failure(const config_error& e) {
 
 template <class P>
 void log_lcore(const char* event, unsigned i, unsigned cpu, const server::loop_counters& l,
-               const P& p, const server::drop_counters& d) {
+               const P& p, const server::cache_server& h) {
   const auto& c = p.counters();
+  const auto& n = h.net_counters();
+  const auto& pc = h.proto_counters();
   const auto busy = l.busy_cycles.get(), idle = l.idle_cycles.get();
+  const auto requests = server::requests_served(pc);
+  auto ld = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
   spdlog::info(
-      "event={} lcore={} cpu={} iterations={} idle_iterations={} busy_cycles={} idle_cycles={} "
-      "busy_pct={:.1f} sleeps={} rx_frames={} rx_bytes={} rx_oversize={} rx_runt={} "
-      "rx_csum_partial={} rx_csum_dropped={} tx_frames={} tx_dropped={} tx_no_buffer={} "
-      "dropped_arp={} dropped_ipv4={} dropped_other={}",
-      event, i, cpu, l.iterations.get(), l.idle_iterations.get(), busy, idle,
+      "event={} lcore={} cpu={} busy_cycles={} requests={} cycles_per_request={:.0f} "
+      "iterations={} idle_iterations={} idle_cycles={} busy_pct={:.1f} sleeps={} "
+      "curr_connections={} total_connections={} cmd_get={} cmd_set={} get_hits={} "
+      "get_misses={} udp_requests={} bytes_read={} bytes_written={} protocol_errors={} "
+      "rx_frames={} rx_bytes={} rx_oversize={} rx_runt={} rx_csum_partial={} "
+      "rx_csum_dropped={} tx_frames={} tx_dropped={} tx_no_buffer={} tcp_accepts={} "
+      "tcp_closes={} tcp_retransmits={} tcp_rst_sent={} drop_tcp_checksum={} "
+      "drop_udp_port={} arp_replies={} icmp_echo_replies={}",
+      event, i, cpu, busy, requests, requests ? double(busy) / double(requests) : 0.0,
+      l.iterations.get(), l.idle_iterations.get(), idle,
       busy + idle ? 100.0 * double(busy) / double(busy + idle) : 0.0, l.sleeps.get(),
+      h.serving_stats().curr_connections.load(std::memory_order_relaxed),
+      h.serving_stats().total_connections.get(), pc.cmd_get.load(), pc.cmd_set.load(),
+      pc.get_hits.load(), pc.get_misses.load(), h.serving_stats().udp_requests.get(),
+      pc.bytes_read.load(), pc.bytes_written.load(), pc.protocol_errors.load(),
       c.rx_frames.get(), c.rx_bytes.get(), c.rx_oversize.get(), c.rx_runt.get(),
       c.rx_csum_partial.get(), c.rx_csum_dropped.get(), c.tx_frames.get(), c.tx_dropped.get(),
-      c.tx_no_buffer.get(), d.arp.get(), d.ipv4.get(), d.other.get());
+      c.tx_no_buffer.get(), ld(n.tcp_accepts), ld(n.tcp_closes), ld(n.tcp_retransmits),
+      ld(n.tcp_rst_sent), ld(n.drop_tcp_checksum), ld(n.drop_udp_port), ld(n.arp_replies),
+      ld(n.icmp_echo_replies));
 }
+
+std::uint32_t unix_now() { return static_cast<std::uint32_t>(std::time(nullptr)); }
+
+net::ip4_addr parse_ip4(const std::string& s) {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  std::sscanf(s.c_str(), "%u.%u.%u.%u", &a, &b, &c, &d);  // validated by the config
+  return net::make_ip4(static_cast<std::uint8_t>(a), static_cast<std::uint8_t>(b),
+                       static_cast<std::uint8_t>(c), static_cast<std::uint8_t>(d));
+}
+
+// Everything every lcore's server shares: the engine and its clock, the protocol and
+// stack settings, the server-wide facts.
+struct serving_setup {
+  cache::clock clock{unix_now()};
+  std::unique_ptr<cache::engine> engine;
+  std::optional<proto::credentials> sasl;
+  server::cache_server_config server;
+  server::server_shared shared;
+};
 
 template <class P>
 int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
           const std::vector<unsigned>& cpus, const server::cpu_topology& topo,
-          const sigset_t& signals) {
-  std::vector<server::drop_counters> drops(ports.size());
+          const sigset_t& signals, serving_setup& setup) {
+  auto& sc = setup.server.stack;
+  const auto m = ports[0]->mac();
+  std::copy(m.begin(), m.end(), sc.mac.b.begin());
+  setup.shared.proto.assign(ports.size(), nullptr);
+  setup.shared.serving.assign(ports.size(), nullptr);
+  setup.shared.net.assign(ports.size(), nullptr);
+  setup.shared.threads = static_cast<std::uint32_t>(ports.size());
+  std::vector<server::cache_server*> handlers(ports.size());
   server::loop_config lc;
   lc.idle = cfg.idle;
   lc.drain_timeout_ns = static_cast<std::uint64_t>(cfg.shutdown_timeout_s * 0.8 * 1e9);
-  server::lcore_set<P, server::drop_handler> lcores(
+  server::lcore_set<P, server::cache_server> lcores(
       ports, cpus, topo, lc,
-      [&](unsigned i) { return std::make_unique<server::drop_handler>(drops[i]); },
+      [&](unsigned i) {
+        auto h = std::make_unique<server::cache_server>(*setup.engine, setup.server,
+                                                         setup.shared, i);
+        handlers[i] = h.get();
+        return h;
+      },
       [](unsigned i, unsigned cpu) {
         spdlog::warn("event=pin_failed lcore={} cpu={} reason={}", i, cpu,
                      q("hwloc could not bind the thread; it runs unpinned"));
       });
-  spdlog::info("event=started lcores={} cpus={} mac={} idle={} handler=drop_and_count",
-               ports.size(), cpu_text(cpus), mac_text(ports[0]->mac()),
-               cfg.idle.mode == server::idle_policy::kind::busy_poll ? "busy-poll" : "backoff");
+  spdlog::info(
+      "event=started lcores={} cpus={} mac={} ip={} tcp_port={} udp_port={} idle={} "
+      "handler=cache_server sasl={} tcp_rx_buffer={} tcp_tx_buffer={} partitions={}",
+      ports.size(), cpu_text(cpus), mac_text(ports[0]->mac()), cfg.ip, cfg.tcp_port,
+      cfg.udp_port,
+      cfg.idle.mode == server::idle_policy::kind::busy_poll ? "busy-poll" : "backoff",
+      setup.sasl ? "on" : "off", sc.tcp.rx_buffer, sc.tcp.tx_buffer,
+      setup.engine->partition_count());
 
-  const auto interval = cfg.stats_interval_s > 0 ? cfg.stats_interval_s : 1.0;
+  // The engine's clock ticks here (unix seconds); the stats line is periodic if asked.
+  using clk = std::chrono::steady_clock;
+  const double stats_every = cfg.stats_interval_s;
+  auto next_stats = clk::now() + std::chrono::duration_cast<clk::duration>(
+                                     std::chrono::duration<double>(stats_every));
   int sig = -1;
   while (sig < 0) {
-    timespec ts{
-        static_cast<time_t>(interval),
-        static_cast<long>((interval - static_cast<double>(static_cast<time_t>(interval))) * 1e9)};
+    double wait_s = 0.25;
+    if (stats_every > 0)
+      wait_s = std::clamp(std::chrono::duration<double>(next_stats - clk::now()).count(), 0.001,
+                          0.25);
+    timespec ts{static_cast<time_t>(wait_s),
+                static_cast<long>((wait_s - static_cast<double>(static_cast<time_t>(wait_s))) * 1e9)};
     sig = ::sigtimedwait(&signals, nullptr, &ts);
-    if (sig < 0 && cfg.stats_interval_s > 0)
+    setup.clock.set(unix_now());
+    if (sig < 0 && stats_every > 0 && clk::now() >= next_stats) {
+      next_stats += std::chrono::duration_cast<clk::duration>(
+          std::chrono::duration<double>(stats_every));
       for (unsigned i = 0; i < lcores.size(); ++i)
-        log_lcore("stats", i, cpus[i], lcores.counters(i), lcores.port(i), drops[i]);
+        log_lcore("stats", i, cpus[i], lcores.counters(i), lcores.port(i), *handlers[i]);
+    }
   }
-  spdlog::info("event=shutdown_begin signal={} reason={}", sig == SIGINT ? "SIGINT" : "SIGTERM",
-               q("signal received: stopping lcores, draining in-flight work"));
+  std::uint64_t open = 0;
+  for (auto* h : handlers) open += h->serving_stats().curr_connections.load();
+  spdlog::info("event=shutdown_begin signal={} open_connections={} reason={}",
+               sig == SIGINT ? "SIGINT" : "SIGTERM", open,
+               q("signal received: refusing new connections, answering what was received, "
+                 "closing connections, draining in-flight responses"));
   lcores.request_stop();
   const auto bound = std::chrono::milliseconds(static_cast<long>(cfg.shutdown_timeout_s * 1000));
   if (!lcores.wait_stopped(bound)) {
@@ -117,8 +191,13 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
     std::_Exit(1);
   }
   for (unsigned i = 0; i < lcores.size(); ++i)
-    log_lcore("lcore_final", i, cpus[i], lcores.counters(i), lcores.port(i), drops[i]);
-  spdlog::info("event=stopped reason={}", q("clean shutdown"));
+    log_lcore("lcore_final", i, cpus[i], lcores.counters(i), lcores.port(i), *handlers[i]);
+  // The lcores have stopped: their stacks can be inspected from here.
+  std::size_t unfinished = 0;
+  for (auto* h : handlers) unfinished += h->unfinished_connections();
+  spdlog::info("event=stopped unfinished_connections={} reason={}", unfinished,
+               q(unfinished ? "drain bound reached with responses or FINs unacknowledged"
+                            : "clean shutdown: every connection closed, every response delivered"));
   return 0;
 }
 
@@ -191,10 +270,48 @@ int run(int argc, char** argv) {
       q(cfg.config_path), to_string(cfg.port), q(cfg.interface), cfg.ip, cfg.tcp_port, cfg.udp_port,
       cfg.memory_mb, cpus.size(), cpu_text(cpus), cfg.max_connections, cfg.max_item_size,
       cfg.verbosity);
-  spdlog::warn("event=not_wired reason={}",
-               q("the TCP/IP stack, memcached binary protocol and cache engine are not joined "
-                 "to the ports yet: frames are received, counted and dropped; nothing answers "
-                 "ARP, ping or memcached clients"));
+  serving_setup setup;
+  try {
+    if (cfg.sasl) {
+      std::string err;
+      setup.sasl = proto::credentials::load_file(cfg.sasl_credentials, &err);
+      if (!setup.sasl)
+        throw config_error("memcached.sasl_credentials", "'" + cfg.sasl_credentials + "': " + err);
+      setup.server.proto.sasl = &*setup.sasl;
+    }
+    cache::engine_config ec;
+    ec.memory_limit_bytes = cfg.memory_mb * 1024 * 1024;
+    ec.max_item_size = cfg.max_item_size;
+    std::size_t parts = 1;
+    while (parts < cpus.size()) parts <<= 1;
+    ec.partitions = parts;
+    ec.time = &setup.clock;
+    setup.engine = std::make_unique<cache::engine>(ec);
+  } catch (const config_error& e) {
+    return config_failure(e);
+  } catch (const std::exception& e) {
+    spdlog::error("event=start_failed reason={}", q(std::string("cache engine: ") + e.what()));
+    return 1;
+  }
+  setup.shared.pid = static_cast<std::uint32_t>(::getpid());
+  setup.shared.started_at = unix_now();
+  setup.shared.max_connections = cfg.max_connections;
+  {
+    auto& sc = setup.server.stack;
+    sc.addresses = {parse_ip4(cfg.ip)};
+    if (cfg.tcp_port != 0) sc.tcp_ports = {cfg.tcp_port};
+    sc.udp_port = cfg.udp_port;
+    // Each lcore may see every connection (the hash decides), so each gets the limit.
+    sc.max_connections = cfg.max_connections;
+    sc.syn_backlog = std::min<std::uint32_t>(sc.syn_backlog, cfg.max_connections);
+    std::uint64_t secret = 0;
+    if (::getrandom(&secret, sizeof secret, 0) != static_cast<ssize_t>(sizeof secret))
+      secret ^= static_cast<std::uint64_t>(std::time(nullptr)) * 0x9e3779b97f4a7c15ull;
+    sc.secret = secret;
+    const auto b = server::tcp_buffers(cfg.max_item_size);
+    sc.tcp.rx_buffer = b.rx;
+    sc.tcp.tx_buffer = b.tx;
+  }
 
   try {
     if (cfg.port == port_kind::afpacket) {
@@ -211,7 +328,7 @@ int run(int argc, char** argv) {
           cfg.interface, ports.size(), ports[0]->fanout_id(),
           cfg.afpacket_rx == port::afpacket_rx_mode::ring ? "ring" : "mmsg",
           cfg.csum_partial == port::csum_partial_policy::accept ? "accept" : "drop");
-      return serve(cfg, ports, cpus, *topo, signals);
+      return serve(cfg, ports, cpus, *topo, signals, setup);
     }
 #ifdef ANVIL_HAVE_DPDK
     port::dpdk_options o;
@@ -222,7 +339,7 @@ int run(int argc, char** argv) {
     auto ports = port::dpdk_port::open(o, static_cast<unsigned>(cpus.size()));
     spdlog::info("event=port_open port_type=dpdk port_id={} queues={}", ports[0]->port_id(),
                  ports.size());
-    return serve(cfg, ports, cpus, *topo, signals);
+    return serve(cfg, ports, cpus, *topo, signals, setup);
 #endif
   } catch (const std::exception& e) {
     spdlog::error("event=port_open_failed port_type={} reason={}", to_string(cfg.port),

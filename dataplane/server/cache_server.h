@@ -1,0 +1,197 @@
+// The real per-lcore handler: port frames -> net::stack (TCP/UDP/ARP/ICMP) -> memcached
+// binary protocol handler -> cache engine, and back. One `cache_server` per lcore; it
+// owns that lcore's stack (its own connection table, timers and buffer pools), its
+// cache session and its protocol counters. Plugs into poll_loop<Port, cache_server>.
+//
+// Buffers and the protocol's backpressure rule:
+// - The protocol dispatches a request only when all of it is contiguous in the
+//   receive buffer, so TCP receive buffers hold max item size + headers (see
+//   tcp_buffers()). Pool memory is one allocation per lcore made at start; pages are
+//   touched only as far as a connection's data reaches.
+// - Responses are written straight into the connection's send buffer. The sink we
+//   hand the protocol starts at the connection's queued (unacknowledged) bytes, so a
+//   response that does not fit *now* stops the handler with sink_full (we resume in
+//   on_writable when an ACK frees space) instead of looking like "cannot fit even in
+//   an empty sink", which would close the connection. The send buffer holds the
+//   largest single response (handler::min_sink_capacity()).
+// Hot path: no lock, no heap allocation, no syscall, no virtual call. Cross-lcore state
+// (connection counts, "stats reset" requests) is single-writer atomics.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "cache/engine.h"
+#include "dataplane/net/stack.h"
+#include "dataplane/port/frame.h"
+#include "dataplane/port/port_counters.h"
+#include "dataplane/proto/handler.h"
+
+namespace anvil::server {
+
+// What other threads may read about one lcore (single writer: that lcore).
+struct alignas(64) lcore_serving_stats {
+  std::atomic<std::uint64_t> curr_connections{0};  // established, not yet closed
+  port::counter total_connections;
+  port::counter udp_requests;
+  std::atomic<bool> reset_requested{false};  // set by any lcore's "stats reset"
+};
+
+// Shared, read-only after start-up except for the per-lcore blocks above.
+struct server_shared {
+  std::uint32_t pid = 0;
+  std::uint32_t started_at = 0;  // unix seconds
+  std::uint32_t threads = 1;
+  std::uint64_t max_connections = 0;
+  std::vector<proto::lcore_counters*> proto;     // one per lcore
+  std::vector<lcore_serving_stats*> serving;      // one per lcore
+  std::vector<const net::net_counters*> net;      // one per lcore (set by each server)
+};
+
+// Fills memcached's server-wide stats from every lcore (called only for Stat requests).
+void fill_server_facts(void* ctx, proto::server_facts& f);
+void request_stats_reset(void* ctx);
+
+// Requests served, as the sum of the command counters memcached keeps (gets, stores,
+// touches, flushes, deletes, incr/decr); noop/version/stat are not counted.
+std::uint64_t requests_served(const proto::lcore_counters& c);
+
+struct cache_server_config {
+  net::stack_config stack;
+  proto::handler_config proto;
+};
+
+// Receive/send buffer sizes that satisfy the protocol's contiguity and sink rules.
+struct tcp_buffer_sizes {
+  std::uint32_t rx = 0, tx = 0;
+};
+tcp_buffer_sizes tcp_buffers(std::size_t max_item_size);
+
+class cache_server;
+
+// The stack's application: forwards callbacks to the server (a separate type so the
+// stack can be a member of the server).
+struct cache_server_app {
+  cache_server* s = nullptr;
+  void on_accept(net::tcp_conn& c);
+  void on_data(net::tcp_conn& c);
+  void on_close(net::tcp_conn& c);
+  void on_writable(net::tcp_conn& c);
+  void on_udp(net::bytes request, net::udp_reply& reply);
+};
+
+class cache_server {
+ public:
+  cache_server(cache::engine& engine, const cache_server_config& cfg, server_shared& shared,
+               unsigned lcore);
+  cache_server(const cache_server&) = delete;
+  cache_server& operator=(const cache_server&) = delete;
+
+  // ---- poll_loop hooks ------------------------------------------------------------
+  template <class Sink>
+  void on_rx(std::span<const port::rx_frame> burst, Sink& tx, std::uint64_t now_ns) {
+    const net::nanos now = static_cast<net::nanos>(now_ns);
+    for (const auto& f : burst) {
+      const bool verified = f.csum == port::csum_state::verified;
+      _stack.input(f.bytes, now, tx, net::rx_meta{verified, f.csum != port::csum_state::unknown});
+    }
+    _stack.flush(now, tx);
+  }
+
+  // The loop calls this only when the deadline it returned is due, but a connection
+  // accepted or written to in on_rx may arm an earlier timer; so never promise more
+  // than kTimerGranularity ahead.
+  template <class Sink>
+  std::uint64_t on_timers(Sink& tx, std::uint64_t now_ns) {
+    const net::nanos now = static_cast<net::nanos>(now_ns);
+    _stack.poll_timers(now, tx);
+    const net::nanos next = _stack.next_deadline();
+    const net::nanos cap = now + kTimerGranularityNs;
+    return static_cast<std::uint64_t>(next < cap ? next : cap);
+  }
+
+  void quiescent() {
+    if (_stats.reset_requested.load(std::memory_order_relaxed)) [[unlikely]]
+      reset_counters();
+    _session.quiescent();
+  }
+
+  // Graceful stop: answer every complete request already received, then close each
+  // connection (FIN after the queued responses); new connections are refused (RST).
+  template <class Sink>
+  void on_stop(Sink& tx, std::uint64_t now_ns) {
+    _stopping = true;
+    _stack.for_each_connection([this](net::tcp_conn& c) {
+      if (_conns[c.slot].open) {
+        serve(c);
+        c.close();
+      }
+    });
+    _stack.flush(static_cast<net::nanos>(now_ns), tx);
+  }
+  // True while a connection still has responses or our FIN unacknowledged.
+  bool in_flight() { return unfinished_connections() > 0; }
+  // Connections whose responses or FIN are not yet acknowledged (FIN_WAIT_2 and
+  // TIME_WAIT are done: everything we owed was delivered). Not for the hot path.
+  std::size_t unfinished_connections() {
+    std::size_t any = 0;
+    _stack.for_each_connection([&](net::tcp_conn& c) {
+      switch (c.state()) {
+        case net::tcp_state::syn_received:
+        case net::tcp_state::established:
+        case net::tcp_state::close_wait:
+        case net::tcp_state::fin_wait_1:
+        case net::tcp_state::closing:
+        case net::tcp_state::last_ack:
+          ++any;
+          break;
+        default:
+          break;
+      }
+    });
+    return any;
+  }
+
+  // ---- stack callbacks (through cache_server_app) ----------------------------------
+  void accept(net::tcp_conn& c);
+  void serve(net::tcp_conn& c);
+  void closed(net::tcp_conn& c);
+  void udp(net::bytes request, net::udp_reply& reply);
+
+  // ---- inspection (other threads: counters only) -----------------------------------
+  const net::net_counters& net_counters() const { return _stack.counters(); }
+  const proto::lcore_counters& proto_counters() const { return _proto_counters; }
+  const lcore_serving_stats& serving_stats() const { return _stats; }
+
+  static constexpr net::nanos kTimerGranularityNs = 1'000'000;  // 1 ms
+
+ private:
+  struct conn_state {
+    proto::connection proto;
+    bool open = false;
+  };
+  void reset_counters();
+
+  cache::session _session;
+  proto::lcore_counters _proto_counters;
+  lcore_serving_stats _stats;
+  proto::handler _handler;
+  cache_server_app _app;
+  net::stack<cache_server_app> _stack;
+  std::vector<conn_state> _conns;  // indexed by tcp_conn::slot
+  std::uint64_t _open = 0;
+  bool _stopping = false;
+};
+
+inline void cache_server_app::on_accept(net::tcp_conn& c) { s->accept(c); }
+inline void cache_server_app::on_data(net::tcp_conn& c) { s->serve(c); }
+inline void cache_server_app::on_close(net::tcp_conn& c) { s->closed(c); }
+inline void cache_server_app::on_writable(net::tcp_conn& c) { s->serve(c); }
+inline void cache_server_app::on_udp(net::bytes request, net::udp_reply& reply) {
+  s->udp(request, reply);
+}
+
+}  // namespace anvil::server

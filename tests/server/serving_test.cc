@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/proto/sasl.h"
 #include "tests/server/anvil_process.h"
 #include "tests/support/netns.h"
 #include "tests/support/testnet.h"
@@ -175,8 +176,9 @@ class Serving : public ::testing::TestWithParam<port_type> {
  protected:
   // One queue pair per lcore (a DPDK af_packet vdev with more queues than lcores
   // would leave the flows hashed to the extra queues unread).
-  void start(int lcores, const std::vector<std::string>& extra = {}) {
-    _conf = std::make_unique<config_file>(server_config(GetParam(), _net, lcores));
+  void start(int lcores, const std::vector<std::string>& extra = {},
+             const std::string& extra_toml = "") {
+    _conf = std::make_unique<config_file>(server_config(GetParam(), _net, lcores) + extra_toml);
     std::vector<std::string> args{"--config", _conf->path(), "-t", std::to_string(lcores)};
     args.insert(args.end(), extra.begin(), extra.end());
     _p = std::make_unique<anvil_process>(args, _net.stack_ns());
@@ -405,6 +407,40 @@ TEST_P(Serving, UdpWithTheFrameHeader) {
   }
   const auto log = stop();
   EXPECT_EQ(log_value(log, "lcore_final", "udp_requests"), 2) << log;
+}
+
+// -S with a credentials file: nothing but SASL before a PLAIN login, then service.
+TEST_P(Serving, SaslPlainGatesTheConnection) {
+  const std::string creds = "/tmp/anvil-sasl-" + std::to_string(::getpid());
+  std::ofstream(creds) << proto::credentials::make_line("alice", "s3cret", "salt1234", 1000) << "\n";
+  start(1, {"-S"}, "[memcached]\nsasl_credentials = \"" + creds + "\"\n");
+  EXPECT_NE(_p->log().find("sasl=on"), std::string::npos) << _p->log();
+  constexpr std::uint8_t kSaslAuth = 0x21;
+  {  // Before login: auth error, and the connection is closed.
+    tcp_client c(_net);
+    auto r = c.call(request(kGet, "x"));
+    ASSERT_TRUE(r) << _p->log();
+    EXPECT_EQ(r->status, 0x20);
+    EXPECT_TRUE(c.eof());
+  }
+  {
+    tcp_client c(_net);
+    auto r = c.call(request(kSaslAuth, "PLAIN", std::string("\0alice\0wrong", 12)));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 0x20) << "wrong password";
+  }
+  tcp_client c(_net);
+  auto r = c.call(request(kSaslAuth, "PLAIN", std::string("\0alice\0s3cret", 13)));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 0) << r->value;
+  r = c.call(set_req(kSet, "k", "v", 0));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 0);
+  r = c.call(request(kGet, "k"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->value, "v");
+  stop();
+  std::remove(creds.c_str());
 }
 
 INSTANTIATE_TEST_SUITE_P(Ports, Serving,

@@ -126,12 +126,13 @@ run_ns() {  # summed run time of every thread of PID, in ns
   cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'
 }
 
-# The last periodic stats line of anvil's lcore 0: "busy_cycles requests".
+# The last periodic stats line of anvil's lcore 0: "busy_cycles requests idle_cycles".
 anvil_counters() {
   grep 'event=stats' "$OUT/anvil.log" | grep ' lcore=0 ' | tail -1 |
-    awk '{b = r = ""; for (i = 1; i <= NF; i++) { split($i, kv, "=");
-          if (kv[1] == "busy_cycles") b = kv[2]; if (kv[1] == "requests") r = kv[2] }
-          print (b == "" ? 0 : b), (r == "" ? -1 : r)}'
+    awk '{b = r = d = ""; for (i = 1; i <= NF; i++) { split($i, kv, "=");
+          if (kv[1] == "busy_cycles") b = kv[2]; if (kv[1] == "requests") r = kv[2];
+          if (kv[1] == "idle_cycles") d = kv[2] }
+          print (b == "" ? 0 : b), (r == "" ? -1 : r), (d == "" ? 0 : d)}'
 }
 
 loadgen() {  # CLIENT_NS JSON [args...]: anvil-loadgen on CLIENT_CPU, in the background
@@ -201,16 +202,17 @@ CONF
   fi
 }
 
-# One measured point: writes $OUT/SERVER-cCONNS.json and .cpu ("server_ns requests").
+# One measured point: writes $OUT/SERVER-cCONNS.json and .cpu ("server_ns requests
+# window_ns": server CPU over the point, requests it served, the window's length).
 point() {
   local server=$1 c=$2 json="$OUT/$1-c$2.json" rc=0
   if [[ $server == memcached ]]; then
-    local t0 t1
-    t0=$(run_ns "$mc_pid")
+    local t0 t1 w0 w1
+    t0=$(run_ns "$mc_pid") w0=$(date +%s%N)
     loadgen "$MC_CLIENT_NS" "$json" $(point_args "$c") || rc=$?
-    t1=$(run_ns "$mc_pid")
-    python3 -c 'import json,sys; print(int(sys.argv[1]), json.load(open(sys.argv[2]))["responses_total"])' \
-      "$((t1 - t0))" "$json" >"$OUT/$server-c$c.cpu" 2>/dev/null || echo "0 0" >"$OUT/$server-c$c.cpu"
+    t1=$(run_ns "$mc_pid") w1=$(date +%s%N)
+    python3 -c 'import json,sys; print(sys.argv[1], json.load(open(sys.argv[2]))["responses_total"], sys.argv[3])' \
+      "$((t1 - t0))" "$json" "$((w1 - w0))" >"$OUT/$server-c$c.cpu" 2>/dev/null || echo "0 0 0" >"$OUT/$server-c$c.cpu"
   else
     local b0 b1
     sleep 0.7
@@ -222,8 +224,8 @@ point() {
     if ((b1[1] < 0)); then  # the log has no request counter: use the load generator's
       reqs=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["responses_total"])' "$json")
     fi
-    awk -v b="$((b1[0] - b0[0]))" -v hz="$TSC_HZ" -v r="$reqs" \
-      'BEGIN{printf "%.0f %d\n", b / hz * 1e9, r}' >"$OUT/$server-c$c.cpu"
+    awk -v b="$((b1[0] - b0[0]))" -v i="$((b1[2] - b0[2]))" -v hz="$TSC_HZ" -v r="$reqs" \
+      'BEGIN{printf "%.0f %d %.0f\n", b / hz * 1e9, r, (b + i) / hz * 1e9}' >"$OUT/$server-c$c.cpu"
   fi
   local tput
   tput=$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print("%.0f req/s, p99 %.0f us, errors %d" % (j["throughput_rps"], j["latency_us"]["all"]["p99"], j["errors"]["total"]))' "$json" 2>/dev/null || echo "no result")

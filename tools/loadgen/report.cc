@@ -72,6 +72,8 @@ std::string json_report(const options& o, const run_result& r) {
       {"get_misses", r.get_misses},
       {"elapsed_s", r.elapsed_s},
       {"throughput_rps", r.throughput()},
+      {"client_cpu_s", r.client_cpu_s},
+      {"client_wall_s", r.client_wall_s},
       {"latency_us", {{"all", latency(r.all)}, {"get", latency(r.get)}, {"set", latency(r.set)}}},
       {"errors",
        {{"total", e.total()},

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -39,6 +40,13 @@ std::uint64_t now_ns() {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                         std::chrono::steady_clock::now().time_since_epoch())
                                         .count());
+}
+
+double process_cpu_s() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 std::uint64_t seconds_to_ns(double s) { return static_cast<std::uint64_t>(s * 1e9); }
@@ -472,10 +480,13 @@ run_result run(const options& o) {
   const auto p0 = now_ns();
   sync.arrive_and_wait();
   const auto p1 = now_ns();
+  const double cpu0 = process_cpu_s();
   for (auto& th : pool) th.join();
 
   run_result r;
   r.prefill_s = double(p1 - p0) / 1e9;
+  r.client_wall_s = double(now_ns() - p1) / 1e9;
+  r.client_cpu_s = process_cpu_s() - cpu0;
   std::uint64_t start = ~0ull, end = 0;
   for (auto& w : workers) {
     const run_result& x = w->result();

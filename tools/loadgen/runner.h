@@ -37,6 +37,7 @@ struct run_result {
   double elapsed_s = 0;  // measured phase, first send to last response
   histogram all, get, set;
   error_counts errors;
+  double client_wall_s = 0, client_cpu_s = 0;  // this process, after the pre-fill
   std::string first_error;  // a human-readable description of the first error seen
   double throughput() const { return elapsed_s > 0 ? double(requests) / elapsed_s : 0; }
 };

@@ -76,7 +76,7 @@ TEST(Format, ManifestRoundTripAndErrors) {
   format_error err;
   ASSERT_TRUE(decode_manifest(buf, out, err)) << err.reason;
   EXPECT_EQ(out.blocks_crc, 0x12345678u);
-  EXPECT_EQ(out.data_size, kHeaderSize + 3u * (1 << 16));
+  EXPECT_EQ(out.data_size, kHeaderSize + std::size_t{3} * (1 << 16));
   for (std::size_t i = 0; i < kManifestSize; ++i) {
     auto bad = buf;
     bad[i] ^= std::byte{0x40};

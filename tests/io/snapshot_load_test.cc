@@ -48,6 +48,7 @@ TEST(SnapshotUnderLoad, ItemsAreWholeOrAbsent) {
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> writes{0}, failures{0};
   std::vector<std::thread> writers;
+  writers.reserve(2);
   for (int t = 0; t < 2; ++t) {
     writers.emplace_back([&, t] {
       auto s = e.open_session();

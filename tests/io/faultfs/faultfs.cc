@@ -15,6 +15,7 @@
 #include <fuse.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -139,7 +140,7 @@ int fs_read(const char* path, char* buf, size_t size, off_t off, fuse_file_info*
   const auto& d = it->second;
   if (static_cast<std::size_t>(off) >= d.size()) return 0;
   const std::size_t n = std::min(size, d.size() - static_cast<std::size_t>(off));
-  std::memcpy(buf, d.data() + off, n);
+  std::copy_n(d.data() + off, n, buf);  // file bytes, not a C string
   return static_cast<int>(n);
 }
 

@@ -109,6 +109,13 @@ class E2e : public ::testing::TestWithParam<server_kind> {
     return o;
   }
 
+  void TearDown() override {
+    // A server that died during a test fails it even if every client check passed.
+    if (server && !IsSkipped()) {
+      EXPECT_TRUE(server->alive()) << "server died:\n" << server->log();
+    }
+  }
+
   std::unique_ptr<testnet> net;
   std::unique_ptr<server_under_test> server;
 };
@@ -222,7 +229,7 @@ TEST_P(E2e, ThousandConcurrentConnections) {
 TEST_P(E2e, FivePercentLossBothWays) {
   START({.loss_percent = 5});
   const auto before = nstat_counters(net->client_ns());
-  load_options o = load(4, 8, 400);
+  load_options o = load(8, 8, 500);
   o.max_value = 4000;
   o.deadline = 150s;
   const load_result r = run_load(o);
@@ -508,6 +515,38 @@ TEST_P(E2e, AbuseLeavesOthersServedAndMemoryBounded) {
   const long rss1 = server->rss_kb();
   // Generous: the point is "bounded", not a tight number (no timing either).
   EXPECT_LT(rss1, rss0 + 96 * 1024) << "RSS grew from " << rss0 << " kB to " << rss1 << " kB";
+}
+
+// The harness checks itself: against the reference server, a verifying client whose
+// "never set" keys were written behind its back must report wrong values, and one
+// pointed at a closed port must report errors, so a green run means something.
+TEST(E2eHarness, LoadClientCatchesWrongValuesAndDeadServers) {
+  testnet net;
+  server_under_test mc(server_kind::memcached, net);
+  ASSERT_EQ(mc.wait_ready(), "");
+  load_options o;
+  o.ns = net.client_ns();
+  o.ip = mc.ip();
+  o.connections = 2;
+  o.ops_per_connection = 300;
+  o.keys_per_connection = 16;
+  o.seed = 77;
+  {
+    mc_client c(net.client_ns(), mc.ip(), 11211);
+    ASSERT_TRUE(c.ok()) << c.error();
+    for (int k = 0; k < 16; ++k) ASSERT_TRUE(c.set("ld:77:0:" + std::to_string(k), "foreign"));
+  }
+  const load_result r = run_load(o);
+  EXPECT_GT(r.wrong_values, 0) << r.summary();
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.first_problem.find("never-set"), std::string::npos) << r.summary();
+  o.seed = 78;
+  o.port = 11299;  // nothing listens
+  o.deadline = 5s;
+  const load_result dead = run_load(o);
+  EXPECT_EQ(dead.errors, 2) << dead.summary();
+  EXPECT_FALSE(dead.ok());
+  EXPECT_NE(control_check(net.client_ns(), mc.ip(), 11299), "");
 }
 
 std::vector<server_kind> kinds() {

@@ -140,6 +140,7 @@ std::string server_under_test::wait_ready(std::chrono::milliseconds timeout) {
   while (std::chrono::steady_clock::now() < deadline) {
     if (!alive()) return "server exited during start-up:\n" + log();
     if (_kind != server_kind::memcached && log().find("event=started") == std::string::npos) {
+      last = "no event=started in its log yet";
       std::this_thread::sleep_for(50ms);
       continue;
     }

@@ -37,7 +37,7 @@ class server_under_test {
 
   // Waits until a client in the client namespace gets a binary VERSION answer. "" when
   // serving; otherwise why not (with the server's log).
-  std::string wait_ready(std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  std::string wait_ready(std::chrono::milliseconds timeout = std::chrono::seconds(45));
   // Non-empty when the server says it cannot serve yet (anvil's event=not_wired): the
   // test skips with this text rather than failing on a known gap.
   std::string not_serving_reason();

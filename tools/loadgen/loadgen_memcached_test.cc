@@ -91,38 +91,34 @@ class memcached_process {
   int _port = 0;
 };
 
-struct loadgen_run {
-  int exit_code = -1;
-  nlohmann::json result;
-};
-
-loadgen_run run_loadgen(int port, const std::string& extra) {
+// Runs the load generator; returns its exit code (-1 if it did not exit normally) and
+// leaves its JSON result in `result` (null when it wrote none).
+int run_loadgen(int port, const std::string& extra, nlohmann::json& result) {
   const char* exe = std::getenv("ANVIL_LOADGEN");
-  if (exe == nullptr) return {};
+  if (exe == nullptr) return -1;
   char path[] = "/tmp/loadgen-test-XXXXXX";
   const int fd = ::mkstemp(path);
   ::close(fd);
   const std::string cmd = std::string(exe) + " -q -s 127.0.0.1 -p " + std::to_string(port) +
                           " --json " + path + " " + extra;
   const int st = std::system(cmd.c_str());
-  loadgen_run r;
-  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  const int exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   std::ifstream f(path);
   std::stringstream ss;
   ss << f.rdbuf();
   ::unlink(path);
-  if (!ss.str().empty()) r.result = nlohmann::json::parse(ss.str());
-  return r;
+  if (!ss.str().empty()) result = nlohmann::json::parse(ss.str());
+  return exit_code;
 }
 
 TEST(LoadgenMemcached, PipelinedMixWithVerificationHasNoErrors) {
   ASSERT_NE(std::getenv("ANVIL_LOADGEN"), nullptr);
   memcached_process mc;
   if (!mc.start()) GTEST_SKIP() << "no runnable " << kMemcached;
-  const auto r =
-      run_loadgen(mc.port(), "-c 8 -t 2 -P 16 -k 5000 -d 32 -r 0.9 -D 1 --verify --miss-is-error");
-  ASSERT_EQ(r.exit_code, 0) << r.result.dump(2);
-  const auto& j = r.result;
+  nlohmann::json j;
+  const int rc = run_loadgen(
+      mc.port(), "-c 8 -t 2 -P 16 -k 5000 -d 32 -r 0.9 -D 1 --verify --miss-is-error", j);
+  ASSERT_EQ(rc, 0) << j.dump(2);
   EXPECT_EQ(j["connections_open"], 8);
   EXPECT_EQ(j["prefilled"], 5000);
   EXPECT_GT(j["requests"].get<std::uint64_t>(), 1000u);
@@ -140,29 +136,31 @@ TEST(LoadgenMemcached, PipelinedMixWithVerificationHasNoErrors) {
 TEST(LoadgenMemcached, RequestBoundIsExact) {
   memcached_process mc;
   if (!mc.start()) GTEST_SKIP() << "no runnable " << kMemcached;
-  const auto r = run_loadgen(mc.port(), "-c 3 -P 4 -k 100 -D 0 -n 1001 --verify");
-  ASSERT_EQ(r.exit_code, 0) << r.result.dump(2);
-  EXPECT_EQ(r.result["requests"], 1001);
+  nlohmann::json j;
+  const int rc = run_loadgen(mc.port(), "-c 3 -P 4 -k 100 -D 0 -n 1001 --verify", j);
+  ASSERT_EQ(rc, 0) << j.dump(2);
+  EXPECT_EQ(j["requests"], 1001);
 }
 
 TEST(LoadgenMemcached, WarmupIsAnsweredButNotRecorded) {
   memcached_process mc;
   if (!mc.start()) GTEST_SKIP() << "no runnable " << kMemcached;
-  const auto r = run_loadgen(mc.port(), "-c 2 -P 4 -k 100 -w 0.3 -D 0.3 --verify");
-  ASSERT_EQ(r.exit_code, 0) << r.result.dump(2);
-  EXPECT_GT(r.result["requests"].get<std::uint64_t>(), 0u);
-  EXPECT_GT(r.result["responses_total"].get<std::uint64_t>(),
-            r.result["requests"].get<std::uint64_t>());
-  EXPECT_EQ(r.result["latency_us"]["all"]["count"], r.result["requests"]);
+  nlohmann::json j;
+  const int rc = run_loadgen(mc.port(), "-c 2 -P 4 -k 100 -w 0.3 -D 0.3 --verify", j);
+  ASSERT_EQ(rc, 0) << j.dump(2);
+  EXPECT_GT(j["requests"].get<std::uint64_t>(), 0u);
+  EXPECT_GT(j["responses_total"].get<std::uint64_t>(), j["requests"].get<std::uint64_t>());
+  EXPECT_EQ(j["latency_us"]["all"]["count"], j["requests"]);
 }
 
 TEST(LoadgenMemcached, RefusedConnectionIsAnErrorAndExitsNonZero) {
   int port = 0;
   const int fd = listen_loopback(port);
   ::close(fd);  // nobody listens there now
-  const auto r = run_loadgen(port, "-c 2 -D 0.2 --connect-timeout 1");
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(r.result["errors"]["connect"], 2);
+  nlohmann::json j;
+  const int rc = run_loadgen(port, "-c 2 -D 0.2 --connect-timeout 1", j);
+  EXPECT_EQ(rc, 1);
+  EXPECT_EQ(j["errors"]["connect"], 2);
 }
 
 // Answers every request in order: SET with OK, GET with a 32-byte value of 'x', which
@@ -206,14 +204,15 @@ TEST(LoadgenMemcached, WrongValuesAreCountedAndExitNonZero) {
   ASSERT_GE(lfd, 0);
   std::atomic<bool> stop{false};
   std::thread server(serve_wrong_values, lfd, std::ref(stop));
-  const auto r = run_loadgen(port, "-c 1 -P 8 -k 50 -r 1 -D 0 -n 200 --verify");
+  nlohmann::json j;
+  const int rc = run_loadgen(port, "-c 1 -P 8 -k 50 -r 1 -D 0 -n 200 --verify", j);
   stop = true;
   ::shutdown(lfd, SHUT_RDWR);
   server.join();
   ::close(lfd);
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(r.result["errors"]["value"], 200);
-  EXPECT_EQ(r.result["requests"], 200);
+  EXPECT_EQ(rc, 1);
+  EXPECT_EQ(j["errors"]["value"], 200);
+  EXPECT_EQ(j["requests"], 200);
 }
 
 }  // namespace

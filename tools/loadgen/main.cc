@@ -9,7 +9,9 @@
 #include "tools/loadgen/report.h"
 #include "tools/loadgen/runner.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run_main(int argc, char** argv) {
   using anvil::loadgen::options;
   options o;
   CLI::App app{"anvil-loadgen: memcached binary-protocol load (pipelined GET/SET, opaque 0)"};
@@ -77,4 +79,15 @@ int main(int argc, char** argv) {
     }
   }
   return r.errors.total() == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run_main(argc, argv);
+  } catch (const std::exception& e) {  // reporting failed (out of memory, bad stream)
+    std::fprintf(stderr, "anvil-loadgen: %s\n", e.what());
+    return 2;
+  }
 }

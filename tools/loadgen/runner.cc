@@ -110,9 +110,10 @@ class worker {
       auto c = std::make_unique<connection>(
           o.pipeline, o.seed * 0x9e3779b97f4a7c15ull + index * 1000003ull + i, i);
       c->tx.resize(std::size_t(o.pipeline) * req_max);
-      c->rx.resize(std::max<std::size_t>(
-          64 * 1024, std::size_t(o.pipeline) * (wire::kHeaderLen + 4 + ks.value_len()) +
-                         wire::kHeaderLen + _max_body));
+      c->rx.resize(
+          std::max<std::size_t>(std::size_t{64} * 1024,
+                                std::size_t(o.pipeline) * (wire::kHeaderLen + 4 + ks.value_len()) +
+                                    wire::kHeaderLen + _max_body));
       _conns.push_back(std::move(c));
     }
     _value.resize(ks.value_len());

@@ -236,6 +236,15 @@ void apply_file(server_config& c, const std::string& path) {
            {"stats_interval_s",
             text([&](auto f, auto v) { c.stats_interval_s = seconds(f, v, 86400); })},
        }},
+      {"snapshot",
+       {
+           {"dir", text([&](auto, auto v) { c.snapshot_dir = v; })},
+           {"interval_s",
+            text([&](auto f, auto v) { c.snapshot_interval_s = seconds(f, v, 7 * 86400); })},
+           {"keep", text([&](auto f, auto v) { c.snapshot_keep = positive(f, v, 100); })},
+           {"node_id", text([&](auto f, auto v) { c.node_id = positive(f, v, 1u << 30); })},
+           {"at_shutdown", text([&](auto f, auto v) { c.snapshot_at_shutdown = boolean(f, v); })},
+       }},
   };
   for (const auto& [section, node] : root) {
     const std::string sec(section.str());

@@ -46,6 +46,12 @@ struct server_config {
   std::string dpdk_device;
   double shutdown_timeout_s = 5.0;  // drain bound on SIGINT/SIGTERM
   double stats_interval_s = 0;      // periodic per-lcore stats log line; 0 = only at exit
+  // [snapshot]: warm restart. Empty dir = off. Restored at start, before serving.
+  std::string snapshot_dir;
+  double snapshot_interval_s = 0;  // 0: no periodic snapshots
+  unsigned snapshot_keep = 2;
+  unsigned node_id = 1;
+  bool snapshot_at_shutdown = true;
 };
 
 // A rejected setting: `field` is how the user named it.

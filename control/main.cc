@@ -30,6 +30,8 @@
 #include "dataplane/port/afpacket_port.h"
 #include "dataplane/server/cpu_pin.h"
 #include "dataplane/proto/sasl.h"
+#include "io/engine_stream.h"
+#include "io/snapshot_service.h"
 #include "dataplane/server/cache_server.h"
 #include "dataplane/server/lcore_set.h"
 #ifdef ANVIL_HAVE_DPDK
@@ -113,6 +115,7 @@ net::ip4_addr parse_ip4(const std::string& s) {
 struct serving_setup {
   cache::clock clock{unix_now()};
   std::unique_ptr<cache::engine> engine;
+  std::unique_ptr<io::snapshot_service> snapshots;  // null: snapshots off
   std::optional<proto::credentials> sasl;
   server::cache_server_config server;
   server::server_shared shared;
@@ -192,6 +195,12 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
   }
   for (unsigned i = 0; i < lcores.size(); ++i)
     log_lcore("lcore_final", i, cpus[i], lcores.counters(i), lcores.port(i), *handlers[i]);
+  if (setup.snapshots) {  // the final snapshot (bounded), after the last mutation
+    setup.snapshots->stop();
+    const auto r = setup.snapshots->last_result();
+    spdlog::info("event=snapshot_final ok={} snapshot_id={} reason={}", r.ok, r.snapshot_id,
+                 q(r.ok ? "written" : r.reason));
+  }
   // The lcores have stopped: their stacks can be inspected from here.
   std::size_t unfinished = 0;
   for (auto* h : handlers) unfinished += h->unfinished_connections();
@@ -292,6 +301,33 @@ int run(int argc, char** argv) {
   } catch (const std::exception& e) {
     spdlog::error("event=start_failed reason={}", q(std::string("cache engine: ") + e.what()));
     return 1;
+  }
+  if (!cfg.snapshot_dir.empty()) {
+    io::service_config sc;
+    sc.writer.dir = cfg.snapshot_dir;
+    sc.writer.node_id = cfg.node_id;
+    sc.interval = std::chrono::milliseconds(static_cast<long>(cfg.snapshot_interval_s * 1000));
+    sc.keep = cfg.snapshot_keep;
+    sc.snapshot_at_shutdown = cfg.snapshot_at_shutdown;
+    sc.shutdown_timeout =
+        std::chrono::milliseconds(static_cast<long>(cfg.shutdown_timeout_s * 1000));
+    setup.snapshots = std::make_unique<io::snapshot_service>(
+        io::engine_source_factory(*setup.engine), setup.clock, sc);
+    // Restore before any port opens: the node serves (and reports ready) warm or not at all.
+    io::engine_sink sink(*setup.engine);
+    const auto r = setup.snapshots->restore(sink, unix_now());
+    if (r.restored)
+      spdlog::info(
+          "event=restore snapshot_id={} items_restored={} items_expired={} items_not_stored={} "
+          "seconds={:.3f}",
+          r.snapshot_id, r.items_restored, r.items_expired, r.items_not_stored, r.seconds);
+    else
+      spdlog::warn("event=cold_start dir={} reason={}", q(cfg.snapshot_dir),
+                   q(r.cold_start_reason));
+    setup.snapshots->start();
+    spdlog::info("event=snapshots_on dir={} interval_s={} keep={} at_shutdown={}",
+                 q(cfg.snapshot_dir), cfg.snapshot_interval_s, cfg.snapshot_keep,
+                 cfg.snapshot_at_shutdown);
   }
   setup.shared.pid = static_cast<std::uint32_t>(::getpid());
   setup.shared.started_at = unix_now();

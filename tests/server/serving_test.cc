@@ -445,6 +445,36 @@ TEST_P(Serving, SaslPlainGatesTheConnection) {
   std::remove(creds.c_str());
 }
 
+// [snapshot] dir: a cold start, a final snapshot on SIGTERM, and the next start
+// restores it before serving.
+TEST_P(Serving, SnapshotOnSigtermRestoredAtStart) {
+  const std::string dir = "/tmp/anvil-snap-" + std::to_string(::getpid());
+  run_command("rm -rf " + dir);
+  const std::string toml = "[snapshot]\ndir = \"" + dir + "\"\n";
+  start(1, {}, toml);
+  EXPECT_NE(_p->log().find("event=cold_start"), std::string::npos) << _p->log();
+  {
+    tcp_client c(_net);
+    auto r = c.call(set_req(kSet, "warm", "value", 42));
+    ASSERT_TRUE(r) << _p->log();
+    EXPECT_EQ(r->status, 0);
+  }
+  auto log = stop();
+  EXPECT_NE(log.find("event=snapshot_final ok=true"), std::string::npos) << log;
+  start(1, {}, toml);
+  EXPECT_NE(_p->log().find("event=restore snapshot_id=1 items_restored=1"), std::string::npos)
+      << _p->log();
+  {
+    tcp_client c(_net);
+    auto r = c.call(request(kGet, "warm"));
+    ASSERT_TRUE(r) << _p->log();
+    EXPECT_EQ(r->value, "value");
+    EXPECT_EQ(r->flags, 42u);
+  }
+  stop();
+  run_command("rm -rf " + dir);
+}
+
 INSTANTIATE_TEST_SUITE_P(Ports, Serving,
                          ::testing::Values(port_type::afpacket
 #ifdef ANVIL_TEST_DPDK

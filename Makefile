@@ -27,11 +27,12 @@ build-tsan/build.ninja:
 build: deps build/build.ninja
 	ninja -C build -j $(JOBS)
 
+# The sanitizer builds compile only what their suites run (tools/suite-targets.py).
 build-asan: deps build-asan/build.ninja
-	ninja -C build-asan -j $(JOBS)
+	ninja -C build-asan -j $(JOBS) $$(tools/suite-targets.py build-asan unit fuzz)
 
 build-tsan: deps build-tsan/build.ninja
-	ninja -C build-tsan -j $(JOBS)
+	ninja -C build-tsan -j $(JOBS) $$(tools/suite-targets.py build-tsan concurrency)
 
 # Every suite: the summary line at the end reads "N passed, N failed".
 test: build build-asan build-tsan

@@ -13,27 +13,27 @@
 // and, on a signal, stops the lcores (they answer what they hold, close connections
 // and drain, bounded) and logs each lcore's busy cycles and requests served.
 #include <signal.h>
-#include <sys/random.h>
-#include <unistd.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <iostream>
 #include <optional>
-#include <ctime>
 #include <set>
 
 #include "control/config.h"
 #include "dataplane/port/afpacket_port.h"
-#include "dataplane/server/cpu_pin.h"
 #include "dataplane/proto/sasl.h"
+#include "dataplane/server/cache_server.h"
+#include "dataplane/server/cpu_pin.h"
+#include "dataplane/server/lcore_set.h"
 #include "io/engine_stream.h"
 #include "io/snapshot_service.h"
-#include "dataplane/server/cache_server.h"
-#include "dataplane/server/lcore_set.h"
 #ifdef ANVIL_HAVE_DPDK
 #include "dataplane/port/dpdk_port.h"
 #endif
@@ -93,12 +93,11 @@ void log_lcore(const char* event, unsigned i, unsigned cpu, const server::loop_c
       h.serving_stats().curr_connections.load(std::memory_order_relaxed),
       h.serving_stats().total_connections.get(), pc.cmd_get.load(), pc.cmd_set.load(),
       pc.get_hits.load(), pc.get_misses.load(), h.serving_stats().udp_requests.get(),
-      pc.bytes_read.load(), pc.bytes_written.load(), pc.protocol_errors.load(),
-      c.rx_frames.get(), c.rx_bytes.get(), c.rx_oversize.get(), c.rx_runt.get(),
-      c.rx_csum_partial.get(), c.rx_csum_dropped.get(), c.tx_frames.get(), c.tx_dropped.get(),
-      c.tx_no_buffer.get(), ld(n.tcp_accepts), ld(n.tcp_closes), ld(n.tcp_retransmits),
-      ld(n.tcp_rst_sent), ld(n.drop_tcp_checksum), ld(n.drop_udp_port), ld(n.arp_replies),
-      ld(n.icmp_echo_replies));
+      pc.bytes_read.load(), pc.bytes_written.load(), pc.protocol_errors.load(), c.rx_frames.get(),
+      c.rx_bytes.get(), c.rx_oversize.get(), c.rx_runt.get(), c.rx_csum_partial.get(),
+      c.rx_csum_dropped.get(), c.tx_frames.get(), c.tx_dropped.get(), c.tx_no_buffer.get(),
+      ld(n.tcp_accepts), ld(n.tcp_closes), ld(n.tcp_retransmits), ld(n.tcp_rst_sent),
+      ld(n.drop_tcp_checksum), ld(n.drop_udp_port), ld(n.arp_replies), ld(n.icmp_echo_replies));
 }
 
 std::uint32_t unix_now() { return static_cast<std::uint32_t>(std::time(nullptr)); }
@@ -139,8 +138,8 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
   server::lcore_set<P, server::cache_server> lcores(
       ports, cpus, topo, lc,
       [&](unsigned i) {
-        auto h = std::make_unique<server::cache_server>(*setup.engine, setup.server,
-                                                         setup.shared, i);
+        auto h =
+            std::make_unique<server::cache_server>(*setup.engine, setup.server, setup.shared, i);
         handlers[i] = h.get();
         return h;
       },
@@ -151,8 +150,7 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
   spdlog::info(
       "event=started lcores={} cpus={} mac={} ip={} tcp_port={} udp_port={} idle={} "
       "handler=cache_server sasl={} tcp_rx_buffer={} tcp_tx_buffer={} partitions={}",
-      ports.size(), cpu_text(cpus), mac_text(ports[0]->mac()), cfg.ip, cfg.tcp_port,
-      cfg.udp_port,
+      ports.size(), cpu_text(cpus), mac_text(ports[0]->mac()), cfg.ip, cfg.tcp_port, cfg.udp_port,
       cfg.idle.mode == server::idle_policy::kind::busy_poll ? "busy-poll" : "backoff",
       setup.sasl ? "on" : "off", sc.tcp.rx_buffer, sc.tcp.tx_buffer,
       setup.engine->partition_count());
@@ -166,15 +164,16 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
   while (sig < 0) {
     double wait_s = 0.25;
     if (stats_every > 0)
-      wait_s = std::clamp(std::chrono::duration<double>(next_stats - clk::now()).count(), 0.001,
-                          0.25);
-    timespec ts{static_cast<time_t>(wait_s),
-                static_cast<long>((wait_s - static_cast<double>(static_cast<time_t>(wait_s))) * 1e9)};
+      wait_s =
+          std::clamp(std::chrono::duration<double>(next_stats - clk::now()).count(), 0.001, 0.25);
+    timespec ts{
+        static_cast<time_t>(wait_s),
+        static_cast<long>((wait_s - static_cast<double>(static_cast<time_t>(wait_s))) * 1e9)};
     sig = ::sigtimedwait(&signals, nullptr, &ts);
     setup.clock.set(unix_now());
     if (sig < 0 && stats_every > 0 && clk::now() >= next_stats) {
-      next_stats += std::chrono::duration_cast<clk::duration>(
-          std::chrono::duration<double>(stats_every));
+      next_stats +=
+          std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(stats_every));
       for (unsigned i = 0; i < lcores.size(); ++i)
         log_lcore("stats", i, cpus[i], lcores.counters(i), lcores.port(i), *handlers[i]);
     }

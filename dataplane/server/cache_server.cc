@@ -33,8 +33,8 @@ void request_stats_reset(void* ctx) {
 
 std::uint64_t requests_served(const proto::lcore_counters& c) {
   return c.cmd_get.load() + c.cmd_set.load() + c.cmd_touch.load() + c.cmd_flush.load() +
-         c.delete_hits.load() + c.delete_misses.load() + c.incr_hits.load() +
-         c.incr_misses.load() + c.decr_hits.load() + c.decr_misses.load();
+         c.delete_hits.load() + c.delete_misses.load() + c.incr_hits.load() + c.incr_misses.load() +
+         c.decr_hits.load() + c.decr_misses.load();
 }
 
 tcp_buffer_sizes tcp_buffers(std::size_t max_item_size) {
@@ -43,9 +43,9 @@ tcp_buffer_sizes tcp_buffers(std::size_t max_item_size) {
   // A whole request: 24-byte header + extras (<= 255) + key (<= 250) + value.
   const std::size_t rx = std::max(kMin, round(max_item_size + 24 + 255 + 250));
   // handler::min_sink_capacity(): a GETK hit of the largest value, or a stats dump.
-  const std::size_t sink =
-      std::max(proto::response_size(4, cache::kMaxKeyLength, max_item_size),
-               proto::kSmallResponseMax + proto::prefix_stats::kDumpCapacity + proto::kHeaderSize + 16);
+  const std::size_t sink = std::max(
+      proto::response_size(4, cache::kMaxKeyLength, max_item_size),
+      proto::kSmallResponseMax + proto::prefix_stats::kDumpCapacity + proto::kHeaderSize + 16);
   const std::size_t tx = std::max(kMin, round(sink));
   return {static_cast<std::uint32_t>(rx), static_cast<std::uint32_t>(tx)};
 }

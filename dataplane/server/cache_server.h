@@ -46,9 +46,9 @@ struct server_shared {
   std::uint32_t started_at = 0;  // unix seconds
   std::uint32_t threads = 1;
   std::uint64_t max_connections = 0;
-  std::vector<proto::lcore_counters*> proto;     // one per lcore
-  std::vector<lcore_serving_stats*> serving;      // one per lcore
-  std::vector<const net::net_counters*> net;      // one per lcore (set by each server)
+  std::vector<proto::lcore_counters*> proto;  // one per lcore
+  std::vector<lcore_serving_stats*> serving;  // one per lcore
+  std::vector<const net::net_counters*> net;  // one per lcore (set by each server)
 };
 
 // Fills memcached's server-wide stats from every lcore (called only for Stat requests).

@@ -56,8 +56,7 @@ std::string server_config(port_type t, const testnet& net, int lcores) {
          "[dpdk]\ndevice = \"net_af_packet0\"\n"
          "eal_args = [\"--no-huge\", \"-m\", \"64\", \"--no-shconf\", \"--no-pci\", "
          "\"--log-level=lib.eal:error\", \"--vdev\", \"net_af_packet0,qpairs=" +
-         std::to_string(lcores) + ",iface=" +
-         net.stack_if() + "\"]\n";
+         std::to_string(lcores) + ",iface=" + net.stack_if() + "\"]\n";
 }
 
 // ---- memcached binary requests -----------------------------------------------------
@@ -228,7 +227,8 @@ TEST_P(Serving, SetGetDeleteQuietBatchNoopAndLargeValues) {
     batch.insert(batch.end(), q.begin(), q.end());
   }
   for (int i = 0; i < 100; ++i) {
-    auto q = request(kGetKQ, (i % 2 ? "miss" : "k") + std::to_string(i / 2), "", {}, std::uint32_t(i));
+    auto q =
+        request(kGetKQ, (i % 2 ? "miss" : "k") + std::to_string(i / 2), "", {}, std::uint32_t(i));
     batch.insert(batch.end(), q.begin(), q.end());
   }
   auto n = request(kNoop, "", "", {}, 999);
@@ -329,9 +329,9 @@ TEST_P(Serving, HalfCloseQuitAndEof) {
 TEST_P(Serving, MemccapableBinaryPasses) {
   start(2);
   std::string out;
-  const int rc = run_command(_net.client_exec() + "timeout 120 memccapable -b -h " +
-                                 _net.stack_ip() + " -p 11211 2>&1",
-                             &out);
+  const int rc = run_command(
+      _net.client_exec() + "timeout 120 memccapable -b -h " + _net.stack_ip() + " -p 11211 2>&1",
+      &out);
   EXPECT_EQ(rc, 0) << out << _p->log();
   EXPECT_NE(out.find("All tests passed"), std::string::npos) << out;
   EXPECT_EQ(out.find("[FAIL]"), std::string::npos) << out;
@@ -414,7 +414,8 @@ TEST_P(Serving, UdpWithTheFrameHeader) {
 // -S with a credentials file: nothing but SASL before a PLAIN login, then service.
 TEST_P(Serving, SaslPlainGatesTheConnection) {
   const std::string creds = "/tmp/anvil-sasl-" + std::to_string(::getpid());
-  std::ofstream(creds) << proto::credentials::make_line("alice", "s3cret", "salt1234", 1000) << "\n";
+  std::ofstream(creds) << proto::credentials::make_line("alice", "s3cret", "salt1234", 1000)
+                       << "\n";
   start(1, {"-S"}, "[memcached]\nsasl_credentials = \"" + creds + "\"\n");
   EXPECT_NE(_p->log().find("sasl=on"), std::string::npos) << _p->log();
   constexpr std::uint8_t kSaslAuth = 0x21;

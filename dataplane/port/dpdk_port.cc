@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <string_view>
 #include <mutex>
 #include <stdexcept>
 
@@ -80,6 +81,13 @@ std::vector<std::unique_ptr<dpdk_port>> dpdk_port::open(const dpdk_options& opts
     throw std::runtime_error("dpdk: device " + std::to_string(port_id) + " has at most " +
                              std::to_string(info.max_rx_queues) + " queue pairs, asked for " +
                              std::to_string(queues) + " (net_af_packet: qpairs=N)");
+  // net_af_packet opens one fanout socket per qpair at probe time and the kernel spreads
+  // flows over all of them: a queue nobody polls would strand its flows silently.
+  if (std::string_view(info.driver_name) == "net_af_packet" && queues != info.max_rx_queues)
+    throw std::runtime_error("dpdk: " + opts.device + " was created with qpairs=" +
+                             std::to_string(info.max_rx_queues) + " but " + std::to_string(queues) +
+                             " lcore(s) poll it; flows on unpolled queues would hang: "
+                             "set qpairs equal to the lcore count");
 
   rte_eth_conf conf{};
   const std::uint64_t rss_hf =

@@ -30,7 +30,7 @@ class DpdkPort : public ::testing::Test {
     ASSERT_GE(fd, 0);
     ASSERT_EQ(::setns(fd, CLONE_NEWNET), 0) << strerror(errno);
     ::close(fd);
-    port::dpdk_options o;
+    port::dpdk_options& o = options;
     o.eal_args = {"--no-huge", "-m",
                   "64",        "--no-shconf",
                   "-l",        "0",
@@ -51,9 +51,22 @@ class DpdkPort : public ::testing::Test {
     if (afp == nullptr) GTEST_SKIP() << "DPDK setup failed";
   }
   static inline testnet* net = nullptr;
+  static inline port::dpdk_options options;
   static inline std::vector<std::unique_ptr<dpdk_port>>* afp = nullptr;
   static inline std::vector<std::unique_ptr<dpdk_port>>* tap = nullptr;
 };
+
+TEST_F(DpdkPort, AfPacketVdevRefusesFewerLcoresThanItsQpairs) {
+  port::dpdk_options o = options;
+  o.device = "net_af_packet0";  // created with qpairs=2
+  try {
+    dpdk_port::open(o, 1);
+    FAIL() << "one lcore on a qpairs=2 net_af_packet device must be refused";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("set qpairs equal to the lcore count"), std::string::npos)
+        << e.what();
+  }
+}
 
 TEST_F(DpdkPort, FramesCrossTheAfPacketVdevBothWays) {
   auto& p = *(*afp)[0];

@@ -32,6 +32,7 @@
 
 #include <algorithm>
 #include <concepts>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -240,17 +241,11 @@ class stack {
   tcp_conn* connect(const tcp_tuple& t, const mac_addr& peer_mac, nanos now) {
     _wheel.start(now);
     if (_free.empty() || _table.find(t, key_of()) != conn_table::kEmpty) return nullptr;
-    std::byte* rx = _rx_pool.acquire();
-    std::byte* txb = _tx_pool.acquire();
-    if (!rx || !txb) {
-      _rx_pool.release(rx);
-      _tx_pool.release(txb);
-      return nullptr;
-    }
+    const auto bufs = acquire_buffers();
+    if (!bufs) return nullptr;
     const std::uint32_t i = alloc_slot(t, peer_mac);
     slot& s = _slots[i];
-    s.conn.connect(_cfg.tcp, t, make_isn(t, now), make_buf(rx, _cfg.tcp.rx_buffer),
-                   make_buf(txb, _cfg.tcp.tx_buffer), now);
+    s.conn.connect(_cfg.tcp, t, make_isn(t, now), bufs->rx, bufs->tx, now);
     s.active = true;
     insert_slot(i);
     s.conn.mark_dirty();
@@ -292,7 +287,6 @@ class stack {
   bool listening(std::uint16_t port) const {
     return std::find(_cfg.tcp_ports.begin(), _cfg.tcp_ports.end(), port) != _cfg.tcp_ports.end();
   }
-  static byte_buffer make_buf(std::byte* p, std::uint32_t cap) { return byte_buffer{p, cap, 0, 0}; }
 
   // RFC 6528: ISN = 4 µs clock + keyed hash of the 4-tuple.
   seq_t make_isn(const tcp_tuple& t, nanos now) const {
@@ -313,6 +307,24 @@ class stack {
     return i;
   }
   void insert_slot(std::uint32_t i) { _table.insert(_slots[i].conn.tuple(), i); }
+
+  // A new connection's receive and send buffers: both, or neither when either pool is
+  // dry (every path that opens a connection takes them here; release_buffers returns
+  // them). Pool chunks only: nothing is allocated.
+  struct buffer_pair {
+    byte_buffer rx, tx;
+  };
+  std::optional<buffer_pair> acquire_buffers() {
+    std::byte* rx = _rx_pool.acquire();
+    std::byte* tx = _tx_pool.acquire();
+    if (!rx || !tx) {
+      _rx_pool.release(rx);
+      _tx_pool.release(tx);
+      return std::nullopt;
+    }
+    return buffer_pair{byte_buffer{rx, _cfg.tcp.rx_buffer, 0, 0},
+                       byte_buffer{tx, _cfg.tcp.tx_buffer, 0, 0}};
+  }
 
   void release_buffers(slot& s) {
     if (!s.conn.holds_buffers()) return;
@@ -674,18 +686,14 @@ class stack {
       bump(_ctr.tcp_conn_limit);
       return;
     }
-    std::byte* rx = _rx_pool.acquire();
-    std::byte* txb = _tx_pool.acquire();
-    if (!rx || !txb) {
-      _rx_pool.release(rx);
-      _tx_pool.release(txb);
+    const auto bufs = acquire_buffers();
+    if (!bufs) {
       bump(_ctr.tcp_pool_empty);
       return;
     }
     const std::uint32_t i = alloc_slot(t, e.src);
     slot& s = _slots[i];
-    s.conn.accept_syn(_cfg.tcp, t, seg, make_isn(t, now), make_buf(rx, _cfg.tcp.rx_buffer),
-                      make_buf(txb, _cfg.tcp.tx_buffer), now);
+    s.conn.accept_syn(_cfg.tcp, t, seg, make_isn(t, now), bufs->rx, bufs->tx, now);
     insert_slot(i);
     s.half_open = true;
     ++_half_open;
@@ -714,19 +722,15 @@ class stack {
       bump(_ctr.tcp_conn_limit);
       return false;
     }
-    std::byte* rx = _rx_pool.acquire();
-    std::byte* txb = _tx_pool.acquire();
-    if (!rx || !txb) {
-      _rx_pool.release(rx);
-      _tx_pool.release(txb);
+    const auto bufs = acquire_buffers();
+    if (!bufs) {
       bump(_ctr.tcp_pool_empty);
       return false;
     }
     bump(_ctr.tcp_syn_cookies_ok);
     const std::uint32_t i = alloc_slot(t, e.src);
     slot& s = _slots[i];
-    s.conn.accept_cookie(_cfg.tcp, t, seg, opt, make_buf(rx, _cfg.tcp.rx_buffer),
-                         make_buf(txb, _cfg.tcp.tx_buffer), now);
+    s.conn.accept_cookie(_cfg.tcp, t, seg, opt, bufs->rx, bufs->tx, now);
     insert_slot(i);
     handle_events(i);             // on_accept
     s.conn.on_segment(seg, now);  // it may carry data (and the ACK itself is a no-op)

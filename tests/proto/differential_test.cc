@@ -23,10 +23,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,29 +31,18 @@
 #include <chrono>
 #include <cstring>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "tests/proto/driver.h"
 #include "tests/proto/wire_util.h"
+#include "tests/support/memcached_process.h"
 
 namespace anvil::proto::testing {
 namespace {
 
-constexpr const char* kMemcached = "/usr/bin/memcached";
-constexpr std::uint32_t kSentinel = 0xfeedface;
+using anvil::test::memcached_process;
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  (void)::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+constexpr std::uint32_t kSentinel = 0xfeedface;
 
 int connect_to(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -72,51 +58,6 @@ int connect_to(int port) {
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   return fd;
 }
-
-// The memcached this test started; stopped by PID only.
-class memcached_process {
- public:
-  bool start() {
-    if (::access(kMemcached, X_OK) != 0) return false;
-    _port = free_port();
-    const std::string port = std::to_string(_port);
-    _pid = ::fork();
-    if (_pid == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive a crashed test
-      std::vector<const char*> argv = {kMemcached, "-l", "127.0.0.1", "-p",     port.c_str(),
-                                       "-U",       "0",  "-B",        "binary", "-t",
-                                       "1",        "-m", "64"};
-      if (::geteuid() == 0) {  // memcached refuses to run as root without -u
-        argv.push_back("-u");
-        argv.push_back("root");
-      }
-      argv.push_back(nullptr);
-      ::execv(kMemcached, const_cast<char* const*>(argv.data()));
-      ::_exit(127);
-    }
-    for (int i = 0; i < 100; ++i) {
-      const int fd = connect_to(_port);
-      if (fd >= 0) {
-        ::close(fd);
-        return true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
-  }
-  ~memcached_process() {
-    if (_pid > 0) {
-      ::kill(_pid, SIGTERM);
-      int st = 0;
-      ::waitpid(_pid, &st, 0);
-    }
-  }
-  int port() const { return _port; }
-
- private:
-  pid_t _pid = -1;
-  int _port = 0;
-};
 
 struct wire_run {
   std::vector<response> responses;
@@ -348,7 +289,7 @@ class differential : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     _mc = new memcached_process;
-    if (!_mc->start()) {
+    if (!_mc->start({"-B", "binary"})) {
       delete _mc;
       _mc = nullptr;
     }
@@ -362,7 +303,7 @@ class differential : public ::testing::Test {
 memcached_process* differential::_mc = nullptr;
 
 TEST_F(differential, same_responses_as_memcached) {
-  if (_mc == nullptr) GTEST_SKIP() << kMemcached << " not available";
+  if (_mc == nullptr) GTEST_SKIP() << memcached_process::kPath << " not available";
   stack ours({}, 64u << 20);
   int compared = 0;
   for (const scenario& sc : scenarios()) {

@@ -4,13 +4,11 @@
 // turn into a non-zero exit.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -19,9 +17,11 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/memcached_process.h"
+
 namespace {
 
-constexpr const char* kMemcached = "/usr/bin/memcached";
+using anvil::test::memcached_process;
 
 int listen_loopback(int& port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -39,57 +39,6 @@ int listen_loopback(int& port) {
   port = ntohs(a.sin_port);
   return fd;
 }
-
-bool can_connect(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
-
-// The memcached this test started; stopped by its PID only.
-class memcached_process {
- public:
-  bool start() {
-    if (::access(kMemcached, X_OK) != 0) return false;
-    const int probe = listen_loopback(_port);  // a free port, released just before exec
-    ::close(probe);
-    const std::string port = std::to_string(_port);
-    _pid = ::fork();
-    if (_pid == 0) {
-      std::vector<const char*> argv = {kMemcached, "-l", "127.0.0.1", "-p", port.c_str(), "-U",
-                                       "0",        "-t", "1",         "-m", "64"};
-      if (::geteuid() == 0) {  // memcached refuses to run as root without -u
-        argv.push_back("-u");
-        argv.push_back("root");
-      }
-      argv.push_back(nullptr);
-      ::execv(kMemcached, const_cast<char* const*>(argv.data()));
-      ::_exit(127);
-    }
-    for (int i = 0; i < 100; ++i) {
-      if (can_connect(_port)) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
-  }
-  ~memcached_process() {
-    if (_pid > 0) {
-      ::kill(_pid, SIGTERM);
-      int st = 0;
-      ::waitpid(_pid, &st, 0);
-    }
-  }
-  int port() const { return _port; }
-
- private:
-  pid_t _pid = -1;
-  int _port = 0;
-};
 
 // Runs the load generator; returns its exit code (-1 if it did not exit normally) and
 // leaves its JSON result in `result` (null when it wrote none).
@@ -114,7 +63,7 @@ int run_loadgen(int port, const std::string& extra, nlohmann::json& result) {
 TEST(LoadgenMemcached, PipelinedMixWithVerificationHasNoErrors) {
   ASSERT_NE(std::getenv("ANVIL_LOADGEN"), nullptr);
   memcached_process mc;
-  if (!mc.start()) GTEST_SKIP() << "no runnable " << kMemcached;
+  if (!mc.start()) GTEST_SKIP() << "no runnable " << memcached_process::kPath;
   nlohmann::json j;
   const int rc = run_loadgen(
       mc.port(), "-c 8 -t 2 -P 16 -k 5000 -d 32 -r 0.9 -D 1 --verify --miss-is-error", j);
@@ -135,7 +84,7 @@ TEST(LoadgenMemcached, PipelinedMixWithVerificationHasNoErrors) {
 
 TEST(LoadgenMemcached, RequestBoundIsExact) {
   memcached_process mc;
-  if (!mc.start()) GTEST_SKIP() << "no runnable " << kMemcached;
+  if (!mc.start()) GTEST_SKIP() << "no runnable " << memcached_process::kPath;
   nlohmann::json j;
   const int rc = run_loadgen(mc.port(), "-c 3 -P 4 -k 100 -D 0 -n 1001 --verify", j);
   ASSERT_EQ(rc, 0) << j.dump(2);
@@ -144,7 +93,7 @@ TEST(LoadgenMemcached, RequestBoundIsExact) {
 
 TEST(LoadgenMemcached, WarmupIsAnsweredButNotRecorded) {
   memcached_process mc;
-  if (!mc.start()) GTEST_SKIP() << "no runnable " << kMemcached;
+  if (!mc.start()) GTEST_SKIP() << "no runnable " << memcached_process::kPath;
   nlohmann::json j;
   const int rc = run_loadgen(mc.port(), "-c 2 -P 4 -k 100 -w 0.3 -D 0.3 --verify", j);
   ASSERT_EQ(rc, 0) << j.dump(2);

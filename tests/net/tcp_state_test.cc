@@ -868,37 +868,39 @@ TEST_F(close_wait_state, close_sends_fin_and_last_ack_completes) {
   EXPECT_EQ(app.reasons.back(), close_reason::normal);
 }
 
-TEST_F(close_wait_state, last_ack_answers_retransmitted_fin) {
-  conn()->close();
-  st->flush(now, tx);
-  drain();
+TEST_F(close_wait_state, rst_resets) {
+  send(make(rst, cseq, 0));
+  EXPECT_EQ(conn(), nullptr);
+}
+
+// The application closed after the peer's FIN: our FIN is out, not yet acknowledged.
+class last_ack_state : public close_wait_state {
+ protected:
+  void SetUp() override {
+    close_wait_state::SetUp();
+    conn()->close();
+    st->flush(now, tx);
+    drain();
+    ASSERT_EQ(conn()->state(), tcp_state::last_ack);
+  }
+};
+
+TEST_F(last_ack_state, answers_retransmitted_fin) {
   auto r = send(make(ack | fin, cseq - 1, cack));  // their FIN again
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[0].seg.ack, cseq);
   EXPECT_EQ(conn()->state(), tcp_state::last_ack);
 }
 
-TEST_F(close_wait_state, last_ack_rst_resets) {
-  conn()->close();
-  st->flush(now, tx);
-  drain();
-  ASSERT_EQ(conn()->state(), tcp_state::last_ack);
+TEST_F(last_ack_state, rst_resets) {
   send(make(rst, cseq, 0));
   EXPECT_EQ(conn(), nullptr);
 }
 
-TEST_F(close_wait_state, last_ack_fin_is_retransmitted) {
-  conn()->close();
-  st->flush(now, tx);
-  drain();
+TEST_F(last_ack_state, fin_is_retransmitted) {
   auto r = tick(1 * kNsPerSec);
   ASSERT_EQ(r.size(), 1u);
   EXPECT_TRUE(r[0].seg.has(fin));
-}
-
-TEST_F(close_wait_state, rst_resets) {
-  send(make(rst, cseq, 0));
-  EXPECT_EQ(conn(), nullptr);
 }
 
 // --------------------------------------------------------------------- TIME-WAIT --

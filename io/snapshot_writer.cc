@@ -41,8 +41,13 @@ class writer {
     } catch (const std::exception& e) {
       return fail_now(std::string("io_uring unavailable: ") + e.what(), ENOSYS);
     }
-    if (open_data() && write_blocks() && write_header() && sync_close_data() && write_manifest()) {
-      _res.ok = true;
+    if (open_data()) {
+      const auto b0 = steady::now();
+      const bool blocks = write_blocks();
+      const auto b1 = steady::now();
+      _res.blocks_seconds = std::chrono::duration<double>(b1 - b0).count();
+      if (blocks && write_header() && sync_close_data() && write_manifest()) _res.ok = true;
+      _res.finish_seconds = std::chrono::duration<double>(steady::now() - b1).count();
     }
     if (!_res.ok) cleanup();
     _res.seconds = std::chrono::duration<double>(steady::now() - t0).count();
@@ -279,7 +284,9 @@ class writer {
 
   bool sync_close_data() {
     const int fd = _fd;
+    const auto t0 = steady::now();
     int rc = run_op([&](io_uring_sqe* s) { io_uring_prep_fsync(s, fd, 0); });
+    _res.data_sync_seconds = std::chrono::duration<double>(steady::now() - t0).count();
     if (rc < 0) return fail("fsync " + _data_path, rc);
     rc = run_op([&](io_uring_sqe* s) { io_uring_prep_close(s, fd); });
     _fd = -1;

@@ -45,6 +45,9 @@ struct snapshot_result {
   bool direct = false;
   double seconds = 0;
   double io_wait_seconds = 0;  // spent waiting for a free buffer: the disk was the limit
+  double blocks_seconds = 0;   // iterating, filling, sealing and writing the blocks (incl. io wait)
+  double finish_seconds = 0;   // header page, fsync, close, manifest (tmp, fsync, rename, dir fsync)
+  double data_sync_seconds = 0;  // of which the data file's fsync
   std::uint64_t rings_abandoned = 0;
   std::uint64_t bytes_leaked = 0;  // memory of abandoned rings nobody took over
 };

@@ -18,6 +18,8 @@ packages=(
   memcached libmemcached-tools python3 python3-pylibmc
   # storage fault tests
   e2fsprogs util-linux
+  # snapshot benchmark baseline (bench_io: O_DIRECT sequential write bandwidth)
+  fio
 )
 
 if [[ $(id -u) -ne 0 ]]; then

@@ -17,6 +17,10 @@ namespace {
 constexpr unsigned kMaxWaitRounds = 2048;
 // Victim search looks this far into the FIFO for a segment that costs nothing to evict.
 constexpr std::size_t kVictimScan = 8;
+// A walker waiting for the reservations in a segment to commit spins this many rounds,
+// then yields; past kSealAfterRounds it seals an open segment that is never idle.
+constexpr unsigned kSpinRounds = 64;
+constexpr unsigned kSealAfterRounds = 256;
 }  // namespace
 
 partition::partition(const config& cfg)
@@ -287,7 +291,9 @@ void partition::evict_locked(std::size_t ring_index, op_ctx& ctx) {
     off += item_total_len(f);
   }
   // The unlinks above happen before the epoch advance (acq_rel): a session that observes
-  // the new epoch can no longer find these items.
+  // the new epoch can no longer find these items. The same for live_seq: a walker that
+  // still sees the seq after its quiescent point holds an epoch below retire_epoch.
+  m.live_seq.store(0, std::memory_order_release);
   m.retire_epoch = ctx.q->advance();
   _pending.push_back(seg);
 }
@@ -317,7 +323,8 @@ reservation partition::reserve(std::size_t n, std::uint32_t expires_at, op_ctx& 
     const std::uint32_t s = take_free_locked(ctx);
     if (s != kNoSegment) {
       seg_meta& m = _segs[s];
-      m.seq.store(_next_seq++, std::memory_order_relaxed);
+      m.seq.store(_next_seq, std::memory_order_relaxed);
+      m.live_seq.store(_next_seq++, std::memory_order_release);
       m.write_off = 0;
       m.max_expiry = 0;
       _open = s;
@@ -350,6 +357,70 @@ reservation partition::reserve(std::size_t n, std::uint32_t expires_at, op_ctx& 
     unlock_alloc();
     std::this_thread::yield();
     lock_alloc();
+  }
+}
+
+bool partition::holds(const bucket& b, std::uint64_t item) {
+  for (unsigned i = 0; i < kSlotsPerBucket; ++i)
+    if (slot_item(b.slot[i].load(std::memory_order_relaxed)) == item) return true;
+  return false;
+}
+
+bool partition::linked(const key_hash& k, std::uint64_t off) const {
+  // find() without the key compare: the offset identifies the item.
+  const std::uint64_t want = make_slot(k.tag, off);
+  const bucket& a = _buckets[k.b1];
+  const bucket& b = _buckets[k.b2];
+  for (;;) {
+    const std::uint64_t va = a.read_begin();
+    const bool in_a = holds(a, want);
+    if (in_a || k.b1 == k.b2) {
+      if (a.read_validate(va)) return in_a;
+      continue;
+    }
+    const std::uint64_t vb = b.read_begin();
+    const bool in_b = holds(b, want);
+    if (!b.read_validate(vb)) continue;
+    if (in_b) return true;
+    // Absent from both at once: a move from b to a after we scanned a changed a's version.
+    if (a.read_validate(va)) return false;
+  }
+}
+
+void partition::live_segments(std::uint64_t after, std::vector<seg_ref>& out) const {
+  out.clear();
+  for (std::size_t i = 0; i < _nsegs; ++i) {
+    const std::uint64_t q = _segs[i].live_seq.load(std::memory_order_acquire);
+    if (q > after) out.push_back({q, static_cast<std::uint32_t>(i)});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const seg_ref& a, const seg_ref& b) { return a.seq < b.seq; });
+}
+
+bool partition::committed_end(std::uint32_t seg, std::uint64_t seq, std::uint32_t* end,
+                              bool* open) {
+  for (unsigned round = 0;; ++round) {
+    lock_alloc();
+    seg_meta& m = _segs[seg];
+    if (m.live_seq.load(std::memory_order_relaxed) != seq) {
+      unlock_alloc();
+      return false;
+    }
+    const bool is_open = _open == seg;
+    // Acquire pairs with commit()'s release: no reservation can start while we hold the
+    // lock, so writers == 0 means every item below write_off is complete and visible.
+    if (m.writers.load(std::memory_order_acquire) == 0) {
+      *end = m.write_off;
+      *open = is_open;
+      unlock_alloc();
+      return true;
+    }
+    if (is_open && round >= kSealAfterRounds) seal_locked();
+    unlock_alloc();
+    if (round < kSpinRounds)
+      cpu_relax();
+    else
+      std::this_thread::yield();
   }
 }
 

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include "cache/bucket.h"
 #include "cache/hash.h"
@@ -42,6 +43,12 @@ struct reservation {
   std::uint64_t off = 0;
   std::uint32_t seg = kNoSegment;
   bool ok() const { return p != nullptr; }
+};
+
+// One incarnation of a segment, as the walker saw it.
+struct seg_ref {
+  std::uint64_t seq = 0;
+  std::uint32_t seg = kNoSegment;
 };
 
 enum class unlink_reason : std::uint8_t { removed, evicted, expired, flushed };
@@ -99,6 +106,28 @@ class partition {
     _segs[r.seg].writers.fetch_sub(1, std::memory_order_release);
   }
 
+  // --- log-order iteration (cache/walk.cc) ---
+  // The incarnation of a segment: its seq while open or sealed, 0 once eviction began.
+  std::uint64_t live_seq(std::uint32_t seg) const {
+    return _segs[seg].live_seq.load(std::memory_order_acquire);
+  }
+  // Items of the segment linked in the index. An item linked before this call counts.
+  std::uint32_t live_items(std::uint32_t seg) const {
+    return _segs[seg].live_items.load(std::memory_order_relaxed);
+  }
+  std::size_t segment_size() const { return _seg_size; }
+  // Open or sealed segments with seq > after, oldest first (lock-free, racy with writers:
+  // a segment opened meanwhile may be missing; one opened before the call is not).
+  void live_segments(std::uint64_t after, std::vector<seg_ref>& out) const;
+  // Bytes [0, *end) of `seg` hold only complete items, if it still is incarnation `seq`
+  // (false: evicted since). Waits out reservations in flight: a sealed segment gets no new
+  // ones; an open segment that is never idle is sealed after a while (only a steady write
+  // load keeps it busy, and that load fills the next segment quickly). *open: more items
+  // may follow *end.
+  bool committed_end(std::uint32_t seg, std::uint64_t seq, std::uint32_t* end, bool* open);
+  // Whether the item at `off` is linked (validated under both bucket seqlocks).
+  bool linked(const key_hash& k, std::uint64_t off) const;
+
   // Flush: every segment opened before now is dead. Idempotent per generation.
   void flush_cut(std::uint32_t gen);
   std::uint32_t flush_gen_applied() const { return _flush_gen.load(std::memory_order_acquire); }
@@ -113,6 +142,7 @@ class partition {
 
  private:
   std::uint64_t scan(const bucket& b, std::uint16_t tag, std::string_view key) const;
+  static bool holds(const bucket& b, std::uint64_t item);
   void link_slot(std::atomic<std::uint64_t>* s, std::uint64_t slot_value, op_ctx& ctx);
   std::atomic<std::uint64_t>* displace_locked(const key_hash& k);
   void lock_alloc();

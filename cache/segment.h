@@ -6,6 +6,9 @@
 // reservations not yet committed: a segment is evicted only when it is sealed and has no
 // writers, so every item header in it is complete. `seq` orders segments by opening
 // time and implements flush (segments with seq below the partition's flush mark are dead).
+// `live_seq` is seq while the segment is open or sealed and 0 from the moment eviction
+// starts (before its retire epoch is taken), so a lock-free walker that sees its seq after
+// a quiescent point knows the memory cannot be reused before its next one.
 #pragma once
 
 #include <atomic>
@@ -22,6 +25,7 @@ struct seg_meta {
   std::atomic<std::uint64_t> seq{0};         // set when opened; read lock-free by readers
   std::atomic<std::uint32_t> writers{0};     // uncommitted reservations
   std::atomic<std::uint32_t> live_items{0};  // items linked in the index
+  std::atomic<std::uint64_t> live_seq{0};    // seq while open or sealed, else 0
   // Below: guarded by the partition's allocation lock.
   std::uint32_t write_off = 0;
   std::uint32_t max_expiry = 0;  // latest expiry of any item; kNeverExpires if any never does

@@ -502,66 +502,6 @@ void session::flush(std::uint32_t delay_seconds) {
   }
 }
 
-void session::for_each_item(std::size_t partition_index,
-                            const std::function<void(const item_record&)>& fn) {
-  impl& s = *_impl;
-  engine::impl& e = *s.e;
-  if (partition_index >= e.parts.size()) return;
-  s.views = false;  // we pass quiescent points below: earlier views end here
-  s.view_segs.clear();
-  impl::scope scope(s);
-  partition& part = *e.parts[partition_index];
-  const std::uint32_t now = e.now();
-  s.check_flush(partition_index, now);
-  // Software pipelining: the items of a bucket sit at random places in segment memory,
-  // so visiting them one after another costs one cache miss per item. While visiting
-  // bucket bi we prefetch the bucket line kBucketAhead ahead and the items of the bucket
-  // kItemAhead ahead (its slots read unvalidated: a hint only; the visit re-reads the
-  // bucket under its seqlock). A prefetch of memory recycled after a quiescent point is
-  // harmless: nothing is read through it.
-  constexpr std::uint32_t kItemAhead = 4;
-  constexpr std::uint32_t kBucketAhead = 16;
-  constexpr std::uint32_t kQuiesceEvery = 8;
-  const std::uint32_t nb = part.nbuckets();
-  const auto prefetch_items = [&part](const bucket& b) {
-    for (unsigned i = 0; i < kSlotsPerBucket; ++i) {
-      const std::uint64_t sl = b.slot[i].load(std::memory_order_relaxed);
-      if (sl == 0) continue;
-      const std::byte* p = part.at(slot_offset(sl));
-      __builtin_prefetch(p);
-      __builtin_prefetch(p + 63);  // a small item may straddle two lines
-    }
-  };
-  for (std::uint32_t bi = 0; bi < kItemAhead && bi < nb; ++bi) prefetch_items(part.bkt(bi));
-  for (std::uint32_t bi = 0; bi < nb; ++bi) {
-    if (bi + kBucketAhead < nb) __builtin_prefetch(&part.bkt(bi + kBucketAhead));
-    if (bi + kItemAhead < nb) prefetch_items(part.bkt(bi + kItemAhead));
-    const bucket& b = part.bkt(bi);
-    std::uint64_t slots[kSlotsPerBucket];
-    for (;;) {
-      const std::uint64_t v = b.read_begin();
-      for (unsigned i = 0; i < kSlotsPerBucket; ++i)
-        slots[i] = b.slot[i].load(std::memory_order_acquire);
-      if (b.read_validate(v)) break;
-    }
-    for (std::uint64_t sl : slots) {
-      if (sl == 0) continue;
-      const std::byte* p = part.at(slot_offset(sl));
-      const item_fields f = read_item(p);
-      if (!part.live(slot_offset(sl), f, now)) continue;
-      item_record rec;
-      rec.key = item_key(p, f);
-      rec.value = item_value(p, f);
-      rec.flags = f.flags;
-      rec.expires_at = f.expires_at;
-      rec.cas = f.cas;
-      fn(rec);
-    }
-    // A quiescent point every few buckets: writers' retired segments may be reused.
-    if ((bi + 1) % kQuiesceEvery == 0) e.q->quiesce(s.slot);
-  }
-}
-
 status session::restore(const item_record& rec) {
   impl& s = *_impl;
   if (bad_key(rec.key)) return status::bad_key;

@@ -1,0 +1,168 @@
+// session::for_each_item: a partition's live items in log (segment) order.
+// Exactly once for every item that stays linked during the walk: each segment
+// incarnation is read once, front to back, and an item is reported when the index still
+// links its arena offset (both candidate buckets checked under their seqlocks). A cuckoo
+// move changes the bucket of an item, never its offset, so it cannot hide or repeat one.
+// Safety: items are read only below a segment's committed end (no reservation in flight,
+// see partition::committed_end), and only while the segment's live_seq matches, checked
+// after every quiescent point: eviction clears live_seq before it takes the retire epoch,
+// so the memory cannot be reused before the walker's next quiescent point.
+// Items written during the walk: the walk follows the log head for a few rounds (segments
+// opened meanwhile, the open segment's new tail), so recently and often written keys are
+// caught; a key rewritten after its old version was reported may be reported twice (older
+// first, as in the log).
+#include <vector>
+
+#include "cache/engine_impl.h"
+
+namespace anvil::cache {
+
+namespace {
+
+// Items are hashed and their buckets prefetched one batch ahead of the batch checked.
+constexpr unsigned kBatch = 32;
+// A quiescent point every this many batches (and at every segment).
+constexpr unsigned kQuiesceBatches = 4;
+// Rounds of following the log head after the segments that were live at the start.
+constexpr unsigned kChaseRounds = 4;
+// Passes over the open segment's growing tail.
+constexpr unsigned kOpenPasses = 4;
+
+struct pending {
+  std::uint64_t off;
+  item_fields f;
+  key_hash k;
+};
+
+class walker {
+ public:
+  walker(partition& p, qsbr& q, int slot, std::uint32_t now,
+         const std::function<void(const item_record&)>& fn)
+      : _p(p), _q(q), _slot(slot), _now(now), _fn(fn) {}
+
+  // Walks one segment incarnation, following its tail while it is open.
+  void segment(const seg_ref& r) {
+    std::uint32_t cursor = 0;
+    for (unsigned pass = 0; pass < kOpenPasses; ++pass) {
+      // Wholly dead segments (common under churn) cost nothing: no stable item is there.
+      if (_p.live_items(r.seg) == 0) return;
+      _q.quiesce(_slot);
+      std::uint32_t end = 0;
+      bool open = false;
+      if (!_p.committed_end(r.seg, r.seq, &end, &open)) return;  // evicted
+      if (end <= cursor) return;
+      if (!range(r, cursor, end)) return;
+      cursor = end;
+      if (!open) return;
+    }
+  }
+
+ private:
+  // Hashes the items from *pos on (at most kBatch, below end) and prefetches their primary
+  // buckets.
+  unsigned parse(std::uint64_t base, std::uint32_t* pos, std::uint32_t end, pending* out) {
+    unsigned n = 0;
+    while (n < kBatch && *pos < end) {
+      const std::byte* p = _p.at(base + *pos);
+      pending& e = out[n++];
+      e.off = base + *pos;
+      e.f = read_item(p);
+      e.k = _p.split(hash_key(item_key(p, e.f)));
+      __builtin_prefetch(&_p.bkt(e.k.b1));
+      *pos += static_cast<std::uint32_t>(item_total_len(e.f));
+    }
+    return n;
+  }
+
+  // One batch later the primary bucket is cached: an item it does not hold (moved to or
+  // inserted in its alternate, or dead) gets its alternate bucket prefetched. A hint only:
+  // unvalidated reads; check() decides under the seqlocks.
+  void peek(const pending* b, unsigned n) {
+    for (unsigned i = 0; i < n; ++i) {
+      const pending& e = b[i];
+      const bucket& a = _p.bkt(e.k.b1);
+      const std::uint64_t want = make_slot(e.k.tag, e.off);
+      bool here = false;
+      for (unsigned j = 0; j < kSlotsPerBucket; ++j)
+        here |= slot_item(a.slot[j].load(std::memory_order_relaxed)) == want;
+      if (!here) __builtin_prefetch(&_p.bkt(e.k.b2));
+    }
+  }
+
+  void check(const pending* b, unsigned n) {
+    for (unsigned i = 0; i < n; ++i) {
+      const pending& e = b[i];
+      if (!_p.live(e.off, e.f, _now) || !_p.linked(e.k, e.off)) continue;
+      const std::byte* p = _p.at(e.off);
+      item_record rec;
+      rec.key = item_key(p, e.f);
+      rec.value = item_value(p, e.f);
+      rec.flags = e.f.flags;
+      rec.expires_at = e.f.expires_at;
+      rec.cas = e.f.cas;
+      _fn(rec);
+    }
+  }
+
+  // Reports the linked items in [from, end) of the segment; false if it was evicted.
+  // Three batches in flight: hashed (primary bucket prefetched), peeked (alternate
+  // prefetched if needed), checked. Two random lines per item would halve the rate: the
+  // walk is bound by how many random lines are in flight, and most items sit in their
+  // primary bucket.
+  bool range(const seg_ref& r, std::uint32_t from, std::uint32_t end) {
+    const std::uint64_t base = std::uint64_t{r.seg} * _p.segment_size();
+    pending ring[3][kBatch];
+    unsigned count[3] = {0, 0, 0};
+    std::uint32_t pos = from;
+    count[0] = parse(base, &pos, end, ring[0]);
+    count[1] = parse(base, &pos, end, ring[1]);
+    peek(ring[0], count[0]);
+    for (unsigned batch = 0; count[batch % 3] != 0; ++batch) {
+      const unsigned cur = batch % 3, mid = (batch + 1) % 3, nxt = (batch + 2) % 3;
+      count[nxt] = parse(base, &pos, end, ring[nxt]);
+      peek(ring[mid], count[mid]);
+      check(ring[cur], count[cur]);
+      count[cur] = 0;
+      if ((batch + 1) % kQuiesceBatches == 0) {
+        // Writers may reuse what was retired before this point; our segment is safe to
+        // read on only if it still is the same incarnation.
+        _q.quiesce(_slot);
+        if (_p.live_seq(r.seg) != r.seq) return false;
+      }
+    }
+    return true;
+  }
+
+  partition& _p;
+  qsbr& _q;
+  int _slot;
+  std::uint32_t _now;
+  const std::function<void(const item_record&)>& _fn;
+};
+
+}  // namespace
+
+void session::for_each_item(std::size_t partition_index,
+                            const std::function<void(const item_record&)>& fn) {
+  impl& s = *_impl;
+  engine::impl& e = *s.e;
+  if (partition_index >= e.parts.size()) return;
+  s.views = false;  // we pass quiescent points below: earlier views end here
+  s.view_segs.clear();
+  impl::scope scope(s);
+  partition& part = *e.parts[partition_index];
+  const std::uint32_t now = e.now();
+  s.check_flush(partition_index, now);
+  walker w(part, *e.q, s.slot, now, fn);
+  std::vector<seg_ref> segs;
+  std::uint64_t after = 0;
+  // Round 0: every segment live now, oldest first. Then segments opened meanwhile.
+  for (unsigned round = 0; round <= kChaseRounds; ++round) {
+    part.live_segments(after, segs);
+    if (segs.empty()) break;
+    for (const seg_ref& r : segs) w.segment(r);
+    after = segs.back().seq;
+  }
+}
+
+}  // namespace anvil::cache

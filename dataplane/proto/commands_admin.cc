@@ -1,4 +1,5 @@
-// Stat (general, settings, items, slabs, sizes, detail on|off|dump, reset) and SASL.
+// Stat (general, settings, items, slabs, sizes, detail on|off|dump, reset, and the groups
+// the server owns, e.g. storage) and SASL.
 // A Stat reply is many packets ended by an empty one; it is written whole or rolled
 // back (the sink's size restored) so backpressure never splits it.
 #include <charconv>
@@ -188,6 +189,15 @@ handler::outcome handler::exec_stat(const request& r, output_sink& out) {
     stat_writer w(out, e);
     w.add("sizes_status", "disabled");
     ok = w.end();
+  } else if (_facts.group != nullptr) {
+    stat_writer w(out, e);
+    const auto emit = [](void* sink, std::string_view name, std::string_view value) {
+      static_cast<stat_writer*>(sink)->add(name, value);
+    };
+    if (_facts.group(_facts.ctx, sub, emit, &w))
+      ok = w.end();
+    else
+      write_error(out, e, status::key_enoent);
   } else {
     write_error(out, e, status::key_enoent);
   }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 #include "dataplane/proto/counters.h"
 
@@ -30,6 +31,12 @@ struct facts_provider {
   // "stats reset": the server asks every lcore to reset its counters (each lcore is
   // the single writer of its own). Without it only this lcore's counters are reset.
   void (*reset)(void* ctx) = nullptr;
+  // A stat group the server owns, not the protocol (`stats storage`: snapshot health):
+  // writes each "name value" line through `emit(sink, name, value)` and returns true,
+  // or returns false without emitting anything for a group it does not know (the
+  // handler then answers Key not found, as memcached does for an unknown group).
+  using stat_emit = void (*)(void* sink, std::string_view name, std::string_view value);
+  bool (*group)(void* ctx, std::string_view name, stat_emit emit, void* sink) = nullptr;
 };
 
 }  // namespace anvil::proto

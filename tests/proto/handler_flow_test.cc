@@ -224,6 +224,54 @@ TEST(stats, facts_provider_sums_lcores) {
   EXPECT_EQ(fs.resets, 1);
 }
 
+// A server-owned stat group (`stats storage`): its lines come back in order, ended by
+// the empty packet; a group the server does not know is Not found; a full sink rolls
+// the whole reply back and it comes out whole after the flush.
+struct fake_groups {
+  static bool group(void* ctx, std::string_view name, facts_provider::stat_emit emit, void* w) {
+    auto* self = static_cast<fake_groups*>(ctx);
+    self->calls++;
+    if (name != "storage") return false;
+    emit(w, "storage_state", "degraded");
+    emit(w, "storage_reason", "write: Input/output error");
+    for (int i = 0; i < 40; ++i)
+      emit(w, "counter_" + std::to_string(i), std::string(20, char('a' + i % 26)));
+    return true;
+  }
+  int calls = 0;
+};
+
+TEST(stats, server_owned_group) {
+  fake_groups g;
+  stack s({}, 8u << 20, facts_provider{&g, nullptr, nullptr, &fake_groups::group});
+  auto m = stats_of(s, "storage");
+  EXPECT_EQ(m["storage_state"], "degraded");
+  EXPECT_EQ(m["storage_reason"], "write: Input/output error");
+  EXPECT_EQ(m["counter_39"], std::string(20, 'n'));
+  EXPECT_EQ(m.size(), 42u);
+  const auto r = one(s, get_req(op::stat, "storagex", 5));
+  EXPECT_EQ(r.status, static_cast<std::uint16_t>(status::key_enoent));
+  EXPECT_EQ(r.opaque, 5u);
+  // General stats still work without a fill callback (own lcore's counters).
+  EXPECT_TRUE(stats_of(s).count("cmd_get"));
+
+  // Backpressure: a large GET leaves room for only part of the stat reply; the reply is
+  // rolled back and comes out whole after the flush, in order, before the NOOP.
+  const std::size_t cap = s.h.min_sink_capacity();
+  const std::string big(cap - 24 - 4 - 1 - 1200, 'v');
+  ASSERT_EQ(one(s, store_req(op::set, "b", big)).status, 0);
+  const int before = g.calls;
+  const std::string req =
+      get_req(op::get, "b", 8) + get_req(op::stat, "storage", 9) + get_req(op::noop, "", 10);
+  auto rs = roundtrip(s, req);
+  ASSERT_EQ(rs.size(), 1u + 43u + 1u);
+  EXPECT_EQ(rs[0].value, big);
+  EXPECT_EQ(rs[1].key, "storage_state");
+  EXPECT_TRUE(rs[43].key.empty());
+  EXPECT_EQ(rs[44].opaque, 10u);
+  EXPECT_GE(g.calls - before, 2) << "the reply did not meet a full sink";
+}
+
 struct recorder {
   static void on(void* ctx, const mutation& m) {
     static_cast<recorder*>(ctx)->seen.push_back(

@@ -62,6 +62,7 @@ class writer {
     std::uint64_t off = 0;
     std::size_t len = 0;  // bytes still to write from buf + done
     std::size_t done = 0;
+    int fixed = -1;  // registered buffer index, -1: plain write
   };
 
   snapshot_result fail_now(std::string reason, int err) {
@@ -158,8 +159,14 @@ class writer {
     const auto len = static_cast<unsigned>(s.len);
     const std::uint64_t off = s.off + s.done;
     const std::uint64_t tag = static_cast<std::uint64_t>(&s - _slots.data());
-    if (!_ring->push(tag, steady::now() + _cfg.io_timeout,
-                     [&](io_uring_sqe* q) { io_uring_prep_write(q, fd, p, len, off); })) {
+    const int fixed = s.fixed;
+    if (!_ring->push(tag, steady::now() + _cfg.io_timeout, [&](io_uring_sqe* q) {
+          if (fixed >= 0) {
+            io_uring_prep_write_fixed(q, fd, p, len, off, fixed);
+          } else {
+            io_uring_prep_write(q, fd, p, len, off);
+          }
+        })) {
       return fail("queue write", -EBUSY);
     }
     if (int rc = _ring->submit(); rc < 0) return fail("submit write", rc);
@@ -247,6 +254,18 @@ class writer {
     _info.partition_count = static_cast<std::uint32_t>(_src.partition_count());
     _slots.resize(std::max(1u, _cfg.queue_depth));
     for (auto& s : _slots) s.buf = _ring->alloc_buffer(_block_size, kHeaderSize);
+    // Fixed buffers: the kernel pins the block buffers once instead of on every write
+    // (get_user_pages of 256 pages per 1 MiB write was ~12% of a snapshot's CPU).
+    if (_cfg.fixed_buffers) {
+      std::vector<std::byte*> bufs;
+      for (auto& s : _slots) bufs.push_back(s.buf);
+      if (const int rc = _ring->register_buffers(bufs, _block_size); rc == 0) {
+        for (std::size_t i = 0; i < _slots.size(); ++i) _slots[i].fixed = static_cast<int>(i);
+      } else {
+        spdlog::info("snapshot: cannot register {} buffers ({}); plain writes", bufs.size(),
+                     errno_text(rc));
+      }
+    }
     _header = _ring->alloc_buffer(kHeaderSize, kHeaderSize);
     for (std::size_t p = 0; p < _info.partition_count && !_failed; ++p) {
       _src.for_each_item(p, [&](const cache::item_record& rec) {
@@ -277,7 +296,7 @@ class writer {
     // Read after the iteration: at least the CAS of every item written above.
     _info.cas_counter = _src.cas_counter();
     _header_crc = encode_header(_info, {_header, kHeaderSize});
-    _slots.push_back(slot{_header, false, 0, kHeaderSize, 0});
+    _slots.push_back(slot{_header, false, 0, kHeaderSize, 0, -1});
     if (!submit_write(_slots.back())) return false;
     return drain();
   }

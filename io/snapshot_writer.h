@@ -29,6 +29,7 @@ struct writer_config {
   std::uint64_t rate_limit_bytes_per_sec = 0;  // 0 = unlimited
   std::chrono::milliseconds io_timeout{5000};  // deadline of every single I/O
   bool direct_io = true;                       // O_DIRECT when the filesystem supports it
+  bool fixed_buffers = true;  // register the block buffers with the ring (pinned once)
 };
 
 struct snapshot_result {

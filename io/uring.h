@@ -7,6 +7,12 @@
 // stop waiting: the ring is then "stuck", every buffer and path it was given is leaked
 // on purpose (the kernel may still read or write it), and the owner abandons the ring
 // and builds a fresh one for the next attempt. Nothing here ever waits without a bound.
+//
+// Where the ring lives: in an anvil-iod process (io/uring_remote.h) when that binary is
+// found, so a stuck I/O strands that process and never this one (a process cannot exit
+// while one of its threads waits on a hung filesystem); in this process otherwise. The
+// interface is the same: buffers and paths come from alloc_buffer()/pin(), and SQEs
+// may point only at those.
 #pragma once
 
 #include <liburing.h>
@@ -17,6 +23,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "io/uring_remote.h"
 
 namespace anvil::io {
 
@@ -34,6 +42,14 @@ class ring {
   // Returns false when the submission queue is full: submit and reap first.
   template <class Prep>
   bool push(std::uint64_t tag, steady::time_point deadline, Prep&& prep) {
+    if (_remote) {  // an SQE naming memory the child cannot see completes with an error
+      io_uring_sqe sqe{};
+      prep(&sqe);
+      io_uring_sqe_set_data64(&sqe, tag);
+      _remote->queue(sqe);
+      _inflight.push_back({tag, deadline});
+      return true;
+    }
     io_uring_sqe* sqe = io_uring_get_sqe(&_ring);
     if (sqe == nullptr) return false;
     prep(sqe);
@@ -77,6 +93,11 @@ class ring {
 
   // Memory the kernel may touch: owned by the ring, freed with it unless it is stuck.
   std::byte* alloc_buffer(std::size_t bytes, std::size_t align);
+  // Registers buffers (from alloc_buffer) as fixed buffers 0..n-1, so that writes from
+  // them (io_uring_prep_write_fixed) skip pinning the pages on every I/O. 0 or -errno
+  // (e.g. -ENOMEM over RLIMIT_MEMLOCK): callers then use plain writes. Once: a second
+  // call fails with -EBUSY. Unregistered when the ring is closed.
+  int register_buffers(const std::vector<std::byte*>& bufs, std::size_t bytes_each);
   const char* pin(std::string s);
 
   // For a stuck ring kept by its owner: reaps, without waiting, what completed since;
@@ -88,6 +109,8 @@ class ring {
   std::size_t inflight() const { return _inflight.size(); }
   std::size_t pinned_bytes() const { return _pinned_bytes; }
   bool single_issuer() const { return _single_issuer; }
+  bool remote() const { return _remote != nullptr; }
+  pid_t helper_pid() const { return _remote ? _remote->pid() : -1; }  // the anvil-iod child
 
  private:
   static constexpr std::uint64_t kRunTag = ~std::uint64_t{0};
@@ -98,7 +121,10 @@ class ring {
   struct free_aligned {
     void operator()(std::byte* p) const;
   };
+  bool next_completion(completion& out, steady::time_point limit, int& rc);
+  void forget(std::uint64_t tag);
   io_uring _ring{};
+  std::unique_ptr<remote_ring> _remote;  // set: the ring lives in an anvil-iod process
   bool _single_issuer = false;
   bool _stuck = false;
   std::vector<op> _inflight;

@@ -3,7 +3,8 @@
 // rate, and engine get/set p99 latency with and without snapshots running.
 //
 //   bench_io [--items N] [--dir DIR] [--rounds R] [--qd Q] [--block-size BYTES]
-//            [--seconds S] [--phases P] [--snapshot-only] [--benchmark_out=FILE]
+//            [--seconds S] [--phases P] [--snapshot-only] [--plain-buffers]
+//            [--benchmark_out=FILE]
 //
 // Defaults: 10M items of 32-byte values (12-byte keys), DIR a fresh directory under /tmp,
 // R = 3 rounds, Q = 8 writes in flight, 1 MiB blocks, S = 3 s per latency phase, P = 2
@@ -204,7 +205,7 @@ int main(int argc, char** argv) {
   double seconds = 3;
   unsigned rounds = 3, qd = 8, phases = 2;
   std::size_t block = 1u << 20;
-  bool snapshot_only = false;
+  bool snapshot_only = false, fixed_buffers = true;
   std::string dir, out;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -225,6 +226,8 @@ int main(int argc, char** argv) {
       phases = static_cast<unsigned>(std::max(1, std::stoi(argv[++i])));
     else if (a == "--snapshot-only")
       snapshot_only = true;
+    else if (a == "--plain-buffers")
+      fixed_buffers = false;
     else if (a.rfind("--benchmark_out=", 0) == 0)
       out = a.substr(16);
     // other --benchmark_* flags (make bench passes them) are ignored
@@ -261,6 +264,7 @@ int main(int argc, char** argv) {
   w.node_id = 1;
   w.queue_depth = qd;
   w.block_size = block;
+  w.fixed_buffers = fixed_buffers;
   const bool fio = have_fio();
   if (!fio) std::printf("fio not found: dd is the only baseline (tools/deps.sh installs fio)\n");
   struct round_result {
@@ -315,10 +319,10 @@ int main(int argc, char** argv) {
   }
   const auto& last = rounds_v.back().snap;
   std::printf(
-      "snapshot: %llu items, %.1f MB, direct=%d, %zu KiB blocks, QD %u; median of %u rounds: "
-      "snapshot %.0f MB/s",
+      "snapshot: %llu items, %.1f MB, direct=%d, %zu KiB blocks, QD %u, %s buffers; median of %u "
+      "rounds: snapshot %.0f MB/s",
       static_cast<unsigned long long>(last.items), last.bytes / 1e6, last.direct, block >> 10, qd,
-      rounds, median(snap_v) / 1e6);
+      fixed_buffers ? "fixed" : "plain", rounds, median(snap_v) / 1e6);
   if (fio) std::printf(", fio %.0f MB/s, ratio %.0f%%", median(fio_v) / 1e6, 100 * median(rf));
   std::printf(", dd %.0f MB/s, ratio %.0f%% (median of per-round ratios)\n", median(dd_v) / 1e6,
               100 * median(rd));

@@ -1,5 +1,6 @@
 #include "io/health.h"
 
+#include <charconv>
 #include <cstring>
 
 namespace anvil::io {
@@ -68,6 +69,28 @@ health_view storage_health::view() const {
   c.restored_items = get(restored_items);
   c.restored_snapshot_id = get(restored_snapshot_id);
   return v;
+}
+
+const char* storage_health::counter_name(counter c) {
+  static constexpr const char* kNames[kCounterCount] = {
+      "snapshots_ok",     "snapshots_failed", "io_errors",        "io_stalls",
+      "rings_abandoned",  "threads_abandoned", "bytes_leaked",    "rings_reclaimed",
+      "stuck_io_bytes",   "last_ok_unix",     "last_snapshot_id", "last_items",
+      "last_bytes",       "last_duration_us", "restored_items",   "restored_snapshot_id",
+  };
+  return c < kCounterCount ? kNames[c] : "unknown";
+}
+
+void storage_health::for_each_stat(
+    const std::function<void(std::string_view, std::string_view)>& fn) const {
+  fn("state", to_string(state()));
+  fn("reason", reason());
+  for (unsigned c = 0; c < kCounterCount; ++c) {
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof buf, get(static_cast<counter>(c)));
+    fn(counter_name(static_cast<counter>(c)),
+       std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
+  }
 }
 
 void storage_health::set_ok() {

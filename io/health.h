@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <functional>
 
 namespace anvil::io {
 
@@ -54,6 +55,9 @@ class storage_health {
   storage_state state() const { return _state.load(std::memory_order_acquire); }
   std::string reason() const;
   health_view view() const;
+  // Every figure as a (name, text) pair in a fixed order: "state", "reason", then each
+  // counter by its name (counter_name). What `stats storage` and the control plane show.
+  void for_each_stat(const std::function<void(std::string_view, std::string_view)>& fn) const;
 
   // Writers (the io thread; restore at start-up before it).
   void set_ok();
@@ -78,6 +82,7 @@ class storage_health {
     restored_snapshot_id,
     kCounterCount
   };
+  static const char* counter_name(counter c);
   void add(counter c, std::uint64_t n = 1) { _c[c].fetch_add(n, std::memory_order_relaxed); }
   void put(counter c, std::uint64_t v) { _c[c].store(v, std::memory_order_relaxed); }
   std::uint64_t get(counter c) const { return _c[c].load(std::memory_order_relaxed); }

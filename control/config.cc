@@ -87,15 +87,27 @@ std::string scalar(const std::string& field, const toml::node& n) {
   throw config_error(field, "expected a number, string or boolean");
 }
 
-double seconds(const std::string& field, const std::string& v, double max) {
+// A decimal number in [min, max], or a config_error saying what was expected.
+double number_in(const std::string& field, const std::string& v, double min, double max,
+                 const std::string& what) {
   try {
     std::size_t used = 0;
     double d = std::stod(v, &used);
-    if (used == v.size() && d >= 0 && d <= max) return d;
+    if (used == v.size() && d >= min && d <= max) return d;
   } catch (const std::exception&) {
   }
-  throw config_error(
-      field, "'" + v + "' must be a number of seconds 0.." + std::to_string(static_cast<int>(max)));
+  auto text = [](double d) {
+    std::string t = std::to_string(d);
+    t.erase(t.find_last_not_of('0') + 1);
+    if (t.back() == '.') t.pop_back();
+    return t;
+  };
+  throw config_error(field,
+                     "'" + v + "' must be " + what + " " + text(min) + ".." + text(max));
+}
+
+double seconds(const std::string& field, const std::string& v, double max) {
+  return number_in(field, v, 0, max, "a number of seconds");
 }
 
 void apply_file(server_config& c, const std::string& path) {
@@ -244,6 +256,10 @@ void apply_file(server_config& c, const std::string& path) {
            {"keep", text([&](auto f, auto v) { c.snapshot_keep = positive(f, v, 100); })},
            {"node_id", text([&](auto f, auto v) { c.node_id = positive(f, v, 1u << 30); })},
            {"at_shutdown", text([&](auto f, auto v) { c.snapshot_at_shutdown = boolean(f, v); })},
+           {"io_timeout_s",
+            text([&](auto f, auto v) { c.snapshot_io_timeout_s = number_in(f, v, 0.01, 3600, "a number of seconds"); })},
+           {"rate_limit_mb_s",
+            text([&](auto f, auto v) { c.snapshot_rate_limit_mb_s = number_in(f, v, 0, 1e6, "MB/s (0: unlimited)"); })},
        }},
   };
   for (const auto& [section, node] : root) {
@@ -252,7 +268,7 @@ void apply_file(server_config& c, const std::string& path) {
     if (it == schema.end())
       throw config_error(sec,
                          "unknown section (known: memcached, network, lcores, afpacket, "
-                         "dpdk, server)");
+                         "dpdk, server, snapshot)");
     auto tbl = node.as_table();
     if (tbl == nullptr) throw config_error(sec, "expected a [" + sec + "] table");
     for (const auto& [key, value] : *tbl) {

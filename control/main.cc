@@ -120,6 +120,32 @@ struct serving_setup {
   server::server_shared shared;
 };
 
+// On demand (SIGUSR1 now, the admin API later): queued on the io thread, never waited
+// for here; the outcome shows in `stats storage` and an event=snapshot_* line.
+void request_snapshot(serving_setup& setup, const char* source) {
+  if (!setup.snapshots) {
+    spdlog::warn("event=snapshot_refused source={} reason={}", source,
+                 q("snapshots are off: set [snapshot] dir in the configuration"));
+    return;
+  }
+  const auto ticket = setup.snapshots->request_snapshot();
+  spdlog::info("event=snapshot_requested source={} ticket={}", source, ticket);
+}
+
+// `stats storage`: the snapshot health, read lock-free on the lcore that asked.
+bool storage_stat_group(void* ctx, std::string_view name, proto::facts_provider::stat_emit emit,
+                        void* sink) {
+  if (name != "storage") return false;
+  const auto* svc = static_cast<const io::snapshot_service*>(ctx);
+  if (svc == nullptr) {
+    emit(sink, "state", "off");
+    emit(sink, "reason", "no [snapshot] dir configured");
+    return true;
+  }
+  svc->health().for_each_stat([&](std::string_view k, std::string_view v) { emit(sink, k, v); });
+  return true;
+}
+
 template <class P>
 int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
           const std::vector<unsigned>& cpus, const server::cpu_topology& topo,
@@ -171,6 +197,10 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
         static_cast<long>((wait_s - static_cast<double>(static_cast<time_t>(wait_s))) * 1e9)};
     sig = ::sigtimedwait(&signals, nullptr, &ts);
     setup.clock.set(unix_now());
+    if (sig == SIGUSR1) {
+      request_snapshot(setup, "SIGUSR1");
+      sig = -1;
+    }
     if (sig < 0 && stats_every > 0 && clk::now() >= next_stats) {
       next_stats +=
           std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(stats_every));
@@ -236,10 +266,12 @@ int run(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);  // a closed log pipe must not kill the server
   ::signal(SIGINT, SIG_DFL);
   ::signal(SIGTERM, SIG_DFL);
+  ::signal(SIGUSR1, SIG_DFL);
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);  // take a snapshot now (until the admin API exists)
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   std::unique_ptr<server::cpu_topology> topo;
@@ -305,6 +337,9 @@ int run(int argc, char** argv) {
     io::service_config sc;
     sc.writer.dir = cfg.snapshot_dir;
     sc.writer.node_id = cfg.node_id;
+    sc.writer.io_timeout = std::chrono::milliseconds(static_cast<long>(cfg.snapshot_io_timeout_s * 1000));
+    sc.writer.rate_limit_bytes_per_sec =
+        static_cast<std::uint64_t>(cfg.snapshot_rate_limit_mb_s * 1e6);
     sc.interval = std::chrono::milliseconds(static_cast<long>(cfg.snapshot_interval_s * 1000));
     sc.keep = cfg.snapshot_keep;
     sc.snapshot_at_shutdown = cfg.snapshot_at_shutdown;
@@ -328,6 +363,8 @@ int run(int argc, char** argv) {
                  q(cfg.snapshot_dir), cfg.snapshot_interval_s, cfg.snapshot_keep,
                  cfg.snapshot_at_shutdown);
   }
+  setup.shared.stat_group_ctx = setup.snapshots.get();
+  setup.shared.stat_group = &storage_stat_group;
   setup.shared.pid = static_cast<std::uint32_t>(::getpid());
   setup.shared.started_at = unix_now();
   setup.shared.max_connections = cfg.max_connections;

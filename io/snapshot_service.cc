@@ -192,9 +192,11 @@ void snapshot_service::state::attempt() {
     health.put(storage_health::last_bytes, res.bytes);
     health.put(storage_health::last_duration_us, static_cast<std::uint64_t>(res.seconds * 1e6));
     health.set_ok();
-    spdlog::info("snapshot: id={} items={} bytes={} direct={} seconds={:.3f} MB/s={:.1f}", id,
-                 res.items, res.bytes, res.direct, res.seconds,
-                 res.seconds > 0 ? res.bytes / res.seconds / 1e6 : 0.0);
+    spdlog::info(
+        "event=snapshot_written snapshot_id={} items={} bytes={} direct={} seconds={:.3f} "
+        "mb_per_s={:.1f} storage=ok",
+        id, res.items, res.bytes, res.direct, res.seconds,
+        res.seconds > 0 ? static_cast<double>(res.bytes) / res.seconds / 1e6 : 0.0);
   } else {
     health.add(storage_health::snapshots_failed);
     if (res.stalled)
@@ -202,9 +204,14 @@ void snapshot_service::state::attempt() {
     else if (res.error != ECANCELED)
       health.add(storage_health::io_errors);
     health.set_degraded("snapshot " + std::to_string(id) + " abandoned: " + res.reason);
+    std::string why = res.reason;
+    for (char& c : why)
+      if (c == '"' || c == '\\' || c == '\n') c = '\'';
     spdlog::error(
-        "snapshot: id={} abandoned: {} ({}); serving continues", id, res.reason,
-        res.cleaned_up ? "partial files removed" : "partial files left until the stuck I/O ends");
+        "event=snapshot_failed snapshot_id={} errno={} stalled={} cleaned_up={} storage=degraded "
+        "reason=\"{}; serving continues{}\"",
+        id, res.error, res.stalled, res.cleaned_up, why,
+        res.cleaned_up ? "" : "; partial files are removed when the stuck I/O ends");
   }
   std::lock_guard lk(m);
   last = res;

@@ -31,6 +31,12 @@ void request_stats_reset(void* ctx) {
   for (auto* s : sh.serving) s->reset_requested.store(true, std::memory_order_relaxed);
 }
 
+bool server_stat_group(void* ctx, std::string_view name, proto::facts_provider::stat_emit emit,
+                       void* sink) {
+  const auto& sh = *static_cast<const server_shared*>(ctx);
+  return sh.stat_group != nullptr && sh.stat_group(sh.stat_group_ctx, name, emit, sink);
+}
+
 std::uint64_t requests_served(const proto::lcore_counters& c) {
   return c.cmd_get.load() + c.cmd_set.load() + c.cmd_touch.load() + c.cmd_flush.load() +
          c.delete_hits.load() + c.delete_misses.load() + c.incr_hits.load() + c.incr_misses.load() +
@@ -54,7 +60,8 @@ cache_server::cache_server(cache::engine& engine, const cache_server_config& cfg
                            server_shared& shared, unsigned lcore)
     : _session(engine.open_session()),
       _handler(engine, _session, cfg.proto, _proto_counters,
-               proto::facts_provider{&shared, &fill_server_facts, &request_stats_reset}),
+               proto::facts_provider{&shared, &fill_server_facts, &request_stats_reset,
+                                     &server_stat_group}),
       _app{this},
       _stack(cfg.stack, _app),
       _conns(cfg.stack.max_connections) {

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "cache/engine.h"
@@ -49,11 +50,18 @@ struct server_shared {
   std::vector<proto::lcore_counters*> proto;  // one per lcore
   std::vector<lcore_serving_stats*> serving;  // one per lcore
   std::vector<const net::net_counters*> net;  // one per lcore (set by each server)
+  // Stat groups owned off the data plane (`stats storage`: snapshot health), answered
+  // on the lcore that got the Stat request; must be lock-free for the caller. Null: none.
+  void* stat_group_ctx = nullptr;
+  bool (*stat_group)(void* ctx, std::string_view name, proto::facts_provider::stat_emit emit,
+                     void* sink) = nullptr;
 };
 
 // Fills memcached's server-wide stats from every lcore (called only for Stat requests).
 void fill_server_facts(void* ctx, proto::server_facts& f);
 void request_stats_reset(void* ctx);
+bool server_stat_group(void* ctx, std::string_view name, proto::facts_provider::stat_emit emit,
+                       void* sink);
 
 // Requests served, as the sum of the command counters memcached keeps (gets, stores,
 // touches, flushes, deletes, incr/decr); noop/version/stat are not counted.

@@ -106,6 +106,14 @@ device = "net_tap0"
 [server]
 shutdown_timeout_s = 2.5
 stats_interval_s = 10
+[snapshot]
+dir = "/var/lib/anvil"
+interval_s = 300
+keep = 3
+node_id = 7
+at_shutdown = false
+io_timeout_s = 0.5
+rate_limit_mb_s = 200
 )");
   EXPECT_EQ(c.tcp_port, 2000) << "the flag wins";
   EXPECT_EQ(c.udp_port, 1001);
@@ -128,6 +136,13 @@ stats_interval_s = 10
   EXPECT_EQ(c.eal_args, (std::vector<std::string>{"--no-huge", "-m", "64"}));
   EXPECT_EQ(c.dpdk_device, "net_tap0");
   EXPECT_DOUBLE_EQ(c.shutdown_timeout_s, 2.5);
+  EXPECT_EQ(c.snapshot_dir, "/var/lib/anvil");
+  EXPECT_DOUBLE_EQ(c.snapshot_interval_s, 300);
+  EXPECT_EQ(c.snapshot_keep, 3u);
+  EXPECT_EQ(c.node_id, 7u);
+  EXPECT_FALSE(c.snapshot_at_shutdown);
+  EXPECT_DOUBLE_EQ(c.snapshot_io_timeout_s, 0.5);
+  EXPECT_DOUBLE_EQ(c.snapshot_rate_limit_mb_s, 200);
   EXPECT_EQ(load({}, std::string(kMinimal) + "[lcores]\ncores = [3, 1]\n").cores,
             (std::vector<unsigned>{1, 3}));
 }
@@ -239,6 +254,12 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{{}, "[dpdk]\neal_args = [1]\n", "dpdk.eal_args"},
         bad_case{{}, "[server]\nshutdown_timeout_s = -1\n", "server.shutdown_timeout_s"},
         bad_case{{}, "[server]\nstats_interval_s = \"often\"\n", "server.stats_interval_s"},
+        bad_case{{}, "[snapshot]\ninterval_s = -5\n", "snapshot.interval_s"},
+        bad_case{{}, "[snapshot]\nkeep = 0\n", "snapshot.keep"},
+        bad_case{{}, "[snapshot]\nat_shutdown = \"sometimes\"\n", "snapshot.at_shutdown"},
+        bad_case{{}, "[snapshot]\nio_timeout_s = 0\n", "snapshot.io_timeout_s"},
+        bad_case{{}, "[snapshot]\nrate_limit_mb_s = \"fast\"\n", "snapshot.rate_limit_mb_s"},
+        bad_case{{}, "[snapshot]\nwhen = 1\n", "snapshot.when"},
         bad_case{{}, "[cache]\nsize = 1\n", "cache"}, bad_case{{}, "network = 5\n", "network"},
         bad_case{{}, "[network\n", "--config"}));
 

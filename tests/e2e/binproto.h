@@ -15,6 +15,7 @@ enum opcode : std::uint8_t {
   op_set = 0x01,
   op_noop = 0x0a,
   op_stat = 0x10,
+  op_setq = 0x11,
 };
 
 constexpr std::uint8_t kRequestMagic = 0x80;

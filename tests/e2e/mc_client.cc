@@ -104,9 +104,9 @@ std::optional<std::string> mc_client::get(const std::string& key) {
   return std::string(v.value());
 }
 
-std::map<std::string, std::string> mc_client::stats() {
+std::map<std::string, std::string> mc_client::stats(const std::string& group) {
   std::map<std::string, std::string> out;
-  if (!send_bytes(request(op_stat, ""))) return out;
+  if (!send_bytes(request(op_stat, group))) return out;
   for (int i = 0; i < 10000; ++i) {
     auto r = read_response();
     if (!r) break;

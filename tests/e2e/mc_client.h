@@ -32,7 +32,8 @@ class mc_client {
   // SET then GET of the same key; true when the value comes back intact.
   bool set(const std::string& key, const std::string& value, std::uint32_t flags = 0);
   std::optional<std::string> get(const std::string& key);  // nullopt: miss or failure
-  std::map<std::string, std::string> stats();
+  // `stats` (group "") or `stats <group>`; empty when the server answered an error.
+  std::map<std::string, std::string> stats(const std::string& group = "");
 
  private:
   int _fd = -1;

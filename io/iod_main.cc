@@ -6,6 +6,8 @@
 // ignores the signals a terminal sends a process group: only the parent ends it.
 //
 //   anvil-iod <arena bytes> <ring entries>     (fd 3: socket, fd 4: arena memfd)
+//   anvil-iod --list <dir>                     (directory listing, see list_directory)
+#include <dirent.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -42,7 +44,21 @@ bool send_packet(const void* p, std::size_t n) {
 
 }  // namespace
 
+// `anvil-iod --list <dir>`: the entry names of dir, one per line, exit 0; or the errno
+// of opendir on stdout, exit 3. A readdir that hangs hangs this process, not anvil.
+int list_directory(const char* dir) {
+  DIR* d = ::opendir(dir);
+  if (d == nullptr) {
+    std::printf("%d\n", errno);
+    return 3;
+  }
+  while (dirent* e = ::readdir(d)) std::printf("%s\n", e->d_name);
+  ::closedir(d);
+  return std::fflush(stdout) == 0 ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 3 && std::strcmp(argv[1], "--list") == 0) return list_directory(argv[2]);
   if (argc != 3) {
     std::fprintf(stderr, "usage: anvil-iod <arena bytes> <ring entries> (started by anvil)\n");
     return 2;

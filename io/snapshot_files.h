@@ -29,9 +29,24 @@ struct snapshot_entry {
   bool manifest_tmp = false;
 };
 
-// Sorted by id, newest last. Blocking readdir: wrap in call_with_deadline when the
+// Sorted by id, newest last. Blocking readdir: use list_snapshots_within when the
 // filesystem may hang. Returns false with errno in `err` when the directory cannot be read.
 bool list_snapshots(const std::string& dir, std::vector<snapshot_entry>& out, int& err);
+// The snapshot entries among directory entry names (others are ignored).
+std::vector<snapshot_entry> parse_snapshot_names(const std::vector<std::string>& names);
+
+struct snapshot_listing {
+  bool ok = false;  // false: the directory could not be read, errno in err
+  int err = 0;
+  std::vector<snapshot_entry> entries;
+};
+// list_snapshots with a deadline that never leaves this process waiting on a hung
+// filesystem: the readdir runs in an anvil-iod child (SIGKILLed and left behind at the
+// deadline) when there is one, else on a thread that is detached at the deadline
+// (threads_abandoned). nullopt: the deadline passed.
+std::optional<snapshot_listing> list_snapshots_within(const std::string& dir,
+                                                      std::chrono::milliseconds timeout,
+                                                      storage_health* health);
 
 // Runs fn on its own thread and waits up to `timeout`. On time-out the thread is
 // detached (counted in health as threads_abandoned) and nullopt is returned; fn must

@@ -347,22 +347,12 @@ std::string verify_snapshot(const restore_config& cfg, std::uint64_t id) {
 restore_result restore_latest(item_sink& sink, const restore_config& cfg, storage_health* health) {
   restore_result res;
   const auto t0 = steady::now();
-  struct listing {
-    bool ok = false;
-    int err = 0;
-    std::vector<snapshot_entry> entries;
-  };
   const std::string dir = cfg.dir;
-  auto l = call_with_deadline<listing>(
-      [dir] {
-        listing out;
-        out.ok = list_snapshots(dir, out.entries, out.err);
-        return out;
-      },
-      cfg.io_timeout, health);
+  auto l = list_snapshots_within(dir, cfg.io_timeout, health);
   if (!l) {
     res.cold_start_reason = "listing " + cfg.dir + " did not complete within " +
                             std::to_string(cfg.io_timeout.count()) + " ms (filesystem stalled)";
+    if (health) health->set_degraded("restore: " + res.cold_start_reason);
   } else if (!l->ok) {
     res.cold_start_reason = "cannot list " + cfg.dir + ": " + errno_text(l->err);
   } else {

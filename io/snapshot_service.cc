@@ -97,18 +97,7 @@ void snapshot_service::state::prepare_directory() {
       spdlog::error("snapshot: io_uring unavailable: {}", e.what());
     }
   }
-  struct listing {
-    bool ok = false;
-    int err = 0;
-    std::vector<snapshot_entry> entries;
-  };
-  auto l = call_with_deadline<listing>(
-      [dir] {
-        listing out;
-        out.ok = list_snapshots(dir, out.entries, out.err);
-        return out;
-      },
-      cfg.writer.io_timeout, &health);
+  auto l = list_snapshots_within(dir, cfg.writer.io_timeout, &health);
   if (!l || !l->ok) {
     // Ids from the wall clock still sort after anything an earlier run wrote.
     next_id = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(

@@ -66,6 +66,70 @@ void remote_ring::reap_children() {
   std::erase_if(g_to_reap, [](pid_t p) { return ::waitpid(p, nullptr, WNOHANG) != 0; });
 }
 
+std::optional<int> remote_ring::list_directory(const std::string& helper, const std::string& dir,
+                                               std::vector<std::string>& names,
+                                               std::chrono::milliseconds timeout) {
+  reap_children();
+  names.clear();
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return -ENOEXEC;
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
+  std::string prog = helper, flag = "--list", path = dir;
+  char* argv[] = {prog.data(), flag.data(), path.data(), nullptr};
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, helper.c_str(), &fa, &attr, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  ::close(fds[1]);
+  if (rc != 0) {
+    ::close(fds[0]);
+    return -ENOEXEC;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string out;
+  bool eof = false;
+  while (!eof) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
+    pollfd pf{fds[0], POLLIN, 0};
+    if (left <= 0 || ::poll(&pf, 1, static_cast<int>(left)) == 0) break;
+    char buf[4096];
+    const ssize_t n = ::read(fds[0], buf, sizeof buf);
+    if (n > 0)
+      out.append(buf, static_cast<std::size_t>(n));
+    else if (n == 0 || errno != EINTR)
+      eof = true;
+  }
+  ::close(fds[0]);
+  int status = 0;
+  pid_t w = 0;
+  for (int i = 0; eof && i < 1000 && (w = ::waitpid(pid, &status, WNOHANG)) == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (w != pid) {  // hung (or not done): never wait for it
+    ::kill(pid, SIGKILL);
+    std::lock_guard lk(g_reap_mutex);
+    g_to_reap.push_back(pid);
+    return std::nullopt;
+  }
+  if (!WIFEXITED(status)) return -ENOEXEC;
+  if (WEXITSTATUS(status) == 3) return -std::atoi(out.c_str());
+  if (WEXITSTATUS(status) != 0) return -ENOEXEC;
+  for (std::size_t at = 0; at < out.size();) {
+    const std::size_t nl = out.find('\n', at);
+    if (nl == std::string::npos) break;
+    names.push_back(out.substr(at, nl - at));
+    at = nl + 1;
+  }
+  return 0;
+}
+
 remote_ring::remote_ring(const std::string& helper, unsigned entries) {
   reap_children();
   _memfd = ::memfd_create("anvil-iod-arena", MFD_CLOEXEC);

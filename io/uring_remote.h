@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,13 @@ class remote_ring {
   // I/O) and remembers it for reap_children().
   void abandon();
   static void reap_children();  // waitpid(WNOHANG) on children abandoned earlier
+
+  // The entry names of `dir`, read by a short-lived `anvil-iod --list` child: 0, or
+  // -errno of opendir, or -ENOEXEC when the helper did not run; nullopt when it did not
+  // finish within `timeout` (it is then SIGKILLed and left to reap_children()).
+  static std::optional<int> list_directory(const std::string& helper, const std::string& dir,
+                                           std::vector<std::string>& names,
+                                           std::chrono::milliseconds timeout);
 
   pid_t pid() const { return _pid; }
 

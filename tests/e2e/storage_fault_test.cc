@@ -3,7 +3,8 @@
 // verifying client in the client namespace runs GET/SET rounds throughout. Each fault
 // is triggered with an on-demand snapshot (SIGUSR1):
 //   anvil_faultfs (FUSE)   EIO on write, EIO on fsync, a write that never completes,
-//                          and SIGTERM while it hangs (shutdown stays bounded)
+//                          and SIGTERM while it hangs (shutdown stays bounded); a
+//                          filesystem that hangs on everything at start-up
 //   loop-mounted ext4      EROFS (remounted read-only), ENOSPC (more data than fits)
 // For each: zero failed client requests during and after the fault, `stats storage`
 // says degraded with the reason (read over the memcached protocol, as an operator's
@@ -280,6 +281,40 @@ TEST_F(StorageFaultServing, FuseEioOnWriteEioOnFsyncStalledWriteAndShutdownWhile
   again.expect_stable();
   s = again.snapshot_now();
   EXPECT_EQ(s["state"], "ok") << s["reason"];
+}
+
+// A filesystem that hangs on everything (readdir too) while the server starts: the
+// restore gives up at its deadline, the node starts cold and serves, health says why,
+// and SIGTERM still ends the process.
+TEST_F(StorageFaultServing, StartsColdAndStopsWhileTheFilesystemHangsEntirely) {
+  if (!std::filesystem::exists("/dev/fuse")) GTEST_SKIP() << "no /dev/fuse";
+  io::test::fuse_fault_fs fs(ANVIL_FAULTFS_BIN);
+  const std::string dir = fs.mnt() + "/snaps";
+  std::filesystem::create_directory(dir);
+  test::testnet net;
+  fs.set_mode("stall_all");
+  snapshotting_server srv(net, dir, 64, "io_timeout_s = 1\n");
+  ASSERT_EQ(srv.wait_ready(), "");
+  EXPECT_NE(srv.process().log().find("event=cold_start"), std::string::npos)
+      << srv.process().log();
+  auto s = srv.storage();
+  EXPECT_EQ(s["state"], "degraded");
+  EXPECT_NE(s["reason"].find("stalled"), std::string::npos) << s["reason"];
+  background_load load(net, net.stack_ip());
+  EXPECT_TRUE(load.progresses()) << load.first_problem();
+  s = srv.snapshot_now();  // fails at its deadline; serving is unaffected
+  EXPECT_EQ(s["state"], "degraded");
+  EXPECT_TRUE(load.progresses()) << load.first_problem();
+  load.stop();
+  EXPECT_EQ(load.failures(), 0) << load.first_problem();
+
+  srv.process().signal(SIGTERM);
+  const auto rc = srv.process().wait(60s);
+  if (!rc) fs.set_mode("normal");
+  ASSERT_TRUE(rc.has_value()) << "the process did not exit while its filesystem hung\n"
+                              << srv.process().log();
+  EXPECT_EQ(*rc, 0) << srv.process().log();
+  fs.set_mode("normal");
 }
 
 TEST_F(StorageFaultServing, Ext4ReadOnlyAndFull) {

@@ -3,7 +3,7 @@
 // (plain and fixed buffers), synced, read back, renamed and removed through it; an SQE
 // that names memory the child cannot see fails with an error instead of being sent; a
 // child that dies turns into a failed ring (no hang); a ring with nothing in flight
-// leaves no child behind.
+// leaves no child behind; the snapshot directory is listed by a helper process too.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -14,8 +14,10 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
+#include "io/snapshot_files.h"
 #include "io/uring.h"
 
 namespace anvil::io {
@@ -121,6 +123,32 @@ TEST(Ring, AClosedRingLeavesNoChild) {
   }
   // Reaped by the destructor: kill(0) fails (ESRCH) once the zombie is gone.
   EXPECT_FALSE(process_exists(child));
+}
+
+// Listing the snapshot directory out of process: snapshot names parsed, other names
+// ignored, a missing directory reported with its errno, nothing left running.
+TEST(Listing, SnapshotNamesFromTheHelperAndErrors) {
+  temp_dir d;
+  for (const char* n : {"snap-0000000000000002.data", "snap-0000000000000002.manifest",
+                        "snap-0000000000000003.data", "snap-0000000000000003.manifest.tmp",
+                        "snap-00000000000000zz.data", "snap-0000000000000004.other", "notes.txt"})
+    std::ofstream(d.path() + "/" + n) << "x";
+  storage_health h;
+  auto l = list_snapshots_within(d.path(), 5s, &h);
+  ASSERT_TRUE(l.has_value());
+  ASSERT_TRUE(l->ok) << l->err;
+  ASSERT_EQ(l->entries.size(), 2u);
+  EXPECT_EQ(l->entries[0].id, 2u);
+  EXPECT_TRUE(l->entries[0].data && l->entries[0].manifest && !l->entries[0].manifest_tmp);
+  EXPECT_EQ(l->entries[1].id, 3u);
+  EXPECT_TRUE(l->entries[1].data && !l->entries[1].manifest && l->entries[1].manifest_tmp);
+
+  l = list_snapshots_within(d.path() + "/missing", 5s, &h);
+  ASSERT_TRUE(l.has_value());
+  EXPECT_FALSE(l->ok);
+  EXPECT_EQ(l->err, ENOENT);
+  EXPECT_EQ(h.get(storage_health::threads_abandoned), 0u);
+  EXPECT_EQ(h.get(storage_health::io_stalls), 0u);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 //   eio_fsync     fsync() fails with EIO (writes succeed)
 //   enospc_write  write() fails with ENOSPC
 //   stall_write   write() blocks until the word changes (a hung disk or daemon)
+//   stall_all     write() and readdir() block until the word changes
 // Runs in the foreground, multi-threaded (a stalled write does not block other calls),
 // with auto_unmount so the mount goes away when this process dies.
 #define FUSE_USE_VERSION 31
@@ -64,6 +65,7 @@ int fs_getattr(const char* path, struct stat* st, fuse_file_info*) {
 
 int fs_readdir(const char* path, void* buf, fuse_fill_dir_t fill, off_t, fuse_file_info*,
                fuse_readdir_flags) {
+  while (mode() == "stall_all") std::this_thread::sleep_for(std::chrono::milliseconds(20));
   std::lock_guard lk(g_m);
   if (!g_dirs.count(path)) return -ENOENT;
   fill(buf, ".", nullptr, 0, static_cast<fuse_fill_dir_flags>(0));
@@ -148,7 +150,7 @@ int fs_write(const char* path, const char* buf, size_t size, off_t off, fuse_fil
   for (std::string m = mode(); m != "normal"; m = mode()) {
     if (m == "eio_write") return -EIO;
     if (m == "enospc_write") return -ENOSPC;
-    if (m != "stall_write") break;
+    if (m != "stall_write" && m != "stall_all") break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   std::lock_guard lk(g_m);

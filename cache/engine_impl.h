@@ -48,6 +48,8 @@ struct engine::impl {
   std::unique_ptr<qsbr> q;
   alignas(64) std::atomic<std::uint64_t> cas_counter{0};  // highest CAS handed out
   std::atomic<std::uint64_t> cas_gen{0};                  // bumped by raise_cas_counter
+  // Restored CAS values up to here can no longer be handed out (session::restore).
+  std::atomic<std::uint64_t> restore_cas_mark{0};
   std::atomic<std::uint64_t> flush_state{0};
 
   std::uint32_t now() const { return cfg.time->now(); }

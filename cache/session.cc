@@ -3,6 +3,7 @@
 // (may evict; no bucket lock held) -> write the new item -> lock the key's buckets ->
 // re-check the current item by CAS (retry if it moved) -> link -> unlock -> commit.
 // Failed operations leave an unlinked item in the arena; whole-segment eviction reclaims it.
+#include <algorithm>
 #include <cstring>
 
 #include "cache/engine_impl.h"
@@ -11,6 +12,9 @@
 namespace anvil::cache {
 
 namespace {
+
+// session::restore raises the CAS counter to the end of a block of this many values.
+constexpr std::uint64_t kRestoreCasStride = std::uint64_t{1} << 16;
 
 bool bad_key(std::string_view key) { return key.empty() || key.size() > kMaxKeyLength; }
 
@@ -510,25 +514,41 @@ status session::restore(const item_record& rec) {
   const std::uint32_t now = e.now();
   if (rec.expires_at != 0 && rec.expires_at <= now) return status::not_found;
   impl::located l = s.locate(rec.key);
+  // Restore is bound by the two bucket misses of the presence check (a key absent from
+  // the index must be absent from both buckets): start both loads now, so they overlap
+  // with each other and with the work below. Measured 1.87-2.26 -> 2.46-2.49 M records
+  // per CPU second (10M 32-byte values, one thread, interleaved runs).
+  __builtin_prefetch(&l.part->bkt(l.k.b1));
+  __builtin_prefetch(&l.part->bkt(l.k.b2));
   s.check_flush(l.p, now);
   op_ctx ctx = s.ctx(l.p, now);
-  if (rec.cas != 0) {
+  // The restored CAS must not be handed out again, also by a session that took its block
+  // before the restore: raise the counter past it and move every session to a new block.
+  // Done a whole stride at a time (once per kRestoreCasStride values, not per record):
+  // records come in log order, nearly each with a new highest CAS, and two shared
+  // read-modify-writes per record made two restoring threads slower than one. Skipped CAS
+  // values are harmless (unique, not dense).
+  if (rec.cas != 0 && rec.cas > e.restore_cas_mark.load(std::memory_order_relaxed)) {
     std::uint64_t cur = e.cas_counter.load(std::memory_order_relaxed);
-    while (cur < rec.cas &&
-           !e.cas_counter.compare_exchange_weak(cur, rec.cas, std::memory_order_acq_rel,
-                                                std::memory_order_relaxed)) {
+    std::uint64_t target = std::max(cur, rec.cas | (kRestoreCasStride - 1));
+    while (cur < target && !e.cas_counter.compare_exchange_weak(
+                               cur, target, std::memory_order_acq_rel, std::memory_order_relaxed))
+      target = std::max(cur, target);
+    // Release: a session that sees the new generation takes a block above target.
+    e.cas_gen.fetch_add(1, std::memory_order_release);
+    std::uint64_t mark = e.restore_cas_mark.load(std::memory_order_relaxed);
+    while (mark < target &&
+           !e.restore_cas_mark.compare_exchange_weak(mark, target, std::memory_order_relaxed,
+                                                     std::memory_order_relaxed)) {
     }
-    if (cur < rec.cas) e.cas_gen.fetch_add(1, std::memory_order_release);
   }
   const std::uint64_t cas = rec.cas != 0 ? rec.cas : s.next_cas();
   const std::size_t n = item_size(rec.key, rec.value.size(), cas, rec.flags, rec.expires_at);
   if (n > e.cfg.max_item_size) return status::too_large;
-  if (l.part->find(l.k, rec.key) != 0) {
-    // Already present: something stored it since the restore began, and it is newer.
-    const std::uint64_t sl = l.part->find(l.k, rec.key);
-    if (sl != 0 && l.part->live(slot_offset(sl), read_item(l.part->at(slot_offset(sl))), now))
-      return status::exists;
-  }
+  // Already present: something stored it since the restore began, and it is newer.
+  if (const std::uint64_t sl = l.part->find(l.k, rec.key);
+      sl != 0 && l.part->live(slot_offset(sl), read_item(l.part->at(slot_offset(sl))), now))
+    return status::exists;
   const reservation r = l.part->reserve(n, rec.expires_at, ctx);
   if (!r.ok()) return status::no_memory;
   std::byte* vp = write_head(r, rec.key, static_cast<std::uint32_t>(rec.value.size()), cas,

@@ -357,6 +357,9 @@ TEST_F(ops, iteration_and_restore_roundtrip) {
   c.time = &clk2;
   engine e2(c);
   session s2 = e2.open_session();
+  // A session that took its CAS block before the restore must move above it after.
+  session s3 = e2.open_session();
+  ASSERT_EQ(s3.store(store_mode::set, "early", "x", 0, 0).st, status::ok);
   cas_t maxcas = 0;
   for (const rec& r : all) {
     ASSERT_EQ(s2.restore({r.key, r.value, r.flags, r.exp, r.cas}), status::ok);
@@ -364,6 +367,8 @@ TEST_F(ops, iteration_and_restore_roundtrip) {
   }
   EXPECT_EQ(s2.restore({"dead", "x", 0, kT0, 5}), status::not_found);
   EXPECT_GE(e2.cas_counter(), maxcas);
+  EXPECT_GT(s3.store(store_mode::set, "late", "x", 0, 0).cas, maxcas);
+  EXPECT_GT(s2.store(store_mode::set, "late2", "x", 0, 0).cas, maxcas);
   for (const rec& r : all) {
     item_view v = s2.get(r.key);
     ASSERT_TRUE(v.found);

@@ -102,8 +102,7 @@ double number_in(const std::string& field, const std::string& v, double min, dou
     if (t.back() == '.') t.pop_back();
     return t;
   };
-  throw config_error(field,
-                     "'" + v + "' must be " + what + " " + text(min) + ".." + text(max));
+  throw config_error(field, "'" + v + "' must be " + what + " " + text(min) + ".." + text(max));
 }
 
 double seconds(const std::string& field, const std::string& v, double max) {
@@ -256,10 +255,12 @@ void apply_file(server_config& c, const std::string& path) {
            {"keep", text([&](auto f, auto v) { c.snapshot_keep = positive(f, v, 100); })},
            {"node_id", text([&](auto f, auto v) { c.node_id = positive(f, v, 1u << 30); })},
            {"at_shutdown", text([&](auto f, auto v) { c.snapshot_at_shutdown = boolean(f, v); })},
-           {"io_timeout_s",
-            text([&](auto f, auto v) { c.snapshot_io_timeout_s = number_in(f, v, 0.01, 3600, "a number of seconds"); })},
-           {"rate_limit_mb_s",
-            text([&](auto f, auto v) { c.snapshot_rate_limit_mb_s = number_in(f, v, 0, 1e6, "MB/s (0: unlimited)"); })},
+           {"io_timeout_s", text([&](auto f, auto v) {
+              c.snapshot_io_timeout_s = number_in(f, v, 0.01, 3600, "a number of seconds");
+            })},
+           {"rate_limit_mb_s", text([&](auto f, auto v) {
+              c.snapshot_rate_limit_mb_s = number_in(f, v, 0, 1e6, "MB/s (0: unlimited)");
+            })},
        }},
   };
   for (const auto& [section, node] : root) {

@@ -52,7 +52,7 @@ struct server_config {
   unsigned snapshot_keep = 2;
   unsigned node_id = 1;
   bool snapshot_at_shutdown = true;
-  double snapshot_io_timeout_s = 5.0;  // deadline of every single snapshot I/O
+  double snapshot_io_timeout_s = 5.0;   // deadline of every single snapshot I/O
   double snapshot_rate_limit_mb_s = 0;  // write rate cap in MB/s; 0 = unlimited
 };
 

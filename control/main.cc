@@ -337,7 +337,8 @@ int run(int argc, char** argv) {
     io::service_config sc;
     sc.writer.dir = cfg.snapshot_dir;
     sc.writer.node_id = cfg.node_id;
-    sc.writer.io_timeout = std::chrono::milliseconds(static_cast<long>(cfg.snapshot_io_timeout_s * 1000));
+    sc.writer.io_timeout =
+        std::chrono::milliseconds(static_cast<long>(cfg.snapshot_io_timeout_s * 1000));
     sc.writer.rate_limit_bytes_per_sec =
         static_cast<std::uint64_t>(cfg.snapshot_rate_limit_mb_s * 1e6);
     sc.interval = std::chrono::milliseconds(static_cast<long>(cfg.snapshot_interval_s * 1000));

@@ -73,10 +73,10 @@ health_view storage_health::view() const {
 
 const char* storage_health::counter_name(counter c) {
   static constexpr const char* kNames[kCounterCount] = {
-      "snapshots_ok",     "snapshots_failed", "io_errors",        "io_stalls",
-      "rings_abandoned",  "threads_abandoned", "bytes_leaked",    "rings_reclaimed",
-      "stuck_io_bytes",   "last_ok_unix",     "last_snapshot_id", "last_items",
-      "last_bytes",       "last_duration_us", "restored_items",   "restored_snapshot_id",
+      "snapshots_ok",    "snapshots_failed",  "io_errors",        "io_stalls",
+      "rings_abandoned", "threads_abandoned", "bytes_leaked",     "rings_reclaimed",
+      "stuck_io_bytes",  "last_ok_unix",      "last_snapshot_id", "last_items",
+      "last_bytes",      "last_duration_us",  "restored_items",   "restored_snapshot_id",
   };
   return c < kCounterCount ? kNames[c] : "unknown";
 }

@@ -21,8 +21,8 @@
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -106,8 +106,8 @@ class snapshotting_server {
   snapshotting_server(const test::testnet& net, const std::string& dir, int memory_mb,
                       const std::string& snapshot_toml)
       : _net(net) {
-    _conf = "/tmp/anvil-storagefault-" + std::to_string(::getpid()) + "-" +
-            std::to_string(_n++) + ".toml";
+    _conf = "/tmp/anvil-storagefault-" + std::to_string(::getpid()) + "-" + std::to_string(_n++) +
+            ".toml";
     std::ofstream(_conf) << "[network]\nport_type = \"afpacket\"\ninterface = \"" << net.stack_if()
                          << "\"\nip = \"" << net.stack_ip()
                          << "\"\n[lcores]\nidle = \"backoff\"\nidle_sleep_us = 100\n"
@@ -155,7 +155,8 @@ class snapshotting_server {
   void fill_stable() {
     mc_client c(_net.client_ns(), _net.stack_ip(), 11211);
     ASSERT_TRUE(c.ok()) << c.error();
-    for (int i = 0; i < kStable; ++i) ASSERT_TRUE(c.set(stable_key(i), stable_value(i), 3)) << c.error();
+    for (int i = 0; i < kStable; ++i)
+      ASSERT_TRUE(c.set(stable_key(i), stable_value(i), 3)) << c.error();
   }
   // Every stable item answers with its value (after a restore: the snapshot had them).
   void expect_stable() {
@@ -295,8 +296,7 @@ TEST_F(StorageFaultServing, StartsColdAndStopsWhileTheFilesystemHangsEntirely) {
   fs.set_mode("stall_all");
   snapshotting_server srv(net, dir, 64, "io_timeout_s = 1\n");
   ASSERT_EQ(srv.wait_ready(), "");
-  EXPECT_NE(srv.process().log().find("event=cold_start"), std::string::npos)
-      << srv.process().log();
+  EXPECT_NE(srv.process().log().find("event=cold_start"), std::string::npos) << srv.process().log();
   auto s = srv.storage();
   EXPECT_EQ(s["state"], "degraded");
   EXPECT_NE(s["reason"].find("stalled"), std::string::npos) << s["reason"];

@@ -64,9 +64,8 @@ TEST(Ring, CreateWriteFixedWriteFsyncReadRenameUnlink) {
   std::memset(b, 'b', 4096);
   ASSERT_EQ(r.register_buffers({b}, 4096), 0);
   EXPECT_EQ(r.run(2s, [&](io_uring_sqe* s) { io_uring_prep_write(s, fd, a, 4096, 0); }), 4096);
-  EXPECT_EQ(
-      r.run(2s, [&](io_uring_sqe* s) { io_uring_prep_write_fixed(s, fd, b, 4096, 4096, 0); }),
-      4096);
+  EXPECT_EQ(r.run(2s, [&](io_uring_sqe* s) { io_uring_prep_write_fixed(s, fd, b, 4096, 4096, 0); }),
+            4096);
   EXPECT_EQ(r.run(2s, [&](io_uring_sqe* s) { io_uring_prep_fsync(s, fd, 0); }), 0);
 
   std::byte* back = r.alloc_buffer(8192, 64);

@@ -107,7 +107,8 @@ bool have_fio() {
 // own I/O shape), `bytes` rounded up to bs, no preallocation (the writer has none): bytes
 // over fio's write time plus an fsync of the file timed here (the snapshot's time includes
 // its fsyncs too; fio's own bandwidth figure may not include end_fsync), or 0.
-double fio_direct(const std::string& dir, std::uint64_t bytes, std::size_t bs, unsigned qd) {
+double fio_direct(const std::string& dir, std::uint64_t bytes, std::size_t bs, unsigned qd,
+                  double* fsync_seconds) {
   const std::string f = dir + "/fio.tmp";
   const std::uint64_t size = std::max<std::uint64_t>(64u << 20, (bytes + bs - 1) / bs * bs);
   int rc = 0;
@@ -132,6 +133,7 @@ double fio_direct(const std::string& dir, std::uint64_t bytes, std::size_t bs, u
     const auto j = nlohmann::json::parse(out.substr(out.find('{')));
     const auto& w = j.at("jobs").at(0).at("write");
     const double io_s = w.at("runtime").get<double>() / 1e3;  // ms
+    *fsync_seconds = sync_s;
     const double b = w.at("io_bytes").get<double>();
     return io_s > 0 ? b / (io_s + sync_s) : 0;
   } catch (const std::exception&) {
@@ -269,7 +271,7 @@ int main(int argc, char** argv) {
   if (!fio) std::printf("fio not found: dd is the only baseline (tools/deps.sh installs fio)\n");
   struct round_result {
     anvil::io::snapshot_result snap;
-    double snap_bw = 0, fio_bw = 0, dd_bw = 0;
+    double snap_bw = 0, fio_bw = 0, dd_bw = 0, fio_sync = 0;
     std::string load;
   };
   std::vector<round_result> rounds_v(rounds);
@@ -296,7 +298,7 @@ int main(int argc, char** argv) {
         size = x.snap.bytes;
       } else {
         // Round 0 writes the snapshot first, so the size is known here.
-        if (s == "fio" && fio) x.fio_bw = fio_direct(dir, size, block, qd);
+        if (s == "fio" && fio) x.fio_bw = fio_direct(dir, size, block, qd, &x.fio_sync);
         if (s == "dd") x.dd_bw = dd_direct(dir, size);
       }
       seq += (seq.empty() ? "" : ",") + s;
@@ -308,7 +310,9 @@ int main(int argc, char** argv) {
         "io wait %.2f s, finish %.3f s of which data fsync %.3f s)",
         r + 1, seq.c_str(), x.load.c_str(), x.snap_bw / 1e6, sn.bytes / 1e6, sn.seconds,
         sn.blocks_seconds, sn.io_wait_seconds, sn.finish_seconds, sn.data_sync_seconds);
-    if (fio) std::printf("; fio %.0f MB/s -> %.0f%%", x.fio_bw / 1e6, 100 * x.snap_bw / x.fio_bw);
+    if (fio)
+      std::printf("; fio %.0f MB/s (its fsync %.3f s) -> %.0f%%", x.fio_bw / 1e6, x.fio_sync,
+                  100 * x.snap_bw / x.fio_bw);
     std::printf("; dd %.0f MB/s -> %.0f%%\n", x.dd_bw / 1e6, 100 * x.snap_bw / x.dd_bw);
   }
   std::vector<double> snap_v, fio_v, dd_v, rf, rd;
@@ -418,6 +422,7 @@ int main(int argc, char** argv) {
                              {"snapshot_seconds", x.snap.seconds},
                              {"io_wait_seconds", x.snap.io_wait_seconds},
                              {"fio_MBps", x.fio_bw / 1e6},
+                             {"fio_fsync_seconds", x.fio_sync},
                              {"dd_MBps", x.dd_bw / 1e6},
                              {"load", x.load}});
     }

@@ -59,6 +59,7 @@ FILL_TIMEOUT=${FILL_TIMEOUT:-300}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 IO_CPU=${IO_CPU:-$CLIENT_CPU}
+RATE_MB=${RATE_MB:-}         # [snapshot] rate_limit_mb_s (unset: unlimited)
 IO_SCHED=${IO_SCHED:-other}  # idle | nice19: priority of anvil's non-lcore threads (below)
 BOOST=${BOOST:-1}
 JOBS=${JOBS:-2}
@@ -188,6 +189,7 @@ dir = "$SNAPDIR"
 interval_s = $interval
 keep = 2
 at_shutdown = $at_shutdown
+${RATE_MB:+rate_limit_mb_s = $RATE_MB}
 CONF
   ip netns exec "$STACK_NS" taskset -c "$SERVER_CPU,$IO_CPU" "$ANVIL" --config "$OUT/$name.toml" \
     -t 1 -p "$TCP_PORT" -m "$MEMORY_MB" >"$OUT/$name.log" 2>&1 &

@@ -5,12 +5,15 @@
 # reaches it, and on Ctrl-C (or any exit) anvil stopped and everything removed.
 #   tools/netns/dev-up.sh [extra anvil flags...]     e.g. -t 2 -vv
 #   ANVIL_DEV_NET=name  ANVIL_BIN=path               override the network name / binary
+#   ANVIL_DEV_SNAPSHOTS=dir                          snapshot directory (warm restart
+#                                                    across runs; "" turns snapshots off)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 NAME=${ANVIL_DEV_NET:-anvil-dev}
 BIN=${ANVIL_BIN:-build/control/anvil}
 TESTNET=tools/netns/testnet.sh
+SNAPDIR=${ANVIL_DEV_SNAPSHOTS-/var/tmp/anvil-dev/snapshots}
 
 die() { echo "dev-up: $*" >&2; exit 1; }
 [[ $(id -u) -eq 0 ]] || die "must run as root (network namespaces)"
@@ -66,6 +69,13 @@ idle_spin = 1000
 [server]
 shutdown_timeout_s = 5
 CONF
+if [[ -n $SNAPDIR ]]; then
+  cat >> "$conf" <<CONF
+[snapshot]
+dir = "$SNAPDIR"      # restored at start, written every minute, on SIGUSR1 and at exit
+interval_s = 60
+CONF
+fi
 
 # anvil logs to a file (a pipe to a tee that dies with Ctrl-C would lose the shutdown
 # lines); tail shows it live.
@@ -90,8 +100,12 @@ cat <<BANNER
    ip netns exec $CLIENT_NS memcstat --servers=$STACK_IP --binary
    ip netns exec $CLIENT_NS memccapable -b -h $STACK_IP -p 11211
 
+ Snapshots (warm restart across runs): ${SNAPDIR:-off}
+   ip netns exec $CLIENT_NS memcstat --servers=$STACK_IP --binary storage
+   kill -USR1 $pid          # snapshot now
+
  Ctrl-C stops anvil (graceful: connections closed, per-lcore busy_cycles and
- requests logged) and removes the dev network.
+ requests logged, a final snapshot) and removes the dev network.
 ================================================================================
 BANNER
 wait "$pid"

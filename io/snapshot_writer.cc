@@ -360,7 +360,9 @@ class writer {
   // attempt. They are removed at the next start instead.
   void cleanup() {
     if (_ring && _ring->stuck()) {
-      if (_fd >= 0) {
+      // A remote ring's fd lives in its anvil-iod child and closes when that child goes;
+      // another ring (another process) could not close it.
+      if (_fd >= 0 && !_ring->remote()) {
         // close() runs the filesystem's flush, which waits for the stuck write too: hand
         // it to a fresh ring and do not wait for it beyond a short deadline.
         try {

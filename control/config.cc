@@ -258,6 +258,11 @@ void apply_file(server_config& c, const std::string& path) {
            {"io_timeout_s", text([&](auto f, auto v) {
               c.snapshot_io_timeout_s = number_in(f, v, 0.01, 3600, "a number of seconds");
             })},
+           {"nice", text([&](auto f, auto v) {
+              c.snapshot_nice = static_cast<int>(number_in(f, v, -20, 19, "a nice value"));
+              if (c.snapshot_nice != std::stod(v))
+                throw config_error(f, "'" + v + "' must be a whole number -20..19");
+            })},
            {"rate_limit_mb_s", text([&](auto f, auto v) {
               c.snapshot_rate_limit_mb_s = number_in(f, v, 0, 1e6, "MB/s (0: unlimited)");
             })},

@@ -52,7 +52,8 @@ struct server_config {
   unsigned snapshot_keep = 2;
   unsigned node_id = 1;
   bool snapshot_at_shutdown = true;
-  double snapshot_io_timeout_s = 5.0;   // deadline of every single snapshot I/O
+  double snapshot_io_timeout_s = 5.0;  // deadline of every single snapshot I/O
+  int snapshot_nice = 19;  // the io thread's nice value: snapshots yield the CPU to serving
   double snapshot_rate_limit_mb_s = 0;  // write rate cap in MB/s; 0 = unlimited
 };
 

@@ -343,6 +343,9 @@ int run(int argc, char** argv) {
         static_cast<std::uint64_t>(cfg.snapshot_rate_limit_mb_s * 1e6);
     sc.interval = std::chrono::milliseconds(static_cast<long>(cfg.snapshot_interval_s * 1000));
     sc.keep = cfg.snapshot_keep;
+    sc.nice = cfg.snapshot_nice;
+    for (unsigned c : topo->allowed_cpus())  // off the lcores' cpus when there are others
+      if (std::find(cpus.begin(), cpus.end(), c) == cpus.end()) sc.cpus.push_back(c);
     sc.snapshot_at_shutdown = cfg.snapshot_at_shutdown;
     sc.shutdown_timeout =
         std::chrono::milliseconds(static_cast<long>(cfg.shutdown_timeout_s * 1000));
@@ -360,9 +363,10 @@ int run(int argc, char** argv) {
       spdlog::warn("event=cold_start dir={} reason={}", q(cfg.snapshot_dir),
                    q(r.cold_start_reason));
     setup.snapshots->start();
-    spdlog::info("event=snapshots_on dir={} interval_s={} keep={} at_shutdown={}",
-                 q(cfg.snapshot_dir), cfg.snapshot_interval_s, cfg.snapshot_keep,
-                 cfg.snapshot_at_shutdown);
+    spdlog::info(
+        "event=snapshots_on dir={} interval_s={} keep={} at_shutdown={} io_nice={} io_cpus={}",
+        q(cfg.snapshot_dir), cfg.snapshot_interval_s, cfg.snapshot_keep, cfg.snapshot_at_shutdown,
+        cfg.snapshot_nice, sc.cpus.empty() ? std::string("any") : cpu_text(sc.cpus));
   }
   setup.shared.stat_group_ctx = setup.snapshots.get();
   setup.shared.stat_group = &storage_stat_group;

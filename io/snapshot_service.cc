@@ -1,10 +1,15 @@
 #include "io/snapshot_service.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -251,11 +256,33 @@ snapshot_service::snapshot_service(source_factory make_source, const cache::cloc
 
 snapshot_service::~snapshot_service() { stop(); }
 
+namespace {
+
+// Applies service_config::nice and ::cpus to the calling thread; a failure is logged
+// and the thread runs where it is (placement is a preference, never a reason to stop).
+void place_io_thread(const service_config& cfg) {
+  const auto tid = static_cast<id_t>(::gettid());
+  if (::setpriority(PRIO_PROCESS, tid, cfg.nice) != 0)
+    spdlog::warn("event=io_thread_nice_failed nice={} reason=\"{}\"", cfg.nice,
+                 std::strerror(errno));
+  if (!cfg.cpus.empty()) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (unsigned c : cfg.cpus)
+      if (c < CPU_SETSIZE) CPU_SET(c, &set);
+    if (::sched_setaffinity(0, sizeof set, &set) != 0)
+      spdlog::warn("event=io_thread_pin_failed reason=\"{}\"", std::strerror(errno));
+  }
+}
+
+}  // namespace
+
 void snapshot_service::start() {
   if (_st->running) return;
   _st->running = true;
   auto st = _st;
   _st->thread = std::thread([st] {
+    place_io_thread(st->cfg);
     st->prepare_directory();
     st->loop();
   });

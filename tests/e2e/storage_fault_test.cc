@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -177,6 +178,26 @@ class snapshotting_server {
   std::unique_ptr<test::anvil_process> _p;
 };
 
+// The anvil-iod processes whose parent is `parent`, with their nice values.
+std::vector<std::pair<int, int>> iod_children(pid_t parent) {
+  std::vector<std::pair<int, int>> out;
+  std::error_code ec;
+  for (auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    std::ifstream f(e.path() / "stat");
+    std::string line;
+    if (!std::getline(f, line)) continue;
+    const auto open = line.find('('), close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    if (line.substr(open + 1, close - open - 1) != "anvil-iod") continue;
+    std::istringstream rest(line.substr(close + 2));
+    std::vector<std::string> fields;  // from field 3 (state) on
+    for (std::string x; rest >> x;) fields.push_back(x);
+    if (fields.size() < 17 || std::stoi(fields[1]) != parent) continue;
+    out.emplace_back(std::stoi(line), std::stoi(fields[16]));  // field 19: nice
+  }
+  return out;
+}
+
 std::vector<std::string> files_in(const std::string& dir) {
   std::vector<std::string> out;
   std::error_code ec;
@@ -242,6 +263,11 @@ TEST_F(StorageFaultServing, FuseEioOnWriteEioOnFsyncStalledWriteAndShutdownWhile
     srv.process().signal(SIGUSR1);
     EXPECT_TRUE(load.progresses()) << load.first_problem();
     EXPECT_FALSE(srv.storage().empty()) << "stats storage not answered during the stall";
+    // The stuck write belongs to an anvil-iod child running at the io thread's nice 19
+    // (background work: it takes only CPU that serving leaves idle).
+    const auto helpers = iod_children(srv.process().pid());
+    ASSERT_FALSE(helpers.empty()) << "no anvil-iod child while a write hangs";
+    for (const auto& [pid, nice] : helpers) EXPECT_EQ(nice, 19) << "anvil-iod " << pid;
     for (int i = 0; i < 600 && snapshotting_server::num(srv.storage(), "snapshots_failed") < 3; ++i)
       std::this_thread::sleep_for(100ms);
     s = srv.storage();

@@ -114,6 +114,7 @@ node_id = 7
 at_shutdown = false
 io_timeout_s = 0.5
 rate_limit_mb_s = 200
+nice = 5
 )");
   EXPECT_EQ(c.tcp_port, 2000) << "the flag wins";
   EXPECT_EQ(c.udp_port, 1001);
@@ -143,6 +144,7 @@ rate_limit_mb_s = 200
   EXPECT_FALSE(c.snapshot_at_shutdown);
   EXPECT_DOUBLE_EQ(c.snapshot_io_timeout_s, 0.5);
   EXPECT_DOUBLE_EQ(c.snapshot_rate_limit_mb_s, 200);
+  EXPECT_EQ(c.snapshot_nice, 5);
   EXPECT_EQ(load({}, std::string(kMinimal) + "[lcores]\ncores = [3, 1]\n").cores,
             (std::vector<unsigned>{1, 3}));
 }
@@ -260,6 +262,8 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{{}, "[snapshot]\nio_timeout_s = 0\n", "snapshot.io_timeout_s"},
         bad_case{{}, "[snapshot]\nrate_limit_mb_s = \"fast\"\n", "snapshot.rate_limit_mb_s"},
         bad_case{{}, "[snapshot]\nwhen = 1\n", "snapshot.when"},
+        bad_case{{}, "[snapshot]\nnice = 20\n", "snapshot.nice"},
+        bad_case{{}, "[snapshot]\nnice = 1.5\n", "snapshot.nice"},
         bad_case{{}, "[cache]\nsize = 1\n", "cache"}, bad_case{{}, "network = 5\n", "network"},
         bad_case{{}, "[network\n", "--config"}));
 

@@ -157,6 +157,11 @@ class session {
   // them). Each record's views are valid during the callback only. Calls quiescent()
   // itself between buckets, so it may run for as long as the partition is large.
   void for_each_item(std::size_t partition, const std::function<void(const item_record&)>& fn);
+  // Only from inside a for_each_item callback, once it is done with the record it was
+  // given: a quiescent point, so writers can reuse retired memory while the callback
+  // waits (the snapshot writer on a slow disk). The walk re-validates its segment before
+  // it reads on. Elsewhere a no-op.
+  void walk_pause();
   // Insert an item exactly as recorded (snapshot restore): keeps its CAS and expiry.
   // Expired records are skipped and reported as not_found. A key that is already live
   // (stored since the restore began, so newer) is kept and the record reported as exists.

@@ -7,6 +7,7 @@
 #include <hwloc.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -77,8 +78,9 @@ struct session::impl {
   engine::impl* e = nullptr;
   int slot = -1;
   bool online = false;
-  bool views = false;  // item views handed out since the last quiescent point
-  view_set view_segs;  // ... and the segments they point into
+  bool views = false;                // item views handed out since the last quiescent point
+  std::function<void()> pause_walk;  // set while for_each_item runs (walk_pause)
+  view_set view_segs;                // ... and the segments they point into
   std::uint64_t cas_next = 0;
   std::uint64_t cas_end = 0;
   std::uint64_t cas_gen = 0;

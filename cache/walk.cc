@@ -40,6 +40,13 @@ class walker {
          const std::function<void(const item_record&)>& fn)
       : _p(p), _q(q), _slot(slot), _now(now), _fn(fn) {}
 
+  // A quiescent point asked for from inside the callback (session::walk_pause): the
+  // walk checks its segment's incarnation before it reads on.
+  void pause() {
+    _q.quiesce(_slot);
+    _paused = true;
+  }
+
   // Walks one segment incarnation, following its tail while it is open.
   void segment(const seg_ref& r) {
     std::uint32_t cursor = 0;
@@ -89,7 +96,7 @@ class walker {
     }
   }
 
-  void check(const pending* b, unsigned n) {
+  bool check(const pending* b, unsigned n) {
     for (unsigned i = 0; i < n; ++i) {
       const pending& e = b[i];
       if (!_p.live(e.off, e.f, _now) || !_p.linked(e.k, e.off)) continue;
@@ -101,7 +108,12 @@ class walker {
       rec.expires_at = e.f.expires_at;
       rec.cas = e.f.cas;
       _fn(rec);
+      if (_paused) {
+        _paused = false;
+        if (_p.live_seq(_cur.seg) != _cur.seq) return false;  // evicted meanwhile
+      }
     }
+    return true;
   }
 
   // Reports the linked items in [from, end) of the segment; false if it was evicted.
@@ -111,6 +123,7 @@ class walker {
   // primary bucket.
   bool range(const seg_ref& r, std::uint32_t from, std::uint32_t end) {
     const std::uint64_t base = std::uint64_t{r.seg} * _p.segment_size();
+    _cur = r;
     pending ring[3][kBatch];
     unsigned count[3] = {0, 0, 0};
     std::uint32_t pos = from;
@@ -121,7 +134,7 @@ class walker {
       const unsigned cur = batch % 3, mid = (batch + 1) % 3, nxt = (batch + 2) % 3;
       count[nxt] = parse(base, &pos, end, ring[nxt]);
       peek(ring[mid], count[mid]);
-      check(ring[cur], count[cur]);
+      if (!check(ring[cur], count[cur])) return false;
       count[cur] = 0;
       if ((batch + 1) % kQuiesceBatches == 0) {
         // Writers may reuse what was retired before this point; our segment is safe to
@@ -138,6 +151,8 @@ class walker {
   int _slot;
   std::uint32_t _now;
   const std::function<void(const item_record&)>& _fn;
+  seg_ref _cur{};
+  bool _paused = false;
 };
 
 }  // namespace
@@ -154,6 +169,11 @@ void session::for_each_item(std::size_t partition_index,
   const std::uint32_t now = e.now();
   s.check_flush(partition_index, now);
   walker w(part, *e.q, s.slot, now, fn);
+  s.pause_walk = [&w] { w.pause(); };
+  struct clear_on_exit {
+    impl& s;
+    ~clear_on_exit() { s.pause_walk = nullptr; }
+  } clear{s};
   std::vector<seg_ref> segs;
   std::uint64_t after = 0;
   // Round 0: every segment live now, oldest first. Then segments opened meanwhile.
@@ -163,6 +183,10 @@ void session::for_each_item(std::size_t partition_index,
     for (const seg_ref& r : segs) w.segment(r);
     after = segs.back().seq;
   }
+}
+
+void session::walk_pause() {
+  if (_impl->pause_walk) _impl->pause_walk();
 }
 
 }  // namespace anvil::cache

@@ -21,6 +21,7 @@ class engine_source final : public item_source {
     _session.for_each_item(partition, fn);
   }
   cache::cas_t cas_counter() override { return _engine.cas_counter(); }
+  void pause() override { _session.walk_pause(); }
 
  private:
   cache::engine& _engine;

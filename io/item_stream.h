@@ -22,6 +22,9 @@ class item_source {
                              const std::function<void(const cache::item_record&)>& fn) = 0;
   // Read after iteration: at least the CAS of every item seen.
   virtual cache::cas_t cas_counter() = 0;
+  // From inside a for_each_item callback that no longer needs its record and is about
+  // to wait (disk, rate limit): lets the source's writers reclaim memory meanwhile.
+  virtual void pause() {}
 };
 
 // One per inserting thread.

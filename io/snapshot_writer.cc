@@ -146,6 +146,7 @@ class writer {
     const auto now = steady::now();
     if (_next_send < now) _next_send = now;
     while (steady::now() < _next_send && !cancelled()) {
+      if (_pausable) _src.pause();
       std::this_thread::sleep_for(
           std::min<steady::duration>(_next_send - steady::now(), std::chrono::milliseconds(50)));
     }
@@ -187,6 +188,7 @@ class writer {
     } accounting{_res, t0};
     for (;;) {
       if (cancelled()) return fail("write " + _data_path, -ECANCELED);
+      if (_pausable) _src.pause();
       const auto st = _ring->wait(c, steady::now() + std::chrono::milliseconds(100));
       if (st == ring::wait_status::stalled) return fail("write " + _data_path, -ETIME);
       if (st == ring::wait_status::completed) break;
@@ -274,15 +276,28 @@ class writer {
           fail("write " + _data_path, -ECANCELED);
           return;
         }
-        if (_cur == nullptr && !start_block(static_cast<std::uint32_t>(p))) return;
-        if (!_builder.fits(rec)) {
-          if (_builder.empty()) {  // cannot happen: blocks are sized for the largest item
-            ++_skipped;
-            return;
-          }
-          if (!flush_block() || !start_block(static_cast<std::uint32_t>(p))) return;
+        if (_cur != nullptr && _builder.fits(rec)) {
+          _builder.add(rec);
+          return;
         }
-        _builder.add(rec);
+        // Getting a block may wait for the disk (or the rate limit). Keep a private copy
+        // of the record and let the walk pass quiescent points meanwhile: a slow or hung
+        // disk must never hold back the memory reclamation that serving depends on.
+        _spill_key.assign(rec.key);
+        _spill_value.assign(rec.value);
+        cache::item_record copy = rec;
+        copy.key = _spill_key;
+        copy.value = _spill_value;
+        _pausable = true;
+        const bool ok = (_cur == nullptr || (!_builder.empty() && flush_block())) &&
+                        start_block(static_cast<std::uint32_t>(p));
+        _pausable = false;
+        if (!ok) return;
+        if (!_builder.fits(copy)) {  // cannot happen: blocks are sized for the largest item
+          ++_skipped;
+          return;
+        }
+        _builder.add(copy);
       });
     }
     if (_failed) return false;
@@ -443,6 +458,8 @@ class writer {
   snapshot_info _info;
   std::string _data_path, _tmp_path, _manifest_path;
   std::unique_ptr<ring> _ring;
+  bool _pausable = false;  // inside the walk, with the record copied: waits may pause it
+  std::string _spill_key, _spill_value;
   int _fd = -1;
   bool _direct = false;
   bool _created = false, _tmp_created = false, _manifest_created = false;

@@ -42,7 +42,9 @@ test: build build-asan build-tsan
 test-quick: build
 	@tools/run-tests.sh --quick
 
-run: build
+# Only what it starts: the server and its io helper (make test builds the rest).
+run: deps build/build.ninja
+	ninja -C build -j $(JOBS) control/anvil io/anvil-iod
 	@tools/dev-run.sh
 
 bench: build

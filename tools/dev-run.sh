@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ ! -x build/control/anvil ]]; then
-  echo "make run: the anvil server is not built yet (issue: 'The appliance'); nothing to start." >&2
+  echo "make run: build/control/anvil is missing (ninja -C build control/anvil io/anvil-iod)" >&2
   exit 1
 fi
 exec tools/netns/dev-up.sh

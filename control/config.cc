@@ -109,20 +109,17 @@ double seconds(const std::string& field, const std::string& v, double max) {
   return number_in(field, v, 0, max, "a number of seconds");
 }
 
-void apply_file(server_config& c, const std::string& path) {
-  toml::table root;
-  try {
-    root = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    std::ostringstream where;
-    where << "line " << e.source().begin.line << ": " << e.description();
-    throw config_error("--config " + path, where.str());
-  }
-  using setter = std::function<void(const std::string& field, const toml::node&)>;
+using setter = std::function<void(const std::string& field, const toml::node&)>;
+using schema_map = std::map<std::string, std::map<std::string, setter>>;
+
+// Every [section] key of the config file with its validator, writing into `c`. The one
+// list of settings: apply_file() uses it, known_settings() lists it (docs/anvil.md is
+// checked against it).
+schema_map make_schema(server_config& c) {
   auto text = [](auto fn) {
     return [fn](const std::string& f, const toml::node& n) { fn(f, scalar(f, n)); };
   };
-  const std::map<std::string, std::map<std::string, setter>> schema = {
+  return {
       {"memcached",
        {
            {"port", text([&](auto f, auto v) { c.tcp_port = port_number(f, v); })},
@@ -268,13 +265,26 @@ void apply_file(server_config& c, const std::string& path) {
             })},
        }},
   };
+}
+
+void apply_file(server_config& c, const std::string& path) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream where;
+    where << "line " << e.source().begin.line << ": " << e.description();
+    throw config_error("--config " + path, where.str());
+  }
+  const schema_map schema = make_schema(c);
   for (const auto& [section, node] : root) {
     const std::string sec(section.str());
     auto it = schema.find(sec);
-    if (it == schema.end())
-      throw config_error(sec,
-                         "unknown section (known: memcached, network, lcores, afpacket, "
-                         "dpdk, server, snapshot)");
+    if (it == schema.end()) {
+      std::string known;
+      for (const auto& [name, keys] : schema) known += (known.empty() ? "" : ", ") + name;
+      throw config_error(sec, "unknown section (known: " + known + ")");
+    }
     auto tbl = node.as_table();
     if (tbl == nullptr) throw config_error(sec, "expected a [" + sec + "] table");
     for (const auto& [key, value] : *tbl) {
@@ -287,6 +297,14 @@ void apply_file(server_config& c, const std::string& path) {
 }
 
 }  // namespace
+
+std::vector<std::string> known_settings() {
+  server_config scratch;
+  std::vector<std::string> out;
+  for (const auto& [section, keys] : make_schema(scratch))
+    for (const auto& [key, fn] : keys) out.push_back(section + "." + key);
+  return out;
+}
 
 std::optional<std::uint64_t> parse_size(const std::string& s) {
   if (s.empty()) return std::nullopt;
@@ -357,7 +375,8 @@ server_config load_config(const std::vector<std::string>& args) {
   std::string config, p, U, m, t, c, I, l;
   bool S = false;
   int v = 0;
-  app.add_option("--config", config, "TOML file with every other setting (see docs/anvil.md)");
+  app.add_option("--config", config,
+                 "TOML file with every other setting (docs/anvil.md lists them)");
   app.add_option("-p,--port", p, "TCP port (default 11211; 0 = off)");
   app.add_option("-U,--udp-port", U, "UDP port (default 0 = off)");
   app.add_option("-m,--memory-limit", m, "item memory in megabytes (default 64)");

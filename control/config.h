@@ -82,6 +82,8 @@ std::optional<std::uint64_t> parse_size(const std::string& s);
 // "0-3,6" or "5" -> sorted, unique cpu ids.
 std::optional<std::vector<unsigned>> parse_cpu_list(const std::string& s);
 std::optional<port::mac_address> parse_mac(const std::string& s);
+// Every setting the config file accepts, as "section.key" (docs/anvil.md lists them all).
+std::vector<std::string> known_settings();
 bool is_ipv4(const std::string& s);
 
 const char* to_string(port_kind k);

@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <set>
 
 namespace anvil::control {
 namespace {
@@ -301,6 +303,47 @@ TEST(Config, Parsers) {
   EXPECT_FALSE(parse_mac("02-00-00-00-00-01").has_value());
   EXPECT_TRUE(is_ipv4("198.18.0.1"));
   EXPECT_FALSE(is_ipv4("198.18.0"));
+}
+
+// docs/anvil.md is the reference operators read: every key the parser accepts is listed
+// there under its [section], and every key listed there is one the parser accepts.
+std::set<std::string> documented_settings() {
+  const char* root = std::getenv("ANVIL_SOURCE_ROOT");
+  std::ifstream doc(std::string(root != nullptr ? root : ".") + "/docs/anvil.md");
+  EXPECT_TRUE(doc) << "docs/anvil.md not found (ANVIL_SOURCE_ROOT)";
+  std::set<std::string> out;
+  std::string line, section;
+  while (std::getline(doc, line)) {
+    if (line.rfind("## [", 0) == 0) {
+      section = line.substr(4, line.find(']') - 4);
+    } else if (line.rfind("## ", 0) == 0) {
+      section.clear();
+    } else if (!section.empty() && line.rfind("| `", 0) == 0) {
+      out.insert(section + "." + line.substr(3, line.find('`', 3) - 3));
+    }
+  }
+  return out;
+}
+
+TEST(Config, EverySettingIsDocumentedAndEveryDocumentedSettingExists) {
+  const auto known = known_settings();
+  const std::set<std::string> parsed(known.begin(), known.end());
+  const auto documented = documented_settings();
+  for (const auto& k : parsed)
+    EXPECT_TRUE(documented.count(k)) << k << " missing from docs/anvil.md";
+  for (const auto& k : documented)
+    EXPECT_TRUE(parsed.count(k)) << k << " documented but not accepted";
+  EXPECT_GT(parsed.size(), 20u);
+}
+
+TEST(Config, UnknownSectionNamesTheKnownOnes) {
+  try {
+    load({}, std::string(kMinimal) + "[nonsense]\nx = 1\n");
+    FAIL();
+  } catch (const config_error& e) {
+    EXPECT_EQ(e.field(), "nonsense");
+    EXPECT_NE(std::string(e.what()).find("snapshot"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -3,7 +3,9 @@
 // and the prefix-stats table.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <string>
+#include <vector>
 
 #include "dataplane/proto/parser.h"
 #include "dataplane/proto/prefix_stats.h"
@@ -258,6 +260,48 @@ TEST(credentials_file, parse_verify_and_reject) {
     EXPECT_FALSE(err.empty());
   }
   EXPECT_FALSE(credentials::load_file("/nonexistent/anvil-creds", &err));
+}
+
+TEST(sasl_plain, parse_forms) {
+  using namespace std::string_literals;
+  auto m = parse_plain("\0alice\0pw"s);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->authcid, "alice");
+  EXPECT_EQ(m->passwd, "pw");
+  m = parse_plain("alice\0alice\0"s);  // authzid = authcid, empty password
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->passwd, "");
+  EXPECT_FALSE(parse_plain("bob\0alice\0pw"s));  // proxy authorisation refused
+  EXPECT_FALSE(parse_plain("\0\0pw"s));          // empty authcid
+  EXPECT_FALSE(parse_plain("\0alice"s));         // one NUL
+  EXPECT_FALSE(parse_plain(""));
+}
+
+// The verified cache: what went in is found, what did not is not (same bytes split
+// differently between user and password included); full, the oldest goes first.
+TEST(sasl_verified_cache, contains_insert_and_replacement) {
+  std::array<std::uint8_t, 32> key{};
+  key[0] = 1;
+  verified_cache c(key);
+  const plain_message a{"alice", "s3cret"};
+  EXPECT_FALSE(c.contains(a));
+  c.insert(a);
+  EXPECT_TRUE(c.contains(a));
+  EXPECT_FALSE(c.contains({"alic", "es3cret"}));
+  EXPECT_FALSE(c.contains({"alice", "s3cre"}));
+  EXPECT_FALSE(c.contains({"alice", ""}));
+  std::vector<std::string> users;
+  for (std::size_t i = 0; i < verified_cache::kEntries; ++i)
+    users.push_back("u" + std::to_string(i));
+  for (std::size_t i = 0; i + 1 < verified_cache::kEntries; ++i) c.insert({users[i], "p"});
+  EXPECT_TRUE(c.contains(a)) << "full, nothing replaced yet";
+  c.insert({users.back(), "p"});  // one past full: alice (the oldest) goes
+  EXPECT_FALSE(c.contains(a));
+  for (const auto& u : users) EXPECT_TRUE(c.contains({u, "p"})) << u;
+  // Another key gives other digests: nothing is shared between caches.
+  key[0] = 2;
+  verified_cache other(key);
+  EXPECT_FALSE(other.contains({users[0], "p"}));
 }
 
 TEST(constant_time, equal) {

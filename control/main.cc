@@ -389,8 +389,10 @@ int run(int argc, char** argv) {
     sc.tcp.rx_buffer = b.rx;
     sc.tcp.tx_buffer = b.tx;
     // A UDP reply may be as large as any response (memcached sends a GET of the
-    // largest value over UDP in as many datagrams as it takes).
-    sc.udp_reply_max = b.tx;
+    // largest value over UDP in as many datagrams as it takes), up to what 65535
+    // datagrams carry; a larger one is not sent (the request id field is 16 bits).
+    constexpr std::size_t kUdpReplyLimit = 0xffff * (net::kUdpMaxPayload - net::kUdpFrameHeader);
+    sc.udp_reply_max = std::min<std::size_t>(b.tx, kUdpReplyLimit);
     // What `stats settings` reports (memcached's -p -U -l -c -t -v).
     auto& st = setup.server.proto.settings;
     st.tcp_port = cfg.tcp_port;

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dataplane/proto/parser.h"
@@ -229,6 +230,19 @@ TEST(crypto, sha256_hmac_pbkdf2_vectors) {
   sha256 two;
   two.update("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq");
   EXPECT_EQ(hex(two.finish()), "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  // Padding edges: the length fits the last block (55), just does not (56, 63), a
+  // whole block (64), and the same past a block (119, 120). Digests from Python's hashlib.
+  const std::pair<std::size_t, const char*> pads[] = {
+      {55, "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318"},
+      {63, "7d3e74a05d7db15bce4ad9ec0658ea98e3f06eeecf16b4c6fff2da457ddc2f34"},
+      {64, "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb"},
+      {119, "31eba51c313a5c08226adf18d4a359cfdfd8d2e816b13f4af952f7ea6584dcfb"},
+      {120, "2f3d335432c70b580af0e8e1b3674a7c020d683aa5f73aaaedfdc55af904c21c"}};
+  for (const auto& [n, want] : pads) {
+    sha256 h;
+    h.update(std::string(n, 'a'));
+    EXPECT_EQ(hex(h.finish()), want) << n;
+  }
   EXPECT_EQ(hex(hmac_sha256("Jefe", "what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
   EXPECT_EQ(hex(pbkdf2_sha256("password", "salt", 1)),

@@ -278,12 +278,15 @@ TEST(credentials_file, parse_verify_and_reject) {
 
 TEST(sasl_plain, parse_forms) {
   using namespace std::string_literals;
-  auto m = parse_plain("\0alice\0pw"s);
+  const std::string simple = "\0alice\0pw"s;  // the views point into the message
+  auto m = parse_plain(simple);
   ASSERT_TRUE(m);
   EXPECT_EQ(m->authcid, "alice");
   EXPECT_EQ(m->passwd, "pw");
-  m = parse_plain("alice\0alice\0"s);  // authzid = authcid, empty password
+  const std::string authzid = "alice\0alice\0"s;  // authzid = authcid, empty password
+  m = parse_plain(authzid);
   ASSERT_TRUE(m);
+  EXPECT_EQ(m->authcid, "alice");
   EXPECT_EQ(m->passwd, "");
   EXPECT_FALSE(parse_plain("bob\0alice\0pw"s));  // proxy authorisation refused
   EXPECT_FALSE(parse_plain("\0\0pw"s));          // empty authcid

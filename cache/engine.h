@@ -91,6 +91,7 @@ struct arith_result {
   status st = status::ok;
   std::uint64_t value = 0;  // the new value on success
   cas_t cas = 0;
+  bool created = false;  // the key was missing and was created with `initial`
 };
 
 // One live item as seen by iteration (snapshots) and fed back by restore.

@@ -404,7 +404,7 @@ arith_result session::incr_decr(std::string_view key, bool incr, std::uint64_t d
       }
     }
     l.part->commit(r);
-    if (done) return {status::ok, value, cas};
+    if (done) return {status::ok, value, cas, !present};
   }
 }
 

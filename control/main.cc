@@ -388,6 +388,21 @@ int run(int argc, char** argv) {
     const auto b = server::tcp_buffers(cfg.max_item_size);
     sc.tcp.rx_buffer = b.rx;
     sc.tcp.tx_buffer = b.tx;
+    // A UDP reply may be as large as any response (memcached sends a GET of the
+    // largest value over UDP in as many datagrams as it takes), up to what 65535
+    // datagrams carry; a larger one is not sent (the request id field is 16 bits).
+    constexpr std::size_t kUdpReplyLimit = 0xffff * (net::kUdpMaxPayload - net::kUdpFrameHeader);
+    sc.udp_reply_max = std::min<std::size_t>(b.tx, kUdpReplyLimit);
+    // What `stats settings` reports (memcached's -p -U -l -c -t -v).
+    auto& st = setup.server.proto.settings;
+    st.tcp_port = cfg.tcp_port;
+    st.udp_port = cfg.udp_port;
+    st.inter = cfg.ip;
+    st.max_connections = cfg.max_connections;
+    st.threads = static_cast<std::uint32_t>(cpus.size());
+    st.verbosity = static_cast<std::uint32_t>(std::max(cfg.verbosity, 0));
+    st.tcp_backlog = sc.syn_backlog;
+    st.idle_timeout_s = static_cast<std::uint32_t>(sc.tcp.idle_timeout / 1'000'000'000);
   }
 
   try {

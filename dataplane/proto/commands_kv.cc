@@ -201,6 +201,8 @@ handler::outcome handler::exec_store(const request& r, output_sink& out) {
     if (!is_quiet(r.hdr.opcode)) write_response(out, e, status::success, res.cas, {}, {}, {});
     _hook(mutation{o, r.key, r.value, flags, exptime, res.cas, 0});
   } else {
+    if (res.st == cache::status::too_large) _counters.store_too_large.add();
+    if (res.st == cache::status::no_memory) _counters.store_no_memory.add();
     write_error(out, e, wire_status(res.st, o));
   }
   return outcome::done;
@@ -231,7 +233,11 @@ handler::outcome handler::exec_arith(const request& r, output_sink& out) {
   const cache::arith_result res =
       _session.incr_decr(r.key, incr, delta, initial, exptime, r.hdr.cas);
   if (res.st == cache::status::ok) {
-    (incr ? _counters.incr_hits : _counters.decr_hits).add();
+    // memcached counts a created counter as neither hit nor miss, but as a new item.
+    if (res.created)
+      _counters.total_items.add();
+    else
+      (incr ? _counters.incr_hits : _counters.decr_hits).add();
     std::array<std::byte, 8> v;
     store_be64(v.data(), res.value);
     if (!is_quiet(r.hdr.opcode))

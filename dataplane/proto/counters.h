@@ -32,12 +32,17 @@ namespace anvil::proto {
   X(touch_misses) \
   X(auth_cmds) \
   X(auth_errors) \
+  X(auth_failure_closes) \
+  X(sasl_derivations) \
+  X(sasl_cache_hits) \
   X(bytes_read) \
   X(bytes_written) \
   X(total_items) \
   X(protocol_errors) \
   X(unknown_commands) \
   X(too_large) \
+  X(store_too_large) \
+  X(store_no_memory) \
   X(backpressure_stops)
 // clang-format on
 

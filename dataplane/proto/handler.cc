@@ -3,6 +3,7 @@
 #include "dataplane/proto/handler.h"
 
 #include <algorithm>
+#include <random>
 
 namespace anvil::proto {
 namespace {
@@ -15,6 +16,35 @@ bool is_sasl(std::uint8_t opcode) {
   return opcode == op::sasl_list_mechs || opcode == op::sasl_auth || opcode == op::sasl_step;
 }
 
+bool is_store(std::uint8_t opcode) {
+  switch (opcode) {
+    case op::set:
+    case op::setq:
+    case op::add:
+    case op::addq:
+    case op::replace:
+    case op::replaceq:
+    case op::append:
+    case op::appendq:
+    case op::prepend:
+    case op::prependq:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// A fresh random key per handler for its verified-credentials cache (start-up only).
+std::array<std::uint8_t, 32> random_key() {
+  std::random_device rd;
+  std::array<std::uint8_t, 32> k{};
+  for (std::size_t i = 0; i < k.size(); i += 4) {
+    const std::uint32_t v = rd();
+    for (std::size_t j = 0; j < 4; ++j) k[i + j] = static_cast<std::uint8_t>(v >> (8 * j));
+  }
+  return k;
+}
+
 }  // namespace
 
 handler::handler(cache::engine& engine, cache::session& session, const handler_config& cfg,
@@ -24,8 +54,10 @@ handler::handler(cache::engine& engine, cache::session& session, const handler_c
       _cfg(cfg),
       _counters(counters),
       _facts(facts),
-      _hook(hook) {
+      _hook(hook),
+      _sasl_cache(random_key()) {
   if (_cfg.max_value == 0) _cfg.max_value = engine.config().max_item_size;
+  if (_cfg.sasl_max_failures == 0) _cfg.sasl_max_failures = 1;
 }
 
 std::size_t handler::min_sink_capacity() const {
@@ -149,6 +181,13 @@ handle_result handler::handle(connection& c, std::span<const std::byte> input, o
         continue;
       case verdict::unknown_command:
         _counters.unknown_commands.add();
+        if (h.bodylen > max_packet_body()) {
+          // No command has a body this large: answer and close rather than swallow up
+          // to 4 GiB (memcached answers too, then loses the stream: see protocol.md).
+          _counters.protocol_errors.add();
+          close_with(e, status::unknown_command);
+          continue;
+        }
         write_error(out, e, status::unknown_command);
         pos += kHeaderSize;
         c._skip = h.bodylen;  // exactly the rest of this packet
@@ -167,6 +206,7 @@ handle_result handler::handle(connection& c, std::span<const std::byte> input, o
           _session.remove(r.key);
         }
         _counters.too_large.add();
+        if (is_store(h.opcode)) _counters.store_too_large.add();
         write_error(out, e, is_sasl(h.opcode) ? status::enomem : status::e2big);
         pos += head;
         c._skip = h.bodylen - h.extlen - h.keylen;

@@ -52,9 +52,14 @@ struct handler_config {
   std::size_t max_value = 0;
   // SASL is off unless credentials are given (memcached -S).
   const credentials* sasl = nullptr;
+  // Failed SASL attempts a connection may make; the last one is answered and the
+  // connection closed (counted in anvil_auth_failure_closes). Bounds the PBKDF2 work
+  // one connection can cause, however many AUTHs it pipelines. At least 1.
+  std::uint32_t sasl_max_failures = 3;
   bool flush_enabled = true;                  // memcached -F turns flush off (then 0x20)
   std::string_view version = "1.6.18-anvil";  // Version's reply and `version` stat
-  bool batch_gets = true;  // look runs of Get-family requests up with get_batch()
+  bool batch_gets = true;    // look runs of Get-family requests up with get_batch()
+  server_settings settings;  // what `stats settings` reports about the server
 };
 
 // Per-connection protocol state. Plain data, no allocation; reset() for reuse.
@@ -67,6 +72,7 @@ class connection {
  private:
   friend class handler;
   std::uint64_t _skip = 0;  // bytes of a refused packet still to discard
+  std::uint32_t _auth_failures = 0;
   bool _authenticated = false;
   bool _closing = false;
 };
@@ -89,6 +95,10 @@ class handler {
   // The largest single response this handler can produce (a GETK hit of the largest
   // value): the sink capacity the caller must provide.
   std::size_t min_sink_capacity() const;
+
+  // The largest body a valid request can have (extras + key + the largest value); an
+  // unknown opcode with a larger body is answered and the connection closed.
+  std::size_t max_packet_body() const { return 255 + kMaxKeyLength + _cfg.max_value; }
 
  private:
   enum class outcome : std::uint8_t { done, sink_full, close };
@@ -119,6 +129,7 @@ class handler {
   facts_provider _facts;
   mutation_hook _hook;
   prefix_stats _prefixes;
+  verified_cache _sasl_cache;
   std::array<char, prefix_stats::kDumpCapacity> _dump_buf{};
   std::array<request, kGetBatch> _batch_reqs{};
   std::array<std::string_view, kGetBatch> _batch_keys{};

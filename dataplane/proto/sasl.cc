@@ -128,17 +128,49 @@ bool credentials::verify(std::string_view user, std::string_view password) const
   return found != nullptr && same;
 }
 
-bool check_plain(const credentials& creds, std::string_view message) {
+std::optional<plain_message> parse_plain(std::string_view message) {
   const std::size_t a = message.find('\0');
-  if (a == std::string_view::npos) return false;
+  if (a == std::string_view::npos) return std::nullopt;
   const std::size_t b = message.find('\0', a + 1);
-  if (b == std::string_view::npos) return false;
+  if (b == std::string_view::npos) return std::nullopt;
   const std::string_view authzid = message.substr(0, a);
   const std::string_view authcid = message.substr(a + 1, b - a - 1);
-  const std::string_view passwd = message.substr(b + 1);
-  if (authcid.empty()) return false;
-  if (!authzid.empty() && authzid != authcid) return false;
-  return creds.verify(authcid, passwd);
+  if (authcid.empty()) return std::nullopt;
+  if (!authzid.empty() && authzid != authcid) return std::nullopt;
+  return plain_message{authcid, message.substr(b + 1)};
+}
+
+bool check_plain(const credentials& creds, std::string_view message) {
+  const auto m = parse_plain(message);
+  return m.has_value() && creds.verify(m->authcid, m->passwd);
+}
+
+sha256_digest verified_cache::digest(const plain_message& m) const {
+  sha256 h;
+  h.update({reinterpret_cast<const char*>(_key.data()), _key.size()});
+  // The user's length first, so "ab"+"c" and "a"+"bc" never share a digest.
+  const std::uint64_t n = m.authcid.size();
+  char len[8];
+  for (int i = 0; i < 8; ++i) len[i] = static_cast<char>(n >> (8 * i));
+  h.update({len, sizeof len});
+  h.update(m.authcid);
+  h.update(m.passwd);
+  return h.finish();
+}
+
+bool verified_cache::contains(const plain_message& m) const {
+  if (_used == 0) return false;
+  const sha256_digest d = digest(m);
+  bool found = false;
+  for (std::size_t i = 0; i < _used; ++i)
+    found = constant_time_equal(d.data(), _entries[i].data(), d.size()) || found;
+  return found;
+}
+
+void verified_cache::insert(const plain_message& m) {
+  _entries[_next] = digest(m);
+  _next = (_next + 1) % kEntries;
+  if (_used < kEntries) ++_used;
 }
 
 }  // namespace anvil::proto

@@ -19,10 +19,26 @@ struct server_facts {
   std::uint64_t curr_connections = 0;
   std::uint64_t total_connections = 0;
   std::uint64_t max_connections = 0;
-  double rusage_user = 0;  // seconds of CPU, as getrusage() reports them
+  std::uint64_t rejected_connections = 0;   // SYNs refused: connection table or pool full
+  std::uint64_t connection_structures = 0;  // connection slots allocated (every lcore's table)
+  double rusage_user = 0;                   // seconds of CPU, as getrusage() reports them
   double rusage_system = 0;
   bool have_totals = false;  // true when `totals` holds the sum over every lcore
   counter_totals totals;
+};
+
+// What `stats settings` reports that only the server knows: memcached's flags as the
+// operator gave them (-p -U -l -c -t -v) and the TCP stack's limits. Plain data, set
+// once before serving; `inter` must outlive the handler.
+struct server_settings {
+  std::uint16_t tcp_port = 0;
+  std::uint16_t udp_port = 0;  // 0: UDP off
+  std::string_view inter;      // listen address; empty prints memcached's "NULL"
+  std::uint64_t max_connections = 0;
+  std::uint32_t threads = 1;  // lcores
+  std::uint32_t verbosity = 0;
+  std::uint32_t tcp_backlog = 0;     // half-open (SYN) limit; beyond it, SYN cookies
+  std::uint32_t idle_timeout_s = 0;  // 0: connections are never closed for idleness
 };
 
 struct facts_provider {

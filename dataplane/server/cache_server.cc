@@ -17,6 +17,13 @@ void fill_server_facts(void* ctx, proto::server_facts& f) {
     f.curr_connections += s->curr_connections.load(std::memory_order_relaxed);
     f.total_connections += s->total_connections.get();
   }
+  for (const auto* n : sh.net) {  // SYNs refused because the table or the pool was full
+    if (n == nullptr) continue;
+    f.rejected_connections += n->tcp_conn_limit.load(std::memory_order_relaxed) +
+                              n->tcp_pool_empty.load(std::memory_order_relaxed);
+  }
+  // Every lcore allocates its whole connection table at start.
+  f.connection_structures = sh.max_connections * sh.threads;
   for (const auto* c : sh.proto) f.totals.accumulate(*c);
   f.have_totals = true;
   rusage ru{};

@@ -167,7 +167,11 @@ TEST_F(ops, incr_creates_with_initial_unless_ffffffff) {
   arith_result r = s.incr_decr("c", true, 5, 77, 0);
   EXPECT_EQ(r.st, status::ok);
   EXPECT_EQ(r.value, 77u);  // created with initial, delta not applied
+  EXPECT_TRUE(r.created);   // the protocol counts it as a new item, not a hit
   EXPECT_EQ(val("c"), "77");
+  r = s.incr_decr("c", true, 5, 77, 0);
+  EXPECT_EQ(r.value, 82u);
+  EXPECT_FALSE(r.created);
   EXPECT_EQ(s.get("c").flags, 0u);
   r = s.incr_decr("d", false, 5, 3, 10);
   EXPECT_EQ(r.value, 3u);

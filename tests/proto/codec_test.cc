@@ -3,7 +3,10 @@
 // and the prefix-stats table.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "dataplane/proto/parser.h"
 #include "dataplane/proto/prefix_stats.h"
@@ -227,6 +230,19 @@ TEST(crypto, sha256_hmac_pbkdf2_vectors) {
   sha256 two;
   two.update("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq");
   EXPECT_EQ(hex(two.finish()), "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  // Padding edges: the length fits the last block (55), just does not (56, 63), a
+  // whole block (64), and the same past a block (119, 120). Digests from Python's hashlib.
+  const std::pair<std::size_t, const char*> pads[] = {
+      {55, "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318"},
+      {63, "7d3e74a05d7db15bce4ad9ec0658ea98e3f06eeecf16b4c6fff2da457ddc2f34"},
+      {64, "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb"},
+      {119, "31eba51c313a5c08226adf18d4a359cfdfd8d2e816b13f4af952f7ea6584dcfb"},
+      {120, "2f3d335432c70b580af0e8e1b3674a7c020d683aa5f73aaaedfdc55af904c21c"}};
+  for (const auto& [n, want] : pads) {
+    sha256 h;
+    h.update(std::string(n, 'a'));
+    EXPECT_EQ(hex(h.finish()), want) << n;
+  }
   EXPECT_EQ(hex(hmac_sha256("Jefe", "what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
   EXPECT_EQ(hex(pbkdf2_sha256("password", "salt", 1)),
@@ -258,6 +274,51 @@ TEST(credentials_file, parse_verify_and_reject) {
     EXPECT_FALSE(err.empty());
   }
   EXPECT_FALSE(credentials::load_file("/nonexistent/anvil-creds", &err));
+}
+
+TEST(sasl_plain, parse_forms) {
+  using namespace std::string_literals;
+  const std::string simple = "\0alice\0pw"s;  // the views point into the message
+  auto m = parse_plain(simple);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->authcid, "alice");
+  EXPECT_EQ(m->passwd, "pw");
+  const std::string authzid = "alice\0alice\0"s;  // authzid = authcid, empty password
+  m = parse_plain(authzid);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->authcid, "alice");
+  EXPECT_EQ(m->passwd, "");
+  EXPECT_FALSE(parse_plain("bob\0alice\0pw"s));  // proxy authorisation refused
+  EXPECT_FALSE(parse_plain("\0\0pw"s));          // empty authcid
+  EXPECT_FALSE(parse_plain("\0alice"s));         // one NUL
+  EXPECT_FALSE(parse_plain(""));
+}
+
+// The verified cache: what went in is found, what did not is not (same bytes split
+// differently between user and password included); full, the oldest goes first.
+TEST(sasl_verified_cache, contains_insert_and_replacement) {
+  std::array<std::uint8_t, 32> key{};
+  key[0] = 1;
+  verified_cache c(key);
+  const plain_message a{"alice", "s3cret"};
+  EXPECT_FALSE(c.contains(a));
+  c.insert(a);
+  EXPECT_TRUE(c.contains(a));
+  EXPECT_FALSE(c.contains({"alic", "es3cret"}));
+  EXPECT_FALSE(c.contains({"alice", "s3cre"}));
+  EXPECT_FALSE(c.contains({"alice", ""}));
+  std::vector<std::string> users;
+  for (std::size_t i = 0; i < verified_cache::kEntries; ++i)
+    users.push_back("u" + std::to_string(i));
+  for (std::size_t i = 0; i + 1 < verified_cache::kEntries; ++i) c.insert({users[i], "p"});
+  EXPECT_TRUE(c.contains(a)) << "full, nothing replaced yet";
+  c.insert({users.back(), "p"});  // one past full: alice (the oldest) goes
+  EXPECT_FALSE(c.contains(a));
+  for (const auto& u : users) EXPECT_TRUE(c.contains({u, "p"})) << u;
+  // Another key gives other digests: nothing is shared between caches.
+  key[0] = 2;
+  verified_cache other(key);
+  EXPECT_FALSE(other.contains({users[0], "p"}));
 }
 
 TEST(constant_time, equal) {

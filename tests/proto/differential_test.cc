@@ -30,6 +30,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -280,6 +282,12 @@ std::vector<scenario> scenarios() {
   v.push_back({"sasl_step_no_key", simple_req(op::sasl_step), true});
   v.push_back(
       {"quit", simple_req(op::noop, 1) + simple_req(op::quit, 2) + simple_req(op::noop, 3), true});
+  // An unknown opcode whose body no command could have: memcached 1.6 answers 0x81 and,
+  // its swallow count overflowing, parses the body as the next packet (bad magic:
+  // closed); Anvil answers and closes from the header.
+  v.push_back({"unknown_body_4g",
+               encode({.opcode = 0x55, .opaque = 1, .bodylen = 0xffffffffu}) + std::string(40, 'z'),
+               true});
   v.push_back({"quitq",
                simple_req(op::noop, 1) + simple_req(op::quitq, 2) + simple_req(op::noop, 3), true});
   return v;
@@ -345,6 +353,198 @@ TEST_F(differential, same_responses_as_memcached) {
   }
   RecordProperty("responses_compared", compared);
   std::printf("compared %d responses over %zu streams\n", compared, scenarios().size());
+}
+
+using stat_map = std::map<std::string, std::string>;
+
+stat_map to_map(const std::vector<response>& rs) {
+  stat_map m;
+  for (const response& r : rs)
+    if (r.opcode == op::stat && r.status == 0 && !r.key.empty()) m[r.key] = r.value;
+  return m;
+}
+
+stat_map memcached_stats(int port, const std::string& sub) {
+  return to_map(
+      run_memcached(port, get_req(op::stat, sub) + simple_req(op::noop, kSentinel)).responses);
+}
+
+stat_map anvil_stats(handler& h, cache::session& ses, const std::string& sub) {
+  connection c;
+  return to_map(
+      decode_responses(drive(h, ses, c, get_req(op::stat, sub), {}, h.min_sink_capacity()).output));
+}
+
+// The same stream changes the same counters: an INCR/DECR that creates the key is
+// neither hit nor miss (one new item), a miss with exptime 0xffffffff is a miss, a hit
+// a hit; gets, deletes, touches and CAS outcomes likewise.
+TEST_F(differential, counters_move_as_memcached) {
+  if (_mc == nullptr) GTEST_SKIP() << memcached_process::kPath << " not available";
+  const std::string stream =
+      arith_req(op::incr, "c:new", 1, 10, 0) + arith_req(op::incr, "c:new", 1, 10, 0) +
+      arith_req(op::decr, "c:new2", 1, 10, 0) + arith_req(op::decrq, "c:new3", 1, 10, 0) +
+      arith_req(op::incr, "c:none", 1, 10, 0xffffffff) +
+      arith_req(op::decr, "c:none", 1, 10, 0xffffffff) + arith_req(op::decr, "c:new", 1, 0, 0) +
+      store_req(op::set, "c:s", "v") + get_req(op::get, "c:s") + get_req(op::get, "c:x") +
+      touch_req(op::touch, "c:s", 100) + touch_req(op::touch, "c:x", 100) +
+      store_req(op::set, "c:s", "w", 0, 0, 1) + get_req(op::del, "c:s") + get_req(op::del, "c:s") +
+      simple_req(op::noop, kSentinel);
+  const char* names[] = {"incr_hits",   "incr_misses", "decr_hits",   "decr_misses",
+                         "total_items", "curr_items",  "cmd_set",     "cmd_get",
+                         "get_hits",    "get_misses",  "touch_hits",  "touch_misses",
+                         "cmd_touch",   "cas_badval",  "delete_hits", "delete_misses"};
+  const stat_map before = memcached_stats(_mc->port(), "");
+  run_memcached(_mc->port(), stream);
+  const stat_map after = memcached_stats(_mc->port(), "");
+  stack ours({}, 64u << 20);
+  lcore_counters counters;
+  handler h(ours.eng, ours.ses, {}, counters);
+  const stat_map ours_before = anvil_stats(h, ours.ses, "");
+  connection c;
+  drive(h, ours.ses, c, stream, {}, h.min_sink_capacity());
+  const stat_map ours_after = anvil_stats(h, ours.ses, "");
+  for (const char* n : names) {
+    ASSERT_TRUE(after.count(n) && ours_after.count(n)) << n;
+    const long theirs = std::stol(after.at(n)) - std::stol(before.at(n));
+    const long mine = std::stol(ours_after.at(n)) - std::stol(ours_before.at(n));
+    EXPECT_EQ(mine, theirs) << n;
+  }
+}
+
+// `stats settings` and `stats` against a memcached started with the same -m -c -p -U
+// -t -I: every key Anvil reports (but its anvil_ ones) is memcached's; every memcached
+// key Anvil does not report is in the documented left-out list (docs/protocol.md); the
+// values agree except for the documented differences.
+class differential_settings : public ::testing::Test {
+ protected:
+  static constexpr std::uint64_t kMemMb = 48, kItemMax = 2u << 20;
+  static constexpr int kConns = 321, kThreads = 2;
+};
+
+// A UDP port the kernel picked as free, released for memcached's -U.
+int free_udp_port() {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  (void)::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+bool left_out_setting(const std::string& k) {
+  static const std::set<std::string> keys = {"oldest",
+                                             "umask",
+                                             "growth_factor",
+                                             "chunk_size",
+                                             "reqs_per_event",
+                                             "hashpower_init",
+                                             "slab_automove_ratio",
+                                             "slab_automove_window",
+                                             "slab_chunk_max",
+                                             "lru_crawler_sleep",
+                                             "lru_crawler_tocrawl",
+                                             "tail_repair_time",
+                                             "hot_lru_pct",
+                                             "warm_lru_pct",
+                                             "hot_max_factor",
+                                             "warm_max_factor",
+                                             "temporary_ttl",
+                                             "watcher_logbuf_size",
+                                             "worker_logbuf_size",
+                                             "read_buf_mem_limit",
+                                             "inline_ascii_response",
+                                             "slab_automove_freeratio",
+                                             "num_napi_ids"};
+  return keys.count(k) > 0 || k.starts_with("ext_") ||
+         (k.starts_with("ssl_") && k != "ssl_enabled");
+}
+
+bool left_out_general(const std::string& k) {
+  static const std::set<std::string> keys = {"libevent",
+                                             "reserved_fds",
+                                             "slabs_moved",
+                                             "lru_maintainer_juggles",
+                                             "unexpected_napi_ids",
+                                             "round_robin_fallback",
+                                             "slab_global_page_pool",
+                                             "expired_unfetched",
+                                             "evicted_unfetched",
+                                             "evicted_active",
+                                             "lrutail_reflocked",
+                                             "moves_to_cold",
+                                             "moves_to_warm",
+                                             "moves_within_lru",
+                                             "direct_reclaims",
+                                             "lru_bumps_dropped"};
+  return keys.count(k) > 0 || k.starts_with("response_obj_") || k.starts_with("read_buf_") ||
+         k.starts_with("slab_reassign_") || k.starts_with("lru_crawler_") ||
+         k.starts_with("log_") || k.starts_with("crawler_");
+}
+
+TEST_F(differential_settings, key_sets_and_values_for_the_same_flags) {
+  memcached_process mc;
+  const std::string m = std::to_string(kMemMb), c = std::to_string(kConns),
+                    t = std::to_string(kThreads), i = std::to_string(kItemMax);
+  const int udp = free_udp_port();
+  const std::string u = std::to_string(udp);
+  if (!mc.start({"-B", "binary", "-m", m.c_str(), "-c", c.c_str(), "-t", t.c_str(), "-I", i.c_str(),
+                 "-U", u.c_str()}))
+    GTEST_SKIP() << memcached_process::kPath << " not available";
+  const stat_map theirs = memcached_stats(mc.port(), "settings");
+  const stat_map theirs_general = memcached_stats(mc.port(), "");
+  ASSERT_FALSE(theirs.empty());
+
+  cache::clock clk(1'700'000'000);
+  cache::engine eng(cache::engine_config{.memory_limit_bytes = kMemMb << 20,
+                                         .max_item_size = kItemMax,
+                                         .partitions = 2,
+                                         .numa_bind = false,
+                                         .time = &clk});
+  cache::session ses = eng.open_session();
+  handler_config hc;
+  hc.settings = server_settings{.tcp_port = static_cast<std::uint16_t>(mc.port()),
+                                .udp_port = static_cast<std::uint16_t>(udp),
+                                .inter = "127.0.0.1",
+                                .max_connections = kConns,
+                                .threads = kThreads};
+  lcore_counters counters;
+  handler h(eng, ses, hc, counters);
+  const stat_map mine = anvil_stats(h, ses, "settings");
+  const stat_map mine_general = anvil_stats(h, ses, "");
+
+  // Values that differ on purpose (docs/protocol.md): machinery Anvil lacks is off,
+  // the SYN backlog is not a listen() backlog, the hash is XXH3.
+  const std::set<std::string> differs = {"tcp_backlog",           "slab_reassign", "slab_automove",
+                                         "lru_crawler",           "dump_enabled",  "hash_algorithm",
+                                         "lru_maintainer_thread", "lru_segmented"};
+  for (const auto& [k, v] : mine) {
+    if (k.starts_with("anvil_")) continue;
+    ASSERT_TRUE(theirs.count(k)) << "not a memcached setting: " << k;
+    if (!differs.count(k)) {
+      EXPECT_EQ(v, theirs.at(k)) << k;
+    }
+  }
+  for (const auto& [k, v] : theirs)
+    EXPECT_TRUE(mine.count(k) || left_out_setting(k)) << "memcached setting missing: " << k;
+  EXPECT_EQ(theirs.at("maxconns"), c) << "memcached took the flags";
+  EXPECT_EQ(theirs.at("udpport"), u);
+  EXPECT_GE(mine.size(), 30u);
+  for (const char* k : {"maxbytes", "maxconns", "tcpport", "udpport", "num_threads",
+                        "num_threads_per_udp", "item_size_max", "inter"})
+    EXPECT_EQ(mine.at(k), theirs.at(k)) << k;
+
+  for (const auto& [k, v] : mine_general) {
+    if (k.starts_with("anvil_")) continue;
+    EXPECT_TRUE(theirs_general.count(k)) << "not a memcached stat: " << k;
+  }
+  for (const auto& [k, v] : theirs_general)
+    EXPECT_TRUE(mine_general.count(k) || left_out_general(k)) << "memcached stat missing: " << k;
+  for (const char* k : {"limit_maxbytes", "pointer_size", "accepting_conns", "listen_disabled_num",
+                        "conn_yields", "malloc_fails", "cmd_meta"})
+    EXPECT_EQ(mine_general.at(k), theirs_general.at(k)) << k;
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // expiry through the injected clock, and the backpressure/need_more contract.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cstring>
 #include <map>
 #include <string>
@@ -187,6 +188,141 @@ TEST(stats, sub_commands) {
   EXPECT_TRUE(slabs.count("active_slabs"));
 }
 
+// memcached counts an INCR/DECR that creates the key as neither hit nor miss, but as
+// a new item; one with exptime 0xffffffff on a missing key is a miss.
+TEST(stats, incr_decr_that_creates_counts_as_memcached) {
+  stack s;
+  EXPECT_EQ(one(s, arith_req(op::incr, "n", 1, 10, 0)).value, be64s(10));
+  EXPECT_EQ(s.counters.incr_hits.load(), 0u);
+  EXPECT_EQ(s.counters.incr_misses.load(), 0u);
+  EXPECT_EQ(s.counters.total_items.load(), 1u);
+  EXPECT_EQ(one(s, arith_req(op::incr, "n", 1, 10, 0)).value, be64s(11));
+  EXPECT_EQ(s.counters.incr_hits.load(), 1u);
+  EXPECT_EQ(s.counters.total_items.load(), 1u);
+  one(s, arith_req(op::decrq, "d", 1, 7, 0) + simple_req(op::noop));
+  EXPECT_EQ(s.counters.decr_hits.load(), 0u);
+  EXPECT_EQ(s.counters.decr_misses.load(), 0u);
+  EXPECT_EQ(s.counters.total_items.load(), 2u);
+  EXPECT_EQ(one(s, arith_req(op::decr, "none", 1, 7, 0xffffffff)).status, 0x01);
+  EXPECT_EQ(s.counters.decr_misses.load(), 1u);
+  EXPECT_EQ(s.counters.decr_hits.load(), 0u);
+  auto m = stats_of(s);
+  EXPECT_EQ(m["incr_hits"], "1");
+  EXPECT_EQ(m["incr_misses"], "0");
+  EXPECT_EQ(m["total_items"], "2");
+}
+
+// The key set of `stats settings`: memcached 1.6's names (docs/protocol.md says which
+// are left out and why), values from the engine and the server's settings.
+TEST(stats, settings_keys_and_values) {
+  handler_config hc;
+  hc.settings = server_settings{.tcp_port = 11311,
+                                .udp_port = 11312,
+                                .inter = "10.1.2.3",
+                                .max_connections = 777,
+                                .threads = 3,
+                                .verbosity = 2,
+                                .tcp_backlog = 64,
+                                .idle_timeout_s = 0};
+  stack s(hc);
+  const auto rs = roundtrip(s, get_req(op::stat, "settings"));
+  std::vector<std::string> keys;
+  for (const auto& r : rs)
+    if (!r.key.empty()) keys.push_back(r.key);
+  const std::vector<std::string> want = {"maxbytes",
+                                         "maxconns",
+                                         "tcpport",
+                                         "udpport",
+                                         "inter",
+                                         "verbosity",
+                                         "evictions",
+                                         "domain_socket",
+                                         "shutdown_command",
+                                         "num_threads",
+                                         "num_threads_per_udp",
+                                         "stat_key_prefix",
+                                         "detail_enabled",
+                                         "cas_enabled",
+                                         "tcp_backlog",
+                                         "binding_protocol",
+                                         "auth_enabled_sasl",
+                                         "auth_enabled_ascii",
+                                         "item_size_max",
+                                         "maxconns_fast",
+                                         "slab_reassign",
+                                         "slab_automove",
+                                         "lru_crawler",
+                                         "flush_enabled",
+                                         "dump_enabled",
+                                         "hash_algorithm",
+                                         "lru_maintainer_thread",
+                                         "lru_segmented",
+                                         "temp_lru",
+                                         "idle_timeout",
+                                         "track_sizes",
+                                         "ssl_enabled",
+                                         "memory_file",
+                                         "anvil_partitions",
+                                         "anvil_sasl_max_failures"};
+  EXPECT_EQ(keys, want);
+  auto m = stats_of(s, "settings");
+  EXPECT_EQ(m["maxbytes"], std::to_string(8u << 20));
+  EXPECT_EQ(m["maxconns"], "777");
+  EXPECT_EQ(m["tcpport"], "11311");
+  EXPECT_EQ(m["udpport"], "11312");
+  EXPECT_EQ(m["inter"], "10.1.2.3");
+  EXPECT_EQ(m["verbosity"], "2");
+  EXPECT_EQ(m["num_threads"], "3");
+  EXPECT_EQ(m["num_threads_per_udp"], "3");
+  EXPECT_EQ(m["tcp_backlog"], "64");
+  EXPECT_EQ(m["item_size_max"], std::to_string(1u << 20));
+  EXPECT_EQ(m["auth_enabled_sasl"], "no");
+  EXPECT_EQ(m["flush_enabled"], "yes");
+  EXPECT_EQ(m["idle_timeout"], "0");
+  EXPECT_EQ(m["anvil_sasl_max_failures"], "3");
+  // Without a listen address memcached prints NULL; flush off and SASL on show.
+  const credentials creds =
+      *credentials::parse(credentials::make_line("u", "p", "saltsalt", 1) + "\n", nullptr);
+  stack off(handler_config{.sasl = &creds, .flush_enabled = false});
+  ASSERT_EQ(
+      one(off, encode({.opcode = op::sasl_auth, .key = "PLAIN", .value = std::string("\0u\0p", 4)}))
+          .status,
+      0);
+  m = stats_of(off, "settings");
+  EXPECT_EQ(m["inter"], "NULL");
+  EXPECT_EQ(m["auth_enabled_sasl"], "yes");
+  EXPECT_EQ(m["flush_enabled"], "no");
+}
+
+// General stats carry memcached's connection, hash and constant keys, with the
+// server's figures where it has them.
+TEST(stats, general_keys_from_memcached) {
+  stack s;
+  auto m = stats_of(s);
+  for (const char* k :
+       {"rejected_connections", "connection_structures", "cmd_meta", "store_too_large",
+        "store_no_memory", "accepting_conns", "listen_disabled_num", "time_in_listen_disabled_us",
+        "conn_yields", "hash_power_level", "hash_bytes", "hash_is_expanding", "malloc_fails"})
+    EXPECT_TRUE(m.count(k)) << k;
+  const cache::partition_stats ps = s.eng.total_stats();
+  EXPECT_EQ(m["hash_bytes"], std::to_string(ps.index_bytes));
+  const std::uint64_t buckets = ps.index_bytes / 64;
+  EXPECT_EQ(std::uint64_t{1} << std::stoull(m["hash_power_level"]), std::bit_floor(buckets));
+  EXPECT_EQ(m["accepting_conns"], "1");
+  EXPECT_EQ(m["malloc_fails"], "0");
+  // store_too_large: a refused SET (from its header) and an append past the limit.
+  stack small(handler_config{.max_value = 64});
+  EXPECT_EQ(one(small, store_req(op::set, "k", std::string(65, 'x'))).status, 0x03);
+  EXPECT_EQ(one(small, store_req(op::set, "k", "v")).status, 0);
+  EXPECT_EQ(one(small, get_req(op::stat, "nonexistent")).status, 0x01);
+  EXPECT_EQ(stats_of(small)["store_too_large"], "1");
+  // Even with the smallest item size the whole general reply fits the sink the handler
+  // asks for (a Stat reply is written whole), with room to spare for a longer version.
+  const run_result rr = small.run(get_req(op::stat, ""));
+  EXPECT_FALSE(rr.closed);
+  EXPECT_LT(rr.output.size() * 3 / 2, small.h.min_sink_capacity());
+}
+
 struct fake_server {
   static void fill(void* ctx, server_facts& f) {
     auto* self = static_cast<fake_server*>(ctx);
@@ -310,7 +446,8 @@ TEST(mutation_hook, called_after_each_successful_mutation) {
 
 // --- SASL
 struct sasl_stack {
-  sasl_stack() : creds(make()), s(handler_config{.sasl = &creds}) {}
+  explicit sasl_stack(std::uint32_t max_failures = 3)
+      : creds(make()), s(handler_config{.sasl = &creds, .sasl_max_failures = max_failures}) {}
   static credentials make() {
     std::string err;
     auto c =
@@ -341,7 +478,7 @@ TEST(sasl, unauthenticated_may_only_use_sasl_and_version) {
 }
 
 TEST(sasl, failed_then_good_auth) {
-  sasl_stack t;
+  sasl_stack t(6);  // room for the five kinds of failure below
   auto auth = [&](std::string_view mech, std::string msg) {
     return encode({.opcode = op::sasl_auth, .key = std::string(mech), .value = std::move(msg)});
   };
@@ -412,6 +549,98 @@ TEST(sasl, every_split_point) {
   }
 }
 
+// A connection may fail SASL only sasl_max_failures times: the last failure is answered
+// and the connection closed, so pipelined AUTHs cost at most that many PBKDF2 runs.
+TEST(sasl, connection_closed_after_max_failures) {
+  sasl_stack t;  // default: 3
+  std::string in;
+  for (std::uint32_t i = 0; i < 50; ++i)
+    in += encode(
+        {.opcode = op::sasl_auth, .key = "PLAIN", .value = plain("alice", "x"), .opaque = i});
+  in += simple_req(op::noop, 99);
+  const run_result rr = t.s.run(in);
+  const auto rs = decode_responses(rr.output);
+  ASSERT_EQ(rs.size(), 3u);
+  for (std::uint32_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(rs[i].status, 0x20);
+    EXPECT_EQ(rs[i].opaque, i);
+  }
+  EXPECT_TRUE(rr.closed);
+  EXPECT_EQ(t.s.counters.auth_cmds.load(), 3u);
+  EXPECT_EQ(t.s.counters.auth_errors.load(), 3u);
+  EXPECT_EQ(t.s.counters.sasl_derivations.load(), 3u);
+  EXPECT_EQ(t.s.counters.auth_failure_closes.load(), 1u);
+  t.s.conn.reset();  // a new connection that logs in reads the stats
+  ASSERT_EQ(
+      one(t.s, encode({.opcode = op::sasl_auth, .key = "PLAIN", .value = plain("alice", "s3cret")}))
+          .status,
+      0);
+  auto m = stats_of(t.s);
+  EXPECT_EQ(m["anvil_auth_failure_closes"], "1");
+  EXPECT_EQ(m["anvil_sasl_derivations"], "4");
+}
+
+// Failures below the bound keep the connection; a success then serves it. A bound of
+// 1 closes at the first failure; 0 means 1 (never unbounded).
+TEST(sasl, failure_bound_edges) {
+  {
+    sasl_stack t;
+    const run_result rr = t.s.run(
+        encode({.opcode = op::sasl_auth, .key = "PLAIN", .value = plain("alice", "x")}) +
+        encode({.opcode = op::sasl_step, .key = "PLAIN", .value = "x"}) +
+        encode({.opcode = op::sasl_auth, .key = "PLAIN", .value = plain("alice", "s3cret")}) +
+        store_req(op::set, "a", "v") + get_req(op::get, "a"));
+    const auto rs = decode_responses(rr.output);
+    ASSERT_EQ(rs.size(), 5u);
+    EXPECT_EQ(rs[2].value, "Authenticated");
+    EXPECT_EQ(rs[4].value, "v");
+    EXPECT_FALSE(rr.closed);
+    EXPECT_EQ(t.s.counters.auth_failure_closes.load(), 0u);
+  }
+  for (std::uint32_t bound : {0u, 1u}) {
+    sasl_stack t(bound);
+    const run_result rr = t.s.run(
+        encode({.opcode = op::sasl_auth, .key = "PLAIN", .value = plain("alice", "x")}) +
+        encode({.opcode = op::sasl_auth, .key = "PLAIN", .value = plain("alice", "s3cret")}));
+    EXPECT_EQ(decode_responses(rr.output).size(), 1u) << bound;
+    EXPECT_TRUE(rr.closed) << bound;
+  }
+}
+
+// A repeated AUTH with credentials that verified before (a reconnect) is answered from
+// the lcore's verified cache: PBKDF2 runs once. A wrong password for a cached user, or
+// the same bytes split differently between user and password, still derive and fail.
+TEST(sasl, repeated_good_auth_does_not_rederive) {
+  sasl_stack t;
+  for (int conn = 0; conn < 5; ++conn) {
+    t.s.conn.reset();  // a new connection
+    const auto r = one(
+        t.s, encode({.opcode = op::sasl_auth, .key = "PLAIN", .value = plain("alice", "s3cret")}));
+    EXPECT_EQ(r.status, 0) << conn;
+    EXPECT_TRUE(t.s.conn.authenticated());
+  }
+  EXPECT_EQ(t.s.counters.sasl_derivations.load(), 1u);
+  EXPECT_EQ(t.s.counters.sasl_cache_hits.load(), 4u);
+  t.s.conn.reset();
+  EXPECT_EQ(
+      one(t.s, encode({.opcode = op::sasl_auth, .key = "PLAIN", .value = plain("alice", "s3cre")}))
+          .status,
+      0x20);
+  EXPECT_EQ(
+      one(t.s, encode({.opcode = op::sasl_auth, .key = "PLAIN", .value = plain("alic", "es3cret")}))
+          .status,
+      0x20);
+  EXPECT_EQ(t.s.counters.sasl_derivations.load(), 3u);
+  EXPECT_FALSE(t.s.conn.authenticated());
+  // The authzid form of the same credentials hits the cache too.
+  EXPECT_EQ(one(t.s, encode({.opcode = op::sasl_auth,
+                             .key = "PLAIN",
+                             .value = std::string("alice") + '\0' + "alice" + '\0' + "s3cret"}))
+                .status,
+            0);
+  EXPECT_EQ(t.s.counters.sasl_derivations.load(), 3u);
+}
+
 // An oversized SASL payload is refused from its header (memcached: 0x82 when its
 // item allocation fails) and skipped; the connection stays usable.
 TEST(sasl, oversized_payload_enomem_and_skipped) {
@@ -426,6 +655,32 @@ TEST(sasl, oversized_payload_enomem_and_skipped) {
   EXPECT_EQ(rs[0].value, "Out of memory");
   EXPECT_EQ(rs[1].opaque, 2u);
   EXPECT_FALSE(rr.closed);
+}
+
+// An unknown opcode's body up to the largest valid packet body is skipped exactly and
+// the connection kept; one byte more is answered and closed (counted as an error).
+TEST(unknown_opcode, body_limit_edges) {
+  stack s(handler_config{.max_value = 64});
+  const std::size_t limit = s.h.max_packet_body();
+  EXPECT_EQ(limit, 255u + 250u + 64u);
+  run_result rr = s.run(encode({.opcode = 0x55, .value = std::string(limit, 'b'), .opaque = 1}) +
+                        simple_req(op::noop, 2));
+  auto rs = decode_responses(rr.output);
+  ASSERT_EQ(rs.size(), 2u);
+  EXPECT_EQ(rs[0].status, 0x81);
+  EXPECT_EQ(rs[1].opaque, 2u);
+  EXPECT_FALSE(rr.closed);
+  EXPECT_EQ(s.counters.protocol_errors.load(), 0u);
+  s.conn.reset();
+  rr = s.run(encode({.opcode = 0x55, .value = std::string(limit + 1, 'b'), .opaque = 3}) +
+             simple_req(op::noop, 4));
+  rs = decode_responses(rr.output);
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_EQ(rs[0].status, 0x81);
+  EXPECT_EQ(rs[0].opaque, 3u);
+  EXPECT_TRUE(rr.closed);
+  EXPECT_EQ(s.counters.protocol_errors.load(), 1u);
+  EXPECT_EQ(s.counters.unknown_commands.load(), 2u);
 }
 
 // --- interface contract

@@ -231,6 +231,19 @@ std::vector<tcase> cases() {
        "",
        encode({.opcode = 0xf0, .value = big(300000)}) + simple_req(op::noop),
        {{0xf0, kUnknown}, {op::noop, kOk}}},
+      // No command has a body past extras + key + the item size: answered and closed
+      // instead of swallowing up to 4 GiB (one past the limit, and the largest).
+      {"unknown_body_past_limit_closes",
+       "",
+       encode({.opcode = 0x55, .opaque = 3, .bodylen = (1u << 20) + 255 + 250 + 1}) +
+           simple_req(op::noop, 4),
+       {{0x55, kUnknown, 3, "Unknown command"}},
+       true},
+      {"unknown_body_4g_closes",
+       "",
+       encode({.opcode = 0xf0, .opaque = 5, .bodylen = 0xffffffffu}) + std::string(40, 'z'),
+       {{0xf0, kUnknown, 5, "Unknown command"}},
+       true},
       {"bad_magic_closes_silently",
        "",
        encode({.opcode = op::noop, .magic = 0x81}) + simple_req(op::noop),

@@ -15,11 +15,13 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "dataplane/proto/sasl.h"
 #include "tests/server/anvil_process.h"
+#include "tests/support/memcached_process.h"
 #include "tests/support/netns.h"
 #include "tests/support/testnet.h"
 
@@ -411,6 +413,134 @@ TEST_P(Serving, UdpWithTheFrameHeader) {
   EXPECT_EQ(log_value(log, "lcore_final", "udp_requests"), 2) << log;
 }
 
+// A memcached UDP GET whose reply is over 64 KiB, sent as datagrams of one request
+// id, each carrying its sequence number and the total; reassembled in order. Empty
+// when a datagram is missing after 3 s.
+std::optional<std::string> udp_get_all(int fd, std::uint16_t id, const buf& req) {
+  buf d(8, 0);
+  put16(d, 0, id);
+  put16(d, 4, 1);
+  d.insert(d.end(), req.begin(), req.end());
+  if (::send(fd, d.data(), d.size(), 0) != ssize_t(d.size())) return std::nullopt;
+  std::vector<std::string> parts;
+  std::size_t got = 0;
+  std::uint8_t in[2048];
+  while (parts.empty() || got < parts.size()) {
+    const ssize_t n = ::recv(fd, in, sizeof in, 0);
+    if (n < 8) return std::nullopt;
+    const std::uint16_t rid = std::uint16_t(in[0] << 8 | in[1]);
+    const std::uint16_t seq = std::uint16_t(in[2] << 8 | in[3]);
+    const std::uint16_t total = std::uint16_t(in[4] << 8 | in[5]);
+    if (rid != id || total == 0 || seq >= total) return std::nullopt;
+    if (parts.empty()) parts.resize(total);
+    if (parts.size() != total) return std::nullopt;
+    if (parts[seq].empty()) ++got;
+    parts[seq].assign(reinterpret_cast<char*>(in) + 8, std::size_t(n) - 8);
+  }
+  std::string all;
+  for (const auto& p : parts) all += p;
+  if (all.size() < 24) return std::nullopt;
+  const auto* h = reinterpret_cast<const std::uint8_t*>(all.data());
+  const std::size_t keylen = std::size_t(h[2]) << 8 | h[3], extlen = h[4];
+  if (all.size() != 24 + get32(h + 8) || h[6] != 0 || h[7] != 0) return std::nullopt;
+  return all.substr(24 + extlen + keylen);
+}
+
+// One request on a fresh loopback TCP connection; true when it was answered.
+bool tcp_client_at_loopback(int port, const buf& req) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(std::uint16_t(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+            ::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == ssize_t(req.size());
+  std::uint8_t h[24];
+  ok = ok && ::recv(fd, h, sizeof h, MSG_WAITALL) == 24;
+  ::close(fd);
+  return ok;
+}
+
+// A connected UDP socket in namespace `ns` (empty: this one), 3 s receive timeout and a
+// receive buffer that holds a whole multi-datagram reply.
+int udp_socket(const std::string& ns, const std::string& ip, std::uint16_t port) {
+  const int fd = ns.empty() ? ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)
+                            : socket_in_netns(ns, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  timeval tv{3, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  int rcv = 4 << 20;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv);  // root: beyond rmem_max
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  ::inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
+  ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  return fd;
+}
+
+// A UDP port the kernel picked as free on loopback, released for memcached's -U.
+std::uint16_t free_udp_port() {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  (void)::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// memcached answers a UDP GET of a value over 64 KiB in as many datagrams as it takes
+// (checked here against the real one on loopback); Anvil does the same instead of
+// dropping the reply. `stats settings` reports the flags the server was started with.
+TEST_P(Serving, UdpReplyOver64KiBAndStatsSettings) {
+  const std::string value(100'000, 'u');
+  {  // The reference: the real memcached on loopback, with UDP on.
+    memcached_process mc;
+    const std::string udp = std::to_string(free_udp_port());
+    if (mc.start({"-U", udp.c_str(), "-B", "binary"})) {
+      ASSERT_TRUE(tcp_client_at_loopback(mc.port(), set_req(kSet, "big", value, 0)));
+      const int fd = udp_socket("", "127.0.0.1", std::uint16_t(std::stoi(udp)));
+      auto v = udp_get_all(fd, 0x4241, request(kGet, "big"));
+      ::close(fd);
+      ASSERT_TRUE(v) << "memcached did not send the whole UDP reply";
+      EXPECT_EQ(*v, value);
+    }
+  }
+  start(1, {"-U", "11211", "-c", "300", "-I", "2m"});
+  {
+    tcp_client c(_net);
+    auto r = c.call(set_req(kSet, "big", value, 0));
+    ASSERT_TRUE(r) << _p->log();
+    ASSERT_EQ(r->status, 0);
+    // stats settings: the flags, as memcached names and prints them.
+    ASSERT_TRUE(c.send(request(0x10, "settings")));
+    std::map<std::string, std::string> st;
+    for (;;) {
+      auto s = c.read();
+      ASSERT_TRUE(s);
+      if (s->key.empty()) break;
+      st[s->key] = s->value;
+    }
+    EXPECT_EQ(st["maxconns"], "300");
+    EXPECT_EQ(st["tcpport"], "11211");
+    EXPECT_EQ(st["udpport"], "11211");
+    EXPECT_EQ(st["num_threads"], "1");
+    EXPECT_EQ(st["item_size_max"], std::to_string(2u << 20));
+    EXPECT_EQ(st["maxbytes"], std::to_string(64u << 20));
+    EXPECT_EQ(st["inter"], _net.stack_ip());
+  }
+  const int fd = udp_socket(_net.client_ns(), _net.stack_ip(), 11211);
+  auto v = udp_get_all(fd, 0x4242, request(kGet, "big"));
+  ::close(fd);
+  ASSERT_TRUE(v) << "the UDP reply did not arrive whole\n" << _p->log();
+  EXPECT_EQ(*v, value);
+  stop();
+}
+
 // -S with a credentials file: nothing but SASL before a PLAIN login, then service.
 TEST_P(Serving, SaslPlainGatesTheConnection) {
   const std::string creds = "/tmp/anvil-sasl-" + std::to_string(::getpid());
@@ -426,11 +556,14 @@ TEST_P(Serving, SaslPlainGatesTheConnection) {
     EXPECT_EQ(r->status, 0x20);
     EXPECT_TRUE(c.eof());
   }
-  {
+  {  // Three failed attempts (the default bound) and the server closes the connection.
     tcp_client c(_net);
-    auto r = c.call(request(kSaslAuth, "PLAIN", std::string("\0alice\0wrong", 12)));
-    ASSERT_TRUE(r);
-    EXPECT_EQ(r->status, 0x20) << "wrong password";
+    for (int i = 0; i < 3; ++i) {
+      auto r = c.call(request(kSaslAuth, "PLAIN", std::string("\0alice\0wrong", 12)));
+      ASSERT_TRUE(r) << i;
+      EXPECT_EQ(r->status, 0x20) << "wrong password";
+    }
+    EXPECT_TRUE(c.eof());
   }
   tcp_client c(_net);
   auto r = c.call(request(kSaslAuth, "PLAIN", std::string("\0alice\0s3cret", 13)));

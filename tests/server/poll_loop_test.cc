@@ -249,11 +249,15 @@ TEST(PollLoop, BusyPollNeverSleeps) {
   poll_loop loop(p, h, {}, c);
   std::atomic<bool> stop{false};
   std::thread t([&] { loop.run(stop); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // Wait for progress, not for a time: on a loaded machine the thread may not run at
+  // all for tens of milliseconds. The bound only keeps a broken loop from hanging.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (c.iterations.get() <= 1000 && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   stop.store(true);
   t.join();
-  EXPECT_EQ(c.sleeps.get(), 0u);
-  EXPECT_GT(c.iterations.get(), 100u) << "spins (a loaded machine may preempt it)";
+  EXPECT_GT(c.iterations.get(), 1000u) << "the loop made no progress in 30 s";
+  EXPECT_EQ(c.sleeps.get(), 0u) << "a busy-poll loop never sleeps";
 }
 
 TEST(DropHandler, CountsFramesByEtherTypeAndSendsNothing) {

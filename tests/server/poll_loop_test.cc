@@ -232,12 +232,17 @@ TEST(PollLoop, BackoffSleepsOnlyAfterTheSpinBudgetAndStopEndsTheLoop) {
   poll_loop loop(p, h, cfg, c);
   std::atomic<bool> stop{false};
   std::thread t([&] { loop.run(stop); });
+  // At least 100 ms, and until it has slept a few times (a loaded machine may not run
+  // the thread at first); the 30 s bound only keeps a broken loop from hanging.
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (c.sleeps.get() < 5 && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   stop.store(true);
   t.join();
   const auto it = c.iterations.get();
   const auto sl = c.sleeps.get();
-  EXPECT_GT(sl, 0u);
+  EXPECT_GE(sl, 5u) << "an idle back-off loop sleeps";
   EXPECT_LE(sl + 10, it) << "the first 10 empty polls spin";
   EXPECT_LT(it, 2000u) << "an idle back-off loop must not spin: " << it << " iterations";
 }

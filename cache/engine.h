@@ -26,6 +26,7 @@
 #include <memory>
 #include <span>
 #include <string_view>
+#include <vector>
 
 namespace anvil::cache {
 
@@ -58,6 +59,10 @@ struct engine_config {
   // Additions (after the original fields, so existing initializers keep compiling):
   std::size_t segment_size = 0;    // item arena segment; 0 = 1 MiB (raised to max_item_size)
   std::size_t expected_items = 0;  // sizes the hash index; 0 = memory_limit_bytes / 128
+  // OS cpu ids of the threads that will serve (the lcores). With partitions == 0 their
+  // count sets the partition count (next power of two, halved while memory is short);
+  // empty = every PU of the machine. cache/sizing.h has the rules.
+  std::vector<unsigned> cpus;
 };
 
 enum class status : std::uint8_t {
@@ -118,6 +123,9 @@ struct partition_stats {
   // (a fixed overhead outside the limit, sized from expected_items).
   std::uint64_t segment_bytes = 0;
   std::uint64_t index_bytes = 0;
+  // Index capacity in slots (7 per bucket): items / index_slots is its fullness. Past
+  // ~80% an insert whose two buckets are full drops a resident item.
+  std::uint64_t index_slots = 0;
 };
 
 class engine;

@@ -36,6 +36,10 @@ std::size_t default_partition_count(hwloc_topology_t topo) {
   return std::min(next_pow2(static_cast<std::size_t>(pus)), kMaxPartitions);
 }
 
+std::size_t partition_count_for(std::size_t cpus) {
+  return std::min(next_pow2(std::max<std::size_t>(cpus, 1)), kMaxPartitions);
+}
+
 std::vector<int> place_partitions(hwloc_topology_t topo, std::size_t partitions) {
   std::vector<int> out(partitions, -1);
   if (!topo) return out;

@@ -18,6 +18,9 @@ inline constexpr std::size_t kMaxPartitions = 64;
 // Next power of two >= the topology's PU count, capped at kMaxPartitions.
 std::size_t default_partition_count(hwloc_topology_t topo);
 
+// Next power of two >= `cpus` (the serving threads), capped at kMaxPartitions.
+std::size_t partition_count_for(std::size_t cpus);
+
 // Node OS index for each of `partitions` partitions.
 std::vector<int> place_partitions(hwloc_topology_t topo, std::size_t partitions);
 

@@ -26,6 +26,7 @@
 #include <optional>
 #include <set>
 
+#include "control/cache_sizing.h"
 #include "control/config.h"
 #include "dataplane/port/afpacket_port.h"
 #include "dataplane/proto/sasl.h"
@@ -67,6 +68,16 @@ int config_failure(const config_error& e) {
   std::fprintf(stderr, "anvil: invalid configuration: %s\n", e.what());
   spdlog::error("event=config_invalid field={} reason={}", q(e.field()), q(e.what()));
   return 2;
+}
+
+// What the memory limit buys: partitions, segments, index capacity and the worst share of
+// the arena lost to segment tails (items never span segments).
+void log_sizing(const cache::sizing& s) {
+  spdlog::info(
+      "event=cache_sizing partitions={} segment_bytes={} segments_per_partition={} "
+      "index_slots={} index_bytes={} expected_items={} max_item_waste_pct={:.1f}",
+      s.partitions, s.segment_bytes, s.segments_per_partition, s.index_slots, s.index_bytes,
+      s.expected_items, 100.0 * s.max_item_waste);
 }
 
 template <class P>
@@ -319,14 +330,9 @@ int run(int argc, char** argv) {
         throw config_error("memcached.sasl_credentials", "'" + cfg.sasl_credentials + "': " + err);
       setup.server.proto.sasl = &*setup.sasl;
     }
-    cache::engine_config ec;
-    ec.memory_limit_bytes = cfg.memory_mb * 1024 * 1024;
-    ec.max_item_size = cfg.max_item_size;
-    std::size_t parts = 1;
-    while (parts < cpus.size()) parts <<= 1;
-    ec.partitions = parts;
-    ec.time = &setup.clock;
-    setup.engine = std::make_unique<cache::engine>(ec);
+    const cache_plan plan = plan_cache(cfg, cpus, &setup.clock);
+    log_sizing(plan.sizing);
+    setup.engine = std::make_unique<cache::engine>(plan.engine);
   } catch (const config_error& e) {
     return config_failure(e);
   } catch (const std::exception& e) {

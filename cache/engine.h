@@ -1,11 +1,14 @@
-// Public API of the Anvil cache engine: memcached semantics over lock-free hash
-// partitions with log-structured segment memory.
+// Public API of the Anvil cache engine: memcached semantics over hash partitions
+// (seqlock reads that take no lock, spinlocked writes) with log-structured segments.
 //
 // Ownership and threads (the contract every caller relies on):
 // - One `engine` per process. Any thread that touches items opens its own `session`
 //   (one per lcore, one for the snapshot thread, ...). A session is single-threaded:
 //   it is movable, never shared, and its methods may only be called by its owner.
-// - Reads are lock-free; writers take per-bucket CAS locks; no global mutex.
+// - Reads take no lock and never write, but they are not lock-free: a reader spins while
+//   a writer holds its bucket (seqlock). Writers take per-bucket spinlocks and, to
+//   reserve space (and evict), their partition's allocation spinlock; waiters spin with
+//   a pause, they do not sleep. No OS mutex, no global lock.
 // - Views returned by a session (item_view::key/value) point into item memory and stay
 //   valid until that session's next `quiescent()` call. Memory is reclaimed only after
 //   every open session has passed a quiescent point (QSBR), so a session that stops
@@ -162,9 +165,11 @@ class session {
   // deadline: a later flush replaces an earlier pending one.
   void flush(std::uint32_t delay_seconds = 0);
 
-  // Iterate the live items of one partition concurrently with writers (never blocks
-  // them). Each record's views are valid during the callback only. Calls quiescent()
-  // itself between buckets, so it may run for as long as the partition is large.
+  // Iterate the live items of one partition concurrently with writers. It blocks them
+  // only briefly: once per segment it takes the partition's allocation lock to read how
+  // far the segment is committed (writers reserving space spin meanwhile). Each record's views are
+  // valid during the callback only. Calls quiescent() itself between buckets, so it may run for as
+  // long as the partition is large.
   void for_each_item(std::size_t partition, const std::function<void(const item_record&)>& fn);
   // Only from inside a for_each_item callback, once it is done with the record it was
   // given: a quiescent point, so writers can reuse retired memory while the callback

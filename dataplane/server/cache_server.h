@@ -14,7 +14,8 @@
 //   on_writable when an ACK frees space) instead of looking like "cannot fit even in
 //   an empty sink", which would close the connection. The send buffer holds the
 //   largest single response (handler::min_sink_capacity()).
-// Hot path: no lock, no heap allocation, no syscall, no virtual call. Cross-lcore state
+// Hot path: no OS lock, no heap allocation, no syscall, no virtual call (cache writes
+// spin on the engine's bucket and allocation spinlocks, cache/engine.h). Cross-lcore state
 // (connection counts, "stats reset" requests) is single-writer atomics.
 #pragma once
 

@@ -18,7 +18,7 @@
 //   stores than that headroom can see no_memory: call quiescent() once per loop/burst.
 // - Sessions must be destroyed before their engine.
 // - Time comes from the injected `clock` (unix seconds); the engine never reads the
-//   system clock itself.
+//   system clock itself. The server drives it monotonically (control/engine_clock.h).
 // - Keys and values are arbitrary bytes carried in std::string_view.
 #pragma once
 

@@ -28,6 +28,7 @@
 
 #include "control/cache_sizing.h"
 #include "control/config.h"
+#include "control/engine_clock.h"
 #include "dataplane/port/afpacket_port.h"
 #include "dataplane/proto/sasl.h"
 #include "dataplane/server/cache_server.h"
@@ -111,8 +112,6 @@ void log_lcore(const char* event, unsigned i, unsigned cpu, const server::loop_c
       ld(n.drop_tcp_checksum), ld(n.drop_udp_port), ld(n.arp_replies), ld(n.icmp_echo_replies));
 }
 
-std::uint32_t unix_now() { return static_cast<std::uint32_t>(std::time(nullptr)); }
-
 net::ip4_addr parse_ip4(const std::string& s) {
   unsigned a = 0, b = 0, c = 0, d = 0;
   std::sscanf(s.c_str(), "%u.%u.%u.%u", &a, &b, &c, &d);  // validated by the config
@@ -123,7 +122,8 @@ net::ip4_addr parse_ip4(const std::string& s) {
 // Everything every lcore's server shares: the engine and its clock, the protocol and
 // stack settings, the server-wide facts.
 struct serving_setup {
-  cache::clock clock{unix_now()};
+  engine_clock_driver clock_driver;  // unix time at start + monotonic elapsed
+  cache::clock& clock = clock_driver.clock();
   std::unique_ptr<cache::engine> engine;
   std::unique_ptr<io::snapshot_service> snapshots;  // null: snapshots off
   std::optional<proto::credentials> sasl;
@@ -192,7 +192,8 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
       setup.sasl ? "on" : "off", sc.tcp.rx_buffer, sc.tcp.tx_buffer,
       setup.engine->partition_count());
 
-  // The engine's clock ticks here (unix seconds); the stats line is periodic if asked.
+  // The engine's clock ticks here (monotonic, control/engine_clock.h); the stats line is
+  // periodic if asked.
   using clk = std::chrono::steady_clock;
   const double stats_every = cfg.stats_interval_s;
   auto next_stats = clk::now() + std::chrono::duration_cast<clk::duration>(
@@ -207,7 +208,7 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
         static_cast<time_t>(wait_s),
         static_cast<long>((wait_s - static_cast<double>(static_cast<time_t>(wait_s))) * 1e9)};
     sig = ::sigtimedwait(&signals, nullptr, &ts);
-    setup.clock.set(unix_now());
+    setup.clock_driver.tick();
     if (sig == SIGUSR1) {
       request_snapshot(setup, "SIGUSR1");
       sig = -1;
@@ -359,7 +360,7 @@ int run(int argc, char** argv) {
         io::engine_source_factory(*setup.engine), setup.clock, sc);
     // Restore before any port opens: the node serves (and reports ready) warm or not at all.
     io::engine_sink sink(*setup.engine);
-    const auto r = setup.snapshots->restore(sink, unix_now());
+    const auto r = setup.snapshots->restore(sink, setup.clock.now());
     if (r.restored)
       spdlog::info(
           "event=restore snapshot_id={} items_restored={} items_expired={} items_not_stored={} "
@@ -377,7 +378,7 @@ int run(int argc, char** argv) {
   setup.shared.stat_group_ctx = setup.snapshots.get();
   setup.shared.stat_group = &storage_stat_group;
   setup.shared.pid = static_cast<std::uint32_t>(::getpid());
-  setup.shared.started_at = unix_now();
+  setup.shared.started_at = setup.clock_driver.started_unix();
   setup.shared.max_connections = cfg.max_connections;
   {
     auto& sc = setup.server.stack;

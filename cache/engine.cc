@@ -31,7 +31,7 @@ engine::impl::impl(const engine_config& c) : cfg(c) {
   while ((std::size_t{1} << partition_bits) < n) ++partition_bits;
   cfg.partitions = n;
 
-  const std::vector<int> nodes = place_partitions(topo, n);
+  const std::vector<int> nodes = place_partitions(topo, n, cfg.cpus);
   q = std::make_unique<qsbr>(n);
   baseline = std::make_unique<stat_baseline[]>(n);
   for (std::size_t i = 0; i < n; ++i) {

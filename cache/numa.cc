@@ -55,6 +55,19 @@ std::vector<int> place_partitions(hwloc_topology_t topo, std::size_t partitions)
   return out;
 }
 
+std::vector<int> place_partitions(hwloc_topology_t topo, std::size_t partitions,
+                                  const std::vector<unsigned>& cpus) {
+  if (cpus.empty()) return place_partitions(topo, partitions);
+  std::vector<int> out(partitions, -1);
+  if (!topo || hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_NUMANODE) < 1) return out;
+  for (std::size_t p = 0; p < partitions; ++p) {
+    const unsigned cpu = cpus[(p * cpus.size()) / partitions];
+    hwloc_obj_t pu = hwloc_get_pu_obj_by_os_index(topo, cpu);
+    out[p] = pu ? node_of_pu(topo, pu) : -1;
+  }
+  return out;
+}
+
 void* numa_alloc(hwloc_topology_t topo, std::size_t bytes, int node, bool bind, int* bound_node) {
   if (bound_node) *bound_node = -1;
   if (bytes == 0) return nullptr;

@@ -71,6 +71,8 @@ int config_failure(const config_error& e) {
   return 2;
 }
 
+constexpr std::uint32_t kConnectionSlack = 64;
+
 // What the memory limit buys: partitions, segments, index capacity and the worst share of
 // the arena lost to segment tails (items never span segments).
 void log_sizing(const cache::sizing& s) {
@@ -385,8 +387,12 @@ int run(int argc, char** argv) {
     sc.addresses = {parse_ip4(cfg.ip)};
     if (cfg.tcp_port != 0) sc.tcp_ports = {cfg.tcp_port};
     sc.udp_port = cfg.udp_port;
-    // Each lcore may see every connection (the hash decides), so each gets the limit.
-    sc.max_connections = cfg.max_connections;
+    // Each lcore may see every connection (the hash decides), so each table has room for
+    // the limit, plus slack so a connection past the global -c (server_shared::
+    // open_connections) is accepted and reset at once rather than its SYN dropped.
+    // Buffers of unused slots are never touched (no RSS).
+    sc.max_connections = cfg.max_connections + kConnectionSlack;
+    setup.shared.connection_slots = sc.max_connections;
     sc.syn_backlog = std::min<std::uint32_t>(sc.syn_backlog, cfg.max_connections);
     std::uint64_t secret = 0;
     if (::getrandom(&secret, sizeof secret, 0) != static_cast<ssize_t>(sizeof secret))

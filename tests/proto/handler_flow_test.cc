@@ -156,6 +156,7 @@ TEST(stats, memcached_names_and_counts) {
                            "evictions",
                            "reclaimed",
                            "hash_bytes",
+                           "rejected_connections",
                            "anvil_index_slots",
                            "anvil_index_fill_pct"}) {
     EXPECT_TRUE(m.count(name)) << name;

@@ -135,6 +135,11 @@ class cache_server {
     _session.quiescent();
   }
 
+  // Nothing to serve: hand the pages of a few closed connections' large buffers back to
+  // the OS (at most kTrimPerIdle madvise calls, none when nothing is queued).
+  void on_idle() { _stack.trim_buffers(kTrimPerIdle); }
+  static constexpr std::size_t kTrimPerIdle = 4;
+
   // Graceful stop: answer every complete request already received, then close each
   // connection (FIN after the queued responses); new connections are refused (RST).
   template <class Sink>

@@ -1,20 +1,14 @@
-// Engine construction (partition sizing, NUMA placement), sessions, stats and CAS counter.
-// Sizing: partitions = configured or the next power of two of the PU count, halved until
-// each holds at least two segments; segments = limit / partitions / segment size (the
-// limit is never exceeded, a remainder below one segment stays unused); hash buckets =
-// expected items / (7 slots x 80% target load).
+// Engine construction (sizing per cache/sizing.h, NUMA placement), sessions, stats and CAS
+// counter.
 #include <stdexcept>
 
 #include "cache/engine_impl.h"
 #include "cache/numa.h"
+#include "cache/sizing.h"
 
 namespace anvil::cache {
 
 namespace {
-constexpr std::size_t kDefaultSegment = 1u << 20;
-constexpr std::size_t kDefaultBytesPerItem = 128;
-constexpr double kTargetLoad = 0.8;
-
 bool is_pow2(std::size_t v) { return v != 0 && (v & (v - 1)) == 0; }
 }  // namespace
 
@@ -27,29 +21,23 @@ engine::impl::impl(const engine_config& c) : cfg(c) {
   } else {
     topo_owner.t = nullptr;
   }
-  seg_size = cfg.segment_size ? cfg.segment_size : kDefaultSegment;
-  if (seg_size < cfg.max_item_size) seg_size = (cfg.max_item_size + 4095) & ~std::size_t{4095};
-  std::size_t n = cfg.partitions ? cfg.partitions : default_partition_count(topo);
-  if (!is_pow2(n)) throw std::invalid_argument("engine_config.partitions must be a power of two");
-  if (!cfg.partitions)
-    while (n > 1 && cfg.memory_limit_bytes / n < 2 * seg_size) n >>= 1;
+  if (cfg.partitions && !is_pow2(cfg.partitions))
+    throw std::invalid_argument("engine_config.partitions must be a power of two");
+  const std::size_t wanted =
+      cfg.cpus.empty() ? default_partition_count(topo) : partition_count_for(cfg.cpus.size());
+  const sizing sz = plan_sizing(cfg, wanted);
+  seg_size = sz.segment_bytes;
+  const std::size_t n = sz.partitions;
   while ((std::size_t{1} << partition_bits) < n) ++partition_bits;
   cfg.partitions = n;
 
-  const std::size_t items =
-      cfg.expected_items ? cfg.expected_items : cfg.memory_limit_bytes / kDefaultBytesPerItem;
-  const double per_part = static_cast<double>(items) / static_cast<double>(n);
-  double nb = per_part / (kSlotsPerBucket * kTargetLoad);
-  if (nb < 1) nb = 1;
-  if (nb > 4e9) nb = 4e9;
-
-  const std::vector<int> nodes = place_partitions(topo, n);
+  const std::vector<int> nodes = place_partitions(topo, n, cfg.cpus);
   q = std::make_unique<qsbr>(n);
   baseline = std::make_unique<stat_baseline[]>(n);
   for (std::size_t i = 0; i < n; ++i) {
     partition::config pc;
-    pc.nbuckets = static_cast<std::uint32_t>(nb + 0.999);
-    pc.nsegs = cfg.memory_limit_bytes / n / seg_size;
+    pc.nbuckets = sz.buckets_per_partition;
+    pc.nsegs = sz.segments_per_partition;
     pc.seg_size = seg_size;
     pc.partition_bits = partition_bits;
     pc.node = nodes[i];
@@ -87,6 +75,7 @@ partition_stats engine::impl::stats(std::size_t p) const {
   s.numa_node = part.numa_node();
   s.segment_bytes = part.segment_bytes();
   s.index_bytes = part.index_bytes();
+  s.index_slots = std::uint64_t{part.nbuckets()} * kSlotsPerBucket;
   return s;
 }
 
@@ -121,6 +110,7 @@ partition_stats engine::total_stats() const {
     t.cas_mismatches += s.cas_mismatches;
     t.segment_bytes += s.segment_bytes;
     t.index_bytes += s.index_bytes;
+    t.index_slots += s.index_slots;
     if (p == 0)
       t.numa_node = s.numa_node;
     else if (t.numa_node != s.numa_node)

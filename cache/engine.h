@@ -1,11 +1,14 @@
-// Public API of the Anvil cache engine: memcached semantics over lock-free hash
-// partitions with log-structured segment memory.
+// Public API of the Anvil cache engine: memcached semantics over hash partitions
+// (seqlock reads that take no lock, spinlocked writes) with log-structured segments.
 //
 // Ownership and threads (the contract every caller relies on):
 // - One `engine` per process. Any thread that touches items opens its own `session`
 //   (one per lcore, one for the snapshot thread, ...). A session is single-threaded:
 //   it is movable, never shared, and its methods may only be called by its owner.
-// - Reads are lock-free; writers take per-bucket CAS locks; no global mutex.
+// - Reads take no lock and never write, but they are not lock-free: a reader spins while
+//   a writer holds its bucket (seqlock). Writers take per-bucket spinlocks and, to
+//   reserve space (and evict), their partition's allocation spinlock; waiters spin with
+//   a pause, they do not sleep. No OS mutex, no global lock.
 // - Views returned by a session (item_view::key/value) point into item memory and stay
 //   valid until that session's next `quiescent()` call. Memory is reclaimed only after
 //   every open session has passed a quiescent point (QSBR), so a session that stops
@@ -15,7 +18,7 @@
 //   stores than that headroom can see no_memory: call quiescent() once per loop/burst.
 // - Sessions must be destroyed before their engine.
 // - Time comes from the injected `clock` (unix seconds); the engine never reads the
-//   system clock itself.
+//   system clock itself. The server drives it monotonically (control/engine_clock.h).
 // - Keys and values are arbitrary bytes carried in std::string_view.
 #pragma once
 
@@ -26,6 +29,7 @@
 #include <memory>
 #include <span>
 #include <string_view>
+#include <vector>
 
 namespace anvil::cache {
 
@@ -58,6 +62,10 @@ struct engine_config {
   // Additions (after the original fields, so existing initializers keep compiling):
   std::size_t segment_size = 0;    // item arena segment; 0 = 1 MiB (raised to max_item_size)
   std::size_t expected_items = 0;  // sizes the hash index; 0 = memory_limit_bytes / 128
+  // OS cpu ids of the threads that will serve (the lcores). With partitions == 0 their
+  // count sets the partition count (next power of two, halved while memory is short);
+  // empty = every PU of the machine. cache/sizing.h has the rules.
+  std::vector<unsigned> cpus;
 };
 
 enum class status : std::uint8_t {
@@ -118,6 +126,9 @@ struct partition_stats {
   // (a fixed overhead outside the limit, sized from expected_items).
   std::uint64_t segment_bytes = 0;
   std::uint64_t index_bytes = 0;
+  // Index capacity in slots (7 per bucket): items / index_slots is its fullness. Past
+  // ~80% an insert whose two buckets are full drops a resident item.
+  std::uint64_t index_slots = 0;
 };
 
 class engine;
@@ -154,9 +165,11 @@ class session {
   // deadline: a later flush replaces an earlier pending one.
   void flush(std::uint32_t delay_seconds = 0);
 
-  // Iterate the live items of one partition concurrently with writers (never blocks
-  // them). Each record's views are valid during the callback only. Calls quiescent()
-  // itself between buckets, so it may run for as long as the partition is large.
+  // Iterate the live items of one partition concurrently with writers. It blocks them
+  // only briefly: once per segment it takes the partition's allocation lock to read how
+  // far the segment is committed (writers reserving space spin meanwhile). Each record's views are
+  // valid during the callback only. Calls quiescent() itself between buckets, so it may run for as
+  // long as the partition is large.
   void for_each_item(std::size_t partition, const std::function<void(const item_record&)>& fn);
   // Only from inside a for_each_item callback, once it is done with the record it was
   // given: a quiescent point, so writers can reuse retired memory while the callback

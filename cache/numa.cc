@@ -36,6 +36,10 @@ std::size_t default_partition_count(hwloc_topology_t topo) {
   return std::min(next_pow2(static_cast<std::size_t>(pus)), kMaxPartitions);
 }
 
+std::size_t partition_count_for(std::size_t cpus) {
+  return std::min(next_pow2(std::max<std::size_t>(cpus, 1)), kMaxPartitions);
+}
+
 std::vector<int> place_partitions(hwloc_topology_t topo, std::size_t partitions) {
   std::vector<int> out(partitions, -1);
   if (!topo) return out;
@@ -46,6 +50,19 @@ std::vector<int> place_partitions(hwloc_topology_t topo, std::size_t partitions)
   for (std::size_t p = 0; p < partitions; ++p) {
     const std::size_t idx = (p * static_cast<std::size_t>(pus)) / partitions;
     hwloc_obj_t pu = hwloc_get_obj_by_type(topo, HWLOC_OBJ_PU, static_cast<unsigned>(idx));
+    out[p] = pu ? node_of_pu(topo, pu) : -1;
+  }
+  return out;
+}
+
+std::vector<int> place_partitions(hwloc_topology_t topo, std::size_t partitions,
+                                  const std::vector<unsigned>& cpus) {
+  if (cpus.empty()) return place_partitions(topo, partitions);
+  std::vector<int> out(partitions, -1);
+  if (!topo || hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_NUMANODE) < 1) return out;
+  for (std::size_t p = 0; p < partitions; ++p) {
+    const unsigned cpu = cpus[(p * cpus.size()) / partitions];
+    hwloc_obj_t pu = hwloc_get_pu_obj_by_os_index(topo, cpu);
     out[p] = pu ? node_of_pu(topo, pu) : -1;
   }
   return out;

@@ -1,10 +1,12 @@
 // One partition: a bucketized two-choice hash index over a log-structured segment arena,
 // with its own allocation lock, eviction and flush mark. Both live in NUMA-bound memory.
 // Concurrency rules:
-// - Lookups take no lock: bucket seqlock read-validate-retry; item memory is immutable
-//   while linked and is reused only after a QSBR grace period.
+// - Lookups take no lock: bucket seqlock read-validate-retry (a lookup spins while a
+//   writer holds the bucket); item memory is immutable while linked and is reused only
+//   after a QSBR grace period.
 // - Index writers lock the (one or two) candidate buckets, lower index first.
-// - The allocation lock guards the segment lists; it may be taken before bucket locks
+// - The allocation lock (a spinlock: waiters pause, never sleep) guards the segment lists; it may
+// be taken before bucket locks
 //   (eviction unlinks items), never after one: reserve() is always called lock-free.
 #pragma once
 
@@ -75,7 +77,8 @@ class partition {
   const std::byte* at(std::uint64_t off) const { return _arena + off; }
   std::byte* at(std::uint64_t off) { return _arena + off; }
 
-  // Lock-free lookup in both candidate buckets; the slot value, or 0 when absent.
+  // Lookup in both candidate buckets, taking no lock (spins while a writer holds one); the slot
+  // value, or 0 when absent.
   std::uint64_t find(const key_hash& k, std::string_view key) const;
   // Not expired and not flushed.
   bool live(std::uint64_t off, const item_fields& f, std::uint32_t now) const {

@@ -21,16 +21,26 @@ namespace anvil::cache {
 inline constexpr std::uint32_t kNoSegment = ~std::uint32_t{0};
 inline constexpr std::uint32_t kNeverExpires = ~std::uint32_t{0};
 
+// Two cache lines, split by who writes them: a GET hit after a flush reads `seq` (live())
+// on the segment of every item it returns, and a SET into the open segment writes
+// `writers`, `live_items` and `write_off`. In one 40-byte struct they shared a line, so
+// every hit missed on a line that SETs kept taking exclusive. Line 0 is written only when
+// the segment opens or is evicted; line 1 on every store.
 struct seg_meta {
-  std::atomic<std::uint64_t> seq{0};         // set when opened; read lock-free by readers
-  std::atomic<std::uint32_t> writers{0};     // uncommitted reservations
-  std::atomic<std::uint32_t> live_items{0};  // items linked in the index
-  std::atomic<std::uint64_t> live_seq{0};    // seq while open or sealed, else 0
+  alignas(64) std::atomic<std::uint64_t> seq{0};      // set when opened; read lock-free by readers
+  std::atomic<std::uint64_t> live_seq{0};             // seq while open or sealed, else 0
+  std::uint64_t retire_epoch = 0;                     // guarded by the partition's allocation lock
+  alignas(64) std::atomic<std::uint32_t> writers{0};  // uncommitted reservations
+  std::atomic<std::uint32_t> live_items{0};           // items linked in the index
   // Below: guarded by the partition's allocation lock.
   std::uint32_t write_off = 0;
   std::uint32_t max_expiry = 0;  // latest expiry of any item; kNeverExpires if any never does
-  std::uint64_t retire_epoch = 0;
 };
+static_assert(alignof(seg_meta) == 64 && sizeof(seg_meta) == 128);
+static_assert(offsetof(seg_meta, seq) / 64 != offsetof(seg_meta, writers) / 64 &&
+                  offsetof(seg_meta, seq) / 64 != offsetof(seg_meta, live_items) / 64 &&
+                  offsetof(seg_meta, seq) / 64 != offsetof(seg_meta, write_off) / 64,
+              "what readers check and what writers bump must not share a cache line");
 
 // Fixed-capacity FIFO of segment numbers (never allocates after construction).
 class seg_ring {

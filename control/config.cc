@@ -132,6 +132,23 @@ schema_map make_schema(server_config& c) {
            {"sasl", text([&](auto f, auto v) { c.sasl = boolean(f, v); })},
            {"sasl_credentials", text([&](auto, auto v) { c.sasl_credentials = v; })},
        }},
+      {"cache",
+       {
+           {"segment_size", text([&](auto f, auto v) {
+              auto n = parse_size(v);
+              if (!n || *n < 65536 || *n > 1024ull * 1024 * 1024 || *n % 4096 != 0)
+                throw config_error(f, "'" + v +
+                                          "' is not a segment size (a multiple of 4k, "
+                                          "64k..1g, e.g. 8m)");
+              c.segment_size = *n;
+            })},
+           {"expected_item_bytes", text([&](auto f, auto v) {
+              auto n = parse_size(v);
+              if (!n || *n < 16 || *n > 1024ull * 1024 * 1024)
+                throw config_error(f, "'" + v + "' is not an item size in bytes (16..1g)");
+              c.expected_item_bytes = *n;
+            })},
+       }},
       {"network",
        {
            {"port_type", text([&](auto f, auto v) {
@@ -431,6 +448,10 @@ server_config load_config(const std::vector<std::string>& args) {
     throw config_error(
         app.count("-I") ? "-I/--max-item-size" : "memcached.max_item_size",
         "cannot be higher than 1/2 of the memory limit (-m " + std::to_string(cfg.memory_mb) + ")");
+  if (cfg.segment_size != 0 && cfg.segment_size < cfg.max_item_size)
+    throw config_error("cache.segment_size",
+                       "smaller than the max item size (" + std::to_string(cfg.max_item_size) +
+                           " bytes, -I/--max-item-size): an item never spans segments");
   if (cfg.tcp_port == 0 && cfg.udp_port == 0)
     throw config_error("-p/--port", "TCP and UDP are both off: nothing to serve");
   if (cfg.sasl && cfg.sasl_credentials.empty())

@@ -31,6 +31,10 @@ struct server_config {
   std::string sasl_credentials;  // [memcached] sasl_credentials: file for -S (SASL PLAIN)
   int verbosity = 0;
 
+  // [cache]: engine sizing (cache/sizing.h). 0 = automatic.
+  std::uint64_t segment_size = 0;           // 0: 1 MiB, or -I rounded up to 4 KiB if larger
+  std::uint64_t expected_item_bytes = 128;  // sizes the hash index: -m / this many items
+
   // the config file
   std::string config_path;
   port_kind port = port_kind::afpacket;

@@ -26,7 +26,9 @@
 #include <optional>
 #include <set>
 
+#include "control/cache_sizing.h"
 #include "control/config.h"
+#include "control/engine_clock.h"
 #include "dataplane/port/afpacket_port.h"
 #include "dataplane/proto/sasl.h"
 #include "dataplane/server/cache_server.h"
@@ -69,6 +71,18 @@ int config_failure(const config_error& e) {
   return 2;
 }
 
+constexpr std::uint32_t kConnectionSlack = 64;
+
+// What the memory limit buys: partitions, segments, index capacity and the worst share of
+// the arena lost to segment tails (items never span segments).
+void log_sizing(const cache::sizing& s) {
+  spdlog::info(
+      "event=cache_sizing partitions={} segment_bytes={} segments_per_partition={} "
+      "index_slots={} index_bytes={} expected_items={} max_item_waste_pct={:.1f}",
+      s.partitions, s.segment_bytes, s.segments_per_partition, s.index_slots, s.index_bytes,
+      s.expected_items, 100.0 * s.max_item_waste);
+}
+
 template <class P>
 void log_lcore(const char* event, unsigned i, unsigned cpu, const server::loop_counters& l,
                const P& p, const server::cache_server& h) {
@@ -100,8 +114,6 @@ void log_lcore(const char* event, unsigned i, unsigned cpu, const server::loop_c
       ld(n.drop_tcp_checksum), ld(n.drop_udp_port), ld(n.arp_replies), ld(n.icmp_echo_replies));
 }
 
-std::uint32_t unix_now() { return static_cast<std::uint32_t>(std::time(nullptr)); }
-
 net::ip4_addr parse_ip4(const std::string& s) {
   unsigned a = 0, b = 0, c = 0, d = 0;
   std::sscanf(s.c_str(), "%u.%u.%u.%u", &a, &b, &c, &d);  // validated by the config
@@ -112,7 +124,8 @@ net::ip4_addr parse_ip4(const std::string& s) {
 // Everything every lcore's server shares: the engine and its clock, the protocol and
 // stack settings, the server-wide facts.
 struct serving_setup {
-  cache::clock clock{unix_now()};
+  engine_clock_driver clock_driver;  // unix time at start + monotonic elapsed
+  cache::clock& clock = clock_driver.clock();
   std::unique_ptr<cache::engine> engine;
   std::unique_ptr<io::snapshot_service> snapshots;  // null: snapshots off
   std::optional<proto::credentials> sasl;
@@ -181,7 +194,8 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
       setup.sasl ? "on" : "off", sc.tcp.rx_buffer, sc.tcp.tx_buffer,
       setup.engine->partition_count());
 
-  // The engine's clock ticks here (unix seconds); the stats line is periodic if asked.
+  // The engine's clock ticks here (monotonic, control/engine_clock.h); the stats line is
+  // periodic if asked.
   using clk = std::chrono::steady_clock;
   const double stats_every = cfg.stats_interval_s;
   auto next_stats = clk::now() + std::chrono::duration_cast<clk::duration>(
@@ -196,7 +210,7 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
         static_cast<time_t>(wait_s),
         static_cast<long>((wait_s - static_cast<double>(static_cast<time_t>(wait_s))) * 1e9)};
     sig = ::sigtimedwait(&signals, nullptr, &ts);
-    setup.clock.set(unix_now());
+    setup.clock_driver.tick();
     if (sig == SIGUSR1) {
       request_snapshot(setup, "SIGUSR1");
       sig = -1;
@@ -319,14 +333,9 @@ int run(int argc, char** argv) {
         throw config_error("memcached.sasl_credentials", "'" + cfg.sasl_credentials + "': " + err);
       setup.server.proto.sasl = &*setup.sasl;
     }
-    cache::engine_config ec;
-    ec.memory_limit_bytes = cfg.memory_mb * 1024 * 1024;
-    ec.max_item_size = cfg.max_item_size;
-    std::size_t parts = 1;
-    while (parts < cpus.size()) parts <<= 1;
-    ec.partitions = parts;
-    ec.time = &setup.clock;
-    setup.engine = std::make_unique<cache::engine>(ec);
+    const cache_plan plan = plan_cache(cfg, cpus, &setup.clock);
+    log_sizing(plan.sizing);
+    setup.engine = std::make_unique<cache::engine>(plan.engine);
   } catch (const config_error& e) {
     return config_failure(e);
   } catch (const std::exception& e) {
@@ -353,7 +362,7 @@ int run(int argc, char** argv) {
         io::engine_source_factory(*setup.engine), setup.clock, sc);
     // Restore before any port opens: the node serves (and reports ready) warm or not at all.
     io::engine_sink sink(*setup.engine);
-    const auto r = setup.snapshots->restore(sink, unix_now());
+    const auto r = setup.snapshots->restore(sink, setup.clock.now());
     if (r.restored)
       spdlog::info(
           "event=restore snapshot_id={} items_restored={} items_expired={} items_not_stored={} "
@@ -371,15 +380,19 @@ int run(int argc, char** argv) {
   setup.shared.stat_group_ctx = setup.snapshots.get();
   setup.shared.stat_group = &storage_stat_group;
   setup.shared.pid = static_cast<std::uint32_t>(::getpid());
-  setup.shared.started_at = unix_now();
+  setup.shared.started_at = setup.clock_driver.started_unix();
   setup.shared.max_connections = cfg.max_connections;
   {
     auto& sc = setup.server.stack;
     sc.addresses = {parse_ip4(cfg.ip)};
     if (cfg.tcp_port != 0) sc.tcp_ports = {cfg.tcp_port};
     sc.udp_port = cfg.udp_port;
-    // Each lcore may see every connection (the hash decides), so each gets the limit.
-    sc.max_connections = cfg.max_connections;
+    // Each lcore may see every connection (the hash decides), so each table has room for
+    // the limit, plus slack so a connection past the global -c (server_shared::
+    // open_connections) is accepted and reset at once rather than its SYN dropped.
+    // Buffers of unused slots are never touched (no RSS).
+    sc.max_connections = cfg.max_connections + kConnectionSlack;
+    setup.shared.connection_slots = sc.max_connections;
     sc.syn_backlog = std::min<std::uint32_t>(sc.syn_backlog, cfg.max_connections);
     std::uint64_t secret = 0;
     if (::getrandom(&secret, sizeof secret, 0) != static_cast<ssize_t>(sizeof secret))

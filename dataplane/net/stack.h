@@ -254,6 +254,12 @@ class stack {
 
   net_counters& counters() { return _ctr; }
   const net_counters& counters() const { return _ctr; }
+  // Returns the pages of up to `max` released large buffers to the OS (buffer_pool::trim):
+  // a syscall each, so only when the loop is idle. The number trimmed.
+  std::size_t trim_buffers(std::size_t max) {
+    const std::size_t n = _rx_pool.trim(max);
+    return n + _tx_pool.trim(max - n);
+  }
   std::uint32_t connections() const { return _table.size(); }
   std::uint32_t half_open() const { return _half_open; }
   const stack_config& config() const { return _cfg; }

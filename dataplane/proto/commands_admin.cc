@@ -112,6 +112,10 @@ bool handler::write_general_stats(echo e, output_sink& out) {
   w.add("total_items", t.total_items);
   w.add("evictions", ps.evictions);
   w.add("reclaimed", ps.expired_reclaimed);
+  // The index is fixed-size (cache.expected_item_bytes; hash_bytes above): how full it
+  // is. Past ~80% an insert whose two buckets are full drops a resident item.
+  w.add("anvil_index_slots", ps.index_slots);
+  w.add("anvil_index_fill_pct", ps.index_slots ? ps.items * 100 / ps.index_slots : 0);
   // Anvil's own (not in memcached): errors that memcached does not count, and the
   // SASL cost bounds.
   w.add("anvil_protocol_errors", t.protocol_errors);

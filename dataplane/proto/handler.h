@@ -25,8 +25,9 @@
 // Batching: consecutive complete Get/GetQ/GetK/GetKQ requests already in the input
 // are looked up with one engine get_batch() (prefetching), then answered in order.
 //
-// Threads: a handler belongs to one lcore (its session and counters too); no locks,
-// no heap allocation, no virtual calls per request.
+// Threads: a handler belongs to one lcore (its session and counters too); no locks of
+// its own (the engine's writes spin on its bucket/allocation spinlocks), no heap
+// allocation, no virtual calls per request.
 #pragma once
 
 #include <array>

@@ -19,7 +19,8 @@ struct server_facts {
   std::uint64_t curr_connections = 0;
   std::uint64_t total_connections = 0;
   std::uint64_t max_connections = 0;
-  std::uint64_t rejected_connections = 0;   // SYNs refused: connection table or pool full
+  // Reset past the global -c limit, or SYNs refused on a full connection table or pool.
+  std::uint64_t rejected_connections = 0;
   std::uint64_t connection_structures = 0;  // connection slots allocated (every lcore's table)
   double rusage_user = 0;                   // seconds of CPU, as getrusage() reports them
   double rusage_system = 0;

@@ -16,6 +16,7 @@ void fill_server_facts(void* ctx, proto::server_facts& f) {
   for (const auto* s : sh.serving) {
     f.curr_connections += s->curr_connections.load(std::memory_order_relaxed);
     f.total_connections += s->total_connections.get();
+    f.rejected_connections += s->rejected_connections.get();
   }
   for (const auto* n : sh.net) {  // SYNs refused because the table or the pool was full
     if (n == nullptr) continue;
@@ -23,7 +24,8 @@ void fill_server_facts(void* ctx, proto::server_facts& f) {
                               n->tcp_pool_empty.load(std::memory_order_relaxed);
   }
   // Every lcore allocates its whole connection table at start.
-  f.connection_structures = sh.max_connections * sh.threads;
+  f.connection_structures =
+      (sh.connection_slots ? sh.connection_slots : sh.max_connections) * sh.threads;
   for (const auto* c : sh.proto) f.totals.accumulate(*c);
   f.have_totals = true;
   rusage ru{};
@@ -65,7 +67,8 @@ tcp_buffer_sizes tcp_buffers(std::size_t max_item_size) {
 
 cache_server::cache_server(cache::engine& engine, const cache_server_config& cfg,
                            server_shared& shared, unsigned lcore)
-    : _session(engine.open_session()),
+    : _shared(shared),
+      _session(engine.open_session()),
       _handler(engine, _session, cfg.proto, _proto_counters,
                proto::facts_provider{&shared, &fill_server_facts, &request_stats_reset,
                                      &server_stat_group}),
@@ -87,6 +90,15 @@ void cache_server::accept(net::tcp_conn& c) {
     c.abort();
     return;
   }
+  // -c is global: one shared count, taken here and given back in closed().
+  if (_shared.max_connections != 0 &&
+      _shared.open_connections.fetch_add(1, std::memory_order_relaxed) >= _shared.max_connections) {
+    _shared.open_connections.fetch_sub(1, std::memory_order_relaxed);
+    st.open = false;
+    _stats.rejected_connections.add();
+    c.abort();
+    return;
+  }
   st.open = true;
   ++_open;
   _stats.curr_connections.store(_open, std::memory_order_relaxed);
@@ -98,6 +110,8 @@ void cache_server::closed(net::tcp_conn& c) {
   if (!st.open) return;
   st.open = false;
   st.proto.reset();
+  if (_shared.max_connections != 0)
+    _shared.open_connections.fetch_sub(1, std::memory_order_relaxed);
   if (_open > 0) --_open;
   _stats.curr_connections.store(_open, std::memory_order_relaxed);
 }

@@ -14,7 +14,8 @@
 //   on_writable when an ACK frees space) instead of looking like "cannot fit even in
 //   an empty sink", which would close the connection. The send buffer holds the
 //   largest single response (handler::min_sink_capacity()).
-// Hot path: no lock, no heap allocation, no syscall, no virtual call. Cross-lcore state
+// Hot path: no OS lock, no heap allocation, no syscall, no virtual call (cache writes
+// spin on the engine's bucket and allocation spinlocks, cache/engine.h). Cross-lcore state
 // (connection counts, "stats reset" requests) is single-writer atomics.
 #pragma once
 
@@ -37,6 +38,7 @@ namespace anvil::server {
 struct alignas(64) lcore_serving_stats {
   std::atomic<std::uint64_t> curr_connections{0};  // established, not yet closed
   port::counter total_connections;
+  port::counter rejected_connections;  // refused at the global -c limit
   port::counter udp_requests;
   std::atomic<bool> reset_requested{false};  // set by any lcore's "stats reset"
 };
@@ -46,7 +48,13 @@ struct server_shared {
   std::uint32_t pid = 0;
   std::uint32_t started_at = 0;  // unix seconds
   std::uint32_t threads = 1;
+  // -c, global as memcached's: the connections open on all lcores together. Each lcore's
+  // connection table still has room for all of them (the flow hash, not us, picks the
+  // lcore); an accept past the limit is reset. 0 = no limit.
   std::uint64_t max_connections = 0;
+  std::uint64_t connection_slots = 0;  // each lcore's table (0: max_connections)
+  // Accepted and not yet closed, all lcores (written on accept/close only).
+  alignas(64) std::atomic<std::uint64_t> open_connections{0};
   std::vector<proto::lcore_counters*> proto;  // one per lcore
   std::vector<lcore_serving_stats*> serving;  // one per lcore
   std::vector<const net::net_counters*> net;  // one per lcore (set by each server)
@@ -127,6 +135,11 @@ class cache_server {
     _session.quiescent();
   }
 
+  // Nothing to serve: hand the pages of a few closed connections' large buffers back to
+  // the OS (at most kTrimPerIdle madvise calls, none when nothing is queued).
+  void on_idle() { _stack.trim_buffers(kTrimPerIdle); }
+  static constexpr std::size_t kTrimPerIdle = 4;
+
   // Graceful stop: answer every complete request already received, then close each
   // connection (FIN after the queued responses); new connections are refused (RST).
   template <class Sink>
@@ -183,6 +196,7 @@ class cache_server {
   };
   void reset_counters();
 
+  server_shared& _shared;
   cache::session _session;
   proto::lcore_counters _proto_counters;
   lcore_serving_stats _stats;

@@ -4,7 +4,8 @@
 //   -> handler.quiescent()   (the QSBR point for the cache engine)
 // Timers run before the flush so frames they produce (retransmits, delayed ACKs) leave
 // in the same batch. Nothing here locks, allocates or makes a system call; the only
-// syscalls are the port's own batched I/O and, in back-off mode, sleeping when idle.
+// syscalls are the port's own batched I/O and, when idle, sleeping (back-off mode) and
+// the handler's on_idle().
 //
 // A handler needs `on_rx(std::span<const rx_frame>, Sink&, uint64_t now_ns)`. Optional:
 //   uint64_t on_timers(Sink&, uint64_t now_ns)  returns the next deadline (ns); called
@@ -14,6 +15,9 @@
 //   bool in_flight() const                       keep polling after stop while true,
 //                                                up to loop_config::drain_timeout_ns
 //   void on_thread_start()                       once, on the lcore thread
+//   void on_idle()                               after an iteration that received and
+//                                                sent nothing (may make a syscall: the
+//                                                loop had nothing to serve)
 // The port's optional attach_thread() is also called once on the lcore thread.
 #pragma once
 
@@ -92,6 +96,7 @@ class poll_loop {
     } else {
       _c.idle_cycles.add(dt);
       _c.idle_iterations.add();
+      if constexpr (requires { _h.on_idle(); }) _h.on_idle();
     }
     return busy;
   }

@@ -54,6 +54,40 @@ TEST(numa_placement, partition_count_is_capped_and_a_power_of_two) {
   EXPECT_EQ(std::count(p.begin(), p.end(), p[0]), 4);
 }
 
+// All lcores on one socket (the NIC's): every partition lives there. Spread over the
+// machine's PUs (the only placement before), half of them sat on the other node.
+TEST(numa_placement, partitions_follow_the_lcores_not_the_machine) {
+  synthetic s("pack:2 numa:1 core:4 pu:1");  // PUs 0-3 on node 0, 4-7 on node 1
+  const std::vector<unsigned> socket0{0, 1, 2, 3};
+  EXPECT_EQ(place_partitions(s.t, 4, socket0), (std::vector<int>{0, 0, 0, 0}));
+  EXPECT_EQ(place_partitions(s.t, 8, socket0), std::vector<int>(8, 0));
+  EXPECT_EQ(place_partitions(s.t, 1, std::vector<unsigned>{5}), (std::vector<int>{1}));
+  // Partitions more than lcores: 2 lcores on node 1 serve all 4 partitions.
+  EXPECT_EQ(place_partitions(s.t, 4, std::vector<unsigned>{6, 7}), std::vector<int>(4, 1));
+  // Split lcores: shares follow the lcores (1 of 4 on node 1 -> 1 of 4 partitions).
+  EXPECT_EQ(place_partitions(s.t, 4, std::vector<unsigned>{0, 1, 2, 4}),
+            (std::vector<int>{0, 0, 0, 1}));
+  // Fewer partitions than lcores (memory halved them): still only the lcores' nodes.
+  EXPECT_EQ(place_partitions(s.t, 1, std::vector<unsigned>{4, 5, 6, 7}), (std::vector<int>{1}));
+  // No cpus given: the whole machine, as before.
+  EXPECT_EQ(place_partitions(s.t, 2, std::vector<unsigned>{}), (std::vector<int>{0, 1}));
+}
+
+TEST(numa_placement, lcores_on_four_nodes_with_smt) {
+  synthetic s("pack:2 numa:2 core:2 pu:2");  // 4 nodes of 4 PUs
+  // Two lcores, hyperthread siblings on node 2: both partitions there.
+  EXPECT_EQ(place_partitions(s.t, 2, std::vector<unsigned>{8, 9}), (std::vector<int>{2, 2}));
+  // One lcore per node, 8 partitions: two per node.
+  const auto p = place_partitions(s.t, 8, std::vector<unsigned>{0, 4, 8, 12});
+  EXPECT_EQ(p, (std::vector<int>{0, 0, 1, 1, 2, 2, 3, 3}));
+}
+
+TEST(numa_placement, unknown_cpu_or_no_numa_object_is_unbound) {
+  synthetic s("pack:2 numa:1 core:4 pu:1");
+  EXPECT_EQ(place_partitions(s.t, 2, std::vector<unsigned>{0, 99}), (std::vector<int>{0, -1}));
+  EXPECT_EQ(place_partitions(nullptr, 2, std::vector<unsigned>{0}), (std::vector<int>{-1, -1}));
+}
+
 TEST(numa_placement, binding_on_a_synthetic_topology_degrades_to_unbound) {
   synthetic s("pack:2 numa:1 core:4 pu:1");
   int bound = 99;

@@ -154,7 +154,11 @@ TEST(stats, memcached_names_and_counts) {
                            "curr_items",
                            "total_items",
                            "evictions",
-                           "reclaimed"}) {
+                           "reclaimed",
+                           "hash_bytes",
+                           "rejected_connections",
+                           "anvil_index_slots",
+                           "anvil_index_fill_pct"}) {
     EXPECT_TRUE(m.count(name)) << name;
   }
   EXPECT_EQ(m["cmd_get"], "3");
@@ -169,6 +173,10 @@ TEST(stats, memcached_names_and_counts) {
   EXPECT_EQ(m["limit_maxbytes"], std::to_string(8u << 20));
   EXPECT_EQ(m["version"], "1.6.18-anvil");
   EXPECT_NE(m["bytes"], "0");
+  const auto slots = std::stoull(m["anvil_index_slots"]);
+  EXPECT_GT(slots, 0u);
+  EXPECT_EQ(std::stoull(m["hash_bytes"]), slots / 7 * 64) << "7 slots per 64-byte bucket";
+  EXPECT_EQ(m["anvil_index_fill_pct"], std::to_string(100 / slots));
   // stats reset zeroes the counters but keeps the items
   roundtrip(s, get_req(op::stat, "reset"));
   m = stats_of(s);

@@ -40,6 +40,8 @@ INSTANTIATE_TEST_SUITE_P(
                       cli_case{{"--config", "CONF", "-p", "99999"}, "-p/--port"},
                       cli_case{{"--config", "CONF", "-I", "1"}, "-I/--max-item-size"},
                       cli_case{{"--config", "CONF", "-m", "x"}, "-m/--memory-limit"},
+                      // one 1 MiB segment: every SET would fail while the node looked fine
+                      cli_case{{"--config", "CONF", "-m", "1", "-I", "512k"}, "-m/--memory-limit"},
                       cli_case{{"--config", "CONF", "-t", "0"}, "-t/--threads"},
                       cli_case{{"--config", "CONF", "-t", "4096"}, "-t/--threads"},
                       cli_case{{"--config", "CONF", "-c", "-3"}, "-c/--conn-limit"},
@@ -58,6 +60,22 @@ TEST(AnvilCli, ACoreThatIsNotAvailableIsNamed) {
   ASSERT_TRUE(rc.has_value());
   EXPECT_EQ(*rc, 2);
   EXPECT_NE(p.log().find("lcores.cores: cpu 4000 is not available"), std::string::npos) << p.log();
+}
+
+// Exactly enough memory (two segments) passes the sizing check: the start goes on to the
+// port (which does not exist here) and fails there, not on the configuration.
+TEST(AnvilCli, ExactlyTwoSegmentsPassesTheSizingCheck) {
+  const std::string conf = "/tmp/anvil-cli-sizing-" + std::to_string(::getpid()) + ".toml";
+  std::ofstream(conf) << "[network]\ninterface = \"anv-none\"\nip = \"198.18.0.1\"\n";
+  anvil_process p({"--config", conf, "-m", "2", "-I", "1m"});
+  auto rc = p.wait(10s);
+  std::remove(conf.c_str());
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_NE(*rc, 2) << p.log();
+  EXPECT_NE(p.log().find("event=cache_sizing partitions=1 segment_bytes=1048576 "
+                         "segments_per_partition=2"),
+            std::string::npos)
+      << p.log();
 }
 
 TEST(AnvilCli, HelpListsTheMemcachedFlagsAndExitsZero) {

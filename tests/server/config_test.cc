@@ -53,6 +53,19 @@ TEST(Config, DefaultsFollowMemcachedWhereTheyMeanTheSame) {
   EXPECT_EQ(c.idle.mode, server::idle_policy::kind::busy_poll) << "busy-poll by default";
 }
 
+TEST(Config, CacheSizingKeys) {
+  auto d = load({});
+  EXPECT_EQ(d.segment_size, 0u) << "automatic";
+  EXPECT_EQ(d.expected_item_bytes, 128u);
+  auto c = load({"-I", "2m"}, std::string(kMinimal) +
+                                  "[cache]\nsegment_size = \"2m\"\nexpected_item_bytes = 16\n");
+  EXPECT_EQ(c.segment_size, 2u << 20) << "exactly -I is enough";
+  EXPECT_EQ(c.expected_item_bytes, 16u);
+  EXPECT_EQ(
+      load({"-I", "64k"}, std::string(kMinimal) + "[cache]\nsegment_size = 65536\n").segment_size,
+      65536u);
+}
+
 TEST(Config, MemcachedFlagFormsAreAccepted) {
   auto c =
       load({"-p", "11311", "-U", "11411", "-m", "128", "-t", "2", "-c", "4096", "-I", "2m", "-vv"});
@@ -202,6 +215,14 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{{}, "[memcached]\nmax_item_size = \"1k5\"\n", "memcached.max_item_size"},
         bad_case{{}, "[memcached]\nmax_item_size = \"48m\"\n", "memcached.max_item_size"},
         bad_case{{}, "[memcached]\nsasl = \"yes\"\n", "memcached.sasl"},
+        bad_case{{}, "[cache]\nsegment_size = \"64m1\"\n", "cache.segment_size"},
+        bad_case{{}, "[cache]\nsegment_size = \"60k\"\n", "cache.segment_size"},
+        bad_case{{}, "[cache]\nsegment_size = 1048577\n", "cache.segment_size"},
+        bad_case{{}, "[cache]\nsegment_size = \"2g\"\n", "cache.segment_size"},
+        bad_case{{"-I", "2m"}, "[cache]\nsegment_size = \"1m\"\n", "cache.segment_size"},
+        bad_case{{}, "[cache]\nexpected_item_bytes = 15\n", "cache.expected_item_bytes"},
+        bad_case{{}, "[cache]\nexpected_item_bytes = 0\n", "cache.expected_item_bytes"},
+        bad_case{{}, "[cache]\nexpected_item_bytes = \"2g\"\n", "cache.expected_item_bytes"},
         bad_case{{}, "[memcached]\nsasl = true\n", "-S/--enable-sasl"},
         bad_case{{}, "[memcached]\nverbose = 1\n", "memcached.verbose"},
         bad_case{{},

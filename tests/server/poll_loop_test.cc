@@ -130,6 +130,30 @@ TEST(PollLoop, AnEmptyBurstDoesNotCallTheHandler) {
   EXPECT_EQ(c.busy_cycles.get(), 0u);
 }
 
+// on_idle (where the server returns buffer pages, a syscall) runs only after iterations
+// that received and sent nothing, never beside a burst being served.
+struct idle_handler : echo_handler {
+  void on_idle() { ++idle_calls; }
+  int idle_calls = 0;
+};
+
+TEST(PollLoop, OnIdleRunsOnlyWhenNothingWasServed) {
+  fake_port p;
+  idle_handler h;
+  loop_counters c;
+  poll_loop loop(p, h, {}, c);
+  p.push_burst({frame_of(1)});
+  EXPECT_TRUE(loop.run_once());
+  EXPECT_EQ(h.idle_calls, 0);
+  EXPECT_FALSE(loop.run_once());
+  EXPECT_FALSE(loop.run_once());
+  EXPECT_EQ(h.idle_calls, 2);
+  p.push_burst({frame_of(2), frame_of(3)});
+  EXPECT_TRUE(loop.run_once());
+  EXPECT_EQ(h.idle_calls, 2);
+  EXPECT_EQ(c.idle_iterations.get(), 2u);
+}
+
 TEST(PollLoop, NoBufferIsTheHandlersToCountNotALoopStall) {
   fake_port p;
   p.tx_capacity = 1;

@@ -328,6 +328,37 @@ TEST_P(Serving, HalfCloseQuitAndEof) {
   stop();
 }
 
+// -c is global, as memcached's: two lcores, -c 2, eight connections spread by the flow
+// hash; exactly two are served, the others are reset, and closing a served one makes
+// room. On the old code each lcore admitted -c on its own (up to 4 here).
+TEST_P(Serving, ConnectionLimitIsGlobalAcrossLcores) {
+  start(2, {"-c", "2"});
+  std::vector<std::unique_ptr<tcp_client>> clients;
+  std::vector<tcp_client*> served;
+  for (int i = 0; i < 8; ++i) {
+    clients.push_back(std::make_unique<tcp_client>(_net));
+    tcp_client& c = *clients.back();
+    if (c.connected() && c.call(request(kNoop, ""))) served.push_back(&c);
+  }
+  ASSERT_EQ(served.size(), 2u) << _p->log();
+  // Both still work: they were admitted, not merely answered once.
+  for (auto* c : served) EXPECT_TRUE(c->call(request(kNoop, ""))) << _p->log();
+  // Quit one: its slot is given back (after the close handshake) to a new connection.
+  ASSERT_TRUE(served[0]->call(request(kQuit, "")));
+  EXPECT_TRUE(served[0]->eof());
+  for (auto& c : clients)  // our close ends the server's FIN_WAIT_2
+    if (c.get() == served[0]) c.reset();
+  bool admitted = false;
+  for (int attempt = 0; attempt < 50 && !admitted; ++attempt) {
+    tcp_client c(_net);
+    admitted = c.connected() && c.call(request(kNoop, "")).has_value();
+    if (!admitted) ::usleep(100'000);
+  }
+  EXPECT_TRUE(admitted) << _p->log();
+  clients.clear();
+  stop();
+}
+
 TEST_P(Serving, MemccapableBinaryPasses) {
   start(2);
   std::string out;

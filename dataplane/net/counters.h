@@ -33,6 +33,11 @@ namespace anvil::net {
   X(drop_icmp_malformed, "malformed or bad-checksum ICMP")                           \
   X(drop_icmp_type, "ICMP other than echo request")                                  \
   X(icmp_echo_replies, "ICMP echo replies sent")                                     \
+  X(icmp_pmtu_lowered, "ICMP frag-needed accepted: a connection's MSS lowered")      \
+  X(icmp_pmtu_ignored, "valid ICMP frag-needed whose MTU lowered nothing")           \
+  X(drop_icmp_pmtu_malformed, "ICMP frag-needed: quoted header truncated/invalid")   \
+  X(drop_icmp_pmtu_no_conn, "ICMP frag-needed for no connection of ours")            \
+  X(drop_icmp_pmtu_out_of_window, "ICMP frag-needed quoting a seq not in flight")    \
   X(drop_udp_malformed, "malformed or bad-checksum UDP")                             \
   X(drop_udp_port, "UDP to a closed port or UDP disabled")                           \
   X(drop_udp_frame_header, "memcached UDP frame header invalid")                     \

@@ -40,6 +40,7 @@
 #include "dataplane/net/conn_table.h"
 #include "dataplane/net/counters.h"
 #include "dataplane/net/frame.h"
+#include "dataplane/net/pmtu.h"
 #include "dataplane/net/syn_cookie.h"
 #include "dataplane/net/tcp_conn.h"
 #include "dataplane/net/tcp_segment.h"
@@ -462,6 +463,8 @@ class stack {
       bump(_ctr.drop_icmp_malformed);
       return;
     }
+    if (load8(m.data()) == kIcmpUnreachable && load8(m.data() + 1) == kIcmpFragNeeded)
+      return icmp_frag_needed(ip, m);
     if (load8(m.data()) != 8 || load8(m.data() + 1) != 0) {
       bump(_ctr.drop_icmp_type);
       return;
@@ -483,6 +486,35 @@ class stack {
     tx.commit_frame(std::max<std::size_t>(len, 60));
     bump(_ctr.icmp_echo_replies);
     bump(_ctr.tx_frames);
+  }
+
+  // RFC 1191 with RFC 5927's checks: the quote must name one of our connections and a
+  // sequence number in flight on it, or it is dropped and counted.
+  void icmp_frag_needed(const ipv4_view& ip, bytes m) {
+    frag_needed fn;
+    // The router addresses the source of the quoted datagram: that is us.
+    if (!parse_frag_needed(m, fn) || fn.src != ip.dst) {
+      bump(_ctr.drop_icmp_pmtu_malformed);
+      return;
+    }
+    const std::uint32_t i = _table.find(tcp_tuple{fn.src, fn.dst, fn.sport, fn.dport}, key_of());
+    if (i == conn_table::kEmpty) {
+      bump(_ctr.drop_icmp_pmtu_no_conn);
+      return;
+    }
+    tcp_conn& c = _slots[i].conn;
+    // RFC 5927 §5.2: only a segment in flight (SND.UNA <= seq < SND.MAX) can have been
+    // too big; anything else is a guess by someone who cannot see the connection.
+    if (c.snd_max() - c.snd_una() <= fn.seq - c.snd_una()) {
+      bump(_ctr.drop_icmp_pmtu_out_of_window);
+      return;
+    }
+    if (!c.lower_send_mss(mss_for_path_mtu(fn.mtu, c.timestamps_on()))) {
+      bump(_ctr.icmp_pmtu_ignored);
+      return;
+    }
+    bump(_ctr.icmp_pmtu_lowered);
+    _wheel.arm(i, c.poll_at());
   }
 
   // ---- UDP (memcached frame header) ---------------------------------------------------

@@ -20,6 +20,15 @@ namespace anvil::net {
   X(drop_arp_not_for_us, "ARP for an address we do not own")                         \
   X(arp_replies, "ARP replies sent")                                                 \
   X(arp_gratuitous, "gratuitous ARPs sent")                                          \
+  X(arp_replies_received, "ARP replies received (solicited or gratuitous)")          \
+  X(drop_arp_our_address, "ARP from another host claiming one of our addresses")     \
+  X(neigh_learned, "neighbour entries created (from ARP or a new peer)")             \
+  X(neigh_mac_changed, "neighbour entries whose MAC changed (connections follow)")   \
+  X(neigh_probes_sent, "ARP requests sent to re-validate a neighbour in use")        \
+  X(neigh_unreachable, "neighbours that answered no round of probes")                \
+  X(neigh_aged, "unreferenced neighbour entries freed by age")                       \
+  X(neigh_evicted, "neighbour entries replaced because the table was full")          \
+  X(neigh_table_full, "neighbours not learned: every entry in use (SYN refused)")    \
   X(drop_ip_short, "IPv4 frames too short for the header")                           \
   X(drop_ip_version, "IP version not 4")                                             \
   X(drop_ip_bad_ihl, "IPv4 header length < 20 or beyond the frame")                  \

@@ -19,7 +19,7 @@
 // entry is referenced, nothing is learned and a new connection is refused (counted).
 //
 // Memory is fixed at construction; lookups by address scan a compact array of
-// addresses (1 KiB at 256 entries) and run per ARP frame and per new connection only;
+// addresses (4 KiB at 1024 entries) and run per ARP frame and per new connection only;
 // transmit is an index. Single-threaded: the owning lcore.
 #pragma once
 
@@ -32,7 +32,10 @@
 namespace anvil::net {
 
 struct neigh_config {
-  std::uint32_t entries = 256;
+  // 0: the stack's connection limit + 16 (every connection may have its own peer,
+  // plus routers and peers known only from ARP), so the table never refuses a
+  // connection the connection table would take.
+  std::uint32_t entries = 0;
   nanos reachable_time = 30 * kNsPerSec;  // Linux base_reachable_time
   nanos retrans_time = 1 * kNsPerSec;     // between probes
   std::uint8_t ucast_probes = 3;          // to the cached MAC first
@@ -86,6 +89,8 @@ class neighbour_table {
       e.confirmed = now;
       link_via(i);
       bump(_ctr.neigh_learned);
+    } else if (_e[i].mac != seen) {
+      observed_elsewhere(i, seen, now);  // the SYN came another way: see confirm()
     }
     ++_e[i].refs;
     return i;
@@ -104,20 +109,7 @@ class neighbour_table {
       if (e.state != neigh_state::reachable) e.state = neigh_state::reachable, e.probes = 0;
       return;
     }
-    if (!e.from_arp) {  // last hop: the path to this peer now comes through `seen`
-      e.mac = seen;
-      e.confirmed = now;
-      unlink_via(i);
-      link_via(i);
-      bump(_ctr.neigh_mac_changed);
-      return;
-    }
-    // ARP said otherwise: ask (broadcast) at the next transmit, keep the MAC until then.
-    if (e.state == neigh_state::reachable || e.state == neigh_state::failed) {
-      e.state = neigh_state::probe;
-      e.probes = _cfg.ucast_probes;
-      e.next_probe = now;
-    }
+    observed_elsewhere(i, seen, now);
   }
 
   // The MAC to send to; fills `p` when an ARP request should go out first.
@@ -229,6 +221,25 @@ class neighbour_table {
     nanos confirmed = 0;
     nanos next_probe = 0;
   };
+
+  // Traffic from the peer arrived from `seen`, not the entry's MAC.
+  void observed_elsewhere(std::uint32_t i, const mac_addr& seen, nanos now) {
+    entry& e = _e[i];
+    if (!e.from_arp) {  // last hop: the path to this peer now comes through `seen`
+      e.mac = seen;
+      e.confirmed = now;
+      unlink_via(i);
+      link_via(i);
+      bump(_ctr.neigh_mac_changed);
+      return;
+    }
+    // ARP said otherwise: ask (broadcast) at the next transmit, keep the MAC until then.
+    if (e.state == neigh_state::reachable || e.state == neigh_state::failed) {
+      e.state = neigh_state::probe;
+      e.probes = _cfg.ucast_probes;
+      e.next_probe = now;
+    }
+  }
 
   std::uint32_t allocate(ip4_addr ip, nanos now) {
     std::uint32_t i = kNone;

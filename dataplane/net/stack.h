@@ -99,7 +99,7 @@ class stack {
         _table(cfg.max_connections),
         _wheel(cfg.max_connections),
         _cookies(cfg.secret),
-        _neigh(cfg.neigh, _ctr),
+        _neigh(sized(cfg.neigh, cfg.max_connections), _ctr),
         _udp_buf(cfg.udp_port ? cfg.udp_reply_max : 0) {
     _cfg.tcp.mss = std::min<std::uint16_t>(_cfg.tcp.mss, kMtu - kIpv4Header - kTcpHeader);
     _free.reserve(cfg.max_connections);
@@ -300,6 +300,10 @@ class stack {
     bool active = false;     // opened by connect()
   };
 
+  static neigh_config sized(neigh_config n, std::uint32_t max_connections) {
+    if (n.entries == 0) n.entries = max_connections + 16;
+    return n;
+  }
   auto key_of() const {
     return [this](std::uint32_t i) -> const tcp_tuple& { return _slots[i].conn.tuple(); };
   }

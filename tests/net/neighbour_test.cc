@@ -146,6 +146,28 @@ TEST_F(neighbour, arp_learned_peer_is_probed_not_moved_by_a_segment_from_another
   EXPECT_EQ(entry(kClientIp).state, neigh_state::reachable);
 }
 
+TEST_F(neighbour, a_syn_from_another_mac_moves_a_traffic_entry_and_probes_an_arp_one) {
+  // Learned from traffic: a new connection's SYN through another router moves it.
+  client_mac = kRouterMac;
+  establish();
+  cport = 40001;
+  client_mac = kRouterMac2;
+  auto syn_ack = send_syn(linux_syn_options());
+  EXPECT_EQ(syn_ack.dst_mac, kRouterMac2);
+  EXPECT_EQ(entry(kClientIp).refs, 2u);
+  // Learned from ARP: the SYN-ACK goes to the MAC ARP gave, after a broadcast probe.
+  const ip4_addr other = make_ip4(198, 18, 0, 50);
+  rx(arp_frame(1, kBroadcastMac, kClientMac, other, kServerIp));
+  tcp_segment s = make(tcp_flag::syn, 1, 0);
+  s.src_port = 40002;
+  auto f = tcp_frame(s, other);
+  kNewMac.store(f.data() + 6);
+  auto out = rx(f);
+  ASSERT_EQ(out.size(), 2u);
+  expect_request(out[0], kBroadcastMac, other);
+  EXPECT_EQ(mac_addr::load(out[1].data()), kClientMac);
+}
+
 TEST_F(neighbour, entry_in_use_that_ages_is_reprobed_and_the_stale_mac_kept_until_answered) {
   cfg.neigh.reachable_time = 30 * kNsPerSec;
   cfg.neigh.retrans_time = 1 * kNsPerSec;
@@ -252,6 +274,10 @@ class neighbour_full : public neighbour {
     rebuild();
   }
 };
+
+TEST_F(neighbour, default_size_follows_the_connection_limit) {
+  EXPECT_EQ(table().capacity(), cfg.max_connections + 16);
+}
 
 TEST_F(neighbour_full, full_of_referenced_entries_refuses_a_new_peer) {
   const ip4_addr a = make_ip4(198, 18, 0, 10), b = make_ip4(198, 18, 0, 11),

@@ -4,8 +4,8 @@
 //   -> handler.quiescent()   (the QSBR point for the cache engine)
 // Timers run before the flush so frames they produce (retransmits, delayed ACKs) leave
 // in the same batch. Nothing here locks, allocates or makes a system call; the only
-// syscalls are the port's own batched I/O and, when idle, sleeping (back-off mode) and
-// the handler's on_idle().
+// syscalls are the port's own batched I/O, its poll_stats() once a second and, when
+// idle, sleeping (back-off mode) and the handler's on_idle().
 //
 // A handler needs `on_rx(std::span<const rx_frame>, Sink&, uint64_t now_ns)`. Optional:
 //   uint64_t on_timers(Sink&, uint64_t now_ns)  returns the next deadline (ns); called

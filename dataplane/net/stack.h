@@ -452,8 +452,8 @@ class stack {
     const mac_addr sha = mac_addr::load(a.data() + 8);
     const ip4_addr spa{load32(a.data() + 14)};
     const ip4_addr tpa{load32(a.data() + 24)};
-    if ((op != 1 && op != 2) || sha.is_multicast()) {
-      bump(_ctr.drop_arp_malformed);  // a sender hardware address is always unicast
+    if ((op != 1 && op != 2) || sha.is_multicast() || sha == mac_addr{}) {
+      bump(_ctr.drop_arp_malformed);  // a sender hardware address is a real unicast one
       return;
     }
     if (owns(spa)) {

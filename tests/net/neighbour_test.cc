@@ -247,7 +247,9 @@ TEST_F(neighbour, spoofed_and_malformed_arp_learns_nothing) {
   const mac_addr mcast{{0x01, 0, 0x5e, 0, 0, 1}};
   EXPECT_TRUE(rx(arp_frame(2, kServerMac, mcast, kClientIp, kServerIp)).empty());
   EXPECT_TRUE(rx(arp_frame(3, kServerMac, kNewMac, kClientIp, kServerIp)).empty());
-  EXPECT_EQ(c().drop_arp_malformed.load(), 3u);
+  EXPECT_TRUE(rx(arp_frame(0, kServerMac, kNewMac, kClientIp, kServerIp)).empty());
+  EXPECT_TRUE(rx(arp_frame(1, kBroadcastMac, mac_addr{}, kClientIp, kServerIp)).empty());
+  EXPECT_EQ(c().drop_arp_malformed.load(), 5u);
   // An RFC 5227 probe (sender address 0) is answered but binds nothing.
   EXPECT_EQ(rx(arp_frame(1, kBroadcastMac, kNewMac, ip4_addr{0}, kServerIp)).size(), 1u);
   EXPECT_EQ(table().find(ip4_addr{0}), neighbour_table::kNone);

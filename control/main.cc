@@ -98,7 +98,8 @@ void log_lcore(const char* event, unsigned i, unsigned cpu, const server::loop_c
       "curr_connections={} total_connections={} cmd_get={} cmd_set={} get_hits={} "
       "get_misses={} udp_requests={} bytes_read={} bytes_written={} protocol_errors={} "
       "rx_frames={} rx_bytes={} rx_oversize={} rx_runt={} rx_csum_partial={} "
-      "rx_csum_dropped={} tx_frames={} tx_dropped={} tx_no_buffer={} tcp_accepts={} "
+      "rx_csum_dropped={} rx_kernel_drops={} rx_missed={} rx_nombuf={} tx_frames={} "
+      "tx_dropped={} tx_no_buffer={} tcp_accepts={} "
       "tcp_closes={} tcp_retransmits={} tcp_rst_sent={} drop_tcp_checksum={} "
       "drop_udp_port={} arp_replies={} icmp_echo_replies={}",
       event, i, cpu, busy, requests, requests ? double(busy) / double(requests) : 0.0,
@@ -109,9 +110,26 @@ void log_lcore(const char* event, unsigned i, unsigned cpu, const server::loop_c
       pc.get_hits.load(), pc.get_misses.load(), h.serving_stats().udp_requests.get(),
       pc.bytes_read.load(), pc.bytes_written.load(), pc.protocol_errors.load(), c.rx_frames.get(),
       c.rx_bytes.get(), c.rx_oversize.get(), c.rx_runt.get(), c.rx_csum_partial.get(),
-      c.rx_csum_dropped.get(), c.tx_frames.get(), c.tx_dropped.get(), c.tx_no_buffer.get(),
-      ld(n.tcp_accepts), ld(n.tcp_closes), ld(n.tcp_retransmits), ld(n.tcp_rst_sent),
-      ld(n.drop_tcp_checksum), ld(n.drop_udp_port), ld(n.arp_replies), ld(n.icmp_echo_replies));
+      c.rx_csum_dropped.get(), c.rx_kernel_drops.get(), c.rx_missed.get(), c.rx_nombuf.get(),
+      c.tx_frames.get(), c.tx_dropped.get(), c.tx_no_buffer.get(), ld(n.tcp_accepts),
+      ld(n.tcp_closes), ld(n.tcp_retransmits), ld(n.tcp_rst_sent), ld(n.drop_tcp_checksum),
+      ld(n.drop_udp_port), ld(n.arp_replies), ld(n.icmp_echo_replies));
+}
+
+// GRO/LRO merge a peer's segments into frames over 1514 bytes, which the port drops
+// (rx_oversize): say loudly when they could not be turned off.
+void log_offloads(const std::string& interface, const port::nic_offloads* off) {
+  if (off == nullptr) return;
+  std::string list;
+  for (const auto& f : off->turned_off()) list += (list.empty() ? "" : ",") + f;
+  spdlog::info("event=nic_offloads interface={} turned_off={} reason={}", interface, q(list),
+               q("no merged super-frames while anvil runs; restored at exit"));
+  for (const auto& w : off->warnings())
+    spdlog::warn("event=nic_offload_warning interface={} reason={}", interface,
+                 q(w +
+                   "; frames the NIC merges beyond 1514 bytes will be dropped (rx_oversize): "
+                   "turn GRO/LRO off by hand (ethtool -K " +
+                   interface + " gro off lro off)"));
 }
 
 net::ip4_addr parse_ip4(const std::string& s) {
@@ -433,6 +451,7 @@ int run(int argc, char** argv) {
           cfg.interface, ports.size(), ports[0]->fanout_id(),
           cfg.afpacket_rx == port::afpacket_rx_mode::ring ? "ring" : "mmsg",
           cfg.csum_partial == port::csum_partial_policy::accept ? "accept" : "drop");
+      log_offloads(cfg.interface, ports[0]->offloads());
       return serve(cfg, ports, cpus, *topo, signals, setup);
     }
 #ifdef ANVIL_HAVE_DPDK

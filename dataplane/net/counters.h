@@ -20,6 +20,15 @@ namespace anvil::net {
   X(drop_arp_not_for_us, "ARP for an address we do not own")                         \
   X(arp_replies, "ARP replies sent")                                                 \
   X(arp_gratuitous, "gratuitous ARPs sent")                                          \
+  X(arp_replies_received, "ARP replies received (solicited or gratuitous)")          \
+  X(drop_arp_our_address, "ARP from another host claiming one of our addresses")     \
+  X(neigh_learned, "neighbour entries created (from ARP or a new peer)")             \
+  X(neigh_mac_changed, "neighbour entries whose MAC changed (connections follow)")   \
+  X(neigh_probes_sent, "ARP requests sent to re-validate a neighbour in use")        \
+  X(neigh_unreachable, "neighbours that answered no round of probes")                \
+  X(neigh_aged, "unreferenced neighbour entries freed by age")                       \
+  X(neigh_evicted, "neighbour entries replaced because the table was full")          \
+  X(neigh_table_full, "neighbours not learned: every entry in use (SYN refused)")    \
   X(drop_ip_short, "IPv4 frames too short for the header")                           \
   X(drop_ip_version, "IP version not 4")                                             \
   X(drop_ip_bad_ihl, "IPv4 header length < 20 or beyond the frame")                  \
@@ -33,6 +42,11 @@ namespace anvil::net {
   X(drop_icmp_malformed, "malformed or bad-checksum ICMP")                           \
   X(drop_icmp_type, "ICMP other than echo request")                                  \
   X(icmp_echo_replies, "ICMP echo replies sent")                                     \
+  X(icmp_pmtu_lowered, "ICMP frag-needed accepted: a connection's MSS lowered")      \
+  X(icmp_pmtu_ignored, "valid ICMP frag-needed whose MTU lowered nothing")           \
+  X(drop_icmp_pmtu_malformed, "ICMP frag-needed: quoted header truncated/invalid")   \
+  X(drop_icmp_pmtu_no_conn, "ICMP frag-needed for no connection of ours")            \
+  X(drop_icmp_pmtu_out_of_window, "ICMP frag-needed quoting a seq not in flight")    \
   X(drop_udp_malformed, "malformed or bad-checksum UDP")                             \
   X(drop_udp_port, "UDP to a closed port or UDP disabled")                           \
   X(drop_udp_frame_header, "memcached UDP frame header invalid")                     \

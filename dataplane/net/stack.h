@@ -27,7 +27,11 @@
 //   flush(now, sink)        // after writing to a connection outside a callback
 //   send_gratuitous_arp(ip, sink)             // failover takes a VIP
 // `now` is monotonic nanoseconds. Memory is fixed at construction: connection slots,
-// the 4-tuple table, timer wheel and buffer pools; nothing allocates per packet.
+// the 4-tuple table, timer wheel, neighbour table and buffer pools; nothing allocates
+// per packet.
+// Destination MACs: a connection's frames take theirs from the neighbour table
+// (neighbour_table.h) at every transmit, so they follow ARP; replies that need no
+// connection (ARP, ICMP, UDP, RST, cookie SYN-ACK) go to the frame's source MAC.
 #pragma once
 
 #include <algorithm>
@@ -40,6 +44,8 @@
 #include "dataplane/net/conn_table.h"
 #include "dataplane/net/counters.h"
 #include "dataplane/net/frame.h"
+#include "dataplane/net/neighbour_table.h"
+#include "dataplane/net/pmtu.h"
 #include "dataplane/net/syn_cookie.h"
 #include "dataplane/net/tcp_conn.h"
 #include "dataplane/net/tcp_segment.h"
@@ -78,6 +84,7 @@ struct stack_config {
   bool syn_cookies = true;
   std::uint64_t secret = 0x5eed5eed12345678ull;  // ISN and cookie key: set it randomly
   std::size_t udp_reply_max = 64 * 1024;
+  neigh_config neigh;  // the ARP cache every connection sends through
 };
 
 template <stack_app App>
@@ -92,6 +99,7 @@ class stack {
         _table(cfg.max_connections),
         _wheel(cfg.max_connections),
         _cookies(cfg.secret),
+        _neigh(sized(cfg.neigh, cfg.max_connections), _ctr),
         _udp_buf(cfg.udp_port ? cfg.udp_reply_max : 0) {
     _cfg.tcp.mss = std::min<std::uint16_t>(_cfg.tcp.mss, kMtu - kIpv4Header - kTcpHeader);
     _free.reserve(cfg.max_connections);
@@ -129,7 +137,8 @@ class stack {
       bump(_ctr.drop_eth_not_for_us);
       return;
     }
-    if (e.type == kEtherArp) return arp_input(e, tx);
+    _neigh.maybe_age(now);
+    if (e.type == kEtherArp) return arp_input(e, now, tx);
     if (e.type != kEtherIpv4) {
       bump(_ctr.drop_eth_type);
       return;
@@ -174,7 +183,7 @@ class stack {
       const std::uint32_t zwp_before = c->counters().zero_window_probes;
       // Bound per pass: a connection with a large queue yields after 64 segments.
       for (int n = 0; n < 64 && c->peek_output(now, seg); ++n) {
-        if (!emit_tcp(tx, s.peer_mac, c->tuple(), seg)) {
+        if (!emit_tcp(tx, next_hop_mac(s, now, tx), c->tuple(), seg)) {
           blocked = true;
           break;
         }
@@ -238,12 +247,18 @@ class stack {
 
   // Active open (the simulator's client, replication later). The SYN goes out at
   // the next flush; on_accept is called when the connection is established.
+  // `peer_mac` seeds the neighbour table when it knows no entry for the peer.
   tcp_conn* connect(const tcp_tuple& t, const mac_addr& peer_mac, nanos now) {
     _wheel.start(now);
     if (_free.empty() || _table.find(t, key_of()) != conn_table::kEmpty) return nullptr;
+    const std::uint32_t n = _neigh.acquire(t.remote_ip, peer_mac, now);
+    if (n == neighbour_table::kNone) return nullptr;
     const auto bufs = acquire_buffers();
-    if (!bufs) return nullptr;
-    const std::uint32_t i = alloc_slot(t, peer_mac);
+    if (!bufs) {
+      _neigh.release(n);
+      return nullptr;
+    }
+    const std::uint32_t i = alloc_slot(t, n);
     slot& s = _slots[i];
     s.conn.connect(_cfg.tcp, t, make_isn(t, now), bufs->rx, bufs->tx, now);
     s.active = true;
@@ -263,6 +278,7 @@ class stack {
   std::uint32_t connections() const { return _table.size(); }
   std::uint32_t half_open() const { return _half_open; }
   const stack_config& config() const { return _cfg; }
+  const neighbour_table& neighbours() const { return _neigh; }
   tcp_conn* find(const tcp_tuple& t) {
     const std::uint32_t i = _table.find(t, key_of());
     return i == conn_table::kEmpty ? nullptr : &_slots[i].conn;
@@ -277,13 +293,17 @@ class stack {
  private:
   struct slot {
     tcp_conn conn;
-    mac_addr peer_mac;
+    std::uint32_t neigh = neighbour_table::kNone;  // the next hop's entry (referenced)
     bool in_use = false;
     bool app_open = false;   // on_accept delivered, on_close not yet
     bool half_open = false;  // counted in _half_open
     bool active = false;     // opened by connect()
   };
 
+  static neigh_config sized(neigh_config n, std::uint32_t max_connections) {
+    if (n.entries == 0) n.entries = max_connections + 16;
+    return n;
+  }
   auto key_of() const {
     return [this](std::uint32_t i) -> const tcp_tuple& { return _slots[i].conn.tuple(); };
   }
@@ -300,14 +320,14 @@ class stack {
            static_cast<seq_t>(_cfg.secret >> 7);
   }
 
-  std::uint32_t alloc_slot(const tcp_tuple& t, const mac_addr& peer_mac) {
+  std::uint32_t alloc_slot(const tcp_tuple& t, std::uint32_t neigh) {
     const std::uint32_t i = _free.back();
     _free.pop_back();
     slot& s = _slots[i];
     s.in_use = true;
     s.app_open = false;
     s.half_open = false;
-    s.peer_mac = peer_mac;
+    s.neigh = neigh;
     s.active = false;
     (void)t;  // the tuple is set by accept_*/connect; insert_slot runs after that
     return i;
@@ -351,6 +371,8 @@ class stack {
       --_half_open;
     }
     release_buffers(s);
+    _neigh.release(s.neigh);
+    s.neigh = neighbour_table::kNone;
     _wheel.disarm(i);
     _table.erase(s.conn.tuple(), key_of());
     s.in_use = false;
@@ -419,7 +441,7 @@ class stack {
   }
 
   template <frame_sink Sink>
-  void arp_input(const eth_view& e, Sink& tx) {
+  void arp_input(const eth_view& e, nanos now, Sink& tx) {
     const bytes a = e.payload;
     if (a.size() < 28 || load16(a.data()) != 1 || load16(a.data() + 2) != kEtherIpv4 ||
         load8(a.data() + 4) != 6 || load8(a.data() + 5) != 4) {
@@ -430,12 +452,23 @@ class stack {
     const mac_addr sha = mac_addr::load(a.data() + 8);
     const ip4_addr spa{load32(a.data() + 14)};
     const ip4_addr tpa{load32(a.data() + 24)};
-    if (op != 1) {
-      bump(_ctr.drop_arp_not_for_us);  // replies: we resolve nobody (replies go to the frame's
-                                       // source)
+    if ((op != 1 && op != 2) || sha.is_multicast() || sha == mac_addr{}) {
+      bump(_ctr.drop_arp_malformed);  // a sender hardware address is a real unicast one
       return;
     }
-    if (!owns(tpa)) {
+    if (owns(spa)) {
+      bump(_ctr.drop_arp_our_address);  // never learn a route to ourselves
+      return;
+    }
+    // RFC 826 "merge": the sender's binding updates an entry we have; a request to us
+    // creates one (we are about to talk to it). spa 0 is an RFC 5227 probe: no binding.
+    const bool for_us = owns(tpa);
+    if (spa.v != 0) _neigh.learn_arp(spa, sha, now, op == 1 && for_us);
+    if (op == 2) {
+      bump(_ctr.arp_replies_received);
+      return;
+    }
+    if (!for_us) {
       bump(_ctr.drop_arp_not_for_us);
       return;
     }
@@ -454,6 +487,33 @@ class stack {
     bump(_ctr.tx_frames);
   }
 
+  // The destination MAC of a connection's next frame, from its neighbour entry; an ARP
+  // request goes out first when the entry needs re-validation (the cached MAC is still
+  // used: nothing waits for the answer).
+  template <frame_sink Sink>
+  const mac_addr& next_hop_mac(const slot& s, nanos now, Sink& tx) {
+    neighbour_table::probe p;
+    const mac_addr& mac = _neigh.resolve(s.neigh, now, p);
+    if (p.send && send_arp_request(p.dst, s.conn.tuple().local_ip, p.ip, tx))
+      _neigh.probe_sent(s.neigh, now);
+    return mac;
+  }
+  template <frame_sink Sink>
+  bool send_arp_request(const mac_addr& dst, ip4_addr spa, ip4_addr target, Sink& tx) {
+    auto buf = tx.begin_frame();
+    if (buf.size() < 60) {
+      bump(_ctr.tx_no_buffer);
+      return false;
+    }
+    std::byte* p = buf.data();
+    write_eth(p, dst, _cfg.mac, kEtherArp);
+    write_arp(p + kEthHeader, 1, _cfg.mac, spa, mac_addr{}, target);
+    std::fill(p + 42, p + 60, std::byte{0});
+    tx.commit_frame(60);
+    bump(_ctr.tx_frames);
+    return true;
+  }
+
   // ---- ICMP -----------------------------------------------------------------------
   template <frame_sink Sink>
   void icmp_input(const eth_view& e, const ipv4_view& ip, const rx_meta& meta, Sink& tx) {
@@ -462,6 +522,8 @@ class stack {
       bump(_ctr.drop_icmp_malformed);
       return;
     }
+    if (load8(m.data()) == kIcmpUnreachable && load8(m.data() + 1) == kIcmpFragNeeded)
+      return icmp_frag_needed(ip, m);
     if (load8(m.data()) != 8 || load8(m.data() + 1) != 0) {
       bump(_ctr.drop_icmp_type);
       return;
@@ -483,6 +545,35 @@ class stack {
     tx.commit_frame(std::max<std::size_t>(len, 60));
     bump(_ctr.icmp_echo_replies);
     bump(_ctr.tx_frames);
+  }
+
+  // RFC 1191 with RFC 5927's checks: the quote must name one of our connections and a
+  // sequence number in flight on it, or it is dropped and counted.
+  void icmp_frag_needed(const ipv4_view& ip, bytes m) {
+    frag_needed fn;
+    // The router addresses the source of the quoted datagram: that is us.
+    if (!parse_frag_needed(m, fn) || fn.src != ip.dst) {
+      bump(_ctr.drop_icmp_pmtu_malformed);
+      return;
+    }
+    const std::uint32_t i = _table.find(tcp_tuple{fn.src, fn.dst, fn.sport, fn.dport}, key_of());
+    if (i == conn_table::kEmpty) {
+      bump(_ctr.drop_icmp_pmtu_no_conn);
+      return;
+    }
+    tcp_conn& c = _slots[i].conn;
+    // RFC 5927 §5.2: only a segment in flight (SND.UNA <= seq < SND.MAX) can have been
+    // too big; anything else is a guess by someone who cannot see the connection.
+    if (c.snd_max() - c.snd_una() <= fn.seq - c.snd_una()) {
+      bump(_ctr.drop_icmp_pmtu_out_of_window);
+      return;
+    }
+    if (!c.lower_send_mss(mss_for_path_mtu(fn.mtu, c.timestamps_on()))) {
+      bump(_ctr.icmp_pmtu_ignored);
+      return;
+    }
+    bump(_ctr.icmp_pmtu_lowered);
+    _wheel.arm(i, c.poll_at());
   }
 
   // ---- UDP (memcached frame header) ---------------------------------------------------
@@ -638,7 +729,7 @@ class stack {
       bump(_ctr.tcp_rx_segments);
       const auto before = c.counters();
       c.on_segment(seg, now);
-      count_conn_drops(before, c.counters());
+      if (count_conn_drops(before, c.counters())) _neigh.confirm(_slots[i].neigh, e.src, now);
       if (seg.has(rst) && c.state() == tcp_state::closed &&
           c.reason() == close_reason::reset_by_peer)
         bump(_ctr.tcp_rst_received);
@@ -649,13 +740,17 @@ class stack {
     tcp_listen(e, t, seg, now, tx);
   }
 
-  void count_conn_drops(const tcp_conn::stats& b, const tcp_conn::stats& a) {
+  // Counts what the connection refused; true when it accepted the segment (then the
+  // frame's source MAC may confirm or move the neighbour entry).
+  bool count_conn_drops(const tcp_conn::stats& b, const tcp_conn::stats& a) {
     if (a.out_of_window != b.out_of_window) bump(_ctr.drop_tcp_out_of_window);
     if (a.paws_dropped != b.paws_dropped) bump(_ctr.drop_tcp_paws);
     if (a.ooo_dropped != b.ooo_dropped) bump(_ctr.drop_tcp_ooo_full);
     if (a.challenge_acks != b.challenge_acks) bump(_ctr.tcp_challenge_acks);
     if (a.bad_acks != b.bad_acks) bump(_ctr.drop_tcp_bad_ack);
     if (a.fast_retransmits != b.fast_retransmits) bump(_ctr.tcp_fast_retransmits);
+    return a.out_of_window == b.out_of_window && a.paws_dropped == b.paws_dropped &&
+           a.challenge_acks == b.challenge_acks && a.bad_acks == b.bad_acks;
   }
 
   template <frame_sink Sink>
@@ -692,12 +787,15 @@ class stack {
       bump(_ctr.tcp_conn_limit);
       return;
     }
+    const std::uint32_t n = _neigh.acquire(t.remote_ip, e.src, now);
+    if (n == neighbour_table::kNone) return;  // counted neigh_table_full
     const auto bufs = acquire_buffers();
     if (!bufs) {
+      _neigh.release(n);
       bump(_ctr.tcp_pool_empty);
       return;
     }
-    const std::uint32_t i = alloc_slot(t, e.src);
+    const std::uint32_t i = alloc_slot(t, n);
     slot& s = _slots[i];
     s.conn.accept_syn(_cfg.tcp, t, seg, make_isn(t, now), bufs->rx, bufs->tx, now);
     insert_slot(i);
@@ -728,13 +826,16 @@ class stack {
       bump(_ctr.tcp_conn_limit);
       return false;
     }
+    const std::uint32_t n = _neigh.acquire(t.remote_ip, e.src, now);
+    if (n == neighbour_table::kNone) return false;  // counted neigh_table_full
     const auto bufs = acquire_buffers();
     if (!bufs) {
+      _neigh.release(n);
       bump(_ctr.tcp_pool_empty);
       return false;
     }
     bump(_ctr.tcp_syn_cookies_ok);
-    const std::uint32_t i = alloc_slot(t, e.src);
+    const std::uint32_t i = alloc_slot(t, n);
     slot& s = _slots[i];
     s.conn.accept_cookie(_cfg.tcp, t, seg, opt, bufs->rx, bufs->tx, now);
     insert_slot(i);
@@ -783,6 +884,7 @@ class stack {
   conn_table _table;
   timer_wheel _wheel;
   syn_cookies _cookies;
+  neighbour_table _neigh;
   std::vector<std::byte> _udp_buf;
   tcp_conn* _dirty = nullptr;
   std::uint32_t _half_open = 0;

@@ -878,4 +878,23 @@ void tcp_conn::on_timer(nanos now) {
   mark_dirty();
 }
 
+// ---------------------------------------------------------------------------------
+// Path MTU
+
+bool tcp_conn::lower_send_mss(std::uint16_t mss) {
+  if (mss == 0 || mss >= _mss) return false;
+  if (_state == tcp_state::closed || _state == tcp_state::time_wait) return false;
+  _mss = mss;
+  // Go back to SND.UNA only when something in flight can have been too big: a flight
+  // that fits one new segment was made of segments that all fit.
+  const bool synchronized = _state != tcp_state::syn_sent && _state != tcp_state::syn_received;
+  if (synchronized && _snd_max - _snd_una > mss) {
+    _snd_nxt = _snd_una;
+    _rtx_one = false;
+    _rtt_timing = false;  // Karn: what follows are retransmissions
+    mark_dirty();
+  }
+  return true;
+}
+
 }  // namespace anvil::net

@@ -140,6 +140,13 @@ class tcp_conn {
   void abort();
   bool peer_closed() const { return _fin_received; }  // EOF after recv_view()
 
+  // --- path MTU (RFC 1191, validated by the owner per RFC 5927) ----------------------
+  // Lowers the send MSS (payload bytes per segment, options already deducted) to `mss`
+  // when that is smaller than today's; never raises it, ignores 0. Segments in flight
+  // that no longer fit were lost on the path: they are sent again at the new size
+  // without a congestion response (Linux's tcp_simple_retransmit). True when lowered.
+  bool lower_send_mss(std::uint16_t mss);
+
   // --- inspection --------------------------------------------------------------------
   tcp_state state() const { return _state; }
   close_reason reason() const { return _reason; }
@@ -175,6 +182,7 @@ class tcp_conn {
   // Visible for tests.
   seq_t snd_una() const { return _snd_una; }
   seq_t snd_nxt() const { return _snd_nxt; }
+  seq_t snd_max() const { return _snd_max; }  // highest sequence number sent
   seq_t rcv_nxt() const { return _rcv_nxt; }
   std::uint32_t snd_wnd() const { return _snd_wnd; }
   std::uint32_t cwnd() const { return _cwnd; }

@@ -67,11 +67,15 @@ std::vector<std::unique_ptr<afpacket_port>> afpacket_port::open(const afpacket_o
     throw std::invalid_argument("afpacket: ring_frames must be a positive multiple of 32");
   const unsigned ifindex = ::if_nametoindex(opts.interface.c_str());
   if (ifindex == 0) fail("interface '" + opts.interface + "'");
+  // Before any socket exists, so no merged frame is queued to one.
+  std::shared_ptr<nic_offloads> offloads;
+  if (opts.offloads_off) offloads = std::make_shared<nic_offloads>(opts.interface);
 
   std::vector<std::unique_ptr<afpacket_port>> ports;
   for (unsigned q = 0; q < queues; ++q) {
     std::unique_ptr<afpacket_port> p(new afpacket_port());
     p->_queue = q;
+    p->_offloads = offloads;
     p->setup_socket(opts, ifindex);
     // One group per port instance: the first socket asks the kernel for an unused id
     // (so several anvil processes never collide), the others join it.
@@ -272,6 +276,13 @@ std::span<const rx_frame> afpacket_port::rx_burst_mmsg() {
     _counters.rx_bytes.add(bytes);
   }
   return {_burst, n};
+}
+
+void afpacket_port::poll_stats() {
+  tpacket_stats st{};  // TPACKET_V1/V2 layout (ring mode is V2, mmsg mode V1)
+  socklen_t len = sizeof st;
+  if (::getsockopt(_fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0 && st.tp_drops > 0)
+    _counters.rx_kernel_drops.add(st.tp_drops);
 }
 
 std::span<std::byte> afpacket_port::begin_frame() {

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "dataplane/port/frame.h"
+#include "dataplane/port/nic_offloads.h"
 #include "dataplane/port/port.h"
 #include "dataplane/port/port_counters.h"
 
@@ -39,6 +40,9 @@ struct afpacket_options {
   afpacket_rx_mode rx_mode = afpacket_rx_mode::ring;
   csum_partial_policy csum_partial = csum_partial_policy::accept;
   unsigned ring_frames = 1024;  // RX ring slots per socket (ring mode), multiple of 32
+  // GRO/LRO/GSO/TSO off on the interface while the port is open (nic_offloads.h), so
+  // a NIC never hands over merged super-frames; restored when the last queue closes.
+  bool offloads_off = true;
 };
 
 class afpacket_port {
@@ -58,8 +62,14 @@ class afpacket_port {
   std::span<std::byte> begin_frame();
   void commit_frame(std::size_t len);
   std::size_t flush();
+  // Adds the kernel's PACKET_STATISTICS drops (reset by each read) to rx_kernel_drops.
+  // One getsockopt: call it about once a second from the owning lcore (the poll loop does).
+  void poll_stats();
 
   mac_address mac() const { return _mac; }
+  // What open() did to the interface's offloads (shared by the queues); null when
+  // offloads_off was false.
+  const nic_offloads* offloads() const { return _offloads.get(); }
   const port_counters& counters() const { return _counters; }
   int fd() const { return _fd; }
   int fanout_id() const { return _fanout_id; }
@@ -73,6 +83,7 @@ class afpacket_port {
   bool accept_csum(csum_state c);
 
   port_counters _counters;
+  std::shared_ptr<nic_offloads> _offloads;  // restored when the last queue goes
   int _fd = -1;
   int _fanout_id = -1;
   unsigned _queue = 0;

@@ -217,6 +217,16 @@ std::span<const rx_frame> dpdk_port::rx_burst() {
   return {_burst, n};
 }
 
+void dpdk_port::poll_stats() {
+  if (_queue != 0) return;
+  rte_eth_stats s{};
+  if (rte_eth_stats_get(_port_id, &s) != 0) return;
+  if (s.imissed > _seen_imissed) _counters.rx_missed.add(s.imissed - _seen_imissed);
+  if (s.rx_nombuf > _seen_nombuf) _counters.rx_nombuf.add(s.rx_nombuf - _seen_nombuf);
+  _seen_imissed = s.imissed;  // a stats reset elsewhere starts the deltas again
+  _seen_nombuf = s.rx_nombuf;
+}
+
 std::span<std::byte> dpdk_port::begin_frame() {
   if (_begun == nullptr) {
     if (_tx_pending == kTxBatch) flush();

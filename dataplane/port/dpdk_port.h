@@ -57,6 +57,10 @@ class dpdk_port {
   std::span<std::byte> begin_frame();
   void commit_frame(std::size_t len);
   std::size_t flush();
+  // Queue 0 adds the device's imissed / rx_nombuf growth to rx_missed / rx_nombuf
+  // (port-wide figures, so one queue owns them); other queues do nothing. A driver
+  // call: about once a second from the owning lcore (the poll loop does).
+  void poll_stats();
 
   // Called once on the lcore thread that will own this queue: registers the thread
   // with the EAL so the mempool's per-lcore cache is used.
@@ -81,6 +85,7 @@ class dpdk_port {
   rte_mbuf* _tx[kTxBatch]{};
   unsigned _tx_pending = 0;
   rte_mbuf* _begun = nullptr;
+  std::uint64_t _seen_imissed = 0, _seen_nombuf = 0;
   rx_frame _burst[kBurst];
 };
 

@@ -27,6 +27,11 @@ struct alignas(64) port_counters {
   counter rx_runt;          // shorter than an Ethernet header: dropped
   counter rx_csum_partial;  // delivered flagged csum_state::partial (local sender)
   counter rx_csum_dropped;  // csum-partial frames dropped by policy
+  // Drops before the port saw the frame, read from the device about once a second by
+  // poll_stats() (a system call / driver call, never per burst):
+  counter rx_kernel_drops;  // AF_PACKET: PACKET_STATISTICS tp_drops (socket ring/buffer full)
+  counter rx_missed;        // DPDK: imissed (the NIC's RX queue was full), port-wide, queue 0
+  counter rx_nombuf;        // DPDK: rx_nombuf (no mbuf to receive into), port-wide, queue 0
   counter tx_frames;        // accepted by the device
   counter tx_bytes;
   counter tx_dropped;    // committed but refused by the device (full queue, error)

@@ -4,8 +4,8 @@
 //   -> handler.quiescent()   (the QSBR point for the cache engine)
 // Timers run before the flush so frames they produce (retransmits, delayed ACKs) leave
 // in the same batch. Nothing here locks, allocates or makes a system call; the only
-// syscalls are the port's own batched I/O and, when idle, sleeping (back-off mode) and
-// the handler's on_idle().
+// syscalls are the port's own batched I/O, its poll_stats() once a second and, when
+// idle, sleeping (back-off mode) and the handler's on_idle().
 //
 // A handler needs `on_rx(std::span<const rx_frame>, Sink&, uint64_t now_ns)`. Optional:
 //   uint64_t on_timers(Sink&, uint64_t now_ns)  returns the next deadline (ns); called
@@ -18,7 +18,9 @@
 //   void on_idle()                               after an iteration that received and
 //                                                sent nothing (may make a syscall: the
 //                                                loop had nothing to serve)
-// The port's optional attach_thread() is also called once on the lcore thread.
+// The port's optional attach_thread() is also called once on the lcore thread, and its
+// optional poll_stats() (device drop counters: a system or driver call) about once a
+// second and once at the end.
 #pragma once
 
 #include <time.h>
@@ -67,6 +69,7 @@ class poll_loop {
       while (_h.in_flight() && monotonic_ns() < deadline) idle(run_once());
     }
     _c.tx_frames.add(_port.flush());
+    if constexpr (requires { _port.poll_stats(); }) _port.poll_stats();
   }
 
   // One iteration; true when it received or sent anything. Public for tests.
@@ -87,6 +90,12 @@ class poll_loop {
     }
     const std::size_t sent = _port.flush();
     if (sent > 0) _c.tx_frames.add(sent);
+    if constexpr (requires { _port.poll_stats(); }) {
+      if (now >= _next_stats) {
+        _port.poll_stats();
+        _next_stats = now + kStatsPeriodNs;
+      }
+    }
     if constexpr (requires { _h.quiescent(); }) _h.quiescent();
     const bool busy = !burst.empty() || sent > 0;
     _c.iterations.add();
@@ -118,7 +127,9 @@ class poll_loop {
   H& _h;
   loop_config _cfg;
   loop_counters& _c;
+  static constexpr std::uint64_t kStatsPeriodNs = 1'000'000'000;
   std::uint64_t _next_timer = 0;
+  std::uint64_t _next_stats = 0;
   std::uint32_t _empty_polls = 0;
 };
 

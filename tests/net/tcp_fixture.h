@@ -22,7 +22,8 @@ class tcp_fixture : public ::testing::Test {
   seq_t cack = 0;     // client's next expected server sequence number
   std::uint32_t cts = 100;
   bool use_ts = true;
-  std::uint16_t cwin = 1000;  // raw window field the client advertises (<< 10)
+  std::uint16_t cwin = 1000;         // raw window field the client advertises (<< 10)
+  mac_addr client_mac = kClientMac;  // Ethernet source of the client's frames
 
   void SetUp() override { st = std::make_unique<stack<recording_app>>(cfg, app); }
   void rebuild() { st = std::make_unique<stack<recording_app>>(cfg, app); }
@@ -50,7 +51,9 @@ class tcp_fixture : public ::testing::Test {
   // Sends one segment, returns what the stack sent in response (all frames).
   std::vector<out_segment> send(const tcp_segment& s) {
     tx.frames.clear();
-    st->receive(tcp_frame(s), now, tx);
+    auto f = tcp_frame(s);
+    client_mac.store(f.data() + 6);  // the Ethernet source the segment arrives from
+    st->receive(f, now, tx);
     return drain();
   }
   std::vector<out_segment> drain() {

@@ -1,8 +1,9 @@
 // Sanity check against real Linux TCP over a veth (tests/support/testnet.h): the
 // stack on an AF_PACKET socket in the stack namespace, a kernel TCP client in the
 // client namespace. ARP, the handshake with Linux's options, a 2 MiB echo both ways
-// (byte-exact), small request/response latency, and close. Full interop with the
-// server lives in the server's tests; this keeps the stack honest early.
+// (byte-exact), small request/response latency, and close; and a client whose NIC
+// changes MAC mid-connection (neighbour table: the connection follows it). Full interop
+// with the server lives in the server's tests; this keeps the stack honest early.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/if_packet.h>
@@ -209,6 +210,123 @@ TEST(veth_interop, linux_client_echo) {
       small_rtt_us, quiet_pair_us, (unsigned long long)st.counters().tcp_retransmits.load(),
       sink.sent);
 }
+
+// The client's NIC gets another MAC while a connection is open (a NIC swap, a VM
+// migrated). With arp_notify Linux announces it by gratuitous ARP; without, the stack
+// sees segments from an unexpected MAC and asks by broadcast ARP. Either way the
+// connection's frames must follow: frames to the old MAC are dropped by the client's
+// kernel (PACKET_OTHERHOST), so a frozen MAC stalls the connection for good.
+enum class announce { gratuitous_arp, client_re_arps, nothing };
+void client_changes_mac(announce how) {
+  const bool arp_notify = how == announce::gratuitous_arp;
+  if (geteuid() != 0) GTEST_SKIP() << "needs root for namespaces";
+  anvil::test::testnet tn;
+  const int fd = anvil::test::socket_in_netns(tn.stack_ns(), AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+  ASSERT_GE(fd, 0);
+  sockaddr_ll sll{};
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = htons(ETH_P_ALL);
+  sll.sll_ifindex = static_cast<int>(anvil::test::ifindex_in_netns(tn.stack_ns(), tn.stack_if()));
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&sll), sizeof sll), 0);
+  int one = 1;
+  setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+  in_addr a{};
+  inet_pton(AF_INET, tn.stack_ip().c_str(), &a);
+  stack_config cfg;
+  cfg.mac = parse_mac(tn.stack_mac());
+  cfg.addresses = {ip4_addr{ntohl(a.s_addr)}};
+  cfg.tcp_ports = {11211};
+  cfg.max_connections = 8;
+  echo_app app;
+  stack<echo_app> st(cfg, app);
+  packet_sink sink{fd, {}, 0};
+
+  const std::string new_mac = "02:5a:5a:00:00:07";
+  std::atomic<bool> done{false};
+  std::string error;
+  std::thread client([&] {
+    const int s = anvil::test::socket_in_netns(tn.client_ns(), AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(11211);
+    sin.sin_addr = a;
+    timeval tv{10, 0};
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto echo = [&](int rounds) {
+      char b[8];
+      for (int i = 0; i < rounds && error.empty(); ++i)
+        if (send(s, "ping-req", 8, 0) != 8 || recv(s, b, 8, MSG_WAITALL) != 8)
+          error = "echo failed at round " + std::to_string(i);
+    };
+    if (connect(s, reinterpret_cast<sockaddr*>(&sin), sizeof sin) != 0) error = "connect failed";
+    echo(10);
+    const std::string c = "ip netns exec " + tn.client_ns() + " ";
+    if (error.empty() &&
+        anvil::test::run_command(c + "sysctl -qw net.ipv4.conf." + tn.client_if() +
+                                 ".arp_notify=" + (arp_notify ? "1" : "0") + " && " + c +
+                                 "ip link set dev " + tn.client_if() + " address " + new_mac) != 0)
+      error = "could not change the client's MAC";
+    // A permanent neighbour entry, set after the change (which flushes the cache): the
+    // client's kernel does not ARP for the stack again.
+    if (error.empty() && how == announce::nothing &&
+        anvil::test::run_command(c + "ip neigh replace " + tn.stack_ip() + " lladdr " +
+                                 tn.stack_mac() + " dev " + tn.client_if() + " nud permanent") != 0)
+      error = "could not pin the client's neighbour entry";
+    echo(50);  // each round trip must reach the new MAC
+    shutdown(s, SHUT_WR);
+    close(s);
+    done = true;
+  });
+  std::byte frame[2048];
+  const auto stop_at = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!done && std::chrono::steady_clock::now() < stop_at) {
+    pollfd p{fd, POLLIN, 0};
+    poll(&p, 1, 1);
+    for (int k = 0; k < 64; ++k) {
+      const ssize_t n = recv(fd, frame, sizeof frame, MSG_DONTWAIT);
+      if (n <= 0) break;
+      st.input(bytes{frame, static_cast<std::size_t>(n)}, mono(), sink, rx_meta{});
+    }
+    st.flush(mono(), sink);
+    st.poll_timers(mono(), sink);
+  }
+  client.join();
+  close(fd);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(app.accepts, 1);
+  const auto& n = st.counters();
+  EXPECT_GE(n.neigh_mac_changed.load(), 1u);
+  if (how == announce::nothing) {
+    EXPECT_GE(n.neigh_probes_sent.load(), 1u) << "found by asking";
+  }
+  in_addr ca{};
+  inet_pton(AF_INET, tn.client_ip().c_str(), &ca);
+  const std::uint32_t i = st.neighbours().find(ip4_addr{ntohl(ca.s_addr)});
+  ASSERT_NE(i, neighbour_table::kNone);
+  EXPECT_EQ(st.neighbours().get(i, mono()).mac, parse_mac(new_mac));
+  std::printf("arp_replies %llu arp_in_replies %llu not_for_us %llu\n",
+              (unsigned long long)n.arp_replies.load(),
+              (unsigned long long)n.arp_replies_received.load(),
+              (unsigned long long)n.drop_arp_not_for_us.load());
+  std::printf("neigh_mac_changed %llu probes %llu retransmits %llu\n",
+              (unsigned long long)n.neigh_mac_changed.load(),
+              (unsigned long long)n.neigh_probes_sent.load(),
+              (unsigned long long)n.tcp_retransmits.load());
+}
+
+// arp_notify=1: Linux announces the new MAC with a gratuitous ARP.
+TEST(veth_interop, client_mac_change_announced_by_gratuitous_arp) {
+  client_changes_mac(announce::gratuitous_arp);
+}
+// arp_notify=0: Linux flushes its neighbour cache and ARPs for the stack again from the
+// new MAC; the request to us updates the entry.
+TEST(veth_interop, client_mac_change_learned_from_its_next_arp_request) {
+  client_changes_mac(announce::client_re_arps);
+}
+// Neither (a pinned neighbour entry on the client): segments arrive from a MAC ARP did
+// not give, the stack asks by broadcast ARP and the client's answer moves the entry.
+TEST(veth_interop, client_mac_change_found_by_asking) { client_changes_mac(announce::nothing); }
 
 }  // namespace
 }  // namespace anvil::net::test

@@ -2,10 +2,14 @@
 // batches, the fanout group keeps a flow on one socket, our own frames never come back,
 // oversize frames are dropped and counted, and the kernel's checksum-offload state is
 // reported (or the frame dropped) — never misread. Every test runs in both RX modes.
+// The port turns GRO/LRO/GSO/TSO off while open and restores them; it exports the
+// kernel's PACKET_STATISTICS drops.
 #include "dataplane/port/afpacket_port.h"
 
+#include <linux/capability.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
+#include <sys/syscall.h>
 
 #include <map>
 #include <set>
@@ -294,6 +298,108 @@ TEST_P(AfPacketPort, OpeningOnAMissingOrDownInterfaceFailsWithTheReason) {
   } catch (const std::system_error& e) {
     EXPECT_NE(std::string(e.what()).find("down"), std::string::npos) << e.what();
   }
+}
+
+// ---- offloads (nic_offloads.h) and kernel drop counters ----------------------------
+
+std::optional<bool> feature_in(const std::string& ns, const std::string& ifname,
+                               const std::string& feature) {
+  std::optional<bool> r;
+  run_in_netns(ns, [&] { r = port::nic_offloads::active(ifname, feature); });
+  return r;
+}
+
+TEST_P(AfPacketPort, GroAndSegmentationOffloadsAreOffWhileOpenAndRestoredAfter) {
+  // veth can toggle GRO: turn it on (a NIC's default), and GSO off (must stay off).
+  sh("ip netns exec " + net.stack_ns() + " ethtool -K " + net.stack_if() + " gro on gso off");
+  const auto& ns = net.stack_ns();
+  const auto& ifn = net.stack_if();
+  ASSERT_EQ(feature_in(ns, ifn, "rx-gro"), std::optional<bool>(true));
+  ASSERT_EQ(feature_in(ns, ifn, "tx-generic-segmentation"), std::optional<bool>(false));
+  const auto tso_before = feature_in(ns, ifn, "tx-tcp-segmentation");
+  ASSERT_TRUE(tso_before.has_value());
+  {
+    auto ports = open(2);
+    EXPECT_EQ(feature_in(ns, ifn, "rx-gro"), std::optional<bool>(false)) << "off while open";
+    EXPECT_EQ(feature_in(ns, ifn, "tx-tcp-segmentation"), std::optional<bool>(false));
+    ASSERT_NE(ports[0]->offloads(), nullptr);
+    EXPECT_EQ(ports[0]->offloads(), ports[1]->offloads()) << "one guard for the queues";
+    const auto& off = ports[0]->offloads()->turned_off();
+    EXPECT_NE(std::find(off.begin(), off.end(), "rx-gro"), off.end());
+    EXPECT_EQ(std::find(off.begin(), off.end(), "tx-generic-segmentation"), off.end())
+        << "was off already: not ours to restore";
+    EXPECT_TRUE(ports[0]->offloads()->warnings().empty())
+        << ports[0]->offloads()->warnings().front();
+    ports.pop_back();
+    EXPECT_EQ(feature_in(ns, ifn, "rx-gro"), std::optional<bool>(false))
+        << "still off while a queue is open";
+  }
+  EXPECT_EQ(feature_in(ns, ifn, "rx-gro"), std::optional<bool>(true)) << "restored on close";
+  EXPECT_EQ(feature_in(ns, ifn, "tx-tcp-segmentation"), tso_before);
+  EXPECT_EQ(feature_in(ns, ifn, "tx-generic-segmentation"), std::optional<bool>(false))
+      << "what was off stays off";
+}
+
+TEST_P(AfPacketPort, OffloadsCanBeLeftAlone) {
+  sh("ip netns exec " + net.stack_ns() + " ethtool -K " + net.stack_if() + " gro on");
+  afpacket_options o;
+  o.offloads_off = false;
+  auto ports = open(1, o);
+  EXPECT_EQ(ports[0]->offloads(), nullptr);
+  EXPECT_EQ(feature_in(net.stack_ns(), net.stack_if(), "rx-gro"), std::optional<bool>(true));
+}
+
+TEST_P(AfPacketPort, OffloadsThatCannotBeChangedAreReportedWithTheReason) {
+  sh("ip netns exec " + net.stack_ns() + " ethtool -K " + net.stack_if() + " gro on");
+  // Without CAP_NET_ADMIN (dropped for this thread only) the kernel refuses the change.
+  std::vector<std::string> warnings, off;
+  run_in_netns(net.stack_ns(), [&] {
+    __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct d[2]{};
+    ASSERT_EQ(::syscall(SYS_capget, &h, d), 0);
+    d[CAP_NET_ADMIN / 32].effective &= ~(1u << (CAP_NET_ADMIN % 32));
+    ASSERT_EQ(::syscall(SYS_capset, &h, d), 0);
+    port::nic_offloads g(net.stack_if());
+    warnings = g.warnings();
+    off = g.turned_off();
+  });
+  ASSERT_FALSE(warnings.empty());
+  EXPECT_NE(warnings[0].find("CAP_NET_ADMIN"), std::string::npos) << warnings[0];
+  EXPECT_TRUE(off.empty()) << "nothing changed, nothing to restore";
+  EXPECT_EQ(feature_in(net.stack_ns(), net.stack_if(), "rx-gro"), std::optional<bool>(true));
+  // An interface that does not exist: a warning, no exception.
+  run_in_netns(net.stack_ns(), [&] { warnings = port::nic_offloads("nope0").warnings(); });
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("No such device"), std::string::npos) << warnings[0];
+}
+
+TEST(AfPacketStats, KernelDropsOfAFullRingAreCounted) {
+  testnet net;
+  afpacket_options o;
+  o.interface = net.stack_if();
+  o.rx_mode = afpacket_rx_mode::ring;
+  o.ring_frames = 32;  // the smallest ring: a burst of 300 overflows it
+  std::vector<std::unique_ptr<afpacket_port>> ports;
+  run_in_netns(net.stack_ns(), [&] { ports = afpacket_port::open(o, 1); });
+  auto& p = *ports[0];
+  p.poll_stats();
+  const std::uint64_t before = p.counters().rx_kernel_drops.get();
+  raw_socket client(net.client_ns(), net.client_if());
+  const auto client_mac = parse_mac(net.client_mac());
+  constexpr int kFrames = 300;
+  for (int i = 0; i < kFrames; ++i)
+    ASSERT_GT(client.send(tagged_frame(p.mac(), client_mac, 0x7009, i)), 0);
+  // veth delivers in the sender's context; give the softirq a moment, then drain.
+  auto got = collect(
+      p, kFrames, [](auto f) { return has_tag(f, 0x7009); }, 500ms);
+  p.poll_stats();
+  const std::uint64_t drops = p.counters().rx_kernel_drops.get() - before;
+  EXPECT_LE(got.size(), 32u + 32u) << "the ring holds 32 (plus what was read meanwhile)";
+  EXPECT_GE(drops + got.size(), std::uint64_t{kFrames}) << "every frame: read or counted";
+  EXPECT_GE(drops, std::uint64_t{kFrames} - 64);
+  p.poll_stats();
+  EXPECT_EQ(p.counters().rx_kernel_drops.get() - before, drops)
+      << "read-and-reset: no double count";
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, AfPacketPort,

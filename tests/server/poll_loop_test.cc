@@ -95,6 +95,31 @@ struct echo_handler {
   int no_buffer = 0;
 };
 
+// A port with device drop counters: the loop reads them about once a second (a
+// system call), never per iteration, and once more when it stops.
+struct stats_port : fake_port {
+  void poll_stats() { ++stats_polls; }
+  int stats_polls = 0;
+};
+static_assert(port::packet_port<stats_port>);
+
+TEST(PollLoop, ReadsPortStatsAboutOnceASecondAndAtTheEnd) {
+  stats_port p;
+  echo_handler h;
+  loop_counters c;
+  poll_loop loop(p, h, {}, c);
+  const std::uint64_t t0 = monotonic_ns();
+  constexpr int kIterations = 10000;
+  for (int i = 0; i < kIterations; ++i) loop.run_once();
+  const std::uint64_t seconds = (monotonic_ns() - t0) / 1'000'000'000 + 1;
+  EXPECT_GE(p.stats_polls, 1) << "the first iteration reads them";
+  EXPECT_LE(std::uint64_t(p.stats_polls), seconds) << "not per iteration";
+  const int before = p.stats_polls;
+  std::atomic<bool> stop{true};
+  loop.run(stop);
+  EXPECT_EQ(p.stats_polls, before + 1) << "a last read when the loop ends";
+}
+
 TEST(PollLoop, HandsEachBurstToTheHandlerAndFlushesWhatItWrote) {
   fake_port p;
   echo_handler h;

@@ -160,10 +160,10 @@ void partition::insert_locked(const key_hash& k, std::uint64_t slot_value, op_ct
         freed >= &_buckets[k.b1].slot[0] && freed < &_buckets[k.b1].slot[0] + kSlotsPerBucket;
     return link_slot(freed, in_b1 ? slot_value : slot_value | kSlotAltBit, ctx);
   }
-  // Both buckets full and nothing movable: the same CLOCK as segment eviction. Drop an
-  // expired/flushed item, else the oldest item not read since it was written or last
-  // passed over, else (every candidate was read) the oldest. The bits of the read items
-  // passed over are cleared: they have had their second chance.
+  // Both buckets full and nothing movable: the segment CLOCK's bit decides here too. Drop
+  // an expired/flushed item, else the oldest item not read since it was written (or last
+  // moved), else (all 14 were read) the oldest, clearing the others' bits: their second
+  // chance is spent, as when the segment hand passes them.
   std::atomic<std::uint64_t>* victim = nullptr;
   bool victim_in_b1 = true;
   std::uint64_t victim_rank = ~std::uint64_t{0};  // read bit << 63 | segment seq
@@ -185,16 +185,10 @@ void partition::insert_locked(const key_hash& k, std::uint64_t slot_value, op_ct
     }
     if (k.b1 == k.b2) break;
   }
-  if (!victim_dead) {
-    const bool all_read = (victim_rank >> 63) != 0;
+  if (!victim_dead && (victim_rank >> 63) != 0) {
     for (std::uint32_t bi : {k.b1, k.b2}) {
-      for (unsigned i = 0; i < kSlotsPerBucket; ++i) {
-        const std::uint64_t off =
-            slot_offset(_buckets[bi].slot[i].load(std::memory_order_relaxed));
-        const std::uint64_t seq = _segs[off / _seg_size].seq.load(std::memory_order_relaxed);
-        if (accessed(off) && (all_read || seq < (victim_rank & ~(std::uint64_t{1} << 63))))
-          clear_access(off);
-      }
+      for (unsigned i = 0; i < kSlotsPerBucket; ++i)
+        clear_access(slot_offset(_buckets[bi].slot[i].load(std::memory_order_relaxed)));
       if (k.b1 == k.b2) break;
     }
   }

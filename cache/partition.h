@@ -23,7 +23,8 @@
 //   writer finish a victim inside one request; tests/cache/eviction_bound_test.cc holds
 //   the steady state to kEvictBatch items per store.
 // - Index pressure follows the same policy: an insert into two full buckets drops a dead
-//   item, else the oldest item whose bit is clear, clearing the bits it passes over.
+//   item, else the oldest item whose bit is clear; if all 14 were read, the oldest, and
+//   the others' bits are cleared.
 #pragma once
 
 #include <hwloc.h>

@@ -307,7 +307,7 @@ std::size_t partition::pick_victim_locked(std::uint32_t now) const {
   return oldest_idle;
 }
 
-bool partition::evict_some_locked(unsigned* budget, op_ctx& ctx) {
+bool partition::evict_some_locked(unsigned* budget, std::size_t* debt, op_ctx& ctx) {
   if (_victim == kNoSegment) {
     const std::size_t v = pick_victim_locked(ctx.now);
     if (v >= _sealed.size()) return false;
@@ -319,7 +319,8 @@ bool partition::evict_some_locked(unsigned* budget, op_ctx& ctx) {
   const std::uint64_t base = std::uint64_t{_victim} * _seg_size;
   const std::uint32_t end = m.write_off.load(std::memory_order_relaxed);
   std::uint64_t visited = 0;
-  while (*budget > 0 && _victim_off < end && m.live_items.load(std::memory_order_relaxed) != 0) {
+  while (*budget > 0 && (!debt || *debt > 0) && _victim_off < end &&
+         m.live_items.load(std::memory_order_relaxed) != 0) {
     const std::uint64_t off = base + _victim_off;
     const std::byte* p = at(off);
     const item_fields f = read_item(p);
@@ -327,6 +328,7 @@ bool partition::evict_some_locked(unsigned* budget, op_ctx& ctx) {
     _victim_off += static_cast<std::uint32_t>(len);
     --*budget;
     ++visited;
+    if (debt) *debt -= std::min(*debt, len);  // a kept item gives its bytes back below
     const key_hash k = split(hash_key(item_key(p, f)));
     // Replaced or deleted since: no lock needed (nothing can link this offset again).
     if (!linked(k, off)) continue;
@@ -334,8 +336,10 @@ bool partition::evict_some_locked(unsigned* budget, op_ctx& ctx) {
     // within the request's bound, and the victim's survivors stay under half a segment so
     // every victim frees at least half its space.
     if (accessed(off) && live(off, f, ctx.now) && len <= kKeepMaxItem &&
-        _victim_kept + len <= _seg_size / 2 && keep_locked(off, f, k, ctx))
+        _victim_kept + len <= _seg_size / 2 && keep_locked(off, f, k, ctx)) {
+      if (debt) *debt += len;  // moved, not freed
       continue;
+    }
     const std::uint64_t want = make_slot(k.tag, off);
     pair_lock lk(*this, k);
     for (std::uint32_t bi : {k.b1, k.b2}) {
@@ -418,13 +422,22 @@ void partition::retire_victim_locked(op_ctx& ctx) {
   _victim = kNoSegment;
 }
 
-void partition::evict_ahead_locked(op_ctx& ctx) {
+void partition::evict_ahead_locked(std::size_t n, op_ctx& ctx) {
   // Keep `_headroom` segments free or retired, so the grace period of a retired segment
-  // has usually passed (every lcore looped once) before it is needed, a bounded number
-  // of items at a time.
+  // has usually passed (every lcore looped once) before it is needed. Paced: each store
+  // frees twice the bytes it took (so the victim is done when the open segment is half
+  // full), at most kEvictBatch items; a full batch when more than a segment behind.
+  if (_free.size() + _pending.size() >= _headroom) {
+    _evict_debt = 0;
+    return;
+  }
+  _evict_debt += 2 * n;
   unsigned budget = kEvictBatch;
-  while (budget > 0 && _free.size() + _pending.size() < _headroom)
-    if (!evict_some_locked(&budget, ctx)) break;
+  while (budget > 0 && _free.size() + _pending.size() < _headroom) {
+    const bool behind = _free.size() + _pending.size() + 1 < _headroom;
+    if (!behind && _evict_debt == 0) break;
+    if (!evict_some_locked(&budget, behind ? nullptr : &_evict_debt, ctx)) break;
+  }
 }
 
 reservation partition::reserve(std::size_t n, std::uint32_t expires_at, op_ctx& ctx) {
@@ -450,7 +463,7 @@ reservation partition::reserve(std::size_t n, std::uint32_t expires_at, op_ctx& 
           m.max_expiry = kNeverExpires;
         else if (m.max_expiry != kNeverExpires)
           m.max_expiry = std::max(m.max_expiry, expires_at);
-        evict_ahead_locked(ctx);
+        evict_ahead_locked(n, ctx);
         unlock_alloc();
         return r;
       }
@@ -464,7 +477,7 @@ reservation partition::reserve(std::size_t n, std::uint32_t expires_at, op_ctx& 
     // No segment to open: the evict-ahead fell behind (a burst of large items, or fewer
     // than 4 segments, so no headroom). Finish a victim now, whatever it costs.
     unsigned unbounded = ~0u;
-    if (evict_some_locked(&unbounded, ctx)) continue;
+    if (evict_some_locked(&unbounded, nullptr, ctx)) continue;
     // Nothing to evict right now: segments await writers or a grace period.
     // If our own session's views pin every retired segment, waiting cannot help: only our
     // caller's next quiescent() would.

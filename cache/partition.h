@@ -14,7 +14,9 @@
 // - A read hit sets the item's access bit (one bit per 32-byte arena granule, set only
 //   when clear, so a hot key's bit costs one store per eviction round).
 // - The oldest sealed segment becomes the victim; every reserve() while fewer than
-//   `_headroom` segments are free or retired processes at most kEvictBatch of its items:
+//   `_headroom` segments are free or retired examines victim items until it has freed
+//   twice the bytes it reserved, at most kEvictBatch items (a full batch when more than
+//   a segment behind), so the work is spread over the stores:
 //   an item with its bit set (and small enough, and while the victim's survivors fill at
 //   most half a segment) is copied to the open segment and its slot repointed with its
 //   bit clear (second chance); every other linked item is unlinked. A victim with no
@@ -213,12 +215,13 @@ class partition {
   std::size_t pick_victim_locked(std::uint32_t now) const;
   // Processes up to *budget items of the victim (choosing one if there is none),
   // decrementing *budget per item; false when there was nothing to evict.
-  bool evict_some_locked(unsigned* budget, op_ctx& ctx);
+  // With `debt`, stops once that many bytes were freed (and lowers it accordingly).
+  bool evict_some_locked(unsigned* budget, std::size_t* debt, op_ctx& ctx);
   // Copies the victim's item at `off` to the open segment and repoints its slot; false
   // when it does not fit (the caller unlinks it instead).
   bool keep_locked(std::uint64_t off, const item_fields& f, const key_hash& k, op_ctx& ctx);
   void retire_victim_locked(op_ctx& ctx);
-  void evict_ahead_locked(op_ctx& ctx);
+  void evict_ahead_locked(std::size_t n, op_ctx& ctx);
   void open_segment_locked(std::uint32_t s);
   void clear_access(std::uint64_t off) const {
     const auto m = static_cast<std::uint8_t>(1u << (off / kAccessGranule % 8));
@@ -256,6 +259,7 @@ class partition {
   std::uint32_t _victim = kNoSegment;  // sealed segment being evicted
   std::uint32_t _victim_off = 0;       // next item of the victim to examine
   std::uint32_t _victim_kept = 0;      // bytes of the victim copied forward so far
+  std::size_t _evict_debt = 0;         // bytes evict-ahead still owes the stores (x2)
   // The open segment, readable without the lock (committed_end); a walker asks for it to
   // be sealed through _seal_request instead of taking the lock.
   std::atomic<std::uint32_t> _open_pub{kNoSegment};

@@ -250,8 +250,8 @@ void partition::open_segment_locked(std::uint32_t s) {
   // item of its last incarnation. (With a segment size that is not a multiple of
   // 8 * kAccessGranule the edge bytes are shared with a neighbour: a few bits lost.)
   const std::uint64_t base = std::uint64_t{s} * _seg_size;
-  for (std::uint64_t i = base / kAccessGranule / 8; i <= (base + _seg_size - 1) / kAccessGranule / 8;
-       ++i)
+  for (std::uint64_t i = base / kAccessGranule / 8;
+       i <= (base + _seg_size - 1) / kAccessGranule / 8; ++i)
     _access[i].store(0, std::memory_order_relaxed);
   m.seq.store(_next_seq, std::memory_order_relaxed);
   m.write_off.store(0, std::memory_order_relaxed);

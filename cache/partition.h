@@ -255,7 +255,7 @@ class partition {
   std::vector<std::uint32_t> _free;
   seg_ring _sealed;
   seg_ring _pending;
-  std::size_t _headroom;  // segments kept free or retired ahead of need
+  std::size_t _headroom;               // segments kept free or retired ahead of need
   std::uint32_t _victim = kNoSegment;  // sealed segment being evicted
   std::uint32_t _victim_off = 0;       // next item of the victim to examine
   std::uint32_t _victim_kept = 0;      // bytes of the victim copied forward so far

@@ -61,12 +61,18 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--mem") o.mem_mib = std::strtoull(next(), nullptr, 10);
-    else if (a == "--value") o.value = std::strtoull(next(), nullptr, 10);
-    else if (a == "--ops") o.ops = std::strtoull(next(), nullptr, 10);
-    else if (a == "--get-ratio") o.get_ratio = std::strtod(next(), nullptr);
-    else if (a == "--keys") o.keys = std::strtoull(next(), nullptr, 10);
-    else if (a == "--zipf") o.zipf = true;
+    if (a == "--mem")
+      o.mem_mib = std::strtoull(next(), nullptr, 10);
+    else if (a == "--value")
+      o.value = std::strtoull(next(), nullptr, 10);
+    else if (a == "--ops")
+      o.ops = std::strtoull(next(), nullptr, 10);
+    else if (a == "--get-ratio")
+      o.get_ratio = std::strtod(next(), nullptr);
+    else if (a == "--keys")
+      o.keys = std::strtoull(next(), nullptr, 10);
+    else if (a == "--zipf")
+      o.zipf = true;
     else {
       std::fprintf(stderr,
                    "usage: evict_service [--mem MiB] [--value B] [--ops N] [--get-ratio R] "
@@ -91,8 +97,7 @@ int main(int argc, char** argv) {
   char k[kKeyLen];
   std::mt19937_64 rng(42);
   // Zipf 0.99 over `keys` via the shared YCSB stream when asked, else uniform.
-  const std::vector<std::uint32_t>* zs =
-      o.zipf ? &anvil::bench::index_stream(keys, true) : nullptr;
+  const std::vector<std::uint32_t>* zs = o.zipf ? &anvil::bench::index_stream(keys, true) : nullptr;
   std::size_t zi = 0;
   auto pick = [&]() -> std::uint64_t {
     if (zs) return (*zs)[zi++ % zs->size()];
@@ -142,12 +147,13 @@ int main(int argc, char** argv) {
     ++hist[b];
   }
   const partition_stats t = e.total_stats();
-  std::printf("evict_service: -m %zu MiB, %zu-byte values (%zu B items), %zu keys%s, %zu ops, "
-              "GET ratio %.2f; evictions %llu, examined %llu, kept %llu\n",
-              o.mem_mib, o.value, item, keys, o.zipf ? " zipf 0.99" : " uniform", o.ops,
-              o.get_ratio, static_cast<unsigned long long>(t.evictions),
-              static_cast<unsigned long long>(t.evict_visited),
-              static_cast<unsigned long long>(t.evict_kept));
+  std::printf(
+      "evict_service: -m %zu MiB, %zu-byte values (%zu B items), %zu keys%s, %zu ops, "
+      "GET ratio %.2f; evictions %llu, examined %llu, kept %llu\n",
+      o.mem_mib, o.value, item, keys, o.zipf ? " zipf 0.99" : " uniform", o.ops, o.get_ratio,
+      static_cast<unsigned long long>(t.evictions),
+      static_cast<unsigned long long>(t.evict_visited),
+      static_cast<unsigned long long>(t.evict_kept));
   std::printf("SET service time histogram (ns, log2 buckets):\n");
   for (unsigned b = 0; b < 32; ++b)
     if (hist[b])
@@ -159,12 +165,13 @@ int main(int argc, char** argv) {
                mx = sets ? *std::max_element(set_ns.begin(), set_ns.end()) / 1000.0 : 0;
   const double c999 = pct(set_cpu_ns, 0.999), c9999 = pct(set_cpu_ns, 0.9999),
                cmx = sets ? *std::max_element(set_cpu_ns.begin(), set_cpu_ns.end()) / 1000.0 : 0;
-  std::printf("SETs %zu: wall p50 %.2f us, p99 %.2f us, p99.9 %.2f us, p99.99 %.2f us, max %.1f us, "
-              ">200us %llu; thread CPU p99.9 %.2f us, p99.99 %.2f us, max %.1f us, >200us %llu; "
-              "most items one SET dropped %llu, examined %llu",
-              sets, p50, p99, p999, p9999, mx, static_cast<unsigned long long>(over200), c999,
-              c9999, cmx, static_cast<unsigned long long>(cpu_over200),
-              static_cast<unsigned long long>(max_drop), static_cast<unsigned long long>(max_visit));
+  std::printf(
+      "SETs %zu: wall p50 %.2f us, p99 %.2f us, p99.9 %.2f us, p99.99 %.2f us, max %.1f us, "
+      ">200us %llu; thread CPU p99.9 %.2f us, p99.99 %.2f us, max %.1f us, >200us %llu; "
+      "most items one SET dropped %llu, examined %llu",
+      sets, p50, p99, p999, p9999, mx, static_cast<unsigned long long>(over200), c999, c9999, cmx,
+      static_cast<unsigned long long>(cpu_over200), static_cast<unsigned long long>(max_drop),
+      static_cast<unsigned long long>(max_visit));
   if (gets) std::printf("; GET hit ratio %.4f", static_cast<double>(hits) / gets);
   std::printf("\n");
   return 0;

@@ -55,8 +55,7 @@ std::vector<std::uint64_t> make_trace(const options& o) {
   while (t.size() < o.ops) {
     // A 1000-key scan starts with probability p per hot request: scans are then a
     // fraction 1000p / (1 + 1000p) = F of the requests.
-    if (scan_left == 0 && o.scan > 0 && u(rng) < o.scan / (1000.0 * (1 - o.scan)))
-      scan_left = 1000;
+    if (scan_left == 0 && o.scan > 0 && u(rng) < o.scan / (1000.0 * (1 - o.scan))) scan_left = 1000;
     if (scan_left > 0) {
       --scan_left;
       t.push_back(scan_next++);
@@ -248,15 +247,22 @@ int main(int argc, char** argv) {
       return 2;
     }
     const char* v = argv[++i];
-    if (a == "--mem") o.mem_mib = std::strtoull(v, nullptr, 10);
-    else if (a == "--value") o.value = std::strtoull(v, nullptr, 10);
-    else if (a == "--keys") o.keys = std::strtoull(v, nullptr, 10);
-    else if (a == "--ops") o.ops = std::strtoull(v, nullptr, 10);
-    else if (a == "--scan") o.scan = std::strtod(v, nullptr);
-    else if (a == "--memcached") o.memcached = v;
+    if (a == "--mem")
+      o.mem_mib = std::strtoull(v, nullptr, 10);
+    else if (a == "--value")
+      o.value = std::strtoull(v, nullptr, 10);
+    else if (a == "--keys")
+      o.keys = std::strtoull(v, nullptr, 10);
+    else if (a == "--ops")
+      o.ops = std::strtoull(v, nullptr, 10);
+    else if (a == "--scan")
+      o.scan = std::strtod(v, nullptr);
+    else if (a == "--memcached")
+      o.memcached = v;
     else {
-      std::fprintf(stderr, "usage: hit_ratio --mem MiB [--value B] [--keys N] [--ops N] "
-                           "[--scan F] [--memcached HOST:PORT]\n");
+      std::fprintf(stderr,
+                   "usage: hit_ratio --mem MiB [--value B] [--keys N] [--ops N] "
+                   "[--scan F] [--memcached HOST:PORT]\n");
       return 2;
     }
   }
@@ -266,10 +272,11 @@ int main(int argc, char** argv) {
   }
   const std::vector<std::uint64_t> trace = make_trace(o);
   const result av = run_engine(o, trace);
-  std::printf("trace: zipf 0.99 over %zu keys%s, %zu requests (first third warm-up), "
-              "%zu-byte values, -m %zu\n",
-              o.keys, o.scan > 0 ? (" + scans, fraction " + std::to_string(o.scan)).c_str() : "",
-              o.ops, o.value, o.mem_mib);
+  std::printf(
+      "trace: zipf 0.99 over %zu keys%s, %zu requests (first third warm-up), "
+      "%zu-byte values, -m %zu\n",
+      o.keys, o.scan > 0 ? (" + scans, fraction " + std::to_string(o.scan)).c_str() : "", o.ops,
+      o.value, o.mem_mib);
   std::printf("anvil engine  hit ratio %.4f (%llu / %llu)\n", av.ratio(),
               static_cast<unsigned long long>(av.hits), static_cast<unsigned long long>(av.gets));
   if (!o.memcached.empty()) {

@@ -48,8 +48,7 @@ TEST(eviction_bound, a_store_examines_at_most_a_batch_of_items) {
   }
   const partition_stats t = e.stats(0);
   std::printf("evictions %llu over %llu stores; most dropped by one store %llu, examined %llu\n",
-              static_cast<unsigned long long>(t.evictions),
-              static_cast<unsigned long long>(stores),
+              static_cast<unsigned long long>(t.evictions), static_cast<unsigned long long>(stores),
               static_cast<unsigned long long>(max_dropped),
               static_cast<unsigned long long>(max_examined));
   EXPECT_GT(t.evictions, 1'000'000u);  // it really evicted, and nearly all of it live
@@ -73,8 +72,7 @@ TEST(eviction_bound, read_keys_survive_a_scan_of_one_time_keys) {
   int hot_misses_late = 0;
   constexpr int kScan = 400'000;
   for (int i = 0; i < kScan; ++i) {
-    ASSERT_EQ(s.store(store_mode::set, "scan:" + std::to_string(i), value, 0, 0).st,
-              status::ok);
+    ASSERT_EQ(s.store(store_mode::set, "scan:" + std::to_string(i), value, 0, 0).st, status::ok);
     if (i % 8 == 0) {
       const bool hit = s.get("hot:" + std::to_string((i / 8) % kHot)).found;
       if (i > kScan / 2 && !hit) ++hot_misses_late;
@@ -85,8 +83,8 @@ TEST(eviction_bound, read_keys_survive_a_scan_of_one_time_keys) {
   for (int h = 0; h < kHot; ++h) alive += s.get("hot:" + std::to_string(h)).found;
   s.quiescent();
   const partition_stats t = e.stats(0);
-  std::printf("hot keys alive %d/%d, late hot misses %d, evictions %llu, kept %llu\n", alive,
-              kHot, hot_misses_late, static_cast<unsigned long long>(t.evictions),
+  std::printf("hot keys alive %d/%d, late hot misses %d, evictions %llu, kept %llu\n", alive, kHot,
+              hot_misses_late, static_cast<unsigned long long>(t.evictions),
               static_cast<unsigned long long>(t.evict_kept));
   EXPECT_GT(t.evictions, 200'000u);
   EXPECT_GE(alive, kHot * 99 / 100);  // FIFO keeps none of them
@@ -111,16 +109,15 @@ TEST(eviction_bound, index_pressure_drops_an_unread_item_first) {
     ASSERT_EQ(s.store(store_mode::set, "hot:" + std::to_string(h), value, 0, 0).st, status::ok);
   read_hot();
   for (int i = 0; i < 20'000; ++i) {
-    ASSERT_EQ(s.store(store_mode::set, "cold:" + std::to_string(i), value, 0, 0).st,
-              status::ok);
+    ASSERT_EQ(s.store(store_mode::set, "cold:" + std::to_string(i), value, 0, 0).st, status::ok);
     if (i % 50 == 49) read_hot();
   }
   int alive = 0;
   for (int h = 0; h < kHot; ++h) alive += s.get("hot:" + std::to_string(h)).found;
   s.quiescent();
   const partition_stats t = e.stats(0);
-  std::printf("hot keys alive %d/%d after %llu index evictions (segment evictions: %llu)\n",
-              alive, kHot, static_cast<unsigned long long>(t.evictions),
+  std::printf("hot keys alive %d/%d after %llu index evictions (segment evictions: %llu)\n", alive,
+              kHot, static_cast<unsigned long long>(t.evictions),
               static_cast<unsigned long long>(t.evict_visited));
   EXPECT_EQ(t.evict_visited, 0u);  // only the index was full
   EXPECT_GT(t.evictions, 15'000u);

@@ -129,7 +129,8 @@ class partition {
   void replace_locked(std::atomic<std::uint64_t>* s, std::uint64_t slot_value, op_ctx& ctx);
   void unlink_locked(std::atomic<std::uint64_t>* s, op_ctx& ctx, unlink_reason why);
 
-  // Reserves n contiguous bytes for a new item, evicting whole segments if needed.
+  // Reserves n contiguous bytes for a new item; does the bounded eviction work described
+  // above (a whole victim only when no segment can be opened at all).
   // Must be called with no bucket lock held. Fails (ok() == false) only when no segment
   // can be freed: the limit is below one segment, or a grace period is blocked.
   reservation reserve(std::size_t n, std::uint32_t expires_at, op_ctx& ctx);

@@ -2,7 +2,7 @@
 // Pattern of every write: read the current item lock-free (sizes, CAS) -> reserve space
 // (may evict; no bucket lock held) -> write the new item -> lock the key's buckets ->
 // re-check the current item by CAS (retry if it moved) -> link -> unlock -> commit.
-// Failed operations leave an unlinked item in the arena; whole-segment eviction reclaims it.
+// Failed operations leave an unlinked item in the arena; segment eviction reclaims it.
 #include <algorithm>
 #include <cstring>
 

@@ -32,6 +32,23 @@ inline void cpu_relax() {
 #endif
 }
 
+// Spin-then-yield for a wait on another thread's short critical section: a bucket holder
+// stays a few hundred ns, but if it was preempted, spinning on would only burn the CPU it
+// may need to finish.
+class backoff {
+ public:
+  void pause() {
+    if (++_n < kSpins)
+      cpu_relax();
+    else
+      std::this_thread::yield();
+  }
+
+ private:
+  static constexpr unsigned kSpins = 256;
+  unsigned _n = 0;
+};
+
 struct alignas(64) bucket {
   std::atomic<std::uint64_t> version{0};
   std::atomic<std::uint64_t> slot[kSlotsPerBucket] = {};
@@ -39,10 +56,9 @@ struct alignas(64) bucket {
   // Waits for an even version; acquire pairs with the writer's release in unlock(), so
   // the slots read afterwards are at least as new as that version.
   std::uint64_t read_begin() const {
-    for (;;) {
+    for (backoff b;; b.pause()) {
       const std::uint64_t v = version.load(std::memory_order_acquire);
       if ((v & 1) == 0) return v;
-      cpu_relax();
     }
   }
   // The acquire fence orders the slot loads before the re-read of the version: if a
@@ -53,13 +69,12 @@ struct alignas(64) bucket {
   }
 
   void lock() {
-    for (;;) {
+    for (backoff b;; b.pause()) {
       std::uint64_t v = version.load(std::memory_order_relaxed);
       // Acquire: our slot reads/writes inside the critical section stay after the CAS.
       if ((v & 1) == 0 && version.compare_exchange_weak(v, v + 1, std::memory_order_acquire,
                                                         std::memory_order_relaxed))
         return;
-      cpu_relax();
     }
   }
   bool try_lock() {

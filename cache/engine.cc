@@ -76,6 +76,8 @@ partition_stats engine::impl::stats(std::size_t p) const {
   s.segment_bytes = part.segment_bytes();
   s.index_bytes = part.index_bytes();
   s.index_slots = std::uint64_t{part.nbuckets()} * kSlotsPerBucket;
+  s.evict_visited = part.evict_visited();
+  s.evict_kept = part.evict_kept();
   return s;
 }
 
@@ -111,6 +113,8 @@ partition_stats engine::total_stats() const {
     t.segment_bytes += s.segment_bytes;
     t.index_bytes += s.index_bytes;
     t.index_slots += s.index_slots;
+    t.evict_visited += s.evict_visited;
+    t.evict_kept += s.evict_kept;
     if (p == 0)
       t.numa_node = s.numa_node;
     else if (t.numa_node != s.numa_node)

@@ -129,6 +129,10 @@ struct partition_stats {
   // Index capacity in slots (7 per bucket): items / index_slots is its fullness. Past
   // ~80% an insert whose two buckets are full drops a resident item.
   std::uint64_t index_slots = 0;
+  // Eviction work (never reset): items examined, and read items copied forward instead
+  // of dropped (the CLOCK's second chance; cache/README.md, "Eviction").
+  std::uint64_t evict_visited = 0;
+  std::uint64_t evict_kept = 0;
 };
 
 class engine;

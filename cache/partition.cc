@@ -1,4 +1,4 @@
-// Partition index operations, segment allocation and whole-segment eviction.
+// Partition index operations, segment allocation and incremental CLOCK eviction.
 #include "cache/partition.h"
 
 #include <algorithm>
@@ -21,6 +21,10 @@ constexpr std::size_t kVictimScan = 8;
 // then yields; past kSealAfterRounds it seals an open segment that is never idle.
 constexpr unsigned kSpinRounds = 64;
 constexpr unsigned kSealAfterRounds = 256;
+// A writer waiting for the allocation lock spins this many rounds, then yields. Holders
+// keep it for a bounded time (at most kEvictBatch items of eviction work in the steady
+// state), so the spin usually wins; the yield lets a preempted holder on this CPU run.
+constexpr unsigned kLockSpins = 256;
 }  // namespace
 
 partition::partition(const config& cfg)
@@ -29,6 +33,8 @@ partition::partition(const config& cfg)
       _nsegs(cfg.nsegs),
       _seg_size(cfg.seg_size),
       _segs(std::make_unique<seg_meta[]>(cfg.nsegs ? cfg.nsegs : 1)),
+      _access(std::make_unique<std::atomic<std::uint8_t>[]>(
+          cfg.nsegs * cfg.seg_size / kAccessGranule / 8 + 1)),
       _sealed(cfg.nsegs),
       _pending(cfg.nsegs),
       _headroom(cfg.nsegs >= 4 ? std::clamp<std::size_t>(cfg.nsegs / 16, 1, 8) : 0) {
@@ -154,11 +160,13 @@ void partition::insert_locked(const key_hash& k, std::uint64_t slot_value, op_ct
         freed >= &_buckets[k.b1].slot[0] && freed < &_buckets[k.b1].slot[0] + kSlotsPerBucket;
     return link_slot(freed, in_b1 ? slot_value : slot_value | kSlotAltBit, ctx);
   }
-  // Both buckets full and nothing movable: drop an expired/flushed item, else the one in
-  // the oldest segment (the item segment eviction would take next).
+  // Both buckets full and nothing movable: the segment CLOCK's bit decides here too. Drop
+  // an expired/flushed item, else the oldest item not read since it was written (or last
+  // moved), else (all 14 were read) the oldest, clearing the others' bits: their second
+  // chance is spent, as when the segment hand passes them.
   std::atomic<std::uint64_t>* victim = nullptr;
   bool victim_in_b1 = true;
-  std::uint64_t victim_seq = ~std::uint64_t{0};
+  std::uint64_t victim_rank = ~std::uint64_t{0};  // read bit << 63 | segment seq
   bool victim_dead = false;
   for (std::uint32_t bi : {k.b1, k.b2}) {
     bucket& b = _buckets[bi];
@@ -166,14 +174,23 @@ void partition::insert_locked(const key_hash& k, std::uint64_t slot_value, op_ct
       const std::uint64_t off = slot_offset(b.slot[i].load(std::memory_order_relaxed));
       const item_fields f = read_item(at(off));
       const std::uint64_t seq = _segs[off / _seg_size].seq.load(std::memory_order_relaxed);
-      if (!live(off, f, ctx.now) || seq < victim_seq) {
+      const std::uint64_t rank = (accessed(off) ? std::uint64_t{1} << 63 : 0) | seq;
+      const bool dead = !live(off, f, ctx.now);
+      if (dead || rank < victim_rank) {
         victim = &b.slot[i];
         victim_in_b1 = bi == k.b1;
-        victim_seq = seq;
-        victim_dead = !live(off, f, ctx.now);
+        victim_rank = rank;
+        victim_dead = dead;
       }
     }
     if (k.b1 == k.b2) break;
+  }
+  if (!victim_dead && (victim_rank >> 63) != 0) {
+    for (std::uint32_t bi : {k.b1, k.b2}) {
+      for (unsigned i = 0; i < kSlotsPerBucket; ++i)
+        clear_access(slot_offset(_buckets[bi].slot[i].load(std::memory_order_relaxed)));
+      if (k.b1 == k.b2) break;
+    }
   }
   const item_fields vf = read_item(at(slot_offset(victim->load(std::memory_order_relaxed))));
   unlink_locked(victim, ctx, victim_dead ? dead_reason(vf, ctx.now) : unlink_reason::evicted);
@@ -207,10 +224,15 @@ void partition::unlink_locked(std::atomic<std::uint64_t>* s, op_ctx& ctx, unlink
 }
 
 void partition::lock_alloc() {
-  for (;;) {
+  for (unsigned spins = 0;;) {
     // Acquire: the segment lists written by the previous holder are visible.
     if (!_alloc_lock.exchange(true, std::memory_order_acquire)) return;
-    while (_alloc_lock.load(std::memory_order_relaxed)) cpu_relax();
+    while (_alloc_lock.load(std::memory_order_relaxed)) {
+      if (++spins < kLockSpins)
+        cpu_relax();
+      else
+        std::this_thread::yield();
+    }
   }
 }
 
@@ -218,6 +240,27 @@ void partition::seal_locked() {
   if (_open == kNoSegment) return;
   _sealed.push_back(_open);
   _open = kNoSegment;
+  // Release: every write_off store of the segment precedes it (committed_end).
+  _open_pub.store(kNoSegment, std::memory_order_release);
+}
+
+void partition::open_segment_locked(std::uint32_t s) {
+  seg_meta& m = _segs[s];
+  // Its access bits: the grace period has passed, so no reader can still set one for an
+  // item of its last incarnation. (With a segment size that is not a multiple of
+  // 8 * kAccessGranule the edge bytes are shared with a neighbour: a few bits lost.)
+  const std::uint64_t base = std::uint64_t{s} * _seg_size;
+  for (std::uint64_t i = base / kAccessGranule / 8;
+       i <= (base + _seg_size - 1) / kAccessGranule / 8; ++i)
+    _access[i].store(0, std::memory_order_relaxed);
+  m.seq.store(_next_seq, std::memory_order_relaxed);
+  m.write_off.store(0, std::memory_order_relaxed);
+  m.max_expiry = 0;
+  _open = s;
+  // Before live_seq: a walker that sees the new incarnation also sees that it is open.
+  _open_pub.store(s, std::memory_order_release);
+  m.live_seq.store(_next_seq++, std::memory_order_release);
+  _in_use.store(_nsegs - _free.size(), std::memory_order_relaxed);
 }
 
 std::uint32_t partition::take_free_locked(op_ctx& ctx) {
@@ -264,57 +307,163 @@ std::size_t partition::pick_victim_locked(std::uint32_t now) const {
   return oldest_idle;
 }
 
-void partition::evict_locked(std::size_t ring_index, op_ctx& ctx) {
-  const std::uint32_t seg = _sealed.take(ring_index);
-  seg_meta& m = _segs[seg];
-  const std::uint64_t base = std::uint64_t{seg} * _seg_size;
-  std::uint64_t off = 0;
-  while (off < m.write_off && m.live_items.load(std::memory_order_relaxed) != 0) {
-    const std::byte* p = at(base + off);
-    const item_fields f = read_item(p);
-    const std::string_view key = item_key(p, f);
-    const key_hash k = split(hash_key(key));
-    const std::uint64_t want = make_slot(k.tag, base + off);
-    {
-      pair_lock lk(*this, k);
-      for (std::uint32_t bi : {k.b1, k.b2}) {
-        bucket& b = _buckets[bi];
-        for (unsigned i = 0; i < kSlotsPerBucket; ++i) {
-          if (slot_item(b.slot[i].load(std::memory_order_relaxed)) != want) continue;
-          unlink_locked(
-              &b.slot[i], ctx,
-              live(base + off, f, ctx.now) ? unlink_reason::evicted : dead_reason(f, ctx.now));
-        }
-        if (k.b1 == k.b2) break;
-      }
-    }
-    off += item_total_len(f);
+bool partition::evict_some_locked(unsigned* budget, std::size_t* debt, op_ctx& ctx) {
+  if (_victim == kNoSegment) {
+    const std::size_t v = pick_victim_locked(ctx.now);
+    if (v >= _sealed.size()) return false;
+    _victim = _sealed.take(v);
+    _victim_off = 0;
+    _victim_kept = 0;
   }
-  // The unlinks above happen before the epoch advance (acq_rel): a session that observes
-  // the new epoch can no longer find these items. The same for live_seq: a walker that
-  // still sees the seq after its quiescent point holds an epoch below retire_epoch.
+  seg_meta& m = _segs[_victim];
+  const std::uint64_t base = std::uint64_t{_victim} * _seg_size;
+  const std::uint32_t end = m.write_off.load(std::memory_order_relaxed);
+  std::uint64_t visited = 0;
+  while (*budget > 0 && (!debt || *debt > 0) && _victim_off < end &&
+         m.live_items.load(std::memory_order_relaxed) != 0) {
+    const std::uint64_t off = base + _victim_off;
+    const std::byte* p = at(off);
+    const item_fields f = read_item(p);
+    const std::size_t len = item_total_len(f);
+    _victim_off += static_cast<std::uint32_t>(len);
+    --*budget;
+    ++visited;
+    if (debt) *debt -= std::min(*debt, len);  // a kept item gives its bytes back below
+    const key_hash k = split(hash_key(item_key(p, f)));
+    // Replaced or deleted since: no lock needed (nothing can link this offset again).
+    if (!linked(k, off)) continue;
+    // Second chance: read since written (or since its last move), small enough to copy
+    // within the request's bound, and the victim's survivors stay under half a segment so
+    // every victim frees at least half its space.
+    if (accessed(off) && live(off, f, ctx.now) && len <= kKeepMaxItem &&
+        _victim_kept + len <= _seg_size / 2 && keep_locked(off, f, k, ctx)) {
+      if (debt) *debt += len;  // moved, not freed
+      continue;
+    }
+    const std::uint64_t want = make_slot(k.tag, off);
+    pair_lock lk(*this, k);
+    for (std::uint32_t bi : {k.b1, k.b2}) {
+      bucket& b = _buckets[bi];
+      for (unsigned i = 0; i < kSlotsPerBucket; ++i) {
+        if (slot_item(b.slot[i].load(std::memory_order_relaxed)) != want) continue;
+        unlink_locked(&b.slot[i], ctx,
+                      live(off, f, ctx.now) ? unlink_reason::evicted : dead_reason(f, ctx.now));
+      }
+      if (k.b1 == k.b2) break;
+    }
+  }
+  add(_evict_visited, visited);
+  if (_victim_off >= end || m.live_items.load(std::memory_order_relaxed) == 0)
+    retire_victim_locked(ctx);
+  return true;
+}
+
+bool partition::keep_locked(std::uint64_t off, const item_fields& f, const key_hash& k,
+                            op_ctx& ctx) {
+  (void)ctx;
+  if (_open == kNoSegment || _walkers.load(std::memory_order_relaxed) != 0) return false;
+  seg_meta& o = _segs[_open];
+  const std::size_t len = item_total_len(f);
+  const std::uint32_t wo = o.write_off.load(std::memory_order_relaxed);
+  if (wo + len > _seg_size) return false;
+  const std::uint64_t to = std::uint64_t{_open} * _seg_size + wo;
+  // The same protocol as reserve()/commit(): a walker sees writers != 0 until the copy
+  // is complete.
+  o.writers.fetch_add(1, std::memory_order_relaxed);
+  o.write_off.store(wo + static_cast<std::uint32_t>(len), std::memory_order_release);
+  if (f.expires_at == 0)
+    o.max_expiry = kNeverExpires;
+  else if (o.max_expiry != kNeverExpires)
+    o.max_expiry = std::max(o.max_expiry, f.expires_at);
+  std::memcpy(at(to), at(off), len);  // same bytes, same CAS: the item moves, it is not rewritten
+  bool moved = false;
+  bool walking = false;
+  {
+    const std::uint64_t want = make_slot(k.tag, off);
+    pair_lock lk(*this, k);
+    // A walk that began after the check above: leave the item where it is (walk_guard).
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    walking = _walkers.load(std::memory_order_relaxed) != 0;
+    for (std::uint32_t bi : {k.b1, k.b2}) {
+      if (walking) break;
+      bucket& b = _buckets[bi];
+      for (unsigned i = 0; i < kSlotsPerBucket && !moved; ++i) {
+        const std::uint64_t s = b.slot[i].load(std::memory_order_relaxed);
+        if (slot_item(s) != want) continue;
+        // Release: the copied bytes are visible to whoever loads the new slot. The old
+        // copy stays readable for readers that hold it until their next quiescent point.
+        b.slot[i].store(make_slot(k.tag, to) | (s & kSlotAltBit), std::memory_order_release);
+        _segs[off / _seg_size].live_items.fetch_sub(1, std::memory_order_relaxed);
+        account_link(to);
+        moved = true;
+      }
+      if (k.b1 == k.b2 || moved) break;
+    }
+  }
+  o.writers.fetch_sub(1, std::memory_order_release);
+  if (moved) {
+    _victim_kept += static_cast<std::uint32_t>(len);
+    add(_evict_kept, 1);
+  }
+  // Not moved: replaced or deleted since linked() looked (nothing left to do), or a walk
+  // began (the caller drops it instead). The copy is dead space.
+  return !walking;
+}
+
+void partition::retire_victim_locked(op_ctx& ctx) {
+  seg_meta& m = _segs[_victim];
+  // Every unlink and move of its items (in this and earlier requests) happens before the
+  // epoch advance (acq_rel): a session that observes the new epoch can no longer find
+  // them. The same for live_seq: a walker that still sees the seq after its quiescent
+  // point holds an epoch below retire_epoch.
   m.live_seq.store(0, std::memory_order_release);
   m.retire_epoch = ctx.q->advance();
-  _pending.push_back(seg);
+  _pending.push_back(_victim);
+  _victim = kNoSegment;
+}
+
+void partition::evict_ahead_locked(std::size_t n, op_ctx& ctx) {
+  // Keep `_headroom` segments free or retired, so the grace period of a retired segment
+  // has usually passed (every lcore looped once) before it is needed. Paced: each store
+  // frees twice the bytes it took (so the victim is done when the open segment is half
+  // full), at most kEvictBatch items; a full batch when more than a segment behind.
+  if (_free.size() + _pending.size() >= _headroom) {
+    _evict_debt = 0;
+    return;
+  }
+  _evict_debt += 2 * n;
+  unsigned budget = kEvictBatch;
+  while (budget > 0 && _free.size() + _pending.size() < _headroom) {
+    const bool behind = _free.size() + _pending.size() + 1 < _headroom;
+    if (!behind && _evict_debt == 0) break;
+    if (!evict_some_locked(&budget, behind ? nullptr : &_evict_debt, ctx)) break;
+  }
 }
 
 reservation partition::reserve(std::size_t n, std::uint32_t expires_at, op_ctx& ctx) {
   if (n > _seg_size || _nsegs == 0) return {};
   lock_alloc();
   for (unsigned round = 0;; ++round) {
+    if (_open != kNoSegment && _seal_request.load(std::memory_order_relaxed) == _open) {
+      _seal_request.store(kNoSegment, std::memory_order_relaxed);
+      seal_locked();  // a walker waits for it to drain (committed_end)
+    }
     if (_open != kNoSegment) {
       seg_meta& m = _segs[_open];
-      if (m.write_off + n <= _seg_size) {
+      const std::uint32_t wo = m.write_off.load(std::memory_order_relaxed);
+      if (wo + n <= _seg_size) {
         reservation r;
         r.seg = _open;
-        r.off = std::uint64_t{_open} * _seg_size + m.write_off;
+        r.off = std::uint64_t{_open} * _seg_size + wo;
         r.p = _arena + r.off;
-        m.write_off += static_cast<std::uint32_t>(n);
-        m.writers.fetch_add(1, std::memory_order_relaxed);  // published by unlock_alloc
+        // writers first, then write_off (release): see committed_end.
+        m.writers.fetch_add(1, std::memory_order_relaxed);
+        m.write_off.store(wo + static_cast<std::uint32_t>(n), std::memory_order_release);
         if (expires_at == 0)
           m.max_expiry = kNeverExpires;
         else if (m.max_expiry != kNeverExpires)
           m.max_expiry = std::max(m.max_expiry, expires_at);
+        evict_ahead_locked(n, ctx);
         unlock_alloc();
         return r;
       }
@@ -322,28 +471,13 @@ reservation partition::reserve(std::size_t n, std::uint32_t expires_at, op_ctx& 
     }
     const std::uint32_t s = take_free_locked(ctx);
     if (s != kNoSegment) {
-      seg_meta& m = _segs[s];
-      m.seq.store(_next_seq, std::memory_order_relaxed);
-      m.live_seq.store(_next_seq++, std::memory_order_release);
-      m.write_off = 0;
-      m.max_expiry = 0;
-      _open = s;
-      _in_use.store(_nsegs - _free.size(), std::memory_order_relaxed);
-      // Evict ahead: keep `_headroom` segments free or retired, so the grace period of a
-      // retired segment has usually passed (every lcore looped once) before it is needed.
-      // Without this, a session holding views could not reuse what it just evicted.
-      while (_free.size() + _pending.size() < _headroom) {
-        const std::size_t v = pick_victim_locked(ctx.now);
-        if (v >= _sealed.size()) break;
-        evict_locked(v, ctx);
-      }
+      open_segment_locked(s);
       continue;
     }
-    const std::size_t v = pick_victim_locked(ctx.now);
-    if (v < _sealed.size()) {
-      evict_locked(v, ctx);
-      continue;
-    }
+    // No segment to open: the evict-ahead fell behind (a burst of large items, or fewer
+    // than 4 segments, so no headroom). Finish a victim now, whatever it costs.
+    unsigned unbounded = ~0u;
+    if (evict_some_locked(&unbounded, nullptr, ctx)) continue;
     // Nothing to evict right now: segments await writers or a grace period.
     // If our own session's views pin every retired segment, waiting cannot help: only our
     // caller's next quiescent() would.
@@ -399,24 +533,26 @@ void partition::live_segments(std::uint64_t after, std::vector<seg_ref>& out) co
 
 bool partition::committed_end(std::uint32_t seg, std::uint64_t seq, std::uint32_t* end,
                               bool* open) {
+  // Lock-free, so a walker preempted here (it runs at nice 19) holds nothing a writer
+  // waits for. Order matters: open flag, then write_off, then writers (each acquire).
+  // A segment seen not open was sealed after its last write_off store (seal_locked's
+  // release), so that end is final; writers == 0 read after write_off (which reserve()
+  // stores after raising writers) means every item below it was committed (commit()'s
+  // release), so its bytes are visible.
+  seg_meta& m = _segs[seg];
   for (unsigned round = 0;; ++round) {
-    lock_alloc();
-    seg_meta& m = _segs[seg];
-    if (m.live_seq.load(std::memory_order_relaxed) != seq) {
-      unlock_alloc();
-      return false;
-    }
-    const bool is_open = _open == seg;
-    // Acquire pairs with commit()'s release: no reservation can start while we hold the
-    // lock, so writers == 0 means every item below write_off is complete and visible.
+    if (m.live_seq.load(std::memory_order_acquire) != seq) return false;
+    const bool is_open = _open_pub.load(std::memory_order_acquire) == seg;
+    const std::uint32_t wo = m.write_off.load(std::memory_order_acquire);
     if (m.writers.load(std::memory_order_acquire) == 0) {
-      *end = m.write_off;
+      // Still the same incarnation: wo was not a later one's (seq never repeats).
+      if (m.live_seq.load(std::memory_order_acquire) != seq) return false;
+      *end = wo;
       *open = is_open;
-      unlock_alloc();
       return true;
     }
-    if (is_open && round >= kSealAfterRounds) seal_locked();
-    unlock_alloc();
+    // The next reserve() seals it; no new reservation can start there after that.
+    if (is_open && round >= kSealAfterRounds) _seal_request.store(seg, std::memory_order_relaxed);
     if (round < kSpinRounds)
       cpu_relax();
     else

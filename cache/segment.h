@@ -1,14 +1,16 @@
 // Segment bookkeeping for one partition's log-structured arena.
 // A segment is a fixed-size run of the arena that items are appended to. Life cycle:
-//   free -> open (appended to) -> sealed (full, in FIFO age order)
-//        -> pending (items unlinked, waiting for a QSBR grace period) -> free.
-// Items are never freed one by one; a whole segment is evicted. `writers` counts
+//   free -> open (appended to) -> sealed (full, in FIFO age order) -> victim (being
+//   evicted, a bounded number of items per request) -> pending (every item unlinked or
+//   copied out, waiting for a QSBR grace period) -> free.
+// Items are never freed one by one: a whole segment is reclaimed, its recently read items
+// copied to the open segment first (partition.h, "Eviction"). `writers` counts
 // reservations not yet committed: a segment is evicted only when it is sealed and has no
 // writers, so every item header in it is complete. `seq` orders segments by opening
 // time and implements flush (segments with seq below the partition's flush mark are dead).
-// `live_seq` is seq while the segment is open or sealed and 0 from the moment eviction
-// starts (before its retire epoch is taken), so a lock-free walker that sees its seq after
-// a quiescent point knows the memory cannot be reused before its next one.
+// `live_seq` is seq while the segment is open, sealed or a victim, and 0 from the moment it
+// is retired (before its retire epoch is taken), so a lock-free walker that sees its seq
+// after a quiescent point knows the memory cannot be reused before its next one.
 #pragma once
 
 #include <atomic>
@@ -28,12 +30,15 @@ inline constexpr std::uint32_t kNeverExpires = ~std::uint32_t{0};
 // the segment opens or is evicted; line 1 on every store.
 struct seg_meta {
   alignas(64) std::atomic<std::uint64_t> seq{0};      // set when opened; read lock-free by readers
-  std::atomic<std::uint64_t> live_seq{0};             // seq while open or sealed, else 0
+  std::atomic<std::uint64_t> live_seq{0};             // seq while open, sealed or a victim, else 0
   std::uint64_t retire_epoch = 0;                     // guarded by the partition's allocation lock
   alignas(64) std::atomic<std::uint32_t> writers{0};  // uncommitted reservations
   std::atomic<std::uint32_t> live_items{0};           // items linked in the index
+  // Written under the partition's allocation lock, after `writers` is raised (release),
+  // so a lock-free reader that sees writers == 0 after loading it (acquire) knows every
+  // item below it is complete (partition::committed_end).
+  std::atomic<std::uint32_t> write_off{0};
   // Below: guarded by the partition's allocation lock.
-  std::uint32_t write_off = 0;
   std::uint32_t max_expiry = 0;  // latest expiry of any item; kNeverExpires if any never does
 };
 static_assert(alignof(seg_meta) == 64 && sizeof(seg_meta) == 128);

@@ -2,7 +2,7 @@
 // Pattern of every write: read the current item lock-free (sizes, CAS) -> reserve space
 // (may evict; no bucket lock held) -> write the new item -> lock the key's buckets ->
 // re-check the current item by CAS (retry if it moved) -> link -> unlock -> commit.
-// Failed operations leave an unlinked item in the arena; whole-segment eviction reclaims it.
+// Failed operations leave an unlinked item in the arena; segment eviction reclaims it.
 #include <algorithm>
 #include <cstring>
 
@@ -91,6 +91,7 @@ item_view session::get(std::string_view key) {
     const item_fields f = read_item(p);
     if (l.part->live(slot_offset(slot), f, now)) {
       bump(c.hits);
+      l.part->note_access(slot_offset(slot));
       s.note_view(l.p, slot_offset(slot));
       return view_of(p, f);
     }
@@ -154,6 +155,7 @@ void session::get_batch(std::span<const std::string_view> keys, std::span<item_v
           const item_fields f = read_item(p);
           if (l.part->live(slot_offset(slot), f, now)) {
             bump(s.ctr[l.p].hits);
+            l.part->note_access(slot_offset(slot));
             s.note_view(l.p, slot_offset(slot));
             v = view_of(p, f);
             continue;

@@ -166,6 +166,7 @@ void session::for_each_item(std::size_t partition_index,
   s.view_segs.clear();
   impl::scope scope(s);
   partition& part = *e.parts[partition_index];
+  const partition::walk_guard walking(part);  // no eviction moves during the walk
   const std::uint32_t now = e.now();
   s.check_flush(partition_index, now);
   walker w(part, *e.q, s.slot, now, fn);

@@ -3,10 +3,13 @@
 // ([len][payload][checksum of key + payload]), so a torn or misdirected read is caught.
 // Phase 1 (roomy memory) also checks counters: concurrent incrs are never lost.
 // Phase 2 (tiny memory) keeps eviction and segment reuse running under the readers, with
-// a snapshot thread iterating partitions at the same time.
+// a snapshot thread iterating partitions at the same time. Phase 3 is phase 2 with a
+// pause between walks: eviction moves read items (it does not while a walk runs), so
+// moves race readers, batch readers and walks starting and ending.
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -140,7 +143,7 @@ void worker(engine& e, int id, bool tiny, failures& f, std::atomic<std::uint64_t
   }
 }
 
-void run_phase(bool tiny) {
+void run_phase(bool tiny, bool walk_gaps = false) {
   clock clk(1'700'000'000);
   engine_config cfg;
   cfg.memory_limit_bytes = tiny ? (1u << 20) : (64u << 20);
@@ -167,7 +170,10 @@ void run_phase(bool tiny) {
           if (r.key.substr(0, 4) == "key:" && !verify(r.key, r.value)) snapshot_torn.fetch_add(1);
         });
       (void)e.total_stats();  // stats readable while writers run
-      std::this_thread::yield();
+      if (walk_gaps)
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      else
+        std::this_thread::yield();
     }
   });
   std::vector<std::thread> ts;
@@ -179,8 +185,9 @@ void run_phase(bool tiny) {
   EXPECT_EQ(f.torn.load(), 0);
   EXPECT_EQ(f.wrong_key.load(), 0);
   EXPECT_EQ(f.bad_status.load(), 0);
-  std::printf("%s: no_memory %d, evictions %llu\n", tiny ? "tiny" : "roomy", f.no_memory.load(),
-              static_cast<unsigned long long>(e.total_stats().evictions));
+  std::printf("%s: no_memory %d, evictions %llu, kept %llu\n", tiny ? "tiny" : "roomy",
+              f.no_memory.load(), static_cast<unsigned long long>(e.total_stats().evictions),
+              static_cast<unsigned long long>(e.total_stats().evict_kept));
   if (!tiny) {
     EXPECT_EQ(f.no_memory.load(), 0);
   }
@@ -196,6 +203,9 @@ void run_phase(bool tiny) {
     }
   } else {
     EXPECT_GT(t.evictions, 0u);
+    if (walk_gaps) {
+      EXPECT_GT(t.evict_kept, 0u) << "read items were meant to move";
+    }
     EXPECT_LT(f.no_memory.load(), kThreads * kOpsPerThread / 100) << "views may pin memory, rarely";
   }
   std::uint64_t live = 0;
@@ -206,6 +216,7 @@ void run_phase(bool tiny) {
 
 TEST(stress, roomy_memory_counters_and_checksums) { run_phase(false); }
 TEST(stress, tiny_memory_eviction_under_readers) { run_phase(true); }
+TEST(stress, tiny_memory_clock_moves_under_readers_and_walks) { run_phase(true, true); }
 
 }  // namespace
 }  // namespace anvil::cache

@@ -416,6 +416,93 @@ TEST(Service, MissingDirectoryDegradesThenRecovers) {
   svc.stop();
 }
 
+// issue 11: a directory several levels under one that exists is created whole (each
+// missing component), before the first attempt, and health stays ok throughout.
+TEST(Service, CreatesEveryMissingComponentOfTheDirectory) {
+  test::temp_dir d;
+  cache::clock clk(kNow);
+  const auto items = make_items(2, 30, 23);
+  const std::string dir = d.path() + "/a/b//c/";
+  auto cfg = scfg(dir);
+  cfg.snapshot_at_shutdown = false;
+  snapshot_service svc([&] { return std::make_unique<test::vector_source>(items); }, clk, cfg);
+  svc.start();
+  snapshot_result r;
+  ASSERT_TRUE(svc.wait(svc.request_snapshot(), std::chrono::seconds(60), &r));
+  EXPECT_TRUE(r.ok) << r.reason;
+  EXPECT_EQ(svc.health().state(), storage_state::ok) << svc.health().reason();
+  EXPECT_EQ(svc.health().get(storage_health::snapshots_failed), 0u);
+  svc.stop();
+  EXPECT_EQ(manifests_in(d.path() + "/a/b/c"), 1u);
+  test::map_sink sink;
+  ASSERT_TRUE(restore_latest(sink, rcfg(d.path() + "/a/b/c")).restored);
+  expect_restored(sink, items);
+}
+
+TEST(Service, PrepareCreatesThePathOrSaysWhyNot) {
+  test::temp_dir d;
+  cache::clock clk(kNow);
+  auto make = [&](const std::string& dir) {
+    auto cfg = scfg(dir);
+    cfg.snapshot_at_shutdown = false;
+    return std::make_unique<snapshot_service>(
+        [] { return std::make_unique<test::vector_source>(make_items(1, 1, 1)); }, clk, cfg);
+  };
+  EXPECT_EQ(make(d.path() + "/x/y/z")->prepare(), "");
+  EXPECT_TRUE(fs::is_directory(d.path() + "/x/y/z"));
+  EXPECT_EQ(make(d.path() + "/x/y/z")->prepare(), "");  // everything exists: fine
+  std::ofstream(d.path() + "/file") << "in the way";
+  {
+    auto svc = make(d.path() + "/file/sub/snaps");  // a file where a directory must be
+    const std::string why = svc->prepare();
+    EXPECT_NE(why.find("cannot create " + d.path() + "/file/sub"), std::string::npos) << why;
+    EXPECT_NE(why.find("Not a directory"), std::string::npos) << why;
+    EXPECT_EQ(svc->health().state(), storage_state::degraded);
+    EXPECT_NE(svc->health().reason().find("Not a directory"), std::string::npos);
+  }
+  {
+    auto svc = make(d.path() + "/file");  // the directory itself is a file
+    const std::string why = svc->prepare();
+    EXPECT_NE(why.find("Not a directory"), std::string::npos) << why;
+  }
+  EXPECT_NE(make("")->prepare(), "");
+  EXPECT_EQ(make_directories("/", std::chrono::seconds(5), nullptr), "");
+  EXPECT_NE(make_directories("", std::chrono::seconds(5), nullptr), "");
+}
+
+// A directory that cannot be created: serving goes on (nothing throws), health says
+// why, every attempt retries the whole path, and the first one after the operator
+// removes the obstacle succeeds with health back to ok.
+TEST(Service, DirectoryThatCannotBeCreatedDegradesRetriesAndRecovers) {
+  test::temp_dir d;
+  cache::clock clk(kNow);
+  const auto items = make_items(1, 20, 24);
+  std::ofstream(d.path() + "/blocker") << "x";
+  const std::string dir = d.path() + "/blocker/deeper/snaps";
+  auto cfg = scfg(dir);
+  cfg.snapshot_at_shutdown = false;
+  snapshot_service svc([&] { return std::make_unique<test::vector_source>(items); }, clk, cfg);
+  svc.start();
+  snapshot_result r;
+  for (int i = 1; i <= 2; ++i) {
+    ASSERT_TRUE(svc.wait(svc.request_snapshot(), std::chrono::seconds(60), &r));
+    EXPECT_FALSE(r.ok);
+    EXPECT_NE(r.reason.find("Not a directory"), std::string::npos) << r.reason;
+    const auto h = svc.health().view();
+    EXPECT_EQ(h.state, storage_state::degraded);
+    EXPECT_NE(h.reason.find("cannot create " + d.path() + "/blocker/deeper"), std::string::npos)
+        << h.reason;
+    EXPECT_EQ(h.counters.snapshots_failed, static_cast<std::uint64_t>(i));
+  }
+  fs::remove(d.path() + "/blocker");
+  ASSERT_TRUE(svc.wait(svc.request_snapshot(), std::chrono::seconds(60), &r));
+  EXPECT_TRUE(r.ok) << r.reason;
+  EXPECT_EQ(svc.health().state(), storage_state::ok);
+  EXPECT_EQ(svc.health().reason(), "");
+  svc.stop();
+  EXPECT_EQ(manifests_in(dir), 1u);
+}
+
 TEST(Health, ReasonIsTruncatedNotOverflowed) {
   storage_health h;
   h.set_degraded(std::string(1000, 'x'));

@@ -395,8 +395,9 @@ int run(int argc, char** argv) {
     if (r.restored)
       spdlog::info(
           "event=restore snapshot_id={} items_restored={} items_expired={} items_not_stored={} "
-          "seconds={:.3f}",
-          r.snapshot_id, r.items_restored, r.items_expired, r.items_not_stored, r.seconds);
+          "items_stale={} seconds={:.3f}",
+          r.snapshot_id, r.items_restored, r.items_expired, r.items_not_stored, r.items_stale,
+          r.seconds);
     else
       spdlog::warn("event=cold_start dir={} reason={}", q(cfg.snapshot_dir),
                    q(r.cold_start_reason));

@@ -175,9 +175,18 @@ void snapshot_service::state::reap() {
 // skipped instead (counted, health says why); the first attempt after the stuck I/O
 // ends runs as usual.
 bool snapshot_service::state::skip_if_stuck() {
+  // Stuck I/O that is about to end (the filesystem just came back) is given up to one
+  // I/O deadline to do so, polled without blocking, so an attempt right after recovery
+  // is not skipped for want of a poll.
+  const auto give_up = steady::now() + cfg.writer.io_timeout;
+  for (;;) {
+    reap();
+    if (abandoned.empty() && remote_ring::children_pending() == 0) return false;
+    if (steady::now() >= give_up || cancel.load(std::memory_order_relaxed)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   const std::size_t rings = abandoned.size();
   const std::size_t children = remote_ring::children_pending();
-  if (rings == 0 && children == 0) return false;
   snapshot_result res;
   res.error = EBUSY;
   res.reason = "skipped: I/O of an earlier attempt is still stuck (" + std::to_string(rings) +
@@ -192,7 +201,6 @@ bool snapshot_service::state::skip_if_stuck() {
 }
 
 void snapshot_service::state::attempt() {
-  reap();
   if (skip_if_stuck()) return;
   if (!prepared && !prepare_directory()) {
     snapshot_result res;
@@ -228,9 +236,9 @@ void snapshot_service::state::attempt() {
     health.put(storage_health::last_duration_us, static_cast<std::uint64_t>(res.seconds * 1e6));
     health.set_ok();
     spdlog::info(
-        "event=snapshot_written snapshot_id={} items={} bytes={} direct={} seconds={:.3f} "
-        "mb_per_s={:.1f} storage=ok",
-        id, res.items, res.bytes, res.direct, res.seconds,
+        "event=snapshot_written snapshot_id={} items={} stale={} bytes={} direct={} "
+        "seconds={:.3f} mb_per_s={:.1f} storage=ok",
+        id, res.items, res.stale, res.bytes, res.direct, res.seconds,
         res.seconds > 0 ? static_cast<double>(res.bytes) / res.seconds / 1e6 : 0.0);
   } else {
     health.add(storage_health::snapshots_failed);

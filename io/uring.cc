@@ -21,8 +21,8 @@ ring::ring(unsigned entries) {
     } catch (const std::system_error& e) {
       static std::once_flag once;  // an in-process ring still works: say so, once
       std::call_once(once, [&] {
-        spdlog::warn("event=iod_unavailable helper={} reason=\"{}; rings run in-process\"", helper,
-                     e.what());
+        spdlog::warn("event=iod_unavailable helper={} reason=\"{}; rings run in-process\"",
+                     helper, e.what());
       });
     }
   }

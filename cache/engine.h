@@ -180,6 +180,17 @@ class session {
   // waits (the snapshot writer on a slow disk). The walk re-validates its segment before
   // it reads on. Elsewhere a no-op.
   void walk_pause();
+  // Snapshot consistency (issue 11): with record_walk(true), for_each_item remembers
+  // where each record it reports lives (16 bytes per record, per partition, until
+  // for_each_stale of that partition). for_each_stale then calls fn(i) for every i-th
+  // reported record (0-based, in report order) that is no longer its key's live record:
+  // deleted, flushed, expired or replaced since it was reported. Called after the walk
+  // of every partition, the records it leaves out are exactly the snapshot's state at
+  // that point: a delete or flush made during the walk is not undone by a restore, and
+  // of a key reported more than once at most one record (the live one) remains.
+  void record_walk(bool on);
+  void for_each_stale(std::size_t partition, const std::function<void(std::uint64_t)>& fn);
+
   // Insert an item exactly as recorded (snapshot restore): keeps its CAS and expiry.
   // Expired records are skipped and reported as not_found. A key that is already live
   // (stored since the restore began, so newer) is kept and the record reported as exists.

@@ -57,6 +57,13 @@ struct engine::impl {
   partition_stats stats(std::size_t p) const;
 };
 
+// A record session::for_each_item reported: its arena offset and its segment's
+// incarnation (session::record_walk, for_each_stale).
+struct walked_record {
+  std::uint64_t off;
+  std::uint64_t seq;
+};
+
 struct session::impl {
   struct located {
     std::size_t p;
@@ -80,7 +87,10 @@ struct session::impl {
   bool online = false;
   bool views = false;                // item views handed out since the last quiescent point
   std::function<void()> pause_walk;  // set while for_each_item runs (walk_pause)
-  view_set view_segs;                // ... and the segments they point into
+  // record_walk: per partition, where each reported record lives (cache/walk.cc).
+  bool record_walk = false;
+  std::vector<std::vector<walked_record>> walked;
+  view_set view_segs;  // ... and the segments they point into
   std::uint64_t cas_next = 0;
   std::uint64_t cas_end = 0;
   std::uint64_t cas_gen = 0;

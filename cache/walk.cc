@@ -11,6 +11,11 @@
 // opened meanwhile, the open segment's new tail), so recently and often written keys are
 // caught; a key rewritten after its old version was reported may be reported twice (older
 // first, as in the log).
+// Stale records (session::for_each_stale): with record_walk on, every reported record's
+// (offset, segment incarnation) is kept; after the whole walk each is checked again: a
+// record whose segment incarnation changed, that is no longer live (expired, flushed) or
+// no longer linked by its key (deleted, replaced) is stale. The item's memory is read only
+// while its incarnation matches after the last quiescent point (the walk's own rule).
 #include <vector>
 
 #include "cache/engine_impl.h"
@@ -37,8 +42,8 @@ struct pending {
 class walker {
  public:
   walker(partition& p, qsbr& q, int slot, std::uint32_t now,
-         const std::function<void(const item_record&)>& fn)
-      : _p(p), _q(q), _slot(slot), _now(now), _fn(fn) {}
+         const std::function<void(const item_record&)>& fn, std::vector<walked_record>* record)
+      : _p(p), _q(q), _slot(slot), _now(now), _fn(fn), _record(record) {}
 
   // A quiescent point asked for from inside the callback (session::walk_pause): the
   // walk checks its segment's incarnation before it reads on.
@@ -107,6 +112,7 @@ class walker {
       rec.flags = e.f.flags;
       rec.expires_at = e.f.expires_at;
       rec.cas = e.f.cas;
+      if (_record != nullptr) _record->push_back({e.off, _cur.seq});
       _fn(rec);
       if (_paused) {
         _paused = false;
@@ -151,6 +157,7 @@ class walker {
   int _slot;
   std::uint32_t _now;
   const std::function<void(const item_record&)>& _fn;
+  std::vector<walked_record>* _record;
   seg_ref _cur{};
   bool _paused = false;
 };
@@ -169,7 +176,13 @@ void session::for_each_item(std::size_t partition_index,
   const partition::walk_guard walking(part);  // no eviction moves during the walk
   const std::uint32_t now = e.now();
   s.check_flush(partition_index, now);
-  walker w(part, *e.q, s.slot, now, fn);
+  std::vector<walked_record>* record = nullptr;
+  if (s.record_walk) {
+    if (s.walked.size() < e.parts.size()) s.walked.resize(e.parts.size());
+    record = &s.walked[partition_index];
+    record->clear();
+  }
+  walker w(part, *e.q, s.slot, now, fn, record);
   s.pause_walk = [&w] { w.pause(); };
   struct clear_on_exit {
     impl& s;
@@ -183,6 +196,41 @@ void session::for_each_item(std::size_t partition_index,
     if (segs.empty()) break;
     for (const seg_ref& r : segs) w.segment(r);
     after = segs.back().seq;
+  }
+}
+
+void session::record_walk(bool on) {
+  _impl->record_walk = on;
+  if (!on) _impl->walked.clear();
+}
+
+void session::for_each_stale(std::size_t partition_index,
+                             const std::function<void(std::uint64_t)>& fn) {
+  impl& s = *_impl;
+  engine::impl& e = *s.e;
+  if (partition_index >= s.walked.size()) return;
+  std::vector<walked_record> list = std::move(s.walked[partition_index]);
+  s.walked[partition_index] = {};
+  s.views = false;
+  s.view_segs.clear();
+  impl::scope scope(s);
+  partition& part = *e.parts[partition_index];
+  const std::uint32_t now = e.now();
+  s.check_flush(partition_index, now);
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (i % (kBatch * kQuiesceBatches) == 0) e.q->quiesce(s.slot);
+    const auto& w = list[i];
+    const auto seg = static_cast<std::uint32_t>(w.off / part.segment_size());
+    bool current = false;
+    if (part.live_seq(seg) == w.seq) {
+      // The incarnation matched after our last quiescent point: the memory is not reused
+      // before the next one.
+      const std::byte* p = part.at(w.off);
+      const item_fields f = read_item(p);
+      const key_hash k = part.split(hash_key(item_key(p, f)));
+      current = part.live(w.off, f, now) && part.linked(k, w.off);
+    }
+    if (!current) fn(i);
   }
 }
 

@@ -269,6 +269,7 @@ schema_map make_schema(server_config& c) {
            {"keep", text([&](auto f, auto v) { c.snapshot_keep = positive(f, v, 100); })},
            {"node_id", text([&](auto f, auto v) { c.node_id = positive(f, v, 1u << 30); })},
            {"at_shutdown", text([&](auto f, auto v) { c.snapshot_at_shutdown = boolean(f, v); })},
+           {"require", text([&](auto f, auto v) { c.snapshot_require = boolean(f, v); })},
            {"io_timeout_s", text([&](auto f, auto v) {
               c.snapshot_io_timeout_s = number_in(f, v, 0.01, 3600, "a number of seconds");
             })},
@@ -390,7 +391,7 @@ server_config load_config(const std::vector<std::string>& args) {
   app.set_version_flag("--version", "anvil 0.1.0");
   app.get_formatter()->column_width(34);
   std::string config, p, U, m, t, c, I, l;
-  bool S = false;
+  bool S = false, require_snapshots = false;
   int v = 0;
   app.add_option("--config", config,
                  "TOML file with every other setting (docs/anvil.md lists them)");
@@ -403,6 +404,8 @@ server_config load_config(const std::vector<std::string>& args) {
   app.add_option("-l,--listen", l, "the node's IPv4 address (network.ip)");
   app.add_flag("-S,--enable-sasl", S, "require SASL authentication");
   app.add_flag("-v,--verbose", v, "more logging (-vv: even more)");
+  app.add_flag("--require-snapshots", require_snapshots,
+               "fail start-up when the snapshot directory cannot be prepared");
 
   std::vector<std::string> rev(args.rbegin(), args.rend());
   if (!rev.empty()) rev.pop_back();  // argv[0]
@@ -434,6 +437,10 @@ server_config load_config(const std::vector<std::string>& args) {
     cfg.ip = l;
   }
   if (S) cfg.sasl = true;
+  if (require_snapshots) cfg.snapshot_require = true;
+  if (cfg.snapshot_require && cfg.snapshot_dir.empty())
+    throw config_error(require_snapshots ? "--require-snapshots" : "snapshot.require",
+                       "snapshots are required but no [snapshot] dir is set");
   cfg.verbosity = v;
 
   // Cross-field rules.

@@ -59,6 +59,10 @@ struct server_config {
   double snapshot_io_timeout_s = 5.0;  // deadline of every single snapshot I/O
   int snapshot_nice = 19;  // the io thread's nice value: snapshots yield the CPU to serving
   double snapshot_rate_limit_mb_s = 0;  // write rate cap in MB/s; 0 = unlimited
+  // --require-snapshots / [snapshot] require: a snapshot directory that cannot be
+  // prepared (created, listed) at start stops start-up (exit 1) instead of serving
+  // with storage degraded. Off by default.
+  bool snapshot_require = false;
 };
 
 // A rejected setting: `field` is how the user named it.

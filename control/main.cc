@@ -378,14 +378,26 @@ int run(int argc, char** argv) {
         std::chrono::milliseconds(static_cast<long>(cfg.shutdown_timeout_s * 1000));
     setup.snapshots = std::make_unique<io::snapshot_service>(
         io::engine_source_factory(*setup.engine), setup.clock, sc);
+    if (cfg.snapshot_require) {
+      // The operator asked to know at deploy time: a directory that cannot be made or
+      // read stops start-up here instead of serving with storage degraded.
+      if (const std::string why = setup.snapshots->prepare(); !why.empty()) {
+        spdlog::error("event=start_failed reason={}",
+                      q("snapshots required (--require-snapshots / [snapshot] require) but the "
+                        "snapshot directory cannot be prepared: " +
+                        why));
+        return 1;
+      }
+    }
     // Restore before any port opens: the node serves (and reports ready) warm or not at all.
     io::engine_sink sink(*setup.engine);
     const auto r = setup.snapshots->restore(sink, setup.clock.now());
     if (r.restored)
       spdlog::info(
           "event=restore snapshot_id={} items_restored={} items_expired={} items_not_stored={} "
-          "seconds={:.3f}",
-          r.snapshot_id, r.items_restored, r.items_expired, r.items_not_stored, r.seconds);
+          "items_stale={} seconds={:.3f}",
+          r.snapshot_id, r.items_restored, r.items_expired, r.items_not_stored, r.items_stale,
+          r.seconds);
     else
       spdlog::warn("event=cold_start dir={} reason={}", q(cfg.snapshot_dir),
                    q(r.cold_start_reason));

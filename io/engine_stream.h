@@ -13,7 +13,9 @@ namespace anvil::io {
 
 class engine_source final : public item_source {
  public:
-  explicit engine_source(cache::engine& e) : _engine(e), _session(e.open_session()) {}
+  explicit engine_source(cache::engine& e) : _engine(e), _session(e.open_session()) {
+    _session.record_walk(true);
+  }
   std::size_t partition_count() override { return _engine.partition_count(); }
   std::size_t max_item_size() override { return _engine.config().max_item_size; }
   void for_each_item(std::size_t partition,
@@ -22,6 +24,10 @@ class engine_source final : public item_source {
   }
   cache::cas_t cas_counter() override { return _engine.cas_counter(); }
   void pause() override { _session.walk_pause(); }
+  void for_each_stale(std::size_t partition,
+                      const std::function<void(std::uint64_t)>& fn) override {
+    _session.for_each_stale(partition, fn);
+  }
 
  private:
   cache::engine& _engine;

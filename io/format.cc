@@ -55,6 +55,12 @@ bool get_info(const std::byte* p, std::size_t size, std::uint32_t own_size, cons
                  " (this build reads up to " + std::to_string(kFormatVersion) + ")";
     return false;
   }
+  if (i.format_version < kOldestReadableVersion && i.format_version != 0) {
+    err.reason = std::string(what) + ": format version " + std::to_string(i.format_version) +
+                 " is no longer restored (it did not record keys deleted, flushed or "
+                 "rewritten during its walk, so they could come back); cold start instead";
+    return false;
+  }
   if (i.format_version == 0) {
     err.reason = std::string(what) + ": format version 0 is invalid";
     return false;
@@ -172,14 +178,34 @@ std::uint32_t block_builder::seal() {
   return crc;
 }
 
+std::uint32_t encode_stale_block(std::span<std::byte> buf, std::uint64_t snapshot_id,
+                                 std::uint32_t index, std::span<const std::uint64_t> ordinals) {
+  std::byte* p = buf.data();
+  const std::size_t used = kBlockHeaderSize + 8 * ordinals.size();
+  for (std::size_t i = 0; i < ordinals.size(); ++i)
+    put_u64(p + kBlockHeaderSize + 8 * i, ordinals[i]);
+  put_u32(p, kStaleBlockMagic);
+  put_u64(p + 8, snapshot_id);
+  put_u32(p + 16, index);
+  put_u32(p + 20, 0);
+  put_u32(p + 24, static_cast<std::uint32_t>(ordinals.size()));
+  put_u32(p + 28, static_cast<std::uint32_t>(used - kBlockHeaderSize));
+  std::memset(p + used, 0, buf.size() - used);
+  const std::uint32_t crc = crc32c(p + 8, used - 8);
+  put_u32(p + 4, crc);
+  return crc;
+}
+
 bool check_block(std::span<const std::byte> block, std::uint64_t snapshot_id, std::uint32_t index,
                  block_view& out, format_error& err) {
   const std::byte* p = block.data();
   const std::string where = "block " + std::to_string(index) + ": ";
-  if (block.size() < kBlockHeaderSize || get_u32(p) != kBlockMagic) {
+  if (block.size() < kBlockHeaderSize ||
+      (get_u32(p) != kBlockMagic && get_u32(p) != kStaleBlockMagic)) {
     err.reason = where + "bad magic";
     return false;
   }
+  out.stale = get_u32(p) == kStaleBlockMagic;
   const std::uint32_t payload = get_u32(p + 28);
   if (payload > block.size() - kBlockHeaderSize) {
     err.reason = where + "payload length " + std::to_string(payload) + " exceeds the block";
@@ -198,6 +224,10 @@ bool check_block(std::span<const std::byte> block, std::uint64_t snapshot_id, st
   out.partition = get_u32(p + 20);
   out.item_count = get_u32(p + 24);
   out.payload = block.subspan(kBlockHeaderSize, payload);
+  if (out.stale && std::uint64_t{out.item_count} * 8 != payload) {
+    err.reason = where + "stale block payload is not its count of 8-byte ordinals";
+    return false;
+  }
   return true;
 }
 

@@ -1,8 +1,11 @@
-// On-disk snapshot format, version 1 (docs/snapshot-format.md is the reference).
+// On-disk snapshot format, version 2 (docs/snapshot-format.md is the reference).
 // Pure encoding and decoding over byte spans: no I/O, no clock, so every corruption
 // case is testable in memory.
 //
-//   snap-<id>.data      header page (kHeaderSize bytes) + block_count blocks of block_size
+//   snap-<id>.data      header page (kHeaderSize bytes) + block_count blocks of block_size:
+//                       item blocks, then stale blocks (the ordinals of item records that
+//                       were no longer their key's live record when the walk ended:
+//                       deleted, flushed or rewritten meanwhile; restore skips them)
 //   snap-<id>.manifest  written last (tmp, fsync, rename, fsync dir): a snapshot exists
 //                       only once its manifest does.
 //
@@ -22,14 +25,19 @@
 
 namespace anvil::io {
 
-inline constexpr std::uint32_t kFormatVersion = 1;
+inline constexpr std::uint32_t kFormatVersion = 2;
+// Version 1 had no stale blocks: a key deleted (or flushed, or rewritten) during its walk
+// came back at restore. Such snapshots are rejected with a reason (a cold start), never
+// restored.
+inline constexpr std::uint32_t kOldestReadableVersion = 2;
 inline constexpr std::size_t kHeaderSize = 4096;  // the header page; also the max DIO alignment
 inline constexpr std::size_t kBlockHeaderSize = 32;
 inline constexpr std::size_t kRecordHeaderSize = 21;
 inline constexpr std::size_t kManifestSize = 96;
 inline constexpr char kHeaderMagic[8] = {'A', 'N', 'V', 'L', 'S', 'N', 'A', 'P'};
 inline constexpr char kManifestMagic[8] = {'A', 'N', 'V', 'L', 'M', 'A', 'N', 'I'};
-inline constexpr std::uint32_t kBlockMagic = 0x42564e41;  // "ANVB"
+inline constexpr std::uint32_t kBlockMagic = 0x42564e41;       // "ANVB": item records
+inline constexpr std::uint32_t kStaleBlockMagic = 0x54564e41;  // "ANVT": stale ordinals
 
 // Fields shared by the data file header and the manifest.
 struct snapshot_info {
@@ -38,8 +46,8 @@ struct snapshot_info {
   std::uint64_t snapshot_id = 0;
   std::uint64_t created_unix = 0;
   std::uint64_t cas_counter = 0;
-  std::uint64_t item_count = 0;
-  std::uint64_t block_count = 0;
+  std::uint64_t item_count = 0;   // item records (in item blocks; stale ordinals not counted)
+  std::uint64_t block_count = 0;  // item blocks and stale blocks
   std::uint32_t block_size = 0;
   std::uint32_t partition_count = 0;
 };
@@ -94,11 +102,20 @@ class block_builder {
   std::uint32_t _items = 0;
 };
 
+// A stale block: `ordinals` (8 bytes each, LE) into a buffer of block_size bytes, at
+// most stale_capacity(block_size) of them. Returns the block CRC.
+inline std::size_t stale_capacity(std::size_t block_size) {
+  return (block_size - kBlockHeaderSize) / 8;
+}
+std::uint32_t encode_stale_block(std::span<std::byte> buf, std::uint64_t snapshot_id,
+                                 std::uint32_t index, std::span<const std::uint64_t> ordinals);
+
 struct block_view {
+  bool stale = false;  // a stale block: item_count ordinals of 8 bytes in the payload
   std::uint32_t crc = 0;
   std::uint32_t index = 0;
-  std::uint32_t partition = 0;  // partition of the first item (a hint for restore)
-  std::uint32_t item_count = 0;
+  std::uint32_t partition = 0;   // partition of the first item (a hint for restore)
+  std::uint32_t item_count = 0;  // records, or ordinals of a stale block
   std::span<const std::byte> payload;
 };
 

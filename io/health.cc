@@ -54,6 +54,7 @@ health_view storage_health::view() const {
   auto& c = v.counters;
   c.snapshots_ok = get(snapshots_ok);
   c.snapshots_failed = get(snapshots_failed);
+  c.snapshots_skipped = get(snapshots_skipped);
   c.io_errors = get(io_errors);
   c.io_stalls = get(io_stalls);
   c.rings_abandoned = get(rings_abandoned);
@@ -61,6 +62,7 @@ health_view storage_health::view() const {
   c.bytes_leaked = get(bytes_leaked);
   c.rings_reclaimed = get(rings_reclaimed);
   c.stuck_io_bytes = get(stuck_io_bytes);
+  c.stuck_helpers = get(stuck_helpers);
   c.last_ok_unix = get(last_ok_unix);
   c.last_snapshot_id = get(last_snapshot_id);
   c.last_items = get(last_items);
@@ -73,10 +75,11 @@ health_view storage_health::view() const {
 
 const char* storage_health::counter_name(counter c) {
   static constexpr const char* kNames[kCounterCount] = {
-      "snapshots_ok",    "snapshots_failed",  "io_errors",        "io_stalls",
-      "rings_abandoned", "threads_abandoned", "bytes_leaked",     "rings_reclaimed",
-      "stuck_io_bytes",  "last_ok_unix",      "last_snapshot_id", "last_items",
-      "last_bytes",      "last_duration_us",  "restored_items",   "restored_snapshot_id",
+      "snapshots_ok",     "snapshots_failed",     "snapshots_skipped", "io_errors",
+      "io_stalls",        "rings_abandoned",      "threads_abandoned", "bytes_leaked",
+      "rings_reclaimed",  "stuck_io_bytes",       "stuck_helpers",     "last_ok_unix",
+      "last_snapshot_id", "last_items",           "last_bytes",        "last_duration_us",
+      "restored_items",   "restored_snapshot_id",
   };
   return c < kCounterCount ? kNames[c] : "unknown";
 }

@@ -23,6 +23,7 @@ const char* to_string(storage_state s);
 struct storage_counters {
   std::uint64_t snapshots_ok = 0;
   std::uint64_t snapshots_failed = 0;
+  std::uint64_t snapshots_skipped = 0;  // not started: an earlier attempt's I/O is still stuck
   std::uint64_t io_errors = 0;          // EIO, ENOSPC, EROFS, ENOENT, ... from the filesystem
   std::uint64_t io_stalls = 0;          // an I/O that missed its deadline
   std::uint64_t rings_abandoned = 0;    // rings left behind with I/O the kernel still holds
@@ -30,6 +31,7 @@ struct storage_counters {
   std::uint64_t bytes_leaked = 0;       // buffers handed to stuck I/O, never freed
   std::uint64_t rings_reclaimed = 0;    // abandoned rings whose I/O finished later (freed)
   std::uint64_t stuck_io_bytes = 0;     // gauge: memory held by abandoned rings right now
+  std::uint64_t stuck_helpers = 0;      // gauge: anvil-iod children still held by stuck I/O
   std::uint64_t last_ok_unix = 0;
   std::uint64_t last_snapshot_id = 0;
   std::uint64_t last_items = 0;
@@ -66,6 +68,7 @@ class storage_health {
   enum counter : unsigned {
     snapshots_ok,
     snapshots_failed,
+    snapshots_skipped,
     io_errors,
     io_stalls,
     rings_abandoned,
@@ -73,6 +76,7 @@ class storage_health {
     bytes_leaked,
     rings_reclaimed,
     stuck_io_bytes,
+    stuck_helpers,
     last_ok_unix,
     last_snapshot_id,
     last_items,

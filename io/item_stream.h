@@ -25,6 +25,12 @@ class item_source {
   // From inside a for_each_item callback that no longer needs its record and is about
   // to wait (disk, rate limit): lets the source's writers reclaim memory meanwhile.
   virtual void pause() {}
+  // After every partition was walked: fn(i) for each i-th record (0-based, in the order
+  // for_each_item reported them) of `partition` that is no longer its key's live record
+  // (deleted, flushed, expired or replaced since). The snapshot records them as stale
+  // and restore skips them. Default: none (a source nobody mutates meanwhile).
+  virtual void for_each_stale(std::size_t /*partition*/,
+                              const std::function<void(std::uint64_t)>& /*fn*/) {}
 };
 
 // One per inserting thread.

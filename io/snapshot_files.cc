@@ -1,6 +1,7 @@
 #include "io/snapshot_files.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <map>
 
+#include "io/uring.h"
 #include "io/uring_remote.h"
 
 namespace anvil::io {
@@ -106,6 +108,59 @@ std::optional<snapshot_listing> list_snapshots_within(const std::string& dir,
         return out;
       },
       timeout, health);
+}
+
+std::string make_directories(const std::string& dir, std::chrono::milliseconds timeout,
+                             storage_health* health) {
+  if (dir.empty()) return "empty snapshot directory name";
+  std::optional<ring> r;
+  try {
+    r.emplace(8);
+  } catch (const std::exception& e) {
+    return std::string("io_uring unavailable: ") + e.what();
+  }
+  auto stalled = [&](const std::string& what) {
+    if (health != nullptr) {
+      health->add(storage_health::io_stalls);
+      health->add(storage_health::rings_abandoned);
+    }
+    return what + ": I/O did not complete within " + std::to_string(timeout.count()) +
+           " ms (filesystem stalled)";
+  };
+  // Prefixes ending at each '/' after a component, then the whole path: "/a/b" gives
+  // "/a", "/a/b"; "a//b/" gives "a", "a//b".
+  std::vector<std::string> prefixes;
+  for (std::size_t i = 1; i <= dir.size(); ++i) {
+    if (i == dir.size() || (dir[i] == '/' && dir[i - 1] != '/')) {
+      std::string p = dir.substr(0, i);
+      while (p.size() > 1 && p.back() == '/') p.pop_back();
+      if (p != "/" && (prefixes.empty() || prefixes.back() != p)) prefixes.push_back(p);
+    }
+  }
+  for (const std::string& p : prefixes) {
+    const char* cp = r->pin(p);
+    const int rc =
+        r->run(timeout, [&](io_uring_sqe* s) { io_uring_prep_mkdirat(s, AT_FDCWD, cp, 0755); });
+    if (rc == -ETIME) return stalled("create " + p);
+    if (rc == -EEXIST) continue;  // a directory, or a file that the next step trips on
+    if (rc < 0) return "cannot create " + p + ": " + errno_text(rc);
+    // Created: durable only once its parent directory is.
+    const auto slash = p.find_last_of('/');
+    const std::string parent =
+        slash == std::string::npos ? "." : (slash == 0 ? "/" : p.substr(0, slash));
+    const char* pp = r->pin(parent);
+    const int fd = r->run(timeout, [&](io_uring_sqe* s) {
+      io_uring_prep_openat(s, AT_FDCWD, pp, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    });
+    if (fd == -ETIME) return stalled("open " + parent);
+    if (fd < 0) return "cannot open " + parent + " to sync it: " + errno_text(fd);
+    const int src = r->run(timeout, [&](io_uring_sqe* s) { io_uring_prep_fsync(s, fd, 0); });
+    if (src == -ETIME) return stalled("fsync " + parent);
+    const int crc = r->run(timeout, [&](io_uring_sqe* s) { io_uring_prep_close(s, fd); });
+    if (crc == -ETIME) return stalled("close " + parent);
+    if (src < 0) return "cannot sync " + parent + ": " + errno_text(src);
+  }
+  return "";
 }
 
 }  // namespace anvil::io

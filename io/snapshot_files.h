@@ -48,6 +48,14 @@ std::optional<snapshot_listing> list_snapshots_within(const std::string& dir,
                                                       std::chrono::milliseconds timeout,
                                                       storage_health* health);
 
+// Creates `dir` and every missing parent (mkdir -p), one component at a time through
+// a ring with a deadline per call; each component created is made durable by an fsync
+// of its parent directory. "" on success (also when everything existed), else the
+// reason, naming the component that failed ("cannot create /a/b: Permission denied").
+// A stall (a call past `timeout`) abandons that ring and counts io_stalls in `health`.
+std::string make_directories(const std::string& dir, std::chrono::milliseconds timeout,
+                             storage_health* health);
+
 // Runs fn on its own thread and waits up to `timeout`. On time-out the thread is
 // detached (counted in health as threads_abandoned) and nullopt is returned; fn must
 // own everything it touches (capture by value).

@@ -55,7 +55,7 @@ class reader {
   bool verify() { return scan(nullptr); }
 
   struct load_stats {
-    std::uint64_t restored = 0, expired = 0, not_stored = 0;
+    std::uint64_t restored = 0, expired = 0, not_stored = 0, stale = 0;
     cache::cas_t max_cas = 0;
   };
   // Pass 2: the same reads, blocks handed to inserting threads.
@@ -80,6 +80,7 @@ class reader {
       st.restored += p.restored;
       st.expired += p.expired;
       st.not_stored += p.not_stored;
+      st.stale += p.stale;
       st.max_cas = std::max(st.max_cas, p.max_cas);
     }
     return ok;
@@ -197,6 +198,9 @@ class reader {
       while (_bufs.size() < nbuf) _bufs.push_back(_ring->alloc_buffer(bs, kHeaderSize));
     }
     std::vector<std::uint32_t> crcs(count);
+    std::vector<std::uint32_t> counts(count);  // records (item blocks) or 0
+    std::vector<char> stale_block(count, 0);
+    if (!h) _stale.assign((_m.info.item_count + 63) / 64, 0);
     std::vector<std::uint64_t> block_of(nbuf);
     std::vector<std::size_t> local_free;
     if (h) {
@@ -257,6 +261,26 @@ class reader {
       if (!check_block({_bufs[b], bs}, _id, static_cast<std::uint32_t>(idx), v, err))
         return fail(err.reason);
       crcs[idx] = v.crc;
+      if (v.stale) {
+        stale_block[idx] = 1;
+        if (h) {  // pass 2: nothing to insert; the ordinals were taken in pass 1
+          std::lock_guard lk(h->m);
+          h->free.push_back(b);
+          h->cv.notify_all();
+        } else {
+          for (std::uint32_t i = 0; i < v.item_count; ++i) {
+            const std::uint64_t o = get_u64(v.payload.data() + 8 * std::size_t{i});
+            if (o >= _m.info.item_count)
+              return fail("block " + std::to_string(idx) + ": stale ordinal " + std::to_string(o) +
+                          " past the " + std::to_string(_m.info.item_count) + " items");
+            _stale[o / 64] |= std::uint64_t{1} << (o % 64);
+          }
+          local_free.push_back(b);
+        }
+        ++done;
+        continue;
+      }
+      counts[idx] = v.item_count;
       items += v.item_count;
       if (h) {
         std::lock_guard lk(h->m);
@@ -278,6 +302,17 @@ class reader {
     }
     if (chain != _m.blocks_crc) return fail("block checksums do not match the manifest");
     if (items != _m.info.item_count) return fail("item count does not match the manifest");
+    if (!h) {
+      // Item blocks first, then stale blocks; the ordinal of a block's first record.
+      _first.assign(count, 0);
+      std::uint64_t ordinal = 0;
+      for (std::uint64_t i = 0; i < count; ++i) {
+        if (i > 0 && stale_block[i - 1] && !stale_block[i])
+          return fail("block " + std::to_string(i) + ": item block after a stale block");
+        _first[i] = ordinal;
+        ordinal += counts[i];
+      }
+    }
     return true;
   }
 
@@ -297,12 +332,18 @@ class reader {
       format_error err;
       const std::span<const std::byte> blk{_bufs[b], bs};
       // Checked already by the reader; parse the view again on this thread.
-      if (check_block(blk, _id, get_u32(blk.data() + 16), v, err)) try {
+      if (check_block(blk, _id, get_u32(blk.data() + 16), v, err) && !v.stale &&
+          v.index < _first.size())
+        try {
+          std::uint64_t ordinal = _first[v.index];
           for_each_record(
               v,
               [&](const cache::item_record& r) {
                 st.max_cas = std::max(st.max_cas, r.cas);
-                if (r.expires_at != 0 && r.expires_at <= _cfg.now_unix) {
+                const std::uint64_t o = ordinal++;
+                if ((_stale[o / 64] >> (o % 64)) & 1) {
+                  ++st.stale;  // deleted, flushed or rewritten during the walk
+                } else if (r.expires_at != 0 && r.expires_at <= _cfg.now_unix) {
                   ++st.expired;
                 } else if (ins->insert(r)) {
                   ++st.restored;
@@ -334,6 +375,8 @@ class reader {
   std::uint64_t _bytes_read = 0;
   std::vector<std::byte*> _bufs;
   handoff* _handoff = nullptr;
+  std::vector<std::uint64_t> _stale;  // bit per item record: stale (pass 1 fills it)
+  std::vector<std::uint64_t> _first;  // per block: ordinal of its first record
 };
 
 }  // namespace
@@ -388,6 +431,7 @@ restore_result restore_latest(item_sink& sink, const restore_config& cfg, storag
           res.items_restored = st.restored;
           res.items_expired = st.expired;
           res.items_not_stored = st.not_stored;
+          res.items_stale = st.stale;
           res.cas_counter = cas;
           res.data_bytes = r.info().data_size;
           res.bytes_read = r.bytes_read();
@@ -416,8 +460,10 @@ restore_result restore_latest(item_sink& sink, const restore_config& cfg, storag
   res.seconds = std::chrono::duration<double>(steady::now() - t0).count();
   if (res.restored) {
     spdlog::info(
-        "restore: snapshot {} restored: {} items ({} expired skipped), CAS counter {}, {:.3f} s",
-        res.snapshot_id, res.items_restored, res.items_expired, res.cas_counter, res.seconds);
+        "restore: snapshot {} restored: {} items ({} expired, {} stale skipped), CAS counter {}, "
+        "{:.3f} s",
+        res.snapshot_id, res.items_restored, res.items_expired, res.items_stale, res.cas_counter,
+        res.seconds);
     if (health) {
       health->put(storage_health::restored_items, res.items_restored);
       health->put(storage_health::restored_snapshot_id, res.snapshot_id);

@@ -43,8 +43,10 @@ struct restore_result {
   std::uint64_t items_restored = 0;
   std::uint64_t items_expired = 0;
   std::uint64_t items_not_stored = 0;
-  std::uint64_t bytes_read = 0;   // both passes
-  std::uint64_t data_bytes = 0;   // size of the restored data file
+  std::uint64_t items_stale =
+      0;                         // recorded stale by the writer (deleted/rewritten during its walk)
+  std::uint64_t bytes_read = 0;  // both passes
+  std::uint64_t data_bytes = 0;  // size of the restored data file
   std::uint64_t cas_counter = 0;  // what the sink's counter was raised to
   double seconds = 0;
   double verify_seconds = 0;

@@ -17,6 +17,7 @@
 
 #include "io/snapshot_files.h"
 #include "io/uring.h"
+#include "io/uring_remote.h"
 
 namespace anvil::io {
 
@@ -41,12 +42,15 @@ struct snapshot_service::state {
   std::vector<std::uint64_t> complete;  // ids with a manifest, oldest first
   std::vector<abandoned_io> abandoned;  // rings with stuck I/O, polled until it ends
   bool stuck_at_exit = false;           // set before `finished`
+  bool prepared = false;                // the directory exists and was listed
+  std::string prepare_error;            // why it is not, for the attempt that fails on it
   std::thread thread;
   bool running = false;
 
   void loop();
   void attempt();
-  void prepare_directory();
+  bool skip_if_stuck();
+  bool prepare_directory();
   void retain();
   void reap();
 };
@@ -83,24 +87,18 @@ bool unlink_all(const std::vector<std::string>& paths, std::chrono::milliseconds
 
 }  // namespace
 
-void snapshot_service::state::prepare_directory() {
+// Creates the directory (every missing component), lists it, removes leftovers of
+// interrupted attempts. False (health degraded with the reason) when the directory
+// cannot be made or read: attempts then fail with that reason and retry it, so the node
+// recovers by itself once the operator fixes the directory.
+bool snapshot_service::state::prepare_directory() {
   const auto& dir = cfg.writer.dir;
-  {
-    std::optional<ring> r;
-    try {
-      r.emplace(8);
-      const char* p = r->pin(dir);
-      const int rc = r->run(cfg.writer.io_timeout,
-                            [&](io_uring_sqe* s) { io_uring_prep_mkdirat(s, AT_FDCWD, p, 0755); });
-      if (rc < 0 && rc != -EEXIST)
-        spdlog::warn("snapshot: cannot create {}: {}", dir, errno_text(rc));
-      if (r->stuck()) {
-        health.add(storage_health::rings_abandoned);
-        health.add(storage_health::io_stalls);
-      }
-    } catch (const std::exception& e) {
-      spdlog::error("snapshot: io_uring unavailable: {}", e.what());
-    }
+  prepared = false;
+  if (std::string why = make_directories(dir, cfg.writer.io_timeout, &health); !why.empty()) {
+    prepare_error = why;
+    spdlog::warn("snapshot: {}", why);
+    health.set_degraded("snapshot directory: " + why);
+    return false;
   }
   auto l = list_snapshots_within(dir, cfg.writer.io_timeout, &health);
   if (!l || !l->ok) {
@@ -112,7 +110,8 @@ void snapshot_service::state::prepare_directory() {
         !l ? "listing " + dir + " stalled" : "cannot list " + dir + ": " + errno_text(l->err);
     spdlog::warn("snapshot: {}", why);
     health.set_degraded(why);
-    return;
+    prepare_error = why;
+    return false;
   }
   std::vector<std::string> leftovers;
   for (const auto& e : l->entries) {
@@ -131,6 +130,9 @@ void snapshot_service::state::prepare_directory() {
                  dir);
     unlink_all(leftovers, cfg.writer.io_timeout, health);
   }
+  prepared = true;
+  prepare_error.clear();
+  return true;
 }
 
 void snapshot_service::state::retain() {
@@ -164,9 +166,56 @@ void snapshot_service::state::reap() {
     }
   }
   health.put(storage_health::stuck_io_bytes, held);
+  health.put(storage_health::stuck_helpers, abandoned.size() + remote_ring::children_pending());
+}
+
+// At most one attempt stuck at a time: while an earlier attempt's I/O is still held by
+// the kernel (an abandoned ring, or an anvil-iod child that cannot exit), a new attempt
+// would only strand another process and its buffers on the same dead filesystem. It is
+// skipped instead (counted, health says why); the first attempt after the stuck I/O
+// ends runs as usual.
+bool snapshot_service::state::skip_if_stuck() {
+  // Stuck I/O that is about to end (the filesystem just came back) is given up to one
+  // I/O deadline to do so, polled without blocking, so an attempt right after recovery
+  // is not skipped for want of a poll.
+  const auto give_up = steady::now() + cfg.writer.io_timeout;
+  for (;;) {
+    reap();
+    if (abandoned.empty() && remote_ring::children_pending() == 0) return false;
+    if (steady::now() >= give_up || cancel.load(std::memory_order_relaxed)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const std::size_t rings = abandoned.size();
+  const std::size_t children = remote_ring::children_pending();
+  snapshot_result res;
+  res.error = EBUSY;
+  res.reason = "skipped: I/O of an earlier attempt is still stuck (" + std::to_string(rings) +
+               " ring(s), " + std::to_string(children) + " helper process(es), " +
+               std::to_string(health.get(storage_health::stuck_io_bytes)) + " bytes held)";
+  health.add(storage_health::snapshots_skipped);
+  health.set_degraded("snapshot " + res.reason + "; serving continues");
+  spdlog::warn("event=snapshot_skipped storage=degraded reason=\"{}\"", res.reason);
+  std::lock_guard lk(m);
+  last = res;
+  return true;
 }
 
 void snapshot_service::state::attempt() {
+  if (skip_if_stuck()) return;
+  if (!prepared && !prepare_directory()) {
+    snapshot_result res;
+    res.error = ENOENT;
+    res.reason = prepare_error;
+    health.add(storage_health::snapshots_failed);
+    health.add(storage_health::io_errors);
+    spdlog::error(
+        "event=snapshot_failed storage=degraded reason=\"{}; serving continues; retried at the "
+        "next attempt\"",
+        res.reason);
+    std::lock_guard lk(m);
+    last = res;
+    return;
+  }
   const std::uint64_t id = next_id++;
   snapshot_result res;
   {
@@ -187,12 +236,14 @@ void snapshot_service::state::attempt() {
     health.put(storage_health::last_duration_us, static_cast<std::uint64_t>(res.seconds * 1e6));
     health.set_ok();
     spdlog::info(
-        "event=snapshot_written snapshot_id={} items={} bytes={} direct={} seconds={:.3f} "
-        "mb_per_s={:.1f} storage=ok",
-        id, res.items, res.bytes, res.direct, res.seconds,
+        "event=snapshot_written snapshot_id={} items={} stale={} bytes={} direct={} "
+        "seconds={:.3f} mb_per_s={:.1f} storage=ok",
+        id, res.items, res.stale, res.bytes, res.direct, res.seconds,
         res.seconds > 0 ? static_cast<double>(res.bytes) / res.seconds / 1e6 : 0.0);
   } else {
     health.add(storage_health::snapshots_failed);
+    // The directory went away (or a parent did): prepare it again at the next attempt.
+    if (res.error == ENOENT || res.error == ENOTDIR) prepared = false;
     if (res.stalled)
       health.add(storage_health::io_stalls);
     else if (res.error != ECANCELED)
@@ -283,7 +334,7 @@ void snapshot_service::start() {
   auto st = _st;
   _st->thread = std::thread([st] {
     place_io_thread(st->cfg);
-    st->prepare_directory();
+    if (!st->prepared) st->prepare_directory();
     st->loop();
   });
 }
@@ -329,6 +380,12 @@ restore_result snapshot_service::restore(item_sink& sink, std::uint32_t now_unix
   rc.io_timeout = _st->cfg.writer.io_timeout;
   rc.direct_io = _st->cfg.writer.direct_io;
   return restore_latest(sink, rc, &_st->health);
+}
+
+std::string snapshot_service::prepare() {
+  if (_st->running) return "";  // the io thread owns the directory state from start() on
+  _st->prepare_directory();
+  return _st->prepare_error;
 }
 
 std::uint64_t snapshot_service::request_snapshot() {

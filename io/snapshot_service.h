@@ -55,8 +55,17 @@ class snapshot_service {
   // outcome goes to this service's health. Never throws; a cold start is a result.
   restore_result restore(item_sink& sink, std::uint32_t now_unix, unsigned threads = 0);
 
-  // Creates the directory if needed, removes leftovers of interrupted attempts, starts
-  // the io thread. Never fails: a bad directory shows up as degraded health.
+  // Before start(), on the calling thread: creates the directory and every missing
+  // parent (through the ring, with deadlines; each new component made durable by an
+  // fsync of its parent), lists it and removes leftovers of interrupted attempts.
+  // "" on success, else the reason (health is then degraded with it). For a caller that
+  // must know at start-up (anvil --require-snapshots); start() does it otherwise.
+  std::string prepare();
+  // Prepares the directory unless prepare() did, and starts the io thread. Never fails:
+  // a directory that cannot be prepared shows up as degraded health, attempts fail with
+  // the reason and retry the preparation, so the node recovers once it is fixed. While
+  // an earlier attempt's I/O is stuck (a hung filesystem), attempts are skipped, never
+  // stacked: at most one stuck attempt (one anvil-iod child, one ring's buffers).
   void start();
   // Graceful stop, bounded (see above). Idempotent.
   void stop();

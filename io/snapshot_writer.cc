@@ -278,6 +278,7 @@ class writer {
         }
         if (_cur != nullptr && _builder.fits(rec)) {
           _builder.add(rec);
+          ++_ordinal;
           return;
         }
         // Getting a block may wait for the disk (or the rate limit). Keep a private copy
@@ -294,16 +295,51 @@ class writer {
         _pausable = false;
         if (!ok) return;
         if (!_builder.fits(copy)) {  // cannot happen: blocks are sized for the largest item
-          ++_skipped;
+          // A skipped record would shift every later ordinal the stale list names.
+          fail("write " + _data_path + ": an item larger than a block", -EFBIG);
           return;
         }
         _builder.add(copy);
+        ++_ordinal;
       });
+      _walked.push_back(_ordinal);  // records 0 .. _walked[p]-1 come from partitions <= p
     }
     if (_failed) return false;
     if (_cur != nullptr && !_builder.empty() && !flush_block()) return false;
-    if (!drain()) return false;
-    if (_skipped > 0) spdlog::warn("snapshot: {} items larger than a block were skipped", _skipped);
+    return write_stale_blocks() && drain();
+  }
+
+  // After the whole walk: the records that stopped being their key's live record during
+  // it (deleted, flushed, rewritten) go into stale blocks, so a restore does not bring
+  // them back. Collected first (the source holds a session while it checks), then written.
+  bool write_stale_blocks() {
+    std::vector<std::uint64_t> stale;
+    for (std::size_t p = 0; p < _walked.size(); ++p) {
+      const std::uint64_t base = p == 0 ? 0 : _walked[p - 1];
+      const std::uint64_t count = _walked[p] - base;
+      _src.for_each_stale(p, [&](std::uint64_t i) {
+        if (i < count) stale.push_back(base + i);
+      });
+    }
+    _res.stale = stale.size();
+    const std::size_t cap = stale_capacity(_block_size);
+    for (std::size_t at = 0; at < stale.size(); at += cap) {
+      slot* s = free_slot();
+      if (s == nullptr) return false;
+      const std::size_t n = std::min(cap, stale.size() - at);
+      const std::uint32_t crc =
+          encode_stale_block({s->buf, _block_size}, _info.snapshot_id,
+                             static_cast<std::uint32_t>(_info.block_count), {&stale[at], n});
+      std::byte le[4];
+      put_u32(le, crc);
+      _blocks_crc = crc32c_chain(le);
+      s->off = kHeaderSize + _info.block_count * _block_size;
+      s->len = _block_size;
+      s->done = 0;
+      ++_info.block_count;
+      throttle(_block_size);
+      if (!submit_write(*s)) return false;
+    }
     return true;
   }
 
@@ -471,7 +507,8 @@ class writer {
   block_builder _builder;
   std::uint32_t _blocks_crc = 0;
   std::uint32_t _header_crc = 0;
-  std::uint64_t _skipped = 0;
+  std::uint64_t _ordinal = 0;          // item records added so far (file order)
+  std::vector<std::uint64_t> _walked;  // _ordinal after each partition's walk
   steady::time_point _next_send{};
 };
 

@@ -2,9 +2,11 @@
 // thread (the io thread), with a fresh io_uring per attempt.
 //
 // Invariants: the item source is read only through its concurrent iteration (writers
-// are never blocked); the manifest is written last (tmp, fsync, rename, fsync dir), so
-// a crash at any point leaves either a complete snapshot or files without a manifest;
-// every filesystem call goes through the ring with a deadline, so this function
+// are never blocked); after the walk the source names the records that stopped being
+// live meanwhile and they are written as stale blocks (docs/snapshot-format.md), so a
+// restore never undoes a delete or flush made during the walk; the manifest is written last (tmp,
+// fsync, rename, fsync dir), so a crash at any point leaves either a complete snapshot or files
+// without a manifest; every filesystem call goes through the ring with a deadline, so this function
 // returns within (number of steps) x io_timeout even on a filesystem that never
 // answers. A failed attempt removes its partial files when the filesystem still lets it.
 #pragma once
@@ -40,6 +42,7 @@ struct snapshot_result {
   bool cleaned_up = true;  // partial files removed (or none written)
   std::uint64_t snapshot_id = 0;
   std::uint64_t items = 0;
+  std::uint64_t stale = 0;  // of which recorded stale (deleted/flushed/rewritten during the walk)
   std::uint64_t blocks = 0;
   std::uint64_t bytes = 0;  // data file size
   std::uint64_t cas_counter = 0;
@@ -47,7 +50,7 @@ struct snapshot_result {
   double seconds = 0;
   double io_wait_seconds = 0;  // spent waiting for a free buffer: the disk was the limit
   double blocks_seconds = 0;   // iterating, filling, sealing and writing the blocks (incl. io wait)
-  double finish_seconds = 0;   // header page, fsync, close, manifest (tmp, fsync, rename, dir fsync)
+  double finish_seconds = 0;  // header page, fsync, close, manifest (tmp, fsync, rename, dir fsync)
   double data_sync_seconds = 0;  // of which the data file's fsync
   std::uint64_t rings_abandoned = 0;
   std::uint64_t bytes_leaked = 0;  // memory of abandoned rings nobody took over

@@ -66,6 +66,12 @@ void remote_ring::reap_children() {
   std::erase_if(g_to_reap, [](pid_t p) { return ::waitpid(p, nullptr, WNOHANG) != 0; });
 }
 
+std::size_t remote_ring::children_pending() {
+  std::lock_guard lk(g_reap_mutex);
+  std::erase_if(g_to_reap, [](pid_t p) { return ::waitpid(p, nullptr, WNOHANG) != 0; });
+  return g_to_reap.size();
+}
+
 std::optional<int> remote_ring::list_directory(const std::string& helper, const std::string& dir,
                                                std::vector<std::string>& names,
                                                std::chrono::milliseconds timeout) {

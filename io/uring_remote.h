@@ -62,6 +62,9 @@ class remote_ring {
   // I/O) and remembers it for reap_children().
   void abandon();
   static void reap_children();  // waitpid(WNOHANG) on children abandoned earlier
+  // Children abandoned earlier that have not exited yet (reaps first): each is held by
+  // I/O the kernel has not finished, i.e. a filesystem that is still stuck.
+  static std::size_t children_pending();
 
   // The entry names of `dir`, read by a short-lived `anvil-iod --list` child: 0, or
   // -errno of opendir, or -ENOEXEC when the helper did not run; nullopt when it did not

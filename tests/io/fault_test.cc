@@ -9,7 +9,9 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "cache/engine.h"
@@ -75,7 +77,17 @@ class serving_load {
     while (!_stop.load(std::memory_order_relaxed)) {
       const int i = static_cast<int>(rng() % kStable);
       const auto g = s.get("stable:" + std::to_string(i));
-      if (!g.found || g.value != stable_value(i)) _failures.fetch_add(1);
+      if (!g.found) {
+        // Evicted, not lost: the loop rewrites ~1000 keys as fast as it can, so within
+        // seconds the log wraps past the stable items (a FIFO log evicts its oldest
+        // segments whatever is read). A client puts it back, as any cache-aside client.
+        s.quiescent();
+        if (s.store(cache::store_mode::set, "stable:" + std::to_string(i), stable_value(i), 3, 0)
+                .st != cache::status::ok)
+          _failures.fetch_add(1);
+      } else if (g.value != stable_value(i)) {
+        _failures.fetch_add(1);
+      }
       const std::string k = "serve:" + std::to_string(rng() % 1000);
       if (s.store(cache::store_mode::set, k, test::checked_value(k + std::to_string(++v)), 0, 0)
               .st != cache::status::ok)
@@ -172,10 +184,10 @@ TEST_F(StorageFault, FuseEioOnWriteEioOnFsyncAndAStalledWrite) {
   EXPECT_EQ(snapshot_files(cfg.writer.dir), good_files);
   EXPECT_TRUE(load.progresses());
 
-  // A write that never completes: abandoned at its deadline, twice (the second attempt
-  // gets a fresh ring and is not stuck behind the first).
+  // A write that never completes: abandoned at its deadline. While its I/O stays stuck
+  // a second attempt is skipped, not stacked on the same dead filesystem (issue 11).
   fs.set_mode("stall_write");
-  for (int attempt = 0; attempt < 2; ++attempt) {
+  {
     const auto t0 = std::chrono::steady_clock::now();
     ASSERT_TRUE(svc->wait(svc->request_snapshot(), 60s, &r));
     EXPECT_LT(std::chrono::steady_clock::now() - t0, cfg.writer.io_timeout + 20s);
@@ -183,13 +195,20 @@ TEST_F(StorageFault, FuseEioOnWriteEioOnFsyncAndAStalledWrite) {
     EXPECT_TRUE(r.stalled);
     EXPECT_NE(r.reason.find("did not complete within 1000 ms"), std::string::npos) << r.reason;
     EXPECT_TRUE(load.progresses());
+    ASSERT_TRUE(svc->wait(svc->request_snapshot(), 60s, &r));
+    EXPECT_FALSE(r.ok);
+    EXPECT_FALSE(r.stalled);
+    EXPECT_EQ(r.error, EBUSY);
+    EXPECT_NE(r.reason.find("still stuck"), std::string::npos) << r.reason;
+    EXPECT_TRUE(load.progresses());
   }
   h = svc->health().view();
   EXPECT_EQ(h.state, storage_state::degraded);
-  EXPECT_NE(h.reason.find("filesystem stalled"), std::string::npos) << h.reason;
-  EXPECT_GE(h.counters.io_stalls, 2u);
-  EXPECT_GE(h.counters.rings_abandoned, 2u);
-  EXPECT_EQ(h.counters.snapshots_failed, 4u);
+  EXPECT_NE(h.reason.find("still stuck"), std::string::npos) << h.reason;
+  EXPECT_EQ(h.counters.io_stalls, 1u);
+  EXPECT_EQ(h.counters.rings_abandoned, 1u);
+  EXPECT_EQ(h.counters.snapshots_failed, 3u);
+  EXPECT_EQ(h.counters.snapshots_skipped, 1u);
 
   // The earlier snapshot still restores (reads still work on this filesystem).
   expect_restores(cfg.writer.dir, good);
@@ -204,7 +223,8 @@ TEST_F(StorageFault, FuseEioOnWriteEioOnFsyncAndAStalledWrite) {
     std::this_thread::sleep_for(50ms);
   }
   EXPECT_EQ(svc->health().get(storage_health::stuck_io_bytes), 0u);
-  EXPECT_GE(svc->health().get(storage_health::rings_reclaimed), 2u);
+  EXPECT_EQ(svc->health().get(storage_health::rings_reclaimed), 1u);
+  EXPECT_EQ(svc->health().get(storage_health::stuck_helpers), 0u);
   EXPECT_EQ(svc->health().get(storage_health::bytes_leaked), 0u);
   {
     auto files = snapshot_files(cfg.writer.dir);
@@ -226,6 +246,106 @@ TEST_F(StorageFault, FuseEioOnWriteEioOnFsyncAndAStalledWrite) {
   EXPECT_EQ(load.failures(), 0u);
   svc.reset();
   fs.set_mode("normal");  // lets the kernel finish the abandoned writes
+}
+
+// anvil-iod children of this process, and this process's resident memory.
+std::size_t iod_children() {
+  std::size_t n = 0;
+  std::error_code ec;
+  for (auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    std::ifstream f(e.path() / "stat");
+    std::string line;
+    if (!std::getline(f, line)) continue;
+    const auto open = line.find('('), close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos || close + 4 > line.size())
+      continue;
+    if (line.substr(open + 1, close - open - 1) != "anvil-iod") continue;
+    std::istringstream rest(line.substr(close + 2));
+    std::string state;
+    int ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == ::getpid()) ++n;
+  }
+  return n;
+}
+
+// Resident shared memory: the rings' arenas (memfd, shared with their anvil-iod child).
+// Not VmRSS: the engine beside it fills its own (anonymous) memory under the load.
+std::uint64_t rss_shmem_bytes() {
+  std::ifstream f("/proc/self/status");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind("RssShmem:", 0) == 0) return std::stoull(line.substr(9)) * 1024;
+  return 0;
+}
+
+// issue 11: a filesystem that hangs and stays hung over many intervals. Before, every
+// interval stranded another anvil-iod child with another set of block buffers, without
+// bound. Now one attempt is stuck, the rest are skipped: children and RSS stay flat,
+// serving goes on, and the first interval after the stall lifts writes a snapshot.
+TEST_F(StorageFault, HungFilesystemOverManyIntervalsHoldsOneStuckAttempt) {
+  if (!std::filesystem::exists("/dev/fuse")) GTEST_SKIP() << "no /dev/fuse";
+  test::fuse_fault_fs fs(ANVIL_FAULTFS_BIN);
+  cache::clock clk(kNow);
+  cache::engine e(ecfg(clk, 64));
+  fill_stable(e);
+  serving_load load(e);
+  service_config cfg;
+  cfg.writer.dir = fs.mnt() + "/snaps";
+  cfg.writer.node_id = 9;
+  // Not shorter: the anvil-iod children run at nice 19, and on a loaded 2-core host a
+  // starved child misses a 300 ms deadline on a healthy filesystem.
+  cfg.writer.io_timeout = 1000ms;
+  cfg.interval = 100ms;
+  cfg.keep = 2;
+  cfg.snapshot_at_shutdown = false;
+  auto svc = std::make_unique<snapshot_service>(engine_source_factory(e), clk, cfg);
+  svc->start();
+  auto wait_for = [&](storage_health::counter c, std::uint64_t n) {
+    for (int i = 0; i < 1200 && svc->health().get(c) < n; ++i) std::this_thread::sleep_for(50ms);
+    return svc->health().get(c) >= n;
+  };
+  ASSERT_TRUE(wait_for(storage_health::snapshots_ok, 1));
+
+  fs.set_mode("stall_all");
+  ASSERT_TRUE(wait_for(storage_health::snapshots_skipped, 3));
+  const std::size_t children_at_start = iod_children();
+  const std::uint64_t shmem_at_start = rss_shmem_bytes();
+  const std::uint64_t held_at_start = svc->health().get(storage_health::stuck_io_bytes);
+  const std::uint64_t failed_at_start = svc->health().get(storage_health::snapshots_failed);
+  const std::uint64_t rings_at_start = svc->health().get(storage_health::rings_abandoned);
+  std::size_t children_max = children_at_start;
+  for (std::uint64_t k = 4; k <= 15; ++k) {  // many more intervals, the disk still hung
+    ASSERT_TRUE(wait_for(storage_health::snapshots_skipped, k));
+    children_max = std::max(children_max, iod_children());
+  }
+  EXPECT_TRUE(load.progresses());
+  const auto h = svc->health().view();
+  EXPECT_EQ(h.state, storage_state::degraded);
+  EXPECT_NE(h.reason.find("still stuck"), std::string::npos) << h.reason;
+  EXPECT_EQ(h.counters.snapshots_failed, failed_at_start);  // no new attempt started
+  EXPECT_EQ(h.counters.rings_abandoned, rings_at_start);
+  EXPECT_GE(h.counters.stuck_helpers, 1u);
+  EXPECT_EQ(h.counters.stuck_io_bytes, held_at_start);
+  EXPECT_LE(children_max, 2u) << "anvil-iod children grew while the disk stayed hung";
+  EXPECT_LE(children_max, children_at_start + 1);
+  // Before the fix every interval pinned another ~4 MiB: 12 intervals would be ~48 MiB.
+  EXPECT_LT(rss_shmem_bytes(), shmem_at_start + (8u << 20))
+      << "ring memory grew while the disk stayed hung";
+
+  fs.set_mode("normal");
+  const std::uint64_t ok_before = svc->health().get(storage_health::snapshots_ok);
+  ASSERT_TRUE(wait_for(storage_health::snapshots_ok, ok_before + 1));
+  EXPECT_EQ(svc->health().state(), storage_state::ok) << svc->health().reason();
+  for (int i = 0;
+       i < 600 && (svc->health().get(storage_health::stuck_helpers) != 0 || iod_children() > 0);
+       ++i)
+    std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(svc->health().get(storage_health::stuck_helpers), 0u);
+  EXPECT_EQ(svc->health().get(storage_health::stuck_io_bytes), 0u);
+  EXPECT_EQ(iod_children(), 0u);
+  svc->stop();
+  EXPECT_TRUE(load.progresses());
+  EXPECT_EQ(load.failures(), 0u);
 }
 
 TEST_F(StorageFault, Ext4ReadOnlyAndFull) {

@@ -56,7 +56,9 @@ TEST(Format, HeaderErrors) {
   bad = page;
   put_u32(bad.data() + 8, kFormatVersion + 1);
   EXPECT_FALSE(decode_header(bad, out, crc, err));
-  EXPECT_NE(err.reason.find("future format version 2"), std::string::npos) << err.reason;
+  EXPECT_NE(err.reason.find("future format version " + std::to_string(kFormatVersion + 1)),
+            std::string::npos)
+      << err.reason;
   bad = page;
   bad[0] = std::byte{'X'};
   EXPECT_FALSE(decode_header(bad, out, crc, err));
@@ -135,6 +137,65 @@ TEST(Format, BlockBuildAndParse) {
   bad = buf;
   put_u32(bad.data() + 28, 5000);
   EXPECT_FALSE(check_block(bad, 9, 0, v, err));
+}
+
+// Stale blocks (format 2): ordinals round-trip; count and payload must agree; 0 and
+// a full block are fine.
+TEST(Format, StaleBlockRoundTripAndErrors) {
+  std::vector<std::byte> buf(4096);
+  const std::size_t cap = stale_capacity(buf.size());
+  EXPECT_EQ(cap, (4096u - kBlockHeaderSize) / 8);
+  for (const std::size_t n : {std::size_t{0}, std::size_t{1}, cap}) {
+    std::vector<std::uint64_t> ord(n);
+    for (std::size_t i = 0; i < n; ++i) ord[i] = i == 0 ? ~std::uint64_t{0} : i * 3;
+    const auto crc = encode_stale_block(buf, 9, 4, ord);
+    block_view v;
+    format_error err;
+    ASSERT_TRUE(check_block(buf, 9, 4, v, err)) << err.reason;
+    EXPECT_TRUE(v.stale);
+    EXPECT_EQ(v.crc, crc);
+    ASSERT_EQ(v.item_count, n);
+    for (std::size_t i = 0; i < n; ++i) EXPECT_EQ(get_u64(v.payload.data() + 8 * i), ord[i]);
+  }
+  std::vector<std::uint64_t> ord{1, 2, 3};
+  encode_stale_block(buf, 9, 0, ord);
+  block_view v;
+  format_error err;
+  auto bad = buf;
+  put_u32(bad.data() + 24, 4);  // count says 4, payload holds 3: CRC catches it first
+  EXPECT_FALSE(check_block(bad, 9, 0, v, err));
+  // ... and with a matching CRC the length rule does.
+  put_u32(bad.data() + 4, crc32c(bad.data() + 8, kBlockHeaderSize - 8 + 24));
+  EXPECT_FALSE(check_block(bad, 9, 0, v, err));
+  EXPECT_NE(err.reason.find("8-byte ordinals"), std::string::npos) << err.reason;
+  // An item block is not stale.
+  block_builder b;
+  b.reset(buf, 9, 0, 0);
+  b.seal();
+  ASSERT_TRUE(check_block(buf, 9, 0, v, err));
+  EXPECT_FALSE(v.stale);
+}
+
+// Format 1 had no stale blocks (keys deleted during its walk could come back): it is
+// rejected with a reason that says so, never restored.
+TEST(Format, VersionOneIsRejectedWithTheReason) {
+  std::vector<std::byte> page(kHeaderSize);
+  auto info = sample_info();
+  info.format_version = 1;
+  encode_header(info, page);
+  snapshot_info out;
+  std::uint32_t crc = 0;
+  format_error err;
+  EXPECT_FALSE(decode_header(page, out, crc, err));
+  EXPECT_NE(err.reason.find("format version 1 is no longer restored"), std::string::npos)
+      << err.reason;
+  manifest m;
+  m.info = info;
+  std::vector<std::byte> mb(kManifestSize);
+  encode_manifest(m, mb);
+  manifest mo;
+  EXPECT_FALSE(decode_manifest(mb, mo, err));
+  EXPECT_NE(err.reason.find("deleted"), std::string::npos) << err.reason;
 }
 
 TEST(Format, FullBlockRefusesMore) {

@@ -7,6 +7,7 @@
 #include <random>
 #include <thread>
 
+#include "io/crc32c.h"
 #include "io/format.h"
 #include "io/snapshot_files.h"
 #include "io/snapshot_reader.h"
@@ -272,7 +273,12 @@ TEST_F(Corruption, TruncatedManifest) {
 
 TEST_F(Corruption, FutureFormatVersion) {
   rewrite_manifest([](manifest& m) { m.info.format_version = kFormatVersion + 1; });
-  expect_fallback("future format version 2");
+  expect_fallback("future format version " + std::to_string(kFormatVersion + 1));
+}
+
+TEST_F(Corruption, FormatVersionOneIsRejected) {
+  rewrite_manifest([](manifest& m) { m.info.format_version = 1; });
+  expect_fallback("format version 1 is no longer restored");
 }
 
 TEST_F(Corruption, ForeignNodeId) {
@@ -326,6 +332,154 @@ service_config scfg(const std::string& dir) {
   c.writer = wcfg(dir);
   c.keep = 2;
   return c;
+}
+
+// ---- stale records (format 2): a source that names some of its records stale ----
+
+class stale_source final : public item_source {
+ public:
+  stale_source(std::vector<std::vector<owned_item>> parts,
+               std::vector<std::vector<std::uint64_t>> stale, std::size_t max_item = 1 << 20)
+      : _v(parts, 0, max_item), _stale(std::move(stale)) {}
+  std::size_t partition_count() override { return _v.partition_count(); }
+  std::size_t max_item_size() override { return _v.max_item_size(); }
+  void for_each_item(std::size_t p,
+                     const std::function<void(const cache::item_record&)>& fn) override {
+    _v.for_each_item(p, fn);
+  }
+  cache::cas_t cas_counter() override { return _v.cas_counter(); }
+  void for_each_stale(std::size_t p, const std::function<void(std::uint64_t)>& fn) override {
+    if (p < _stale.size())
+      for (auto i : _stale[p]) fn(i);
+  }
+
+ private:
+  test::vector_source _v;
+  std::vector<std::vector<std::uint64_t>> _stale;
+};
+
+std::vector<std::vector<owned_item>> small_items(std::size_t parts, std::size_t n) {
+  std::vector<std::vector<owned_item>> out(parts);
+  for (std::size_t i = 0; i < n; ++i)
+    out[i % parts].push_back({"s:" + std::to_string(i), "v" + std::to_string(i), 0, 0, i + 1});
+  return out;
+}
+
+// Records named stale are not restored; every other one is; out-of-range indexes from
+// the source are ignored; the first and last records of a partition work too.
+TEST(Snapshot, StaleRecordsAreNotRestored) {
+  test::temp_dir d;
+  auto items = small_items(3, 30);  // 10 per partition
+  stale_source src(items, {{0, 9}, {}, {5, 10, 99}});
+  const auto r = write_snapshot(src, wcfg(d.path()), 1, kNow);
+  ASSERT_TRUE(r.ok) << r.reason;
+  EXPECT_EQ(r.items, 30u);
+  EXPECT_EQ(r.stale, 3u);
+  test::map_sink sink;
+  const auto rr = restore_latest(sink, rcfg(d.path()));
+  ASSERT_TRUE(rr.restored) << rr.cold_start_reason;
+  EXPECT_EQ(rr.items_stale, 3u);
+  EXPECT_EQ(rr.items_restored, 27u);
+  items[0].erase(items[0].begin() + 9);
+  items[0].erase(items[0].begin());
+  items[2].erase(items[2].begin() + 5);
+  expect_restored(sink, items);
+}
+
+// More stale ordinals than one block holds: several stale blocks; all items stale.
+TEST(Snapshot, StaleListSpanningSeveralBlocks) {
+  test::temp_dir d;
+  auto items = small_items(2, 3000);
+  std::vector<std::vector<std::uint64_t>> stale(2);
+  for (std::uint64_t i = 0; i < 1500; ++i) stale[0].push_back(i), stale[1].push_back(i);
+  stale_source src(items, stale, 100);
+  auto w = wcfg(d.path());
+  w.block_size = 4096;  // 508 ordinals per stale block: 6 of them
+  const auto r = write_snapshot(src, w, 1, kNow);
+  ASSERT_TRUE(r.ok) << r.reason;
+  EXPECT_EQ(r.stale, 3000u);
+  test::map_sink sink;
+  const auto rr = restore_latest(sink, rcfg(d.path()));
+  ASSERT_TRUE(rr.restored) << rr.cold_start_reason;
+  EXPECT_EQ(rr.items_stale, 3000u);
+  EXPECT_EQ(sink.items.size(), 0u);
+}
+
+// Malformed stale blocks (valid CRCs, wrong meaning) are rejected with the reason.
+class StaleCorruption : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    stale_source src(small_items(1, 1), {{0}}, 100);
+    auto w = wcfg(d.path());
+    w.block_size = 4096;
+    ASSERT_TRUE(write_snapshot(src, w, 1, kNow).ok);  // block 0: 1 item; block 1: stale [0]
+  }
+  std::string path(const std::string& f) const { return d.path() + "/" + f; }
+  // Replaces the data file's blocks and fixes the manifest's block CRC chain to match.
+  void rewrite_blocks(const std::vector<std::vector<std::byte>>& blocks) {
+    std::fstream f(path(data_name(1)), std::ios::in | std::ios::out | std::ios::binary);
+    std::uint32_t chain = 0;
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+      f.seekp(static_cast<std::streamoff>(kHeaderSize + i * 4096));
+      f.write(reinterpret_cast<const char*>(blocks[i].data()), 4096);
+      std::byte le[4];
+      put_u32(le, get_u32(blocks[i].data() + 4));
+      chain = crc32c(le, 4, chain);
+    }
+    f.close();
+    std::ifstream in(path(manifest_name(1)), std::ios::binary);
+    std::vector<char> raw((std::istreambuf_iterator<char>(in)), {});
+    manifest m;
+    format_error err;
+    ASSERT_TRUE(
+        decode_manifest({reinterpret_cast<const std::byte*>(raw.data()), raw.size()}, m, err));
+    m.blocks_crc = chain;
+    std::vector<std::byte> out(kManifestSize);
+    encode_manifest(m, out);
+    std::ofstream(path(manifest_name(1)), std::ios::binary | std::ios::trunc)
+        .write(reinterpret_cast<const char*>(out.data()), static_cast<std::streamsize>(out.size()));
+  }
+  std::vector<std::byte> item_block(std::uint32_t index) {
+    std::vector<std::byte> b(4096);
+    block_builder bb;
+    bb.reset(b, 1, index, 0);
+    bb.add({"s:0", "v0", 0, 0, 1});
+    bb.seal();
+    return b;
+  }
+  std::vector<std::byte> stale_block(std::uint32_t index, std::uint64_t ordinal) {
+    std::vector<std::byte> b(4096);
+    const std::uint64_t o[1] = {ordinal};
+    encode_stale_block(b, 1, index, o);
+    return b;
+  }
+  void expect_cold(const std::string& why) {
+    test::map_sink sink;
+    const auto rr = restore_latest(sink, rcfg(d.path()));
+    EXPECT_FALSE(rr.restored);
+    ASSERT_EQ(rr.rejected.size(), 1u);
+    EXPECT_NE(rr.rejected[0].reason.find(why), std::string::npos) << rr.rejected[0].reason;
+    EXPECT_EQ(sink.items.size(), 0u);
+  }
+  test::temp_dir d;
+};
+
+TEST_F(StaleCorruption, TheUntouchedFileRestoresNothing) {
+  test::map_sink sink;
+  const auto rr = restore_latest(sink, rcfg(d.path()));
+  ASSERT_TRUE(rr.restored) << rr.cold_start_reason;
+  EXPECT_EQ(rr.items_stale, 1u);
+  EXPECT_EQ(sink.items.size(), 0u);
+}
+
+TEST_F(StaleCorruption, OrdinalPastTheItems) {
+  rewrite_blocks({item_block(0), stale_block(1, 1)});  // one item: ordinal 1 is one past
+  expect_cold("stale ordinal 1 past the 1 items");
+}
+
+TEST_F(StaleCorruption, ItemBlockAfterAStaleBlock) {
+  rewrite_blocks({stale_block(0, 0), item_block(1)});
+  expect_cold("item block after a stale block");
 }
 
 std::size_t manifests_in(const std::string& dir) {
@@ -414,6 +568,93 @@ TEST(Service, MissingDirectoryDegradesThenRecovers) {
   EXPECT_EQ(svc.health().state(), storage_state::ok);
   EXPECT_EQ(svc.health().reason(), "");
   svc.stop();
+}
+
+// issue 11: a directory several levels under one that exists is created whole (each
+// missing component), before the first attempt, and health stays ok throughout.
+TEST(Service, CreatesEveryMissingComponentOfTheDirectory) {
+  test::temp_dir d;
+  cache::clock clk(kNow);
+  const auto items = make_items(2, 30, 23);
+  const std::string dir = d.path() + "/a/b//c/";
+  auto cfg = scfg(dir);
+  cfg.snapshot_at_shutdown = false;
+  snapshot_service svc([&] { return std::make_unique<test::vector_source>(items); }, clk, cfg);
+  svc.start();
+  snapshot_result r;
+  ASSERT_TRUE(svc.wait(svc.request_snapshot(), std::chrono::seconds(60), &r));
+  EXPECT_TRUE(r.ok) << r.reason;
+  EXPECT_EQ(svc.health().state(), storage_state::ok) << svc.health().reason();
+  EXPECT_EQ(svc.health().get(storage_health::snapshots_failed), 0u);
+  svc.stop();
+  EXPECT_EQ(manifests_in(d.path() + "/a/b/c"), 1u);
+  test::map_sink sink;
+  ASSERT_TRUE(restore_latest(sink, rcfg(d.path() + "/a/b/c")).restored);
+  expect_restored(sink, items);
+}
+
+TEST(Service, PrepareCreatesThePathOrSaysWhyNot) {
+  test::temp_dir d;
+  cache::clock clk(kNow);
+  auto make = [&](const std::string& dir) {
+    auto cfg = scfg(dir);
+    cfg.snapshot_at_shutdown = false;
+    return std::make_unique<snapshot_service>(
+        [] { return std::make_unique<test::vector_source>(make_items(1, 1, 1)); }, clk, cfg);
+  };
+  EXPECT_EQ(make(d.path() + "/x/y/z")->prepare(), "");
+  EXPECT_TRUE(fs::is_directory(d.path() + "/x/y/z"));
+  EXPECT_EQ(make(d.path() + "/x/y/z")->prepare(), "");  // everything exists: fine
+  std::ofstream(d.path() + "/file") << "in the way";
+  {
+    auto svc = make(d.path() + "/file/sub/snaps");  // a file where a directory must be
+    const std::string why = svc->prepare();
+    EXPECT_NE(why.find("cannot create " + d.path() + "/file/sub"), std::string::npos) << why;
+    EXPECT_NE(why.find("Not a directory"), std::string::npos) << why;
+    EXPECT_EQ(svc->health().state(), storage_state::degraded);
+    EXPECT_NE(svc->health().reason().find("Not a directory"), std::string::npos);
+  }
+  {
+    auto svc = make(d.path() + "/file");  // the directory itself is a file
+    const std::string why = svc->prepare();
+    EXPECT_NE(why.find("Not a directory"), std::string::npos) << why;
+  }
+  EXPECT_NE(make("")->prepare(), "");
+  EXPECT_EQ(make_directories("/", std::chrono::seconds(5), nullptr), "");
+  EXPECT_NE(make_directories("", std::chrono::seconds(5), nullptr), "");
+}
+
+// A directory that cannot be created: serving goes on (nothing throws), health says
+// why, every attempt retries the whole path, and the first one after the operator
+// removes the obstacle succeeds with health back to ok.
+TEST(Service, DirectoryThatCannotBeCreatedDegradesRetriesAndRecovers) {
+  test::temp_dir d;
+  cache::clock clk(kNow);
+  const auto items = make_items(1, 20, 24);
+  std::ofstream(d.path() + "/blocker") << "x";
+  const std::string dir = d.path() + "/blocker/deeper/snaps";
+  auto cfg = scfg(dir);
+  cfg.snapshot_at_shutdown = false;
+  snapshot_service svc([&] { return std::make_unique<test::vector_source>(items); }, clk, cfg);
+  svc.start();
+  snapshot_result r;
+  for (int i = 1; i <= 2; ++i) {
+    ASSERT_TRUE(svc.wait(svc.request_snapshot(), std::chrono::seconds(60), &r));
+    EXPECT_FALSE(r.ok);
+    EXPECT_NE(r.reason.find("Not a directory"), std::string::npos) << r.reason;
+    const auto h = svc.health().view();
+    EXPECT_EQ(h.state, storage_state::degraded);
+    EXPECT_NE(h.reason.find("cannot create " + d.path() + "/blocker/deeper"), std::string::npos)
+        << h.reason;
+    EXPECT_EQ(h.counters.snapshots_failed, static_cast<std::uint64_t>(i));
+  }
+  fs::remove(d.path() + "/blocker");
+  ASSERT_TRUE(svc.wait(svc.request_snapshot(), std::chrono::seconds(60), &r));
+  EXPECT_TRUE(r.ok) << r.reason;
+  EXPECT_EQ(svc.health().state(), storage_state::ok);
+  EXPECT_EQ(svc.health().reason(), "");
+  svc.stop();
+  EXPECT_EQ(manifests_in(dir), 1u);
 }
 
 TEST(Health, ReasonIsTruncatedNotOverflowed) {

@@ -78,6 +78,28 @@ TEST(AnvilCli, ExactlyTwoSegmentsPassesTheSizingCheck) {
       << p.log();
 }
 
+// issue 11: with --require-snapshots a snapshot directory that cannot be prepared
+// stops start-up (exit 1, the reason logged) before any network is touched; without
+// it the same directory is only a degraded storage state (tests/e2e covers serving).
+TEST(AnvilCli, RequireSnapshotsFailsStartWhenTheDirectoryCannotBePrepared) {
+  const std::string base = "/tmp/anvil-cli-req-" + std::to_string(::getpid());
+  const std::string conf = base + ".toml";
+  const std::string blocker = base + ".file";
+  std::ofstream(blocker) << "a file where a directory must be";
+  std::ofstream(conf) << "[network]\ninterface = \"anv-none\"\nip = \"198.18.0.1\"\n"
+                         "[snapshot]\ndir = \""
+                      << blocker << "/snaps\"\n";
+  anvil_process p({"--config", conf, "--require-snapshots"});
+  auto rc = p.wait(30s);
+  std::remove(conf.c_str());
+  std::remove(blocker.c_str());
+  ASSERT_TRUE(rc.has_value()) << "still running\n" << p.log();
+  EXPECT_EQ(*rc, 1) << p.log();
+  EXPECT_NE(p.log().find("event=start_failed"), std::string::npos) << p.log();
+  EXPECT_NE(p.log().find("cannot create " + blocker + "/snaps: Not a directory"), std::string::npos)
+      << p.log();
+}
+
 TEST(AnvilCli, HelpListsTheMemcachedFlagsAndExitsZero) {
   anvil_process p({"--help"});
   ASSERT_EQ(p.wait(10s), 0);

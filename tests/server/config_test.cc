@@ -164,6 +164,14 @@ nice = 5
             (std::vector<unsigned>{1, 3}));
 }
 
+TEST(Config, RequireSnapshotsIsOffByDefaultAndSetByFlagOrFile) {
+  const std::string with_dir = std::string(kMinimal) + "[snapshot]\ndir = \"/tmp/s\"\n";
+  EXPECT_FALSE(load({}, with_dir).snapshot_require);
+  EXPECT_TRUE(load({"--require-snapshots"}, with_dir).snapshot_require);
+  EXPECT_TRUE(load({}, with_dir + "require = true\n").snapshot_require);
+  EXPECT_FALSE(load({}, with_dir + "require = false\n").snapshot_require);
+}
+
 TEST(Config, HelpAndVersionExitEarly) {
   EXPECT_THROW(load_config({"anvil", "--help"}), early_exit);
   EXPECT_THROW(load_config({"anvil", "--version"}), early_exit);
@@ -285,6 +293,9 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{{}, "[snapshot]\nio_timeout_s = 0\n", "snapshot.io_timeout_s"},
         bad_case{{}, "[snapshot]\nrate_limit_mb_s = \"fast\"\n", "snapshot.rate_limit_mb_s"},
         bad_case{{}, "[snapshot]\nwhen = 1\n", "snapshot.when"},
+        bad_case{{}, "[snapshot]\ndir = \"/x\"\nrequire = \"yes please\"\n", "snapshot.require"},
+        bad_case{{}, "[snapshot]\nrequire = true\n", "snapshot.require"},  // without a dir
+        bad_case{{"--require-snapshots"}, "", "--require-snapshots"},      // without a dir
         bad_case{{}, "[snapshot]\nnice = 20\n", "snapshot.nice"},
         bad_case{{}, "[snapshot]\nnice = 1.5\n", "snapshot.nice"},
         bad_case{{}, "[cache]\nsize = 1\n", "cache"}, bad_case{{}, "network = 5\n", "network"},

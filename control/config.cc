@@ -230,6 +230,14 @@ schema_map make_schema(server_config& c) {
               if (n % 32 != 0) throw config_error(f, "must be a multiple of 32");
               c.ring_frames = n;
             })},
+           {"offloads", text([&](auto f, auto v) {
+              if (v == "off")
+                c.nic_offloads_off = true;
+              else if (v == "keep")
+                c.nic_offloads_off = false;
+              else
+                throw config_error(f, "'" + v + "' is not an offload policy (off | keep)");
+            })},
            {"checksum_partial", text([&](auto f, auto v) {
               if (v == "accept")
                 c.csum_partial = port::csum_partial_policy::accept;

@@ -45,6 +45,7 @@ struct server_config {
   server::idle_policy idle;
   port::afpacket_rx_mode afpacket_rx = port::afpacket_rx_mode::ring;
   port::csum_partial_policy csum_partial = port::csum_partial_policy::accept;
+  bool nic_offloads_off = true;  // [afpacket] offloads: GRO/LRO/GSO/TSO off while serving
   unsigned ring_frames = 1024;
   std::vector<std::string> eal_args;
   std::string dpdk_device;

@@ -119,7 +119,11 @@ void log_lcore(const char* event, unsigned i, unsigned cpu, const server::loop_c
 // GRO/LRO merge a peer's segments into frames over 1514 bytes, which the port drops
 // (rx_oversize): say loudly when they could not be turned off.
 void log_offloads(const std::string& interface, const port::nic_offloads* off) {
-  if (off == nullptr) return;
+  if (off == nullptr) {
+    spdlog::info("event=nic_offloads interface={} turned_off=\"\" reason={}", interface,
+                 q("[afpacket] offloads = keep: frames merged beyond 1514 bytes are dropped"));
+    return;
+  }
   std::string list;
   for (const auto& f : off->turned_off()) list += (list.empty() ? "" : ",") + f;
   spdlog::info("event=nic_offloads interface={} turned_off={} reason={}", interface, q(list),
@@ -456,6 +460,7 @@ int run(int argc, char** argv) {
       o.rx_mode = cfg.afpacket_rx;
       o.csum_partial = cfg.csum_partial;
       o.ring_frames = cfg.ring_frames;
+      o.offloads_off = cfg.nic_offloads_off;
       auto ports = port::afpacket_port::open(o, static_cast<unsigned>(cpus.size()));
       spdlog::info(
           "event=port_open port_type=afpacket interface={} queues={} fanout_group={} "

@@ -51,6 +51,7 @@ TEST(Config, DefaultsFollowMemcachedWhereTheyMeanTheSame) {
   EXPECT_EQ(c.lcores, 1u);
   EXPECT_EQ(c.port, port_kind::afpacket);
   EXPECT_EQ(c.idle.mode, server::idle_policy::kind::busy_poll) << "busy-poll by default";
+  EXPECT_TRUE(c.nic_offloads_off) << "GRO/LRO off by default: merged frames would be dropped";
 }
 
 TEST(Config, CacheSizingKeys) {
@@ -115,6 +116,7 @@ idle_spin = 10
 rx = "mmsg"
 ring_frames = 64
 checksum_partial = "drop"
+offloads = "keep"
 [dpdk]
 eal_args = ["--no-huge", "-m", "64"]
 device = "net_tap0"
@@ -149,6 +151,7 @@ nice = 5
   EXPECT_EQ(c.afpacket_rx, port::afpacket_rx_mode::mmsg);
   EXPECT_EQ(c.ring_frames, 64u);
   EXPECT_EQ(c.csum_partial, port::csum_partial_policy::drop);
+  EXPECT_FALSE(c.nic_offloads_off);
   EXPECT_EQ(c.eal_args, (std::vector<std::string>{"--no-huge", "-m", "64"}));
   EXPECT_EQ(c.dpdk_device, "net_tap0");
   EXPECT_DOUBLE_EQ(c.shutdown_timeout_s, 2.5);
@@ -283,6 +286,7 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{{}, "[afpacket]\nrx = \"v3\"\n", "afpacket.rx"},
         bad_case{{}, "[afpacket]\nring_frames = 33\n", "afpacket.ring_frames"},
         bad_case{{}, "[afpacket]\nchecksum_partial = \"maybe\"\n", "afpacket.checksum_partial"},
+        bad_case{{}, "[afpacket]\noffloads = \"on\"\n", "afpacket.offloads"},
         bad_case{{}, "[dpdk]\neal_args = \"--no-huge\"\n", "dpdk.eal_args"},
         bad_case{{}, "[dpdk]\neal_args = [1]\n", "dpdk.eal_args"},
         bad_case{{}, "[server]\nshutdown_timeout_s = -1\n", "server.shutdown_timeout_s"},

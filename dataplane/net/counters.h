@@ -76,6 +76,7 @@ namespace anvil::net {
   X(tcp_rto_expired, "retransmission timeouts")                                      \
   X(tcp_fast_retransmits, "fast retransmits (3 duplicate ACKs)")                     \
   X(tcp_zero_window_probes, "zero-window probes sent")                               \
+  X(tcp_tx_oversize_aborts, "connections aborted: a segment larger than any frame")  \
   X(tcp_idle_timeouts, "connections aborted by the idle timeout")                    \
   X(tcp_retry_timeouts, "connections aborted after too many retransmissions")        \
   X(tcp_time_wait_reuse, "TIME_WAIT connections reused by a new SYN")                \

@@ -101,7 +101,8 @@ class stack {
         _cookies(cfg.secret),
         _neigh(sized(cfg.neigh, cfg.max_connections), _ctr),
         _udp_buf(cfg.udp_port ? cfg.udp_reply_max : 0) {
-    _cfg.tcp.mss = std::min<std::uint16_t>(_cfg.tcp.mss, kMtu - kIpv4Header - kTcpHeader);
+    _cfg.tcp.mss =
+        std::clamp<std::uint16_t>(_cfg.tcp.mss, kMinPeerMss, kMtu - kIpv4Header - kTcpHeader);
     _free.reserve(cfg.max_connections);
     _expired.reserve(cfg.max_connections);
     for (std::uint32_t i = cfg.max_connections; i-- > 0;) {
@@ -183,9 +184,18 @@ class stack {
       const std::uint32_t zwp_before = c->counters().zero_window_probes;
       // Bound per pass: a connection with a large queue yields after 64 segments.
       for (int n = 0; n < 64 && c->peek_output(now, seg); ++n) {
-        if (!emit_tcp(tx, next_hop_mac(s, now, tx), c->tuple(), seg)) {
+        const tx_result r = emit_tcp(tx, next_hop_mac(s, now, tx), c->tuple(), seg);
+        if (r == tx_result::no_buffer) {
           blocked = true;
           break;
+        }
+        if (r == tx_result::oversize) {
+          // No frame can ever hold this segment: a bug, not back-pressure. Waiting
+          // would keep it at the head of the list and starve every connection behind
+          // it, so the connection is aborted (its RST is the next output).
+          bump(_ctr.tcp_tx_oversize_aborts);
+          c->abort();
+          continue;
         }
         c->on_output_sent(seg, now);
       }
@@ -652,15 +662,21 @@ class stack {
   }
 
   // ---- TCP ------------------------------------------------------------------------
+  // no_buffer: the sink is out of buffers (back-pressure: try again later);
+  // oversize: the segment is larger than any frame (kMaxFrame), it can never be sent.
+  enum class tx_result { sent, no_buffer, oversize };
+
   template <frame_sink Sink>
-  bool emit_tcp(Sink& tx, const mac_addr& dst_mac, const tcp_tuple& t, const tcp_segment& seg) {
-    auto buf = tx.begin_frame();
+  tx_result emit_tcp(Sink& tx, const mac_addr& dst_mac, const tcp_tuple& t,
+                     const tcp_segment& seg) {
     const std::size_t hl = tcp_header_len(seg.opt);
     const std::size_t l4 = hl + seg.payload.size();
     const std::size_t len = kEthHeader + kIpv4Header + l4;
+    if (len > kMaxFrame) return tx_result::oversize;
+    auto buf = tx.begin_frame();
     if (buf.size() < len || buf.size() < 60) {
       bump(_ctr.tx_no_buffer);
-      return false;
+      return tx_result::no_buffer;
     }
     std::byte* p = buf.data();
     write_eth(p, dst_mac, _cfg.mac, kEtherIpv4);
@@ -675,7 +691,7 @@ class stack {
     bump(_ctr.tx_frames);
     bump(_ctr.tcp_tx_segments);
     if (seg.has(tcp_flag::rst)) bump(_ctr.tcp_rst_sent);
-    return true;
+    return tx_result::sent;
   }
 
   // RFC 9293 §3.10.7.1: the reset for a segment that matches no connection.
@@ -871,7 +887,7 @@ class stack {
         r.opt.wscale = static_cast<std::int8_t>(ws);
       }
     }
-    if (emit_tcp(tx, e.src, t, r)) bump(_ctr.tcp_syn_cookies_sent);
+    if (emit_tcp(tx, e.src, t, r) == tx_result::sent) bump(_ctr.tcp_syn_cookies_sent);
   }
 
   stack_config _cfg;

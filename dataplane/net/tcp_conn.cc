@@ -70,10 +70,13 @@ void tcp_conn::apply_peer_options(const tcp_options& o) {
   if (!ws) _rcv_wscale = 0;  // RFC 7323 §2.2: scaling only when both sides offer it
   _ts_ok = _cfg.timestamps && o.has_ts;
   if (_ts_ok) _ts_recent = o.ts_val;
-  const std::uint16_t peer_mss = o.mss ? o.mss : 536;  // RFC 9293 §3.7.1 default
-  std::uint16_t mss = std::min<std::uint16_t>(peer_mss, _cfg.mss);
-  if (_ts_ok) mss = static_cast<std::uint16_t>(mss - 12);
-  _mss = std::max<std::uint16_t>(mss, 64);
+  // RFC 9293 §3.7.1: 536 when absent. A tiny MSS (a peer may send 0..87) is clamped
+  // to Linux's TCP_MIN_MSS before anything is subtracted from it: with timestamps on,
+  // MSS 8 - 12 would wrap to a segment no frame can hold.
+  const std::uint16_t peer_mss = std::max<std::uint16_t>(o.mss ? o.mss : 536, kMinPeerMss);
+  std::uint16_t mss = std::max<std::uint16_t>(std::min(peer_mss, _cfg.mss), kMinPeerMss);
+  if (_ts_ok) mss = static_cast<std::uint16_t>(mss - kTsOptionLen);
+  _mss = mss;
   // RFC 5681 §3.1 / RFC 6928 initial window.
   _cwnd = std::max<std::uint32_t>(_cfg.initial_cwnd_segments, 1) * _mss;
   _ssthresh = 0xffffffffu;

@@ -54,6 +54,12 @@ enum class close_reason : std::uint8_t {
   refused,  // active open answered with RST
 };
 
+// The smallest peer MSS we honour (Linux's TCP_MIN_MSS): a SYN announcing less is
+// treated as announcing this. Every payload we build is then at most 1460 bytes and at
+// least kMinPeerMss - kTsOptionLen, so it always fits a 1514-byte frame.
+constexpr std::uint16_t kMinPeerMss = 88;
+constexpr std::uint16_t kTsOptionLen = 12;  // NOP NOP TS: what timestamps take from a segment
+
 struct tcp_config {
   std::uint16_t mss = 1460;  // our MSS: MTU 1500 - 40
   std::uint32_t rx_buffer = 64 * 1024;
@@ -196,6 +202,9 @@ class tcp_conn {
   bool timestamps_on() const { return _ts_ok; }
   std::uint32_t rcv_window() const;  // bytes we can accept now
   std::size_t ooo_ranges() const { return _ooo_n; }
+  // Tests only: force the send MSS past every check (to exercise the owner's defence
+  // against a segment no frame can hold).
+  void set_send_mss_unchecked(std::uint16_t mss) { _mss = mss; }
 
   // Owner bookkeeping (intrusive lists, user context); not used by the state machine
   // except `mark_dirty`, which links the connection into the owner's output list.

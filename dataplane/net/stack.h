@@ -107,7 +107,7 @@ class stack {
     _expired.reserve(cfg.max_connections);
     for (std::uint32_t i = cfg.max_connections; i-- > 0;) {
       _slots[i].conn.slot = i;
-      _slots[i].conn.dirty_head = &_dirty;
+      _slots[i].conn.dirty_owner = &_dirty;
       _free.push_back(i);
     }
   }
@@ -167,12 +167,22 @@ class stack {
   }
 
   // ---- output and timers ----------------------------------------------------------
+  // At most this many segments per connection per turn of flush's round robin.
+  static constexpr int kFlushQuantum = 16;
+
   // Sends what connections owe (data, ACKs, FINs, RSTs) and releases closed ones.
+  // Round robin over the FIFO dirty queue: a connection sends at most kFlushQuantum
+  // segments per turn, then goes to the back of the queue if it still owes output,
+  // so a small reply waits for at most one quantum of each busy connection ahead of
+  // it. When the sink runs out of buffers the connection being served goes to the
+  // back too if it sent anything (it had its turn), to the front if it sent nothing;
+  // the rest keep their order for the next call.
   template <frame_sink Sink>
   void flush(nanos now, Sink& tx) {
-    while (_dirty) {
-      tcp_conn* c = _dirty;
-      _dirty = c->dirty_next;
+    while (_dirty.head) {
+      tcp_conn* c = _dirty.head;
+      _dirty.head = c->dirty_next;
+      if (!_dirty.head) _dirty.tail = nullptr;
       c->dirty = false;
       c->dirty_next = nullptr;
       const std::uint32_t i = c->slot;
@@ -182,8 +192,8 @@ class stack {
       bool blocked = false;
       const std::uint32_t rtx_before = c->counters().retransmits;
       const std::uint32_t zwp_before = c->counters().zero_window_probes;
-      // Bound per pass: a connection with a large queue yields after 64 segments.
-      for (int n = 0; n < 64 && c->peek_output(now, seg); ++n) {
+      int sent = 0;
+      for (; sent < kFlushQuantum && c->peek_output(now, seg); ++sent) {
         const tx_result r = emit_tcp(tx, next_hop_mac(s, now, tx), c->tuple(), seg);
         if (r == tx_result::no_buffer) {
           blocked = true;
@@ -202,7 +212,16 @@ class stack {
       bump(_ctr.tcp_retransmits, c->counters().retransmits - rtx_before);
       bump(_ctr.tcp_zero_window_probes, c->counters().zero_window_probes - zwp_before);
       if (blocked) {
-        c->mark_dirty();  // the sink is full: keep it owed for the next call
+        // The sink is full: still owed. Back of the queue after a (partial) turn,
+        // front when the sink was full before it sent anything.
+        if (sent > 0) {
+          c->mark_dirty();
+        } else {
+          c->dirty = true;
+          c->dirty_next = _dirty.head;
+          _dirty.head = c;
+          if (!_dirty.tail) _dirty.tail = c;
+        }
         return;
       }
       if (c->state() == tcp_state::closed) {
@@ -389,11 +408,12 @@ class stack {
     bump(_ctr.tcp_closes);
     // Unlink from the dirty list if still there (closed by a timer or TIME_WAIT reuse).
     if (s.conn.dirty) {
-      for (tcp_conn** pp = &_dirty; *pp; pp = &(*pp)->dirty_next) {
-        if (*pp == &s.conn) {
-          *pp = s.conn.dirty_next;
-          break;
-        }
+      tcp_conn* prev = nullptr;
+      for (tcp_conn* c = _dirty.head; c; prev = c, c = c->dirty_next) {
+        if (c != &s.conn) continue;
+        (prev ? prev->dirty_next : _dirty.head) = c->dirty_next;
+        if (_dirty.tail == c) _dirty.tail = prev;
+        break;
       }
       s.conn.dirty = false;
       s.conn.dirty_next = nullptr;
@@ -902,7 +922,7 @@ class stack {
   syn_cookies _cookies;
   neighbour_table _neigh;
   std::vector<std::byte> _udp_buf;
-  tcp_conn* _dirty = nullptr;
+  tcp_conn::dirty_queue _dirty;
   std::uint32_t _half_open = 0;
   std::uint16_t _ip_id = 1;
 };

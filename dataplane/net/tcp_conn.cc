@@ -41,13 +41,13 @@ void tcp_conn::init_common(const tcp_config& cfg, const tcp_tuple& t, byte_buffe
                            byte_buffer tx, nanos now) {
   void* u = user;
   const std::uint32_t sl = slot;
-  tcp_conn** dh = dirty_head;
+  dirty_queue* dq = dirty_owner;
   tcp_conn* dn = dirty_next;
   bool d = dirty;
   this->~tcp_conn();
   new (this) tcp_conn();
   (void)u;
-  user = nullptr, slot = sl, dirty_head = dh, dirty_next = dn, dirty = d;
+  user = nullptr, slot = sl, dirty_owner = dq, dirty_next = dn, dirty = d;
   _cfg = cfg;
   _tuple = t;
   _rx = rx;

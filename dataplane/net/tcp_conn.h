@@ -207,17 +207,26 @@ class tcp_conn {
   void set_send_mss_unchecked(std::uint16_t mss) { _mss = mss; }
 
   // Owner bookkeeping (intrusive lists, user context); not used by the state machine
-  // except `mark_dirty`, which links the connection into the owner's output list.
+  // except `mark_dirty`, which appends the connection to the owner's output queue
+  // (FIFO: the owner serves it in turn, see stack::flush).
+  struct dirty_queue {
+    tcp_conn* head = nullptr;
+    tcp_conn* tail = nullptr;
+  };
   void* user = nullptr;
   std::uint32_t slot = 0;
-  tcp_conn** dirty_head = nullptr;
+  dirty_queue* dirty_owner = nullptr;
   tcp_conn* dirty_next = nullptr;
   bool dirty = false;
   void mark_dirty() {
-    if (!dirty && dirty_head) {
+    if (!dirty && dirty_owner) {
       dirty = true;
-      dirty_next = *dirty_head;
-      *dirty_head = this;
+      dirty_next = nullptr;
+      if (dirty_owner->tail)
+        dirty_owner->tail->dirty_next = this;
+      else
+        dirty_owner->head = this;
+      dirty_owner->tail = this;
     }
   }
 

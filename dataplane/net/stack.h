@@ -247,6 +247,7 @@ class stack {
       handle_events(i);
       count_timeouts(s.conn);
       _wheel.arm(i, s.conn.poll_at());
+      track_time_wait(i);
     }
     flush(now, tx);
   }
@@ -305,6 +306,12 @@ class stack {
     return n + _tx_pool.trim(max - n);
   }
   std::uint32_t connections() const { return _table.size(); }
+  // Connections in TIME_WAIT (walks the TIME_WAIT queue: tests, the control plane).
+  std::uint32_t time_wait_connections() const {
+    std::uint32_t n = 0;
+    for (std::uint32_t i = _tw_head; i != kNoSlot; i = _slots[i].tw_next) ++n;
+    return n;
+  }
   std::uint32_t half_open() const { return _half_open; }
   const stack_config& config() const { return _cfg; }
   const neighbour_table& neighbours() const { return _neigh; }
@@ -320,6 +327,7 @@ class stack {
   }
 
  private:
+  static constexpr std::uint32_t kNoSlot = 0xffffffffu;
   struct slot {
     tcp_conn conn;
     std::uint32_t neigh = neighbour_table::kNone;  // the next hop's entry (referenced)
@@ -327,6 +335,10 @@ class stack {
     bool app_open = false;   // on_accept delivered, on_close not yet
     bool half_open = false;  // counted in _half_open
     bool active = false;     // opened by connect()
+    // TIME_WAIT queue (oldest deadline first), linked by slot index.
+    bool on_tw = false;
+    std::uint32_t tw_prev = kNoSlot, tw_next = kNoSlot;
+    nanos tw_deadline = kNever;
   };
 
   static neigh_config sized(neigh_config n, std::uint32_t max_connections) {
@@ -403,6 +415,7 @@ class stack {
     _neigh.release(s.neigh);
     s.neigh = neighbour_table::kNone;
     _wheel.disarm(i);
+    tw_unlink(i);
     _table.erase(s.conn.tuple(), key_of());
     s.in_use = false;
     bump(_ctr.tcp_closes);
@@ -770,7 +783,10 @@ class stack {
           c.reason() == close_reason::reset_by_peer)
         bump(_ctr.tcp_rst_received);
       handle_events(i);
-      if (_slots[i].in_use) _wheel.arm(i, c.poll_at());
+      if (_slots[i].in_use) {
+        _wheel.arm(i, c.poll_at());
+        track_time_wait(i);
+      }
       return;
     }
     tcp_listen(e, t, seg, now, tx);
@@ -840,20 +856,39 @@ class stack {
     s.conn.mark_dirty();  // SYN-ACK at the next flush
   }
 
+  // Frees the TIME_WAIT entry closest to expiry: the head of the TIME_WAIT queue, so a
+  // SYN on a full table costs O(1) whatever the table size.
   bool recycle_time_wait() {
-    std::uint32_t best = conn_table::kEmpty;
-    nanos best_at = kNever;
-    for (std::uint32_t i = 0; i < _slots.size(); ++i) {
-      const slot& s = _slots[i];
-      if (s.in_use && s.conn.state() == tcp_state::time_wait && s.conn.poll_at() < best_at) {
-        best = i;
-        best_at = s.conn.poll_at();
-      }
-    }
-    if (best == conn_table::kEmpty) return false;
+    if (_tw_head == kNoSlot) return false;
     bump(_ctr.tcp_time_wait_recycled);
-    free_slot(best);
+    free_slot(_tw_head);
     return true;
+  }
+
+  // The TIME_WAIT queue: every connection in TIME_WAIT, ordered by its 2MSL deadline.
+  // All deadlines are "entry (or last retransmitted FIN) + time_wait", so appending on
+  // entry and moving to the back on a restart keeps the order. Called after anything
+  // that may change a connection's state (segment, timer).
+  void track_time_wait(std::uint32_t i) {
+    slot& s = _slots[i];
+    if (!s.in_use || s.conn.state() != tcp_state::time_wait) return tw_unlink(i);
+    const nanos at = s.conn.poll_at();
+    if (s.on_tw && s.tw_deadline == at) return;
+    tw_unlink(i);
+    s.on_tw = true;
+    s.tw_deadline = at;
+    s.tw_prev = _tw_tail;
+    s.tw_next = kNoSlot;
+    (_tw_tail == kNoSlot ? _tw_head : _slots[_tw_tail].tw_next) = i;
+    _tw_tail = i;
+  }
+  void tw_unlink(std::uint32_t i) {
+    slot& s = _slots[i];
+    if (!s.on_tw) return;
+    (s.tw_prev == kNoSlot ? _tw_head : _slots[s.tw_prev].tw_next) = s.tw_next;
+    (s.tw_next == kNoSlot ? _tw_tail : _slots[s.tw_next].tw_prev) = s.tw_prev;
+    s.on_tw = false;
+    s.tw_prev = s.tw_next = kNoSlot;
   }
 
   bool new_from_cookie(const eth_view& e, const tcp_tuple& t, const tcp_segment& seg,
@@ -878,7 +913,10 @@ class stack {
     handle_events(i);             // on_accept
     s.conn.on_segment(seg, now);  // it may carry data (and the ACK itself is a no-op)
     handle_events(i);
-    if (_slots[i].in_use) _wheel.arm(i, s.conn.poll_at());
+    if (_slots[i].in_use) {
+      _wheel.arm(i, s.conn.poll_at());
+      track_time_wait(i);
+    }
     return true;
   }
 
@@ -923,6 +961,7 @@ class stack {
   neighbour_table _neigh;
   std::vector<std::byte> _udp_buf;
   tcp_conn::dirty_queue _dirty;
+  std::uint32_t _tw_head = kNoSlot, _tw_tail = kNoSlot;
   std::uint32_t _half_open = 0;
   std::uint16_t _ip_id = 1;
 };

@@ -107,6 +107,19 @@ class multi_peer_fixture : public tcp_fixture {
     }
     return done;
   }
+  // Server closes, the peer acknowledges the FIN with its own: TIME_WAIT.
+  void to_time_wait(peer& p) {
+    find(p)->close();
+    st->flush(now, tx);
+    route();
+    ASSERT_FALSE(p.out.empty());
+    ASSERT_TRUE(p.out.back().seg.has(tcp_flag::fin));
+    p.ack = p.out.back().seg.seq + static_cast<seq_t>(p.out.back().payload.size()) + 1;
+    burst({{&p, segment(p, tcp_flag::ack | tcp_flag::fin)}});
+    p.seq += 1;
+    ASSERT_NE(find(p), nullptr);
+    ASSERT_EQ(find(p)->state(), tcp_state::time_wait);
+  }
   // The peer acknowledges everything it received in order (window p.window).
   std::size_t ack_all(peer& p) { return burst({{&p, segment(p, tcp_flag::ack)}}); }
 

@@ -15,7 +15,6 @@
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -428,10 +427,8 @@ int run(int argc, char** argv) {
     sc.max_connections = cfg.max_connections + kConnectionSlack;
     setup.shared.connection_slots = sc.max_connections;
     sc.syn_backlog = std::min<std::uint32_t>(sc.syn_backlog, cfg.max_connections);
-    std::uint64_t secret = 0;
-    if (::getrandom(&secret, sizeof secret, 0) != static_cast<ssize_t>(sizeof secret))
-      secret ^= static_cast<std::uint64_t>(std::time(nullptr)) * 0x9e3779b97f4a7c15ull;
-    sc.secret = secret;
+    // sc.secret stays unset: each lcore's stack draws its own random PRF key (ISNs,
+    // timestamp offsets, table hash, SYN cookies; dataplane/net/keyed_hash.h).
     const auto b = server::tcp_buffers(cfg.max_item_size);
     sc.tcp.rx_buffer = b.rx;
     sc.tcp.tx_buffer = b.tx;

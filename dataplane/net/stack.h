@@ -44,6 +44,7 @@
 #include "dataplane/net/conn_table.h"
 #include "dataplane/net/counters.h"
 #include "dataplane/net/frame.h"
+#include "dataplane/net/keyed_hash.h"
 #include "dataplane/net/neighbour_table.h"
 #include "dataplane/net/pmtu.h"
 #include "dataplane/net/syn_cookie.h"
@@ -82,7 +83,9 @@ struct stack_config {
   std::uint32_t max_connections = 1024;  // table limit (includes TIME_WAIT)
   std::uint32_t syn_backlog = 128;       // half-open limit; beyond it, SYN cookies
   bool syn_cookies = true;
-  std::uint64_t secret = 0x5eed5eed12345678ull;  // ISN and cookie key: set it randomly
+  // Key of the stack's PRF (ISNs, timestamp offsets, table hash, SYN cookies; see
+  // keyed_hash.h). Unset: 16 random bytes per stack, i.e. per boot. Tests fix it.
+  std::optional<prf_key> secret;
   std::size_t udp_reply_max = 64 * 1024;
   neigh_config neigh;  // the ARP cache every connection sends through
 };
@@ -93,12 +96,13 @@ class stack {
   stack(const stack_config& cfg, App& app)
       : _cfg(cfg),
         _app(app),
+        _key(cfg.secret ? *cfg.secret : random_prf_key()),
         _rx_pool(cfg.max_connections, cfg.tcp.rx_buffer),
         _tx_pool(cfg.max_connections, cfg.tcp.tx_buffer),
         _slots(cfg.max_connections),
-        _table(cfg.max_connections),
+        _table(cfg.max_connections, _key),
         _wheel(cfg.max_connections),
-        _cookies(cfg.secret),
+        _cookies(_key),
         _neigh(sized(cfg.neigh, cfg.max_connections), _ctr),
         _udp_buf(cfg.udp_port ? cfg.udp_reply_max : 0) {
     _cfg.tcp.mss =
@@ -290,7 +294,7 @@ class stack {
     }
     const std::uint32_t i = alloc_slot(t, n);
     slot& s = _slots[i];
-    s.conn.connect(_cfg.tcp, t, make_isn(t, now), bufs->rx, bufs->tx, now);
+    s.conn.connect(_cfg.tcp, t, make_isn(t, now), ts_offset(t), bufs->rx, bufs->tx, now);
     s.active = true;
     insert_slot(i);
     s.conn.mark_dirty();
@@ -355,10 +359,18 @@ class stack {
     return std::find(_cfg.tcp_ports.begin(), _cfg.tcp_ports.end(), port) != _cfg.tcp_ports.end();
   }
 
-  // RFC 6528: ISN = 4 µs clock + keyed hash of the 4-tuple.
+  // RFC 6528: ISN = M + F(localip, localport, remoteip, remoteport, secretkey), M the
+  // 4 us clock and F SipHash-2-4 under the per-boot key. Successive incarnations of a
+  // tuple get increasing ISNs; another tuple's ISN says nothing about this one.
   seq_t make_isn(const tcp_tuple& t, nanos now) const {
-    return static_cast<seq_t>(now / 4000) + tuple_hash(t) * 2654435761u +
-           static_cast<seq_t>(_cfg.secret >> 7);
+    return static_cast<seq_t>(now / 4000) + static_cast<seq_t>(tuple_prf(_key, prf_domain::isn, t));
+  }
+  // RFC 7323 §5.4: the per-tuple timestamp offset, from the same keyed PRF.
+  std::uint32_t ts_offset(const tcp_tuple& t) const {
+    return static_cast<std::uint32_t>(tuple_prf(_key, prf_domain::ts_offset, t));
+  }
+  std::uint32_t ts_clock(const tcp_tuple& t, nanos now) const {
+    return static_cast<std::uint32_t>(now / kNsPerMs) + ts_offset(t);
   }
 
   std::uint32_t alloc_slot(const tcp_tuple& t, std::uint32_t neigh) {
@@ -801,6 +813,9 @@ class stack {
     if (a.challenge_acks != b.challenge_acks) bump(_ctr.tcp_challenge_acks);
     if (a.bad_acks != b.bad_acks) bump(_ctr.drop_tcp_bad_ack);
     if (a.fast_retransmits != b.fast_retransmits) bump(_ctr.tcp_fast_retransmits);
+    if (a.syn_received_bad_acks >= _cfg.tcp.syn_received_max_bad_acks &&
+        b.syn_received_bad_acks < _cfg.tcp.syn_received_max_bad_acks)
+      bump(_ctr.tcp_synrecv_dropped);
     return a.out_of_window == b.out_of_window && a.paws_dropped == b.paws_dropped &&
            a.challenge_acks == b.challenge_acks && a.bad_acks == b.bad_acks;
   }
@@ -849,7 +864,7 @@ class stack {
     }
     const std::uint32_t i = alloc_slot(t, n);
     slot& s = _slots[i];
-    s.conn.accept_syn(_cfg.tcp, t, seg, make_isn(t, now), bufs->rx, bufs->tx, now);
+    s.conn.accept_syn(_cfg.tcp, t, seg, make_isn(t, now), ts_offset(t), bufs->rx, bufs->tx, now);
     insert_slot(i);
     s.half_open = true;
     ++_half_open;
@@ -908,7 +923,7 @@ class stack {
     bump(_ctr.tcp_syn_cookies_ok);
     const std::uint32_t i = alloc_slot(t, n);
     slot& s = _slots[i];
-    s.conn.accept_cookie(_cfg.tcp, t, seg, opt, bufs->rx, bufs->tx, now);
+    s.conn.accept_cookie(_cfg.tcp, t, seg, opt, ts_offset(t), bufs->rx, bufs->tx, now);
     insert_slot(i);
     handle_events(i);             // on_accept
     s.conn.on_segment(seg, now);  // it may carry data (and the ACK itself is a no-op)
@@ -937,7 +952,7 @@ class stack {
       tcp_options so = syn.opt;
       if (!_cfg.tcp.window_scaling) so.wscale = -1;
       r.opt.has_ts = true;
-      r.opt.ts_val = syn_cookies::make_tsval(tcp_ts_clock(t, now), so);
+      r.opt.ts_val = syn_cookies::make_tsval(ts_clock(t, now), so);
       r.opt.ts_ecr = syn.opt.ts_val;
       if (so.wscale >= 0) {
         std::uint8_t ws = 0;
@@ -950,6 +965,7 @@ class stack {
 
   stack_config _cfg;
   App& _app;
+  prf_key _key;
   net_counters _ctr;
   buffer_pool _rx_pool, _tx_pool;
   std::vector<slot> _slots;

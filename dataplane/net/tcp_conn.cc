@@ -37,8 +37,8 @@ const char* to_string(tcp_state s) {
 // ---------------------------------------------------------------------------------
 // Opening
 
-void tcp_conn::init_common(const tcp_config& cfg, const tcp_tuple& t, byte_buffer rx,
-                           byte_buffer tx, nanos now) {
+void tcp_conn::init_common(const tcp_config& cfg, const tcp_tuple& t, std::uint32_t ts_offset,
+                           byte_buffer rx, byte_buffer tx, nanos now) {
   void* u = user;
   const std::uint32_t sl = slot;
   dirty_queue* dq = dirty_owner;
@@ -60,7 +60,7 @@ void tcp_conn::init_common(const tcp_config& cfg, const tcp_tuple& t, byte_buffe
   std::uint8_t ws = 0;
   while (ws < 14 && (std::uint64_t{_rx.cap} >> ws) > 0xffff) ++ws;
   _rcv_wscale = ws;
-  _ts_offset = tcp_ts_offset(t);
+  _ts_offset = ts_offset;
 }
 
 void tcp_conn::apply_peer_options(const tcp_options& o) {
@@ -83,8 +83,9 @@ void tcp_conn::apply_peer_options(const tcp_options& o) {
 }
 
 void tcp_conn::accept_syn(const tcp_config& cfg, const tcp_tuple& t, const tcp_segment& syn,
-                          seq_t iss, byte_buffer rx, byte_buffer tx, nanos now) {
-  init_common(cfg, t, rx, tx, now);
+                          seq_t iss, std::uint32_t ts_offset, byte_buffer rx, byte_buffer tx,
+                          nanos now) {
+  init_common(cfg, t, ts_offset, rx, tx, now);
   apply_peer_options(syn.opt);
   _state = tcp_state::syn_received;
   _irs = syn.seq;
@@ -98,9 +99,9 @@ void tcp_conn::accept_syn(const tcp_config& cfg, const tcp_tuple& t, const tcp_s
 }
 
 void tcp_conn::accept_cookie(const tcp_config& cfg, const tcp_tuple& t, const tcp_segment& ack,
-                             const tcp_options& syn_opt, byte_buffer rx, byte_buffer tx,
-                             nanos now) {
-  init_common(cfg, t, rx, tx, now);
+                             const tcp_options& syn_opt, std::uint32_t ts_offset, byte_buffer rx,
+                             byte_buffer tx, nanos now) {
+  init_common(cfg, t, ts_offset, rx, tx, now);
   apply_peer_options(syn_opt);
   if (_ts_ok && ack.opt.has_ts) _ts_recent = ack.opt.ts_val;
   _state = tcp_state::established;
@@ -117,9 +118,9 @@ void tcp_conn::accept_cookie(const tcp_config& cfg, const tcp_tuple& t, const tc
   _snd_wl2 = ack.ack;
 }
 
-void tcp_conn::connect(const tcp_config& cfg, const tcp_tuple& t, seq_t iss, byte_buffer rx,
-                       byte_buffer tx, nanos now) {
-  init_common(cfg, t, rx, tx, now);
+void tcp_conn::connect(const tcp_config& cfg, const tcp_tuple& t, seq_t iss,
+                       std::uint32_t ts_offset, byte_buffer rx, byte_buffer tx, nanos now) {
+  init_common(cfg, t, ts_offset, rx, tx, now);
   _state = tcp_state::syn_sent;
   _iss = _snd_una = _snd_nxt = _snd_max = _recover = iss;
   _mss = static_cast<std::uint16_t>(_cfg.mss);
@@ -304,8 +305,13 @@ void tcp_conn::on_segment(const tcp_segment& seg, nanos now) {
       _snd_wl1 = seg.seq;
       _snd_wl2 = seg.ack;
     } else {
+      // RFC 9293: <SEQ=SEG.ACK><CTL=RST>. Each wrong guess at our ISS counts against
+      // the entry; after syn_received_max_bad_acks it is dropped (after that RST).
+      ++_stats.bad_acks;
       _rst_pending = true, _rst_with_ack = false, _rst_seq = seg.ack;
       mark_dirty();
+      if (++_stats.syn_received_bad_acks >= _cfg.syn_received_max_bad_acks)
+        enter_closed(close_reason::aborted);
       return;
     }
   }

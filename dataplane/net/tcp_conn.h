@@ -75,6 +75,9 @@ struct tcp_config {
   bool timestamps = true;
   std::uint32_t initial_cwnd_segments = 10;  // RFC 6928
   std::uint32_t challenge_ack_limit = 10;    // per connection per second (RFC 5961 §7)
+  // Wrong ACKs a SYN-RECEIVED connection answers (RST each) before it is dropped: a
+  // blind attacker gets this many guesses at our ISS per handshake (RFC 5961 spirit).
+  std::uint32_t syn_received_max_bad_acks = 3;
 };
 
 struct tcp_tuple {
@@ -92,20 +95,6 @@ constexpr std::uint8_t writable = 4;     // send space was freed by an ACK
 constexpr std::uint8_t closed = 8;       // CLOSED, or TIME_WAIT with everything read
 }  // namespace tcp_event
 
-// Timestamp clock (RFC 7323 §5.4): milliseconds plus a per-4-tuple offset, so TSvals
-// reveal no uptime, and successive incarnations of one 4-tuple see a monotonic clock
-// (PAWS on the peer). A function of the tuple so SYN cookies can use the same clock.
-inline std::uint32_t tcp_ts_offset(const tcp_tuple& t) {
-  std::uint64_t k = (std::uint64_t{t.remote_ip.v} << 32 | t.local_ip.v) ^
-                    (std::uint64_t{t.remote_port} << 16 | t.local_port) * 0x9e3779b97f4a7c15ull;
-  k ^= k >> 31;
-  k *= 0xbf58476d1ce4e5b9ull;
-  return static_cast<std::uint32_t>(k >> 32);
-}
-inline std::uint32_t tcp_ts_clock(const tcp_tuple& t, nanos now) {
-  return static_cast<std::uint32_t>(now / kNsPerMs) + tcp_ts_offset(t);
-}
-
 class tcp_conn {
  public:
   tcp_conn() = default;
@@ -113,16 +102,20 @@ class tcp_conn {
   tcp_conn& operator=(const tcp_conn&) = delete;
 
   // --- opening (the owner provides buffers, ISS and options policy) ---------------
+  // `ts_offset`: the timestamp clock is ms + ts_offset (RFC 7323 §5.4), a keyed
+  // function of the 4-tuple chosen by the owner, so TSvals reveal no uptime and
+  // successive incarnations of a tuple see a monotonic clock (PAWS on the peer).
   // Passive open from a SYN: enters SYN_RECEIVED; the SYN-ACK is the next output.
   void accept_syn(const tcp_config& cfg, const tcp_tuple& t, const tcp_segment& syn, seq_t iss,
-                  byte_buffer rx, byte_buffer tx, nanos now);
+                  std::uint32_t ts_offset, byte_buffer rx, byte_buffer tx, nanos now);
   // Passive open completed by a valid SYN cookie: enters ESTABLISHED directly.
   // `syn_opt` holds what the cookie encoded (mss, wscale, timestamps).
   void accept_cookie(const tcp_config& cfg, const tcp_tuple& t, const tcp_segment& ack,
-                     const tcp_options& syn_opt, byte_buffer rx, byte_buffer tx, nanos now);
+                     const tcp_options& syn_opt, std::uint32_t ts_offset, byte_buffer rx,
+                     byte_buffer tx, nanos now);
   // Active open: enters SYN_SENT; the SYN is the next output.
-  void connect(const tcp_config& cfg, const tcp_tuple& t, seq_t iss, byte_buffer rx, byte_buffer tx,
-               nanos now);
+  void connect(const tcp_config& cfg, const tcp_tuple& t, seq_t iss, std::uint32_t ts_offset,
+               byte_buffer rx, byte_buffer tx, nanos now);
 
   // --- the state machine -----------------------------------------------------------
   void on_segment(const tcp_segment& seg, nanos now);
@@ -182,6 +175,7 @@ class tcp_conn {
     std::uint32_t challenge_acks = 0;
     std::uint32_t challenge_acks_suppressed = 0;
     std::uint32_t bad_acks = 0;
+    std::uint32_t syn_received_bad_acks = 0;  // wrong ACKs while SYN-RECEIVED
   };
   const stats& counters() const { return _stats; }
 
@@ -236,8 +230,8 @@ class tcp_conn {
     seq_t begin, end;
   };
 
-  void init_common(const tcp_config& cfg, const tcp_tuple& t, byte_buffer rx, byte_buffer tx,
-                   nanos now);
+  void init_common(const tcp_config& cfg, const tcp_tuple& t, std::uint32_t ts_offset,
+                   byte_buffer rx, byte_buffer tx, nanos now);
   void apply_peer_options(const tcp_options& o);
   bool acceptable(const tcp_segment& seg) const;
   void process_syn_sent(const tcp_segment& seg, nanos now);

@@ -432,6 +432,12 @@ int run(int argc, char** argv) {
     const auto b = server::tcp_buffers(cfg.max_item_size);
     sc.tcp.rx_buffer = b.rx;
     sc.tcp.tx_buffer = b.tx;
+    auto ns = [](double s) { return static_cast<anvil::net::nanos>(s * 1e9); };
+    sc.tcp.idle_timeout = ns(cfg.idle_timeout_s);
+    sc.tcp.fin_wait_2_timeout = ns(cfg.fin_wait_2_timeout_s);
+    sc.tcp.keepalive_idle = ns(cfg.tcp_keepalive_s);
+    sc.tcp.keepalive_interval = ns(cfg.tcp_keepalive_interval_s);
+    sc.tcp.keepalive_probes = cfg.tcp_keepalive_probes;
     // A UDP reply may be as large as any response (memcached sends a GET of the
     // largest value over UDP in as many datagrams as it takes), up to what 65535
     // datagrams carry; a larger one is not sent (the request id field is 16 bits).

@@ -248,6 +248,7 @@ class stack {
       s.conn.on_timer(now);
       const tcp_conn::stats& after = s.conn.counters();
       bump(_ctr.tcp_rto_expired, after.rto_expired - before.rto_expired);
+      bump(_ctr.tcp_keepalive_probes, after.keepalive_probes - before.keepalive_probes);
       handle_events(i);
       count_timeouts(s.conn);
       _wheel.arm(i, s.conn.poll_at());
@@ -479,6 +480,8 @@ class stack {
     if (c.state() != tcp_state::closed) return;
     if (c.reason() == close_reason::idle_timeout) bump(_ctr.tcp_idle_timeouts);
     if (c.reason() == close_reason::retransmit_timeout) bump(_ctr.tcp_retry_timeouts);
+    if (c.reason() == close_reason::fin_wait_2_timeout) bump(_ctr.tcp_fin_wait_2_timeouts);
+    if (c.reason() == close_reason::keepalive_timeout) bump(_ctr.tcp_keepalive_timeouts);
   }
 
   // ---- ARP ------------------------------------------------------------------------

@@ -229,6 +229,7 @@ void tcp_conn::on_segment(const tcp_segment& seg, nanos now) {
   if (_state == tcp_state::closed) return;
   if (_state == tcp_state::syn_sent) return process_syn_sent(seg, now);
   _last_rx = now;
+  _ka_sent = 0;  // the peer is alive: keepalive starts over
 
   // A retransmitted SYN in SYN-RECEIVED means our SYN-ACK was lost: send it again
   // (the sequence check below would only answer with a bare ACK).
@@ -773,6 +774,13 @@ bool tcp_conn::peek_output(nanos now, tcp_segment& out) const {
     out.flags = ack;
     return true;
   }
+  if (_ka_probe) {
+    // Keepalive: one byte below SND.UNA, already acknowledged, so the peer answers
+    // with an ACK (RFC 9293 §3.8.4, what Linux sends).
+    out.seq = _snd_una - 1;
+    out.flags = ack;
+    return true;
+  }
   return false;
 }
 
@@ -783,6 +791,7 @@ void tcp_conn::on_output_sent(const tcp_segment& out, nanos now) {
   }
   if (out.has(ack)) {
     _ack_now = false;
+    _ka_probe = false;  // any ACK we send serves as the probe
     _rcv_adv = _rcv_nxt + (std::uint32_t{out.window} << (out.has(syn) ? 0 : _rcv_wscale));
     _last_ack_sent = _rcv_nxt;
   }
@@ -815,11 +824,28 @@ void tcp_conn::on_output_sent(const tcp_segment& out, nanos now) {
 // ---------------------------------------------------------------------------------
 // Timers
 
+// When the next keepalive probe (or the verdict after the last one) is due; kNever
+// when keepalive is off, the connection is not synchronized and open, or data is in
+// flight (the retransmission timer watches the peer then).
+nanos tcp_conn::keepalive_at() const {
+  if (_cfg.keepalive_idle <= 0 || _snd_una != _snd_max ||
+      (_state != tcp_state::established && _state != tcp_state::close_wait))
+    return kNever;
+  return _last_rx + _cfg.keepalive_idle + nanos{_ka_sent} * _cfg.keepalive_interval;
+}
+
+nanos tcp_conn::fin_wait_2_at() const {
+  if (_state != tcp_state::fin_wait_2 || _cfg.fin_wait_2_timeout <= 0) return kNever;
+  return _last_rx + _cfg.fin_wait_2_timeout;
+}
+
 nanos tcp_conn::poll_at() const {
   nanos t = kNever;
   if (_state == tcp_state::closed) return t;
   if (_state == tcp_state::time_wait) return _tw_deadline;
   t = _rtx_deadline;
+  t = std::min(t, fin_wait_2_at());
+  t = std::min(t, keepalive_at());
   // Persist: window closed, data waiting, nothing in flight to elicit an ACK.
   if (t == kNever && _snd_wnd == 0 && data_end() != _snd_nxt && _snd_una == _snd_max &&
       _state != tcp_state::syn_received && _state != tcp_state::syn_sent && !_probe) {
@@ -839,6 +865,23 @@ void tcp_conn::on_timer(nanos now) {
     _reason = close_reason::idle_timeout;
     abort();
     _reason = close_reason::idle_timeout;
+    return;
+  }
+  if (now >= fin_wait_2_at()) {
+    _reason = close_reason::fin_wait_2_timeout;
+    abort();
+    return;
+  }
+  if (now >= keepalive_at()) {
+    if (_ka_sent >= _cfg.keepalive_probes) {
+      _reason = close_reason::keepalive_timeout;
+      abort();
+      return;
+    }
+    ++_ka_sent;
+    ++_stats.keepalive_probes;
+    _ka_probe = true;
+    mark_dirty();
     return;
   }
   const nanos t = poll_at();

@@ -50,8 +50,10 @@ enum class close_reason : std::uint8_t {
   reset_by_peer,  // a valid RST arrived
   retransmit_timeout,
   idle_timeout,
-  aborted,  // abort() by the application or the owner
-  refused,  // active open answered with RST
+  fin_wait_2_timeout,  // the peer never sent its FIN (RST after tcp_config::fin_wait_2_timeout)
+  keepalive_timeout,   // keepalive probes went unanswered
+  aborted,             // abort() by the application or the owner
+  refused,             // active open answered with RST
 };
 
 // The smallest peer MSS we honour (Linux's TCP_MIN_MSS): a SYN announcing less is
@@ -70,7 +72,17 @@ struct tcp_config {
   int max_retransmits = 12;
   int max_syn_retransmits = 5;
   nanos time_wait = 60 * kNsPerSec;  // 2*MSL
-  nanos idle_timeout = 0;            // 0: none
+  nanos idle_timeout = 0;            // no segment received for this long: RST. 0: none
+  // FIN_WAIT_2 (our FIN acknowledged, the peer's not yet sent) with no segment from
+  // the peer for this long: RST, like Linux's tcp_fin_timeout for a closed socket. A
+  // peer still sending (half-close) keeps the connection. 0: wait for ever.
+  nanos fin_wait_2_timeout = 60 * kNsPerSec;
+  // Keepalive (RFC 9293 §3.8.4, Linux's defaults for interval and count): after
+  // keepalive_idle without a segment from the peer and nothing in flight, an ACK
+  // carrying SND.UNA - 1 every keepalive_interval; keepalive_probes unanswered: RST.
+  nanos keepalive_idle = 0;  // 0: off
+  nanos keepalive_interval = 75 * kNsPerSec;
+  std::uint32_t keepalive_probes = 9;
   bool window_scaling = true;
   bool timestamps = true;
   std::uint32_t initial_cwnd_segments = 10;  // RFC 6928
@@ -176,6 +188,7 @@ class tcp_conn {
     std::uint32_t challenge_acks_suppressed = 0;
     std::uint32_t bad_acks = 0;
     std::uint32_t syn_received_bad_acks = 0;  // wrong ACKs while SYN-RECEIVED
+    std::uint32_t keepalive_probes = 0;
   };
   const stats& counters() const { return _stats; }
 
@@ -292,6 +305,10 @@ class tcp_conn {
   // timers (kNever = disarmed)
   nanos _rtx_deadline = kNever;  // retransmission / persist / SYN(-ACK) retry
   nanos _tw_deadline = kNever;
+  std::uint32_t _ka_sent = 0;    // keepalive probes sent since the peer was last heard
+  bool _ka_probe = false;        // a keepalive probe is owed
+  nanos keepalive_at() const;
+  nanos fin_wait_2_at() const;
   nanos _persist_base = 0;
   nanos _last_rx = 0;
   nanos _rto = 0, _srtt = 0, _rttvar = 0;

@@ -170,5 +170,124 @@ TEST_F(odd_peers, segment_larger_than_a_frame_aborts_only_its_connection) {
   EXPECT_EQ(app.reasons.back(), close_reason::aborted);
 }
 
+// ------------------------------------------------ the rest of the odd-peer table --
+
+// RFC 7323 §2.3: a shift above 14 is used as 14. The peer's window field is scaled.
+TEST_F(odd_peers, window_scale_14_and_15) {
+  for (int ws : {14, 15}) {
+    SCOPED_TRACE(ws);
+    peer p;
+    p.port = static_cast<std::uint16_t>(33500 + ws);
+    p.syn_opt.wscale = static_cast<std::int8_t>(ws);  // 15 as sent on the wire
+    p.window = 1;                                     // 1 << 14 = 16 KiB
+    open(p);
+    EXPECT_EQ(find(p)->snd_wscale(), 14);
+    EXPECT_EQ(find(p)->snd_wnd(), 1u << 14);
+    const std::size_t n = queue(p, 16 * 1024);
+    transfer(p, n);
+    EXPECT_TRUE(p.received == pattern(n));
+    find(p)->abort();
+    st->flush(now, tx);
+    route();
+    peers.clear();
+  }
+}
+
+// A SYN with no options at all: MSS 536, no scaling, no timestamps; it still works.
+TEST_F(odd_peers, syn_without_any_option) {
+  peer p;
+  p.port = 33600;
+  p.syn_opt = tcp_options{};
+  p.window = 65535;
+  open(p);
+  ASSERT_NE(find(p), nullptr);
+  EXPECT_EQ(find(p)->send_mss(), 536);
+  EXPECT_FALSE(find(p)->timestamps_on());
+  EXPECT_EQ(find(p)->snd_wscale(), 0);
+  const std::size_t n = queue(p, 16 * 1024);
+  transfer(p, n);
+  EXPECT_TRUE(p.received == pattern(n));
+  for (const auto& o : p.out) EXPECT_FALSE(o.seg.opt.has_ts);
+}
+
+// Timestamps negotiated, then the peer puts them on only some segments. Like Linux
+// (not RFC 7323 §3.2's SHOULD drop), segments without a TSopt are accepted; PAWS
+// still rejects one that carries an old timestamp.
+TEST_F(odd_peers, timestamps_only_on_some_segments) {
+  peer p;
+  p.port = 33700;
+  open(p);
+  std::string sent;
+  for (int i = 0; i < 8; ++i) {
+    p.ts = (i % 2 == 0);
+    const std::string d(10, static_cast<char>('0' + i));
+    p.tsval += 10;
+    burst({{&p, segment(p, ack | psh, d)}});
+    p.seq += static_cast<seq_t>(d.size());
+    sent += d;
+  }
+  EXPECT_EQ(app.received, sent);
+  p.ts = true;
+  p.tsval -= 1000;  // older than TS.recent
+  const std::size_t before = app.received.size();
+  burst({{&p, segment(p, ack | psh, "old")}});
+  EXPECT_EQ(app.received.size(), before) << "PAWS";
+  EXPECT_EQ(st->counters().drop_tcp_paws.load(), 1u);
+}
+
+// The peer's sequence numbers wrap 2^32 in the middle of its data.
+TEST_F(odd_peers, peer_iss_near_2_to_the_32) {
+  peer p;
+  p.port = 33800;
+  p.isn = 0xfffffe00u;
+  open(p);
+  std::string sent;
+  for (int i = 0; i < 10; ++i) {
+    const std::string d(100, static_cast<char>('a' + i));
+    burst({{&p, segment(p, ack | psh, d)}});
+    p.seq += static_cast<seq_t>(d.size());
+    sent += d;
+  }
+  EXPECT_EQ(app.received, sent);
+  EXPECT_EQ(find(p)->rcv_nxt(), p.seq);
+  EXPECT_LT(p.seq, 0x1000u) << "the test did cross the wrap";
+  ASSERT_FALSE(p.out.empty());
+  EXPECT_EQ(p.out.back().seg.ack, p.seq);
+}
+
+// A receiver whose window stays closed for ten minutes: the server keeps probing with
+// backoff (answered each time), never gives up, and delivers everything once the
+// window opens.
+TEST_F(odd_peers, zero_window_for_ten_minutes) {
+  peer p;
+  p.port = 33900;
+  open(p);
+  p.window = 0;
+  ack_all(p);  // the window closes
+  const std::size_t n = queue(p, 4096);
+  st->flush(now, tx);
+  route();
+  EXPECT_TRUE(p.received.empty());
+  std::size_t probes = 0;
+  for (int s = 0; s < 600; ++s) {
+    const std::size_t before = p.out.size();
+    tick(kNsPerSec);
+    for (std::size_t i = before; i < p.out.size(); ++i) {
+      if (!p.out[i].payload.empty()) {
+        ++probes;
+        ack_all(p);  // the peer answers every probe: still zero
+      }
+    }
+  }
+  ASSERT_NE(find(p), nullptr) << "gave up on a live peer with a closed window";
+  EXPECT_EQ(find(p)->state(), tcp_state::established);
+  EXPECT_GE(probes, 10u);
+  EXPECT_LE(probes, 60u) << "probes back off";
+  EXPECT_EQ(st->counters().tcp_zero_window_probes.load(), probes);
+  p.window = 1000;
+  transfer(p, n);
+  EXPECT_TRUE(p.received == pattern(n));
+}
+
 }  // namespace
 }  // namespace anvil::net::test

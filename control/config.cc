@@ -109,6 +109,32 @@ double seconds(const std::string& field, const std::string& v, double max) {
   return number_in(field, v, 0, max, "a number of seconds");
 }
 
+// memcached's idle_timeout: whole seconds, 0 = off.
+unsigned idle_timeout(const std::string& field, const std::string& v) {
+  auto n = parse_uint<unsigned>(v);
+  if (!n || *n > 86400 * 365)
+    throw config_error(field, "'" + v + "' must be a whole number of seconds 0..31536000");
+  return *n;
+}
+
+// memcached's -o: comma-separated key=value (or bare key) options. Only the ones that
+// mean the same here are accepted; any other is an error naming the ones that are.
+void apply_extended(server_config& c, const std::vector<std::string>& opts) {
+  for (const auto& group : opts) {
+    std::stringstream in(group);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+      const auto eq = item.find('=');
+      const std::string key = item.substr(0, eq);
+      const std::string value = eq == std::string::npos ? "" : item.substr(eq + 1);
+      if (key == "idle_timeout")
+        c.idle_timeout_s = idle_timeout("-o idle_timeout", value);
+      else
+        throw config_error("-o", "unknown extended option '" + key + "' (supported: idle_timeout)");
+    }
+  }
+}
+
 using setter = std::function<void(const std::string& field, const toml::node&)>;
 using schema_map = std::map<std::string, std::map<std::string, setter>>;
 
@@ -268,6 +294,16 @@ schema_map make_schema(server_config& c) {
             text([&](auto f, auto v) { c.shutdown_timeout_s = seconds(f, v, 600); })},
            {"stats_interval_s",
             text([&](auto f, auto v) { c.stats_interval_s = seconds(f, v, 86400); })},
+           {"idle_timeout_s", text([&](auto f, auto v) { c.idle_timeout_s = idle_timeout(f, v); })},
+           {"fin_wait_2_timeout_s",
+            text([&](auto f, auto v) { c.fin_wait_2_timeout_s = seconds(f, v, 86400); })},
+           {"tcp_keepalive_s",
+            text([&](auto f, auto v) { c.tcp_keepalive_s = seconds(f, v, 7 * 86400); })},
+           {"tcp_keepalive_interval_s", text([&](auto f, auto v) {
+              c.tcp_keepalive_interval_s = number_in(f, v, 1, 86400, "a number of seconds");
+            })},
+           {"tcp_keepalive_probes",
+            text([&](auto f, auto v) { c.tcp_keepalive_probes = positive(f, v, 1000); })},
        }},
       {"snapshot",
        {
@@ -399,6 +435,7 @@ server_config load_config(const std::vector<std::string>& args) {
   app.set_version_flag("--version", "anvil 0.1.0");
   app.get_formatter()->column_width(34);
   std::string config, p, U, m, t, c, I, l;
+  std::vector<std::string> o;
   bool S = false, require_snapshots = false;
   int v = 0;
   app.add_option("--config", config,
@@ -410,6 +447,8 @@ server_config load_config(const std::vector<std::string>& args) {
   app.add_option("-c,--conn-limit", c, "max simultaneous connections (default 1024)");
   app.add_option("-I,--max-item-size", I, "max item size, e.g. 1m, 512k (default 1m)");
   app.add_option("-l,--listen", l, "the node's IPv4 address (network.ip)");
+  app.add_option("-o,--extended", o,
+                 "memcached extended options: idle_timeout=N (server.idle_timeout_s)");
   app.add_flag("-S,--enable-sasl", S, "require SASL authentication");
   app.add_flag("-v,--verbose", v, "more logging (-vv: even more)");
   app.add_flag("--require-snapshots", require_snapshots,
@@ -444,6 +483,7 @@ server_config load_config(const std::vector<std::string>& args) {
     if (!is_ipv4(l)) throw config_error("-l/--listen", "'" + l + "' is not an IPv4 address");
     cfg.ip = l;
   }
+  apply_extended(cfg, o);
   if (S) cfg.sasl = true;
   if (require_snapshots) cfg.snapshot_require = true;
   if (cfg.snapshot_require && cfg.snapshot_dir.empty())

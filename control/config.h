@@ -51,6 +51,12 @@ struct server_config {
   std::string dpdk_device;
   double shutdown_timeout_s = 5.0;  // drain bound on SIGINT/SIGTERM
   double stats_interval_s = 0;      // periodic per-lcore stats log line; 0 = only at exit
+  // [server] connection reclaiming (dataplane/net tcp_config); 0 = off where noted.
+  unsigned idle_timeout_s = 0;           // memcached's -o idle_timeout=N; 0 = off
+  double fin_wait_2_timeout_s = 60;      // 0 = FIN_WAIT_2 waits for ever
+  double tcp_keepalive_s = 0;            // idle time before keepalive probes; 0 = off
+  double tcp_keepalive_interval_s = 75;  // between probes
+  unsigned tcp_keepalive_probes = 9;     // unanswered probes before RST
   // [snapshot]: warm restart. Empty dir = off. Restored at start, before serving.
   std::string snapshot_dir;
   double snapshot_interval_s = 0;  // 0: no periodic snapshots

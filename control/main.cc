@@ -15,7 +15,6 @@
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -428,13 +427,17 @@ int run(int argc, char** argv) {
     sc.max_connections = cfg.max_connections + kConnectionSlack;
     setup.shared.connection_slots = sc.max_connections;
     sc.syn_backlog = std::min<std::uint32_t>(sc.syn_backlog, cfg.max_connections);
-    std::uint64_t secret = 0;
-    if (::getrandom(&secret, sizeof secret, 0) != static_cast<ssize_t>(sizeof secret))
-      secret ^= static_cast<std::uint64_t>(std::time(nullptr)) * 0x9e3779b97f4a7c15ull;
-    sc.secret = secret;
+    // sc.secret stays unset: each lcore's stack draws its own random PRF key (ISNs,
+    // timestamp offsets, table hash, SYN cookies; dataplane/net/keyed_hash.h).
     const auto b = server::tcp_buffers(cfg.max_item_size);
     sc.tcp.rx_buffer = b.rx;
     sc.tcp.tx_buffer = b.tx;
+    auto ns = [](double s) { return static_cast<anvil::net::nanos>(s * 1e9); };
+    sc.tcp.idle_timeout = ns(cfg.idle_timeout_s);
+    sc.tcp.fin_wait_2_timeout = ns(cfg.fin_wait_2_timeout_s);
+    sc.tcp.keepalive_idle = ns(cfg.tcp_keepalive_s);
+    sc.tcp.keepalive_interval = ns(cfg.tcp_keepalive_interval_s);
+    sc.tcp.keepalive_probes = cfg.tcp_keepalive_probes;
     // A UDP reply may be as large as any response (memcached sends a GET of the
     // largest value over UDP in as many datagrams as it takes), up to what 65535
     // datagrams carry; a larger one is not sent (the request id field is 16 bits).

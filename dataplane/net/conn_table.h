@@ -1,32 +1,28 @@
 // Per-core TCP connection table: a fixed-capacity open-addressing hash (linear
 // probing, backward-shift deletion, no tombstones) from 4-tuple to slot index.
 // Capacity is fixed at construction (2x the connection limit, power of two), so
-// lookups never allocate and probe sequences stay short. Single-threaded by design.
+// lookups never allocate and probe sequences stay short. The hash is keyed (SipHash
+// under the stack's secret), so a client choosing source ports cannot build long
+// probe chains. Single-threaded by design.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
+#include "dataplane/net/keyed_hash.h"
 #include "dataplane/net/tcp_conn.h"
 
 namespace anvil::net {
 
-inline std::uint32_t tuple_hash(const tcp_tuple& t) {
-  std::uint64_t k =
-      (std::uint64_t{t.remote_ip.v} << 32) | (std::uint64_t{t.remote_port} << 16) | t.local_port;
-  k ^= std::uint64_t{t.local_ip.v} * 0x9e3779b97f4a7c15ull;
-  k *= 0xff51afd7ed558ccdull;
-  k ^= k >> 33;
-  k *= 0xc4ceb9fe1a85ec53ull;
-  k ^= k >> 29;
-  return static_cast<std::uint32_t>(k);
+inline std::uint32_t tuple_hash(const prf_key& key, const tcp_tuple& t) {
+  return static_cast<std::uint32_t>(tuple_prf(key, prf_domain::table, t));
 }
 
 class conn_table {
  public:
   static constexpr std::uint32_t kEmpty = 0xffffffffu;
 
-  explicit conn_table(std::uint32_t max_entries) {
+  conn_table(std::uint32_t max_entries, const prf_key& key) : _key(key) {
     std::uint32_t cap = 16;
     while (cap < 2 * max_entries) cap *= 2;
     _mask = cap - 1;
@@ -36,7 +32,7 @@ class conn_table {
   // `key_of(index)` returns the tuple stored at a connection slot.
   template <class KeyOf>
   std::uint32_t find(const tcp_tuple& t, KeyOf&& key_of) const {
-    const std::uint32_t h = tuple_hash(t);
+    const std::uint32_t h = tuple_hash(_key, t);
     for (std::uint32_t i = h & _mask;; i = (i + 1) & _mask) {
       const entry& e = _slots[i];
       if (e.index == kEmpty) return kEmpty;
@@ -45,7 +41,7 @@ class conn_table {
   }
 
   void insert(const tcp_tuple& t, std::uint32_t index) {
-    const std::uint32_t h = tuple_hash(t);
+    const std::uint32_t h = tuple_hash(_key, t);
     std::uint32_t i = h & _mask;
     while (_slots[i].index != kEmpty) i = (i + 1) & _mask;
     _slots[i] = entry{index, h};
@@ -54,7 +50,7 @@ class conn_table {
 
   template <class KeyOf>
   bool erase(const tcp_tuple& t, KeyOf&& key_of) {
-    const std::uint32_t h = tuple_hash(t);
+    const std::uint32_t h = tuple_hash(_key, t);
     std::uint32_t i = h & _mask;
     for (;; i = (i + 1) & _mask) {
       if (_slots[i].index == kEmpty) return false;
@@ -83,6 +79,7 @@ class conn_table {
     std::uint32_t index;
     std::uint32_t hash;
   };
+  prf_key _key;
   std::vector<entry> _slots;
   std::uint32_t _mask = 0;
   std::uint32_t _size = 0;

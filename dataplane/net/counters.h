@@ -72,12 +72,17 @@ namespace anvil::net {
   X(tcp_syn_cookies_sent, "SYN-ACKs sent as SYN cookies (backlog full)")             \
   X(tcp_syn_cookies_ok, "connections established from a valid SYN cookie")           \
   X(drop_tcp_bad_cookie, "ACKs with an invalid SYN cookie")                          \
+  X(tcp_synrecv_dropped, "SYN-RECEIVED entries dropped: too many wrong ACKs")        \
   X(tcp_retransmits, "segments retransmitted (all causes)")                          \
   X(tcp_rto_expired, "retransmission timeouts")                                      \
   X(tcp_fast_retransmits, "fast retransmits (3 duplicate ACKs)")                     \
   X(tcp_zero_window_probes, "zero-window probes sent")                               \
+  X(tcp_tx_oversize_aborts, "connections aborted: a segment larger than a frame")    \
   X(tcp_idle_timeouts, "connections aborted by the idle timeout")                    \
   X(tcp_retry_timeouts, "connections aborted after too many retransmissions")        \
+  X(tcp_fin_wait_2_timeouts, "connections aborted: FIN_WAIT_2 timed out")            \
+  X(tcp_keepalive_probes, "keepalive probes sent")                                   \
+  X(tcp_keepalive_timeouts, "connections aborted: keepalive probes unanswered")      \
   X(tcp_time_wait_reuse, "TIME_WAIT connections reused by a new SYN")                \
   X(tcp_time_wait_recycled, "TIME_WAIT entries given up because the table was full") \
   X(tcp_rx_segments, "TCP segments received for a connection")                       \

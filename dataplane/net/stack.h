@@ -44,6 +44,7 @@
 #include "dataplane/net/conn_table.h"
 #include "dataplane/net/counters.h"
 #include "dataplane/net/frame.h"
+#include "dataplane/net/keyed_hash.h"
 #include "dataplane/net/neighbour_table.h"
 #include "dataplane/net/pmtu.h"
 #include "dataplane/net/syn_cookie.h"
@@ -82,7 +83,9 @@ struct stack_config {
   std::uint32_t max_connections = 1024;  // table limit (includes TIME_WAIT)
   std::uint32_t syn_backlog = 128;       // half-open limit; beyond it, SYN cookies
   bool syn_cookies = true;
-  std::uint64_t secret = 0x5eed5eed12345678ull;  // ISN and cookie key: set it randomly
+  // Key of the stack's PRF (ISNs, timestamp offsets, table hash, SYN cookies; see
+  // keyed_hash.h). Unset: 16 random bytes per stack, i.e. per boot. Tests fix it.
+  std::optional<prf_key> secret;
   std::size_t udp_reply_max = 64 * 1024;
   neigh_config neigh;  // the ARP cache every connection sends through
 };
@@ -93,20 +96,22 @@ class stack {
   stack(const stack_config& cfg, App& app)
       : _cfg(cfg),
         _app(app),
+        _key(cfg.secret ? *cfg.secret : random_prf_key()),
         _rx_pool(cfg.max_connections, cfg.tcp.rx_buffer),
         _tx_pool(cfg.max_connections, cfg.tcp.tx_buffer),
         _slots(cfg.max_connections),
-        _table(cfg.max_connections),
+        _table(cfg.max_connections, _key),
         _wheel(cfg.max_connections),
-        _cookies(cfg.secret),
+        _cookies(_key),
         _neigh(sized(cfg.neigh, cfg.max_connections), _ctr),
         _udp_buf(cfg.udp_port ? cfg.udp_reply_max : 0) {
-    _cfg.tcp.mss = std::min<std::uint16_t>(_cfg.tcp.mss, kMtu - kIpv4Header - kTcpHeader);
+    _cfg.tcp.mss =
+        std::clamp<std::uint16_t>(_cfg.tcp.mss, kMinPeerMss, kMtu - kIpv4Header - kTcpHeader);
     _free.reserve(cfg.max_connections);
     _expired.reserve(cfg.max_connections);
     for (std::uint32_t i = cfg.max_connections; i-- > 0;) {
       _slots[i].conn.slot = i;
-      _slots[i].conn.dirty_head = &_dirty;
+      _slots[i].conn.dirty_owner = &_dirty;
       _free.push_back(i);
     }
   }
@@ -166,12 +171,22 @@ class stack {
   }
 
   // ---- output and timers ----------------------------------------------------------
+  // At most this many segments per connection per turn of flush's round robin.
+  static constexpr int kFlushQuantum = 16;
+
   // Sends what connections owe (data, ACKs, FINs, RSTs) and releases closed ones.
+  // Round robin over the FIFO dirty queue: a connection sends at most kFlushQuantum
+  // segments per turn, then goes to the back of the queue if it still owes output,
+  // so a small reply waits for at most one quantum of each busy connection ahead of
+  // it. When the sink runs out of buffers the connection being served goes to the
+  // back too if it sent anything (it had its turn), to the front if it sent nothing;
+  // the rest keep their order for the next call.
   template <frame_sink Sink>
   void flush(nanos now, Sink& tx) {
-    while (_dirty) {
-      tcp_conn* c = _dirty;
-      _dirty = c->dirty_next;
+    while (_dirty.head) {
+      tcp_conn* c = _dirty.head;
+      _dirty.head = c->dirty_next;
+      if (!_dirty.head) _dirty.tail = nullptr;
       c->dirty = false;
       c->dirty_next = nullptr;
       const std::uint32_t i = c->slot;
@@ -181,18 +196,36 @@ class stack {
       bool blocked = false;
       const std::uint32_t rtx_before = c->counters().retransmits;
       const std::uint32_t zwp_before = c->counters().zero_window_probes;
-      // Bound per pass: a connection with a large queue yields after 64 segments.
-      for (int n = 0; n < 64 && c->peek_output(now, seg); ++n) {
-        if (!emit_tcp(tx, next_hop_mac(s, now, tx), c->tuple(), seg)) {
+      int sent = 0;
+      for (; sent < kFlushQuantum && c->peek_output(now, seg); ++sent) {
+        const tx_result r = emit_tcp(tx, next_hop_mac(s, now, tx), c->tuple(), seg);
+        if (r == tx_result::no_buffer) {
           blocked = true;
           break;
+        }
+        if (r == tx_result::oversize) {
+          // No frame can ever hold this segment: a bug, not back-pressure. Waiting
+          // would keep it at the head of the list and starve every connection behind
+          // it, so the connection is aborted (its RST is the next output).
+          bump(_ctr.tcp_tx_oversize_aborts);
+          c->abort();
+          continue;
         }
         c->on_output_sent(seg, now);
       }
       bump(_ctr.tcp_retransmits, c->counters().retransmits - rtx_before);
       bump(_ctr.tcp_zero_window_probes, c->counters().zero_window_probes - zwp_before);
       if (blocked) {
-        c->mark_dirty();  // the sink is full: keep it owed for the next call
+        // The sink is full: still owed. Back of the queue after a (partial) turn,
+        // front when the sink was full before it sent anything.
+        if (sent > 0) {
+          c->mark_dirty();
+        } else {
+          c->dirty = true;
+          c->dirty_next = _dirty.head;
+          _dirty.head = c;
+          if (!_dirty.tail) _dirty.tail = c;
+        }
         return;
       }
       if (c->state() == tcp_state::closed) {
@@ -215,9 +248,11 @@ class stack {
       s.conn.on_timer(now);
       const tcp_conn::stats& after = s.conn.counters();
       bump(_ctr.tcp_rto_expired, after.rto_expired - before.rto_expired);
+      bump(_ctr.tcp_keepalive_probes, after.keepalive_probes - before.keepalive_probes);
       handle_events(i);
       count_timeouts(s.conn);
       _wheel.arm(i, s.conn.poll_at());
+      track_time_wait(i);
     }
     flush(now, tx);
   }
@@ -260,7 +295,7 @@ class stack {
     }
     const std::uint32_t i = alloc_slot(t, n);
     slot& s = _slots[i];
-    s.conn.connect(_cfg.tcp, t, make_isn(t, now), bufs->rx, bufs->tx, now);
+    s.conn.connect(_cfg.tcp, t, make_isn(t, now), ts_offset(t), bufs->rx, bufs->tx, now);
     s.active = true;
     insert_slot(i);
     s.conn.mark_dirty();
@@ -276,6 +311,12 @@ class stack {
     return n + _tx_pool.trim(max - n);
   }
   std::uint32_t connections() const { return _table.size(); }
+  // Connections in TIME_WAIT (walks the TIME_WAIT queue: tests, the control plane).
+  std::uint32_t time_wait_connections() const {
+    std::uint32_t n = 0;
+    for (std::uint32_t i = _tw_head; i != kNoSlot; i = _slots[i].tw_next) ++n;
+    return n;
+  }
   std::uint32_t half_open() const { return _half_open; }
   const stack_config& config() const { return _cfg; }
   const neighbour_table& neighbours() const { return _neigh; }
@@ -291,6 +332,7 @@ class stack {
   }
 
  private:
+  static constexpr std::uint32_t kNoSlot = 0xffffffffu;
   struct slot {
     tcp_conn conn;
     std::uint32_t neigh = neighbour_table::kNone;  // the next hop's entry (referenced)
@@ -298,6 +340,10 @@ class stack {
     bool app_open = false;   // on_accept delivered, on_close not yet
     bool half_open = false;  // counted in _half_open
     bool active = false;     // opened by connect()
+    // TIME_WAIT queue (oldest deadline first), linked by slot index.
+    bool on_tw = false;
+    std::uint32_t tw_prev = kNoSlot, tw_next = kNoSlot;
+    nanos tw_deadline = kNever;
   };
 
   static neigh_config sized(neigh_config n, std::uint32_t max_connections) {
@@ -314,10 +360,18 @@ class stack {
     return std::find(_cfg.tcp_ports.begin(), _cfg.tcp_ports.end(), port) != _cfg.tcp_ports.end();
   }
 
-  // RFC 6528: ISN = 4 µs clock + keyed hash of the 4-tuple.
+  // RFC 6528: ISN = M + F(localip, localport, remoteip, remoteport, secretkey), M the
+  // 4 us clock and F SipHash-2-4 under the per-boot key. Successive incarnations of a
+  // tuple get increasing ISNs; another tuple's ISN says nothing about this one.
   seq_t make_isn(const tcp_tuple& t, nanos now) const {
-    return static_cast<seq_t>(now / 4000) + tuple_hash(t) * 2654435761u +
-           static_cast<seq_t>(_cfg.secret >> 7);
+    return static_cast<seq_t>(now / 4000) + static_cast<seq_t>(tuple_prf(_key, prf_domain::isn, t));
+  }
+  // RFC 7323 §5.4: the per-tuple timestamp offset, from the same keyed PRF.
+  std::uint32_t ts_offset(const tcp_tuple& t) const {
+    return static_cast<std::uint32_t>(tuple_prf(_key, prf_domain::ts_offset, t));
+  }
+  std::uint32_t ts_clock(const tcp_tuple& t, nanos now) const {
+    return static_cast<std::uint32_t>(now / kNsPerMs) + ts_offset(t);
   }
 
   std::uint32_t alloc_slot(const tcp_tuple& t, std::uint32_t neigh) {
@@ -374,16 +428,18 @@ class stack {
     _neigh.release(s.neigh);
     s.neigh = neighbour_table::kNone;
     _wheel.disarm(i);
+    tw_unlink(i);
     _table.erase(s.conn.tuple(), key_of());
     s.in_use = false;
     bump(_ctr.tcp_closes);
     // Unlink from the dirty list if still there (closed by a timer or TIME_WAIT reuse).
     if (s.conn.dirty) {
-      for (tcp_conn** pp = &_dirty; *pp; pp = &(*pp)->dirty_next) {
-        if (*pp == &s.conn) {
-          *pp = s.conn.dirty_next;
-          break;
-        }
+      tcp_conn* prev = nullptr;
+      for (tcp_conn* c = _dirty.head; c; prev = c, c = c->dirty_next) {
+        if (c != &s.conn) continue;
+        (prev ? prev->dirty_next : _dirty.head) = c->dirty_next;
+        if (_dirty.tail == c) _dirty.tail = prev;
+        break;
       }
       s.conn.dirty = false;
       s.conn.dirty_next = nullptr;
@@ -424,6 +480,8 @@ class stack {
     if (c.state() != tcp_state::closed) return;
     if (c.reason() == close_reason::idle_timeout) bump(_ctr.tcp_idle_timeouts);
     if (c.reason() == close_reason::retransmit_timeout) bump(_ctr.tcp_retry_timeouts);
+    if (c.reason() == close_reason::fin_wait_2_timeout) bump(_ctr.tcp_fin_wait_2_timeouts);
+    if (c.reason() == close_reason::keepalive_timeout) bump(_ctr.tcp_keepalive_timeouts);
   }
 
   // ---- ARP ------------------------------------------------------------------------
@@ -652,15 +710,21 @@ class stack {
   }
 
   // ---- TCP ------------------------------------------------------------------------
+  // no_buffer: the sink is out of buffers (back-pressure: try again later);
+  // oversize: the segment is larger than any frame (kMaxFrame), it can never be sent.
+  enum class tx_result { sent, no_buffer, oversize };
+
   template <frame_sink Sink>
-  bool emit_tcp(Sink& tx, const mac_addr& dst_mac, const tcp_tuple& t, const tcp_segment& seg) {
-    auto buf = tx.begin_frame();
+  tx_result emit_tcp(Sink& tx, const mac_addr& dst_mac, const tcp_tuple& t,
+                     const tcp_segment& seg) {
     const std::size_t hl = tcp_header_len(seg.opt);
     const std::size_t l4 = hl + seg.payload.size();
     const std::size_t len = kEthHeader + kIpv4Header + l4;
+    if (len > kMaxFrame) return tx_result::oversize;
+    auto buf = tx.begin_frame();
     if (buf.size() < len || buf.size() < 60) {
       bump(_ctr.tx_no_buffer);
-      return false;
+      return tx_result::no_buffer;
     }
     std::byte* p = buf.data();
     write_eth(p, dst_mac, _cfg.mac, kEtherIpv4);
@@ -675,7 +739,7 @@ class stack {
     bump(_ctr.tx_frames);
     bump(_ctr.tcp_tx_segments);
     if (seg.has(tcp_flag::rst)) bump(_ctr.tcp_rst_sent);
-    return true;
+    return tx_result::sent;
   }
 
   // RFC 9293 §3.10.7.1: the reset for a segment that matches no connection.
@@ -734,7 +798,10 @@ class stack {
           c.reason() == close_reason::reset_by_peer)
         bump(_ctr.tcp_rst_received);
       handle_events(i);
-      if (_slots[i].in_use) _wheel.arm(i, c.poll_at());
+      if (_slots[i].in_use) {
+        _wheel.arm(i, c.poll_at());
+        track_time_wait(i);
+      }
       return;
     }
     tcp_listen(e, t, seg, now, tx);
@@ -749,6 +816,9 @@ class stack {
     if (a.challenge_acks != b.challenge_acks) bump(_ctr.tcp_challenge_acks);
     if (a.bad_acks != b.bad_acks) bump(_ctr.drop_tcp_bad_ack);
     if (a.fast_retransmits != b.fast_retransmits) bump(_ctr.tcp_fast_retransmits);
+    if (a.syn_received_bad_acks >= _cfg.tcp.syn_received_max_bad_acks &&
+        b.syn_received_bad_acks < _cfg.tcp.syn_received_max_bad_acks)
+      bump(_ctr.tcp_synrecv_dropped);
     return a.out_of_window == b.out_of_window && a.paws_dropped == b.paws_dropped &&
            a.challenge_acks == b.challenge_acks && a.bad_acks == b.bad_acks;
   }
@@ -797,27 +867,46 @@ class stack {
     }
     const std::uint32_t i = alloc_slot(t, n);
     slot& s = _slots[i];
-    s.conn.accept_syn(_cfg.tcp, t, seg, make_isn(t, now), bufs->rx, bufs->tx, now);
+    s.conn.accept_syn(_cfg.tcp, t, seg, make_isn(t, now), ts_offset(t), bufs->rx, bufs->tx, now);
     insert_slot(i);
     s.half_open = true;
     ++_half_open;
     s.conn.mark_dirty();  // SYN-ACK at the next flush
   }
 
+  // Frees the TIME_WAIT entry closest to expiry: the head of the TIME_WAIT queue, so a
+  // SYN on a full table costs O(1) whatever the table size.
   bool recycle_time_wait() {
-    std::uint32_t best = conn_table::kEmpty;
-    nanos best_at = kNever;
-    for (std::uint32_t i = 0; i < _slots.size(); ++i) {
-      const slot& s = _slots[i];
-      if (s.in_use && s.conn.state() == tcp_state::time_wait && s.conn.poll_at() < best_at) {
-        best = i;
-        best_at = s.conn.poll_at();
-      }
-    }
-    if (best == conn_table::kEmpty) return false;
+    if (_tw_head == kNoSlot) return false;
     bump(_ctr.tcp_time_wait_recycled);
-    free_slot(best);
+    free_slot(_tw_head);
     return true;
+  }
+
+  // The TIME_WAIT queue: every connection in TIME_WAIT, ordered by its 2MSL deadline.
+  // All deadlines are "entry (or last retransmitted FIN) + time_wait", so appending on
+  // entry and moving to the back on a restart keeps the order. Called after anything
+  // that may change a connection's state (segment, timer).
+  void track_time_wait(std::uint32_t i) {
+    slot& s = _slots[i];
+    if (!s.in_use || s.conn.state() != tcp_state::time_wait) return tw_unlink(i);
+    const nanos at = s.conn.poll_at();
+    if (s.on_tw && s.tw_deadline == at) return;
+    tw_unlink(i);
+    s.on_tw = true;
+    s.tw_deadline = at;
+    s.tw_prev = _tw_tail;
+    s.tw_next = kNoSlot;
+    (_tw_tail == kNoSlot ? _tw_head : _slots[_tw_tail].tw_next) = i;
+    _tw_tail = i;
+  }
+  void tw_unlink(std::uint32_t i) {
+    slot& s = _slots[i];
+    if (!s.on_tw) return;
+    (s.tw_prev == kNoSlot ? _tw_head : _slots[s.tw_prev].tw_next) = s.tw_next;
+    (s.tw_next == kNoSlot ? _tw_tail : _slots[s.tw_next].tw_prev) = s.tw_prev;
+    s.on_tw = false;
+    s.tw_prev = s.tw_next = kNoSlot;
   }
 
   bool new_from_cookie(const eth_view& e, const tcp_tuple& t, const tcp_segment& seg,
@@ -837,12 +926,15 @@ class stack {
     bump(_ctr.tcp_syn_cookies_ok);
     const std::uint32_t i = alloc_slot(t, n);
     slot& s = _slots[i];
-    s.conn.accept_cookie(_cfg.tcp, t, seg, opt, bufs->rx, bufs->tx, now);
+    s.conn.accept_cookie(_cfg.tcp, t, seg, opt, ts_offset(t), bufs->rx, bufs->tx, now);
     insert_slot(i);
     handle_events(i);             // on_accept
     s.conn.on_segment(seg, now);  // it may carry data (and the ACK itself is a no-op)
     handle_events(i);
-    if (_slots[i].in_use) _wheel.arm(i, s.conn.poll_at());
+    if (_slots[i].in_use) {
+      _wheel.arm(i, s.conn.poll_at());
+      track_time_wait(i);
+    }
     return true;
   }
 
@@ -863,7 +955,7 @@ class stack {
       tcp_options so = syn.opt;
       if (!_cfg.tcp.window_scaling) so.wscale = -1;
       r.opt.has_ts = true;
-      r.opt.ts_val = syn_cookies::make_tsval(tcp_ts_clock(t, now), so);
+      r.opt.ts_val = syn_cookies::make_tsval(ts_clock(t, now), so);
       r.opt.ts_ecr = syn.opt.ts_val;
       if (so.wscale >= 0) {
         std::uint8_t ws = 0;
@@ -871,11 +963,12 @@ class stack {
         r.opt.wscale = static_cast<std::int8_t>(ws);
       }
     }
-    if (emit_tcp(tx, e.src, t, r)) bump(_ctr.tcp_syn_cookies_sent);
+    if (emit_tcp(tx, e.src, t, r) == tx_result::sent) bump(_ctr.tcp_syn_cookies_sent);
   }
 
   stack_config _cfg;
   App& _app;
+  prf_key _key;
   net_counters _ctr;
   buffer_pool _rx_pool, _tx_pool;
   std::vector<slot> _slots;
@@ -886,7 +979,8 @@ class stack {
   syn_cookies _cookies;
   neighbour_table _neigh;
   std::vector<std::byte> _udp_buf;
-  tcp_conn* _dirty = nullptr;
+  tcp_conn::dirty_queue _dirty;
+  std::uint32_t _tw_head = kNoSlot, _tw_tail = kNoSlot;
   std::uint32_t _half_open = 0;
   std::uint16_t _ip_id = 1;
 };

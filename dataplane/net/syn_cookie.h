@@ -2,6 +2,7 @@
 // keeping state, encoding what it must remember in the ISS (and, when the client
 // uses timestamps, in the low bits of our TSval, which the client echoes):
 //   ISS   = hash24(secret, 4-tuple, client ISN, period) << 8 | period:5 << 3 | mss:3
+//   (hash24: the top 24 bits of SipHash-2-4 under the stack's key, domain "cookie")
 //   TSval = (ts_clock & ~63) | ws_present:1 << 4 | wscale:4   (kept <= ts_clock)
 // A period is 64 s; a cookie is valid for the current and the previous period. A
 // spoofed SYN flood therefore costs no memory at all: the backlog cannot be exhausted.
@@ -10,13 +11,14 @@
 #include <cstdint>
 #include <optional>
 
+#include "dataplane/net/keyed_hash.h"
 #include "dataplane/net/tcp_conn.h"
 
 namespace anvil::net {
 
 class syn_cookies {
  public:
-  explicit syn_cookies(std::uint64_t secret) : _secret(secret) {}
+  explicit syn_cookies(const prf_key& key) : _key(key) {}
 
   static constexpr nanos kPeriod = 64 * kNsPerSec;
   static constexpr std::uint16_t kMss[8] = {536, 1000, 1200, 1300, 1360, 1400, 1440, 1460};
@@ -63,20 +65,9 @@ class syn_cookies {
 
  private:
   std::uint32_t hash(const tcp_tuple& t, seq_t isn, std::uint32_t period) const {
-    std::uint64_t k = _secret ^ (std::uint64_t{t.remote_ip.v} << 32 | t.local_ip.v);
-    k = mix(k ^ (std::uint64_t{t.remote_port} << 48 | std::uint64_t{t.local_port} << 32 | isn));
-    k = mix(k ^ (std::uint64_t{period} * 0x9e3779b97f4a7c15ull) ^ _secret);
-    return static_cast<std::uint32_t>(k >> 32);
+    return static_cast<std::uint32_t>(tuple_prf(_key, prf_domain::cookie, t, isn, period) >> 32);
   }
-  static std::uint64_t mix(std::uint64_t k) {
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdull;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ull;
-    k ^= k >> 33;
-    return k;
-  }
-  std::uint64_t _secret;
+  prf_key _key;
 };
 
 }  // namespace anvil::net

@@ -37,17 +37,17 @@ const char* to_string(tcp_state s) {
 // ---------------------------------------------------------------------------------
 // Opening
 
-void tcp_conn::init_common(const tcp_config& cfg, const tcp_tuple& t, byte_buffer rx,
-                           byte_buffer tx, nanos now) {
+void tcp_conn::init_common(const tcp_config& cfg, const tcp_tuple& t, std::uint32_t ts_offset,
+                           byte_buffer rx, byte_buffer tx, nanos now) {
   void* u = user;
   const std::uint32_t sl = slot;
-  tcp_conn** dh = dirty_head;
+  dirty_queue* dq = dirty_owner;
   tcp_conn* dn = dirty_next;
   bool d = dirty;
   this->~tcp_conn();
   new (this) tcp_conn();
   (void)u;
-  user = nullptr, slot = sl, dirty_head = dh, dirty_next = dn, dirty = d;
+  user = nullptr, slot = sl, dirty_owner = dq, dirty_next = dn, dirty = d;
   _cfg = cfg;
   _tuple = t;
   _rx = rx;
@@ -60,7 +60,7 @@ void tcp_conn::init_common(const tcp_config& cfg, const tcp_tuple& t, byte_buffe
   std::uint8_t ws = 0;
   while (ws < 14 && (std::uint64_t{_rx.cap} >> ws) > 0xffff) ++ws;
   _rcv_wscale = ws;
-  _ts_offset = tcp_ts_offset(t);
+  _ts_offset = ts_offset;
 }
 
 void tcp_conn::apply_peer_options(const tcp_options& o) {
@@ -70,18 +70,22 @@ void tcp_conn::apply_peer_options(const tcp_options& o) {
   if (!ws) _rcv_wscale = 0;  // RFC 7323 §2.2: scaling only when both sides offer it
   _ts_ok = _cfg.timestamps && o.has_ts;
   if (_ts_ok) _ts_recent = o.ts_val;
-  const std::uint16_t peer_mss = o.mss ? o.mss : 536;  // RFC 9293 §3.7.1 default
-  std::uint16_t mss = std::min<std::uint16_t>(peer_mss, _cfg.mss);
-  if (_ts_ok) mss = static_cast<std::uint16_t>(mss - 12);
-  _mss = std::max<std::uint16_t>(mss, 64);
+  // RFC 9293 §3.7.1: 536 when absent. A tiny MSS (a peer may send 0..87) is clamped
+  // to Linux's TCP_MIN_MSS before anything is subtracted from it: with timestamps on,
+  // MSS 8 - 12 would wrap to a segment no frame can hold.
+  const std::uint16_t peer_mss = std::max<std::uint16_t>(o.mss ? o.mss : 536, kMinPeerMss);
+  std::uint16_t mss = std::max<std::uint16_t>(std::min(peer_mss, _cfg.mss), kMinPeerMss);
+  if (_ts_ok) mss = static_cast<std::uint16_t>(mss - kTsOptionLen);
+  _mss = mss;
   // RFC 5681 §3.1 / RFC 6928 initial window.
   _cwnd = std::max<std::uint32_t>(_cfg.initial_cwnd_segments, 1) * _mss;
   _ssthresh = 0xffffffffu;
 }
 
 void tcp_conn::accept_syn(const tcp_config& cfg, const tcp_tuple& t, const tcp_segment& syn,
-                          seq_t iss, byte_buffer rx, byte_buffer tx, nanos now) {
-  init_common(cfg, t, rx, tx, now);
+                          seq_t iss, std::uint32_t ts_offset, byte_buffer rx, byte_buffer tx,
+                          nanos now) {
+  init_common(cfg, t, ts_offset, rx, tx, now);
   apply_peer_options(syn.opt);
   _state = tcp_state::syn_received;
   _irs = syn.seq;
@@ -95,9 +99,9 @@ void tcp_conn::accept_syn(const tcp_config& cfg, const tcp_tuple& t, const tcp_s
 }
 
 void tcp_conn::accept_cookie(const tcp_config& cfg, const tcp_tuple& t, const tcp_segment& ack,
-                             const tcp_options& syn_opt, byte_buffer rx, byte_buffer tx,
-                             nanos now) {
-  init_common(cfg, t, rx, tx, now);
+                             const tcp_options& syn_opt, std::uint32_t ts_offset, byte_buffer rx,
+                             byte_buffer tx, nanos now) {
+  init_common(cfg, t, ts_offset, rx, tx, now);
   apply_peer_options(syn_opt);
   if (_ts_ok && ack.opt.has_ts) _ts_recent = ack.opt.ts_val;
   _state = tcp_state::established;
@@ -114,9 +118,9 @@ void tcp_conn::accept_cookie(const tcp_config& cfg, const tcp_tuple& t, const tc
   _snd_wl2 = ack.ack;
 }
 
-void tcp_conn::connect(const tcp_config& cfg, const tcp_tuple& t, seq_t iss, byte_buffer rx,
-                       byte_buffer tx, nanos now) {
-  init_common(cfg, t, rx, tx, now);
+void tcp_conn::connect(const tcp_config& cfg, const tcp_tuple& t, seq_t iss,
+                       std::uint32_t ts_offset, byte_buffer rx, byte_buffer tx, nanos now) {
+  init_common(cfg, t, ts_offset, rx, tx, now);
   _state = tcp_state::syn_sent;
   _iss = _snd_una = _snd_nxt = _snd_max = _recover = iss;
   _mss = static_cast<std::uint16_t>(_cfg.mss);
@@ -225,6 +229,7 @@ void tcp_conn::on_segment(const tcp_segment& seg, nanos now) {
   if (_state == tcp_state::closed) return;
   if (_state == tcp_state::syn_sent) return process_syn_sent(seg, now);
   _last_rx = now;
+  _ka_sent = 0;  // the peer is alive: keepalive starts over
 
   // A retransmitted SYN in SYN-RECEIVED means our SYN-ACK was lost: send it again
   // (the sequence check below would only answer with a bare ACK).
@@ -301,8 +306,13 @@ void tcp_conn::on_segment(const tcp_segment& seg, nanos now) {
       _snd_wl1 = seg.seq;
       _snd_wl2 = seg.ack;
     } else {
+      // RFC 9293: <SEQ=SEG.ACK><CTL=RST>. Each wrong guess at our ISS counts against
+      // the entry; after syn_received_max_bad_acks it is dropped (after that RST).
+      ++_stats.bad_acks;
       _rst_pending = true, _rst_with_ack = false, _rst_seq = seg.ack;
       mark_dirty();
+      if (++_stats.syn_received_bad_acks >= _cfg.syn_received_max_bad_acks)
+        enter_closed(close_reason::aborted);
       return;
     }
   }
@@ -764,6 +774,13 @@ bool tcp_conn::peek_output(nanos now, tcp_segment& out) const {
     out.flags = ack;
     return true;
   }
+  if (_ka_probe) {
+    // Keepalive: one byte below SND.UNA, already acknowledged, so the peer answers
+    // with an ACK (RFC 9293 §3.8.4, what Linux sends).
+    out.seq = _snd_una - 1;
+    out.flags = ack;
+    return true;
+  }
   return false;
 }
 
@@ -774,6 +791,7 @@ void tcp_conn::on_output_sent(const tcp_segment& out, nanos now) {
   }
   if (out.has(ack)) {
     _ack_now = false;
+    _ka_probe = false;  // any ACK we send serves as the probe
     _rcv_adv = _rcv_nxt + (std::uint32_t{out.window} << (out.has(syn) ? 0 : _rcv_wscale));
     _last_ack_sent = _rcv_nxt;
   }
@@ -806,11 +824,28 @@ void tcp_conn::on_output_sent(const tcp_segment& out, nanos now) {
 // ---------------------------------------------------------------------------------
 // Timers
 
+// When the next keepalive probe (or the verdict after the last one) is due; kNever
+// when keepalive is off, the connection is not synchronized and open, or data is in
+// flight (the retransmission timer watches the peer then).
+nanos tcp_conn::keepalive_at() const {
+  if (_cfg.keepalive_idle <= 0 || _snd_una != _snd_max ||
+      (_state != tcp_state::established && _state != tcp_state::close_wait))
+    return kNever;
+  return _last_rx + _cfg.keepalive_idle + nanos{_ka_sent} * _cfg.keepalive_interval;
+}
+
+nanos tcp_conn::fin_wait_2_at() const {
+  if (_state != tcp_state::fin_wait_2 || _cfg.fin_wait_2_timeout <= 0) return kNever;
+  return _last_rx + _cfg.fin_wait_2_timeout;
+}
+
 nanos tcp_conn::poll_at() const {
   nanos t = kNever;
   if (_state == tcp_state::closed) return t;
   if (_state == tcp_state::time_wait) return _tw_deadline;
   t = _rtx_deadline;
+  t = std::min(t, fin_wait_2_at());
+  t = std::min(t, keepalive_at());
   // Persist: window closed, data waiting, nothing in flight to elicit an ACK.
   if (t == kNever && _snd_wnd == 0 && data_end() != _snd_nxt && _snd_una == _snd_max &&
       _state != tcp_state::syn_received && _state != tcp_state::syn_sent && !_probe) {
@@ -830,6 +865,23 @@ void tcp_conn::on_timer(nanos now) {
     _reason = close_reason::idle_timeout;
     abort();
     _reason = close_reason::idle_timeout;
+    return;
+  }
+  if (now >= fin_wait_2_at()) {
+    _reason = close_reason::fin_wait_2_timeout;
+    abort();
+    return;
+  }
+  if (now >= keepalive_at()) {
+    if (_ka_sent >= _cfg.keepalive_probes) {
+      _reason = close_reason::keepalive_timeout;
+      abort();
+      return;
+    }
+    ++_ka_sent;
+    ++_stats.keepalive_probes;
+    _ka_probe = true;
+    mark_dirty();
     return;
   }
   const nanos t = poll_at();

@@ -50,9 +50,17 @@ enum class close_reason : std::uint8_t {
   reset_by_peer,  // a valid RST arrived
   retransmit_timeout,
   idle_timeout,
-  aborted,  // abort() by the application or the owner
-  refused,  // active open answered with RST
+  fin_wait_2_timeout,  // the peer never sent its FIN (RST after tcp_config::fin_wait_2_timeout)
+  keepalive_timeout,   // keepalive probes went unanswered
+  aborted,             // abort() by the application or the owner
+  refused,             // active open answered with RST
 };
+
+// The smallest peer MSS we honour (Linux's TCP_MIN_MSS): a SYN announcing less is
+// treated as announcing this. Every payload we build is then at most 1460 bytes and at
+// least kMinPeerMss - kTsOptionLen, so it always fits a 1514-byte frame.
+constexpr std::uint16_t kMinPeerMss = 88;
+constexpr std::uint16_t kTsOptionLen = 12;  // NOP NOP TS: what timestamps take from a segment
 
 struct tcp_config {
   std::uint16_t mss = 1460;  // our MSS: MTU 1500 - 40
@@ -64,11 +72,24 @@ struct tcp_config {
   int max_retransmits = 12;
   int max_syn_retransmits = 5;
   nanos time_wait = 60 * kNsPerSec;  // 2*MSL
-  nanos idle_timeout = 0;            // 0: none
+  nanos idle_timeout = 0;            // no segment received for this long: RST. 0: none
+  // FIN_WAIT_2 (our FIN acknowledged, the peer's not yet sent) with no segment from
+  // the peer for this long: RST, like Linux's tcp_fin_timeout for a closed socket. A
+  // peer still sending (half-close) keeps the connection. 0: wait for ever.
+  nanos fin_wait_2_timeout = 60 * kNsPerSec;
+  // Keepalive (RFC 9293 §3.8.4, Linux's defaults for interval and count): after
+  // keepalive_idle without a segment from the peer and nothing in flight, an ACK
+  // carrying SND.UNA - 1 every keepalive_interval; keepalive_probes unanswered: RST.
+  nanos keepalive_idle = 0;  // 0: off
+  nanos keepalive_interval = 75 * kNsPerSec;
+  std::uint32_t keepalive_probes = 9;
   bool window_scaling = true;
   bool timestamps = true;
   std::uint32_t initial_cwnd_segments = 10;  // RFC 6928
   std::uint32_t challenge_ack_limit = 10;    // per connection per second (RFC 5961 §7)
+  // Wrong ACKs a SYN-RECEIVED connection answers (RST each) before it is dropped: a
+  // blind attacker gets this many guesses at our ISS per handshake (RFC 5961 spirit).
+  std::uint32_t syn_received_max_bad_acks = 3;
 };
 
 struct tcp_tuple {
@@ -86,20 +107,6 @@ constexpr std::uint8_t writable = 4;     // send space was freed by an ACK
 constexpr std::uint8_t closed = 8;       // CLOSED, or TIME_WAIT with everything read
 }  // namespace tcp_event
 
-// Timestamp clock (RFC 7323 §5.4): milliseconds plus a per-4-tuple offset, so TSvals
-// reveal no uptime, and successive incarnations of one 4-tuple see a monotonic clock
-// (PAWS on the peer). A function of the tuple so SYN cookies can use the same clock.
-inline std::uint32_t tcp_ts_offset(const tcp_tuple& t) {
-  std::uint64_t k = (std::uint64_t{t.remote_ip.v} << 32 | t.local_ip.v) ^
-                    (std::uint64_t{t.remote_port} << 16 | t.local_port) * 0x9e3779b97f4a7c15ull;
-  k ^= k >> 31;
-  k *= 0xbf58476d1ce4e5b9ull;
-  return static_cast<std::uint32_t>(k >> 32);
-}
-inline std::uint32_t tcp_ts_clock(const tcp_tuple& t, nanos now) {
-  return static_cast<std::uint32_t>(now / kNsPerMs) + tcp_ts_offset(t);
-}
-
 class tcp_conn {
  public:
   tcp_conn() = default;
@@ -107,16 +114,20 @@ class tcp_conn {
   tcp_conn& operator=(const tcp_conn&) = delete;
 
   // --- opening (the owner provides buffers, ISS and options policy) ---------------
+  // `ts_offset`: the timestamp clock is ms + ts_offset (RFC 7323 §5.4), a keyed
+  // function of the 4-tuple chosen by the owner, so TSvals reveal no uptime and
+  // successive incarnations of a tuple see a monotonic clock (PAWS on the peer).
   // Passive open from a SYN: enters SYN_RECEIVED; the SYN-ACK is the next output.
   void accept_syn(const tcp_config& cfg, const tcp_tuple& t, const tcp_segment& syn, seq_t iss,
-                  byte_buffer rx, byte_buffer tx, nanos now);
+                  std::uint32_t ts_offset, byte_buffer rx, byte_buffer tx, nanos now);
   // Passive open completed by a valid SYN cookie: enters ESTABLISHED directly.
   // `syn_opt` holds what the cookie encoded (mss, wscale, timestamps).
   void accept_cookie(const tcp_config& cfg, const tcp_tuple& t, const tcp_segment& ack,
-                     const tcp_options& syn_opt, byte_buffer rx, byte_buffer tx, nanos now);
+                     const tcp_options& syn_opt, std::uint32_t ts_offset, byte_buffer rx,
+                     byte_buffer tx, nanos now);
   // Active open: enters SYN_SENT; the SYN is the next output.
-  void connect(const tcp_config& cfg, const tcp_tuple& t, seq_t iss, byte_buffer rx, byte_buffer tx,
-               nanos now);
+  void connect(const tcp_config& cfg, const tcp_tuple& t, seq_t iss, std::uint32_t ts_offset,
+               byte_buffer rx, byte_buffer tx, nanos now);
 
   // --- the state machine -----------------------------------------------------------
   void on_segment(const tcp_segment& seg, nanos now);
@@ -176,6 +187,8 @@ class tcp_conn {
     std::uint32_t challenge_acks = 0;
     std::uint32_t challenge_acks_suppressed = 0;
     std::uint32_t bad_acks = 0;
+    std::uint32_t syn_received_bad_acks = 0;  // wrong ACKs while SYN-RECEIVED
+    std::uint32_t keepalive_probes = 0;
   };
   const stats& counters() const { return _stats; }
 
@@ -196,19 +209,31 @@ class tcp_conn {
   bool timestamps_on() const { return _ts_ok; }
   std::uint32_t rcv_window() const;  // bytes we can accept now
   std::size_t ooo_ranges() const { return _ooo_n; }
+  // Tests only: force the send MSS past every check (to exercise the owner's defence
+  // against a segment no frame can hold).
+  void set_send_mss_unchecked(std::uint16_t mss) { _mss = mss; }
 
   // Owner bookkeeping (intrusive lists, user context); not used by the state machine
-  // except `mark_dirty`, which links the connection into the owner's output list.
+  // except `mark_dirty`, which appends the connection to the owner's output queue
+  // (FIFO: the owner serves it in turn, see stack::flush).
+  struct dirty_queue {
+    tcp_conn* head = nullptr;
+    tcp_conn* tail = nullptr;
+  };
   void* user = nullptr;
   std::uint32_t slot = 0;
-  tcp_conn** dirty_head = nullptr;
+  dirty_queue* dirty_owner = nullptr;
   tcp_conn* dirty_next = nullptr;
   bool dirty = false;
   void mark_dirty() {
-    if (!dirty && dirty_head) {
+    if (!dirty && dirty_owner) {
       dirty = true;
-      dirty_next = *dirty_head;
-      *dirty_head = this;
+      dirty_next = nullptr;
+      if (dirty_owner->tail)
+        dirty_owner->tail->dirty_next = this;
+      else
+        dirty_owner->head = this;
+      dirty_owner->tail = this;
     }
   }
 
@@ -218,8 +243,8 @@ class tcp_conn {
     seq_t begin, end;
   };
 
-  void init_common(const tcp_config& cfg, const tcp_tuple& t, byte_buffer rx, byte_buffer tx,
-                   nanos now);
+  void init_common(const tcp_config& cfg, const tcp_tuple& t, std::uint32_t ts_offset,
+                   byte_buffer rx, byte_buffer tx, nanos now);
   void apply_peer_options(const tcp_options& o);
   bool acceptable(const tcp_segment& seg) const;
   void process_syn_sent(const tcp_segment& seg, nanos now);
@@ -280,6 +305,10 @@ class tcp_conn {
   // timers (kNever = disarmed)
   nanos _rtx_deadline = kNever;  // retransmission / persist / SYN(-ACK) retry
   nanos _tw_deadline = kNever;
+  std::uint32_t _ka_sent = 0;    // keepalive probes sent since the peer was last heard
+  bool _ka_probe = false;        // a keepalive probe is owed
+  nanos keepalive_at() const;
+  nanos fin_wait_2_at() const;
   nanos _persist_base = 0;
   nanos _last_rx = 0;
   nanos _rto = 0, _srtt = 0, _rttvar = 0;

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -73,7 +74,7 @@ std::uint32_t parse_ip(const std::string& dotted) {
 }
 
 frame tcp_frame(const tcp_spec& s) {
-  const std::size_t hl = s.mss_option ? 24 : 20;
+  const std::size_t hl = 20 + (s.mss_option ? 4 : 0) + (s.timestamps ? 12 : 0);
   const std::size_t l4 = hl + s.payload.size();
   frame f = eth_ip(s.src_mac, s.dst_mac, s.src_ip, s.dst_ip, 6, l4);
   std::uint8_t* t = f.data() + 34;
@@ -83,11 +84,21 @@ frame tcp_frame(const tcp_spec& s) {
   be32(t + 8, s.ack);
   t[12] = std::uint8_t((hl / 4) << 4);
   t[13] = s.flags;
-  be16(t + 14, 64240);
+  be16(t + 14, s.window);
+  std::uint8_t* o = t + 20;
   if (s.mss_option) {
-    t[20] = 2;
-    t[21] = 4;
-    be16(t + 22, 1460);
+    o[0] = 2;
+    o[1] = 4;
+    be16(o + 2, s.mss);
+    o += 4;
+  }
+  if (s.timestamps) {
+    o[0] = 1;
+    o[1] = 1;
+    o[2] = 8;
+    o[3] = 10;
+    be32(o + 4, s.ts_val);
+    be32(o + 8, s.ts_ecr);
   }
   std::memcpy(t + hl, s.payload.data(), s.payload.size());
   be16(t + 16, fold(sum16(t, l4, pseudo(s.src_ip, s.dst_ip, 6, l4))));
@@ -106,6 +117,43 @@ frame udp_frame(const mac& src_mac, const mac& dst_mac, std::uint32_t src_ip, st
   std::uint16_t c = fold(sum16(u, l4, pseudo(src_ip, dst_ip, 17, l4)));
   be16(u + 6, c == 0 ? 0xffff : c);
   return f;
+}
+
+std::optional<tcp_seen> parse_tcp(const frame& f) {
+  auto get16 = [&](std::size_t at) { return std::uint16_t(f[at] << 8 | f[at + 1]); };
+  auto get32 = [&](std::size_t at) { return std::uint32_t(get16(at)) << 16 | get16(at + 2); };
+  if (f.size() < 54 || f[12] != 0x08 || f[13] != 0x00 || f[14] != 0x45 || f[23] != 6)
+    return std::nullopt;
+  const std::size_t ip_len = get16(16);
+  if (ip_len < 40 || 14 + ip_len > f.size()) return std::nullopt;
+  const std::size_t t = 34;
+  const std::size_t hl = std::size_t(f[t + 12] >> 4) * 4;
+  if (hl < 20 || 20 + hl > ip_len) return std::nullopt;
+  tcp_seen s;
+  s.src_ip = get32(26);
+  s.dst_ip = get32(30);
+  s.sport = get16(t);
+  s.dport = get16(t + 2);
+  s.seq = get32(t + 4);
+  s.ack = get32(t + 8);
+  s.flags = f[t + 13];
+  s.window = get16(t + 14);
+  for (std::size_t i = t + 20; i < t + hl;) {
+    const std::uint8_t kind = f[i];
+    if (kind == 0) break;
+    if (kind == 1) {
+      ++i;
+      continue;
+    }
+    if (i + 1 >= t + hl || f[i + 1] < 2) break;
+    if (kind == 8 && f[i + 1] == 10 && i + 10 <= t + hl) {
+      s.has_ts = true;
+      s.ts_val = get32(i + 2);
+    }
+    i += f[i + 1];
+  }
+  s.payload.assign(reinterpret_cast<const char*>(f.data()) + t + hl, 14 + ip_len - t - hl);
+  return s;
 }
 
 void fix_ip_checksum(frame& f) {
@@ -132,6 +180,26 @@ raw_sender::~raw_sender() { ::close(_fd); }
 
 bool raw_sender::send(const frame& f) {
   return ::send(_fd, f.data(), f.size(), 0) == ssize_t(f.size());
+}
+
+std::optional<frame> raw_sender::receive(std::chrono::milliseconds timeout) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  frame buf(65536);
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        end - std::chrono::steady_clock::now());
+    if (left.count() < 0) return std::nullopt;
+    pollfd p{_fd, POLLIN, 0};
+    if (::poll(&p, 1, int(left.count())) <= 0) return std::nullopt;
+    sockaddr_ll from{};
+    socklen_t len = sizeof from;
+    const ssize_t n =
+        ::recvfrom(_fd, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
+    if (n <= 0) return std::nullopt;
+    if (from.sll_pkttype == PACKET_OUTGOING) continue;  // our own frames
+    buf.resize(std::size_t(n));
+    return buf;
+  }
 }
 
 }  // namespace anvil::e2e

@@ -372,6 +372,49 @@ TEST(Config, EverySettingIsDocumentedAndEveryDocumentedSettingExists) {
   EXPECT_GT(parsed.size(), 20u);
 }
 
+// Issue 12 item 5: memcached's -o idle_timeout=N and the [server] reclaiming timers.
+TEST(Config, IdleTimeoutKeepaliveAndFinWait2) {
+  auto d = load({});
+  EXPECT_EQ(d.idle_timeout_s, 0u) << "off by default, as in memcached";
+  EXPECT_DOUBLE_EQ(d.fin_wait_2_timeout_s, 60);
+  EXPECT_DOUBLE_EQ(d.tcp_keepalive_s, 0);
+  EXPECT_DOUBLE_EQ(d.tcp_keepalive_interval_s, 75);
+  EXPECT_EQ(d.tcp_keepalive_probes, 9u);
+  EXPECT_EQ(load({"-o", "idle_timeout=600"}).idle_timeout_s, 600u);
+  auto f = load({}, std::string(kMinimal) +
+                        "[server]\nidle_timeout_s = 30\nfin_wait_2_timeout_s = 0\n"
+                        "tcp_keepalive_s = 7200\ntcp_keepalive_interval_s = 5\n"
+                        "tcp_keepalive_probes = 3\n");
+  EXPECT_EQ(f.idle_timeout_s, 30u);
+  EXPECT_DOUBLE_EQ(f.fin_wait_2_timeout_s, 0);
+  EXPECT_DOUBLE_EQ(f.tcp_keepalive_s, 7200);
+  EXPECT_DOUBLE_EQ(f.tcp_keepalive_interval_s, 5);
+  EXPECT_EQ(f.tcp_keepalive_probes, 3u);
+  EXPECT_EQ(
+      load({"-o", "idle_timeout=5"}, std::string(kMinimal) + "[server]\nidle_timeout_s = 30\n")
+          .idle_timeout_s,
+      5u)
+      << "the flag wins";
+  auto field_of = [](std::vector<std::string> flags, const std::string& toml = kMinimal) {
+    try {
+      load(std::move(flags), toml);
+    } catch (const config_error& e) {
+      return e.field();
+    }
+    return std::string("(accepted)");
+  };
+  EXPECT_EQ(field_of({"-o", "idle_timeout=abc"}), "-o idle_timeout");
+  EXPECT_EQ(field_of({"-o", "idle_timeout=-1"}), "-o idle_timeout");
+  EXPECT_EQ(field_of({"-o", "idle_timeout"}), "-o idle_timeout");
+  EXPECT_EQ(field_of({"-o", "hashpower=20"}), "-o");
+  EXPECT_EQ(field_of({}, std::string(kMinimal) + "[server]\nidle_timeout_s = 1.5\n"),
+            "server.idle_timeout_s");
+  EXPECT_EQ(field_of({}, std::string(kMinimal) + "[server]\ntcp_keepalive_probes = 0\n"),
+            "server.tcp_keepalive_probes");
+  EXPECT_EQ(field_of({}, std::string(kMinimal) + "[server]\ntcp_keepalive_interval_s = 0\n"),
+            "server.tcp_keepalive_interval_s");
+}
+
 TEST(Config, UnknownSectionNamesTheKnownOnes) {
   try {
     load({}, std::string(kMinimal) + "[nonsense]\nx = 1\n");

@@ -42,6 +42,14 @@ unsigned positive(const std::string& field, const std::string& v, unsigned max) 
   return *n;
 }
 
+// DPDK ring descriptors: the driver rounds to what it supports; below 32 a single
+// burst would not fit, above 32768 no NIC has it (and nb_desc is 16 bits).
+std::uint16_t ring_size(const std::string& field, const std::string& v) {
+  const unsigned n = positive(field, v, 32768);
+  if (n < 32) throw config_error(field, "'" + v + "' is below 32 descriptors");
+  return static_cast<std::uint16_t>(n);
+}
+
 std::uint64_t memory_mb(const std::string& field, const std::string& v) {
   // memcached: plain megabytes; newer versions also take a unit ("4g").
   std::optional<std::uint64_t> mb = parse_uint<std::uint64_t>(v);
@@ -287,6 +295,8 @@ schema_map make_schema(server_config& c) {
               }
             }},
            {"device", text([&](auto, auto v) { c.dpdk_device = v; })},
+           {"rx_ring_size", text([&](auto f, auto v) { c.dpdk_rx_ring = ring_size(f, v); })},
+           {"tx_ring_size", text([&](auto f, auto v) { c.dpdk_tx_ring = ring_size(f, v); })},
        }},
       {"server",
        {

@@ -98,7 +98,7 @@ void log_lcore(const char* event, unsigned i, unsigned cpu, const server::loop_c
       "get_misses={} udp_requests={} bytes_read={} bytes_written={} protocol_errors={} "
       "rx_frames={} rx_bytes={} rx_oversize={} rx_runt={} rx_csum_partial={} "
       "rx_csum_dropped={} rx_kernel_drops={} rx_missed={} rx_nombuf={} tx_frames={} "
-      "tx_dropped={} tx_no_buffer={} tcp_accepts={} "
+      "tx_dropped={} tx_deferred={} tx_no_buffer={} tcp_accepts={} "
       "tcp_closes={} tcp_retransmits={} tcp_rst_sent={} drop_tcp_checksum={} "
       "drop_udp_port={} arp_replies={} icmp_echo_replies={}",
       event, i, cpu, busy, requests, requests ? double(busy) / double(requests) : 0.0,
@@ -110,9 +110,9 @@ void log_lcore(const char* event, unsigned i, unsigned cpu, const server::loop_c
       pc.bytes_read.load(), pc.bytes_written.load(), pc.protocol_errors.load(), c.rx_frames.get(),
       c.rx_bytes.get(), c.rx_oversize.get(), c.rx_runt.get(), c.rx_csum_partial.get(),
       c.rx_csum_dropped.get(), c.rx_kernel_drops.get(), c.rx_missed.get(), c.rx_nombuf.get(),
-      c.tx_frames.get(), c.tx_dropped.get(), c.tx_no_buffer.get(), ld(n.tcp_accepts),
-      ld(n.tcp_closes), ld(n.tcp_retransmits), ld(n.tcp_rst_sent), ld(n.drop_tcp_checksum),
-      ld(n.drop_udp_port), ld(n.arp_replies), ld(n.icmp_echo_replies));
+      c.tx_frames.get(), c.tx_dropped.get(), c.tx_deferred.get(), c.tx_no_buffer.get(),
+      ld(n.tcp_accepts), ld(n.tcp_closes), ld(n.tcp_retransmits), ld(n.tcp_rst_sent),
+      ld(n.drop_tcp_checksum), ld(n.drop_udp_port), ld(n.arp_replies), ld(n.icmp_echo_replies));
 }
 
 // GRO/LRO merge a peer's segments into frames over 1514 bytes, which the port drops
@@ -479,10 +479,13 @@ int run(int argc, char** argv) {
     o.eal_args = cfg.eal_args;
     o.device = cfg.dpdk_device;
     o.mac = cfg.mac;
+    o.rx_desc = cfg.dpdk_rx_ring;
+    o.tx_desc = cfg.dpdk_tx_ring;
     for (unsigned c : cpus) o.queue_sockets.push_back(static_cast<int>(topo->numa_node_of(c)));
     auto ports = port::dpdk_port::open(o, static_cast<unsigned>(cpus.size()));
-    spdlog::info("event=port_open port_type=dpdk port_id={} queues={}", ports[0]->port_id(),
-                 ports.size());
+    spdlog::info("event=port_open port_type=dpdk port_id={} queues={} rx_ring_size={} tx_ring_size={}",
+                 ports[0]->port_id(), ports.size(), ports[0]->rx_ring_size(),
+                 ports[0]->tx_ring_size());
     return serve(cfg, ports, cpus, *topo, signals, setup);
 #endif
   } catch (const std::exception& e) {

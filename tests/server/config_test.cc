@@ -52,6 +52,8 @@ TEST(Config, DefaultsFollowMemcachedWhereTheyMeanTheSame) {
   EXPECT_EQ(c.port, port_kind::afpacket);
   EXPECT_EQ(c.idle.mode, server::idle_policy::kind::busy_poll) << "busy-poll by default";
   EXPECT_TRUE(c.nic_offloads_off) << "GRO/LRO off by default: merged frames would be dropped";
+  EXPECT_EQ(c.dpdk_rx_ring, 1024u);
+  EXPECT_EQ(c.dpdk_tx_ring, 1024u) << "DPDK's usual TX ring (l3fwd), room for 16 bursts of 64";
 }
 
 TEST(Config, CacheSizingKeys) {
@@ -120,6 +122,8 @@ offloads = "keep"
 [dpdk]
 eal_args = ["--no-huge", "-m", "64"]
 device = "net_tap0"
+rx_ring_size = 32
+tx_ring_size = 32768
 [server]
 shutdown_timeout_s = 2.5
 stats_interval_s = 10
@@ -154,6 +158,8 @@ nice = 5
   EXPECT_FALSE(c.nic_offloads_off);
   EXPECT_EQ(c.eal_args, (std::vector<std::string>{"--no-huge", "-m", "64"}));
   EXPECT_EQ(c.dpdk_device, "net_tap0");
+  EXPECT_EQ(c.dpdk_rx_ring, 32u) << "the smallest ring accepted";
+  EXPECT_EQ(c.dpdk_tx_ring, 32768u) << "the largest ring accepted";
   EXPECT_DOUBLE_EQ(c.shutdown_timeout_s, 2.5);
   EXPECT_EQ(c.snapshot_dir, "/var/lib/anvil");
   EXPECT_DOUBLE_EQ(c.snapshot_interval_s, 300);
@@ -289,6 +295,12 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{{}, "[afpacket]\noffloads = \"on\"\n", "afpacket.offloads"},
         bad_case{{}, "[dpdk]\neal_args = \"--no-huge\"\n", "dpdk.eal_args"},
         bad_case{{}, "[dpdk]\neal_args = [1]\n", "dpdk.eal_args"},
+        bad_case{{}, "[dpdk]\ntx_ring_size = 0\n", "dpdk.tx_ring_size"},
+        bad_case{{}, "[dpdk]\ntx_ring_size = 31\n", "dpdk.tx_ring_size"},
+        bad_case{{}, "[dpdk]\ntx_ring_size = 32769\n", "dpdk.tx_ring_size"},
+        bad_case{{}, "[dpdk]\ntx_ring_size = -1\n", "dpdk.tx_ring_size"},
+        bad_case{{}, "[dpdk]\nrx_ring_size = \"big\"\n", "dpdk.rx_ring_size"},
+        bad_case{{}, "[dpdk]\nrx_ring_size = 65536\n", "dpdk.rx_ring_size"},
         bad_case{{}, "[server]\nshutdown_timeout_s = -1\n", "server.shutdown_timeout_s"},
         bad_case{{}, "[server]\nstats_interval_s = \"often\"\n", "server.stats_interval_s"},
         bad_case{{}, "[snapshot]\ninterval_s = -5\n", "snapshot.interval_s"},

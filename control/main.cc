@@ -483,9 +483,9 @@ int run(int argc, char** argv) {
     o.tx_desc = cfg.dpdk_tx_ring;
     for (unsigned c : cpus) o.queue_sockets.push_back(static_cast<int>(topo->numa_node_of(c)));
     auto ports = port::dpdk_port::open(o, static_cast<unsigned>(cpus.size()));
-    spdlog::info("event=port_open port_type=dpdk port_id={} queues={} rx_ring_size={} tx_ring_size={}",
-                 ports[0]->port_id(), ports.size(), ports[0]->rx_ring_size(),
-                 ports[0]->tx_ring_size());
+    spdlog::info(
+        "event=port_open port_type=dpdk port_id={} queues={} rx_ring_size={} tx_ring_size={}",
+        ports[0]->port_id(), ports.size(), ports[0]->rx_ring_size(), ports[0]->tx_ring_size());
     return serve(cfg, ports, cpus, *topo, signals, setup);
 #endif
   } catch (const std::exception& e) {

@@ -318,8 +318,8 @@ namespace {
 // sendmmsg errors that mean "not now" (full socket buffer or device queue, link down):
 // the frames are fine and a later flush sends them. Anything else is about the frame.
 bool transient_send_error(int err) {
-  return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS || err == ENETDOWN ||
-         err == ENXIO || err == ENOMEM;
+  return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS || err == ENETDOWN || err == ENXIO ||
+         err == ENOMEM;
 }
 }  // namespace
 
@@ -332,7 +332,8 @@ std::size_t afpacket_port::flush() {
   while (done < count) {
     const int r = ::sendmmsg(_fd, t.msgs + done, count - done, MSG_DONTWAIT);
     if (r > 0) {
-      for (unsigned k = done; k < done + static_cast<unsigned>(r); ++k) bytes += t.iov[k][1].iov_len;
+      for (unsigned k = done; k < done + static_cast<unsigned>(r); ++k)
+        bytes += t.iov[k][1].iov_len;
       done += static_cast<unsigned>(r);
       sent += static_cast<unsigned>(r);
       continue;

@@ -10,9 +10,9 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
-#include <string_view>
 #include <mutex>
 #include <stdexcept>
+#include <string_view>
 
 namespace anvil::port {
 namespace {

@@ -243,6 +243,10 @@ schema_map make_schema(server_config& c) {
             })},
            {"idle_sleep_us",
             text([&](auto f, auto v) { c.idle.sleep_us = positive(f, v, 1'000'000); })},
+           {"start_timeout_s", text([&](auto f, auto v) {
+              c.lcore_start_timeout_s = seconds(f, v, 600);
+              if (c.lcore_start_timeout_s <= 0) throw config_error(f, "must be above 0");
+            })},
            {"idle_spin", text([&](auto f, auto v) {
               auto n = parse_uint<std::uint32_t>(v);
               if (!n) throw config_error(f, "'" + v + "' must be a whole number");

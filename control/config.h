@@ -52,6 +52,7 @@ struct server_config {
   std::uint16_t dpdk_rx_ring = 1024;  // [dpdk] rx_ring_size: RX descriptors per queue
   std::uint16_t dpdk_tx_ring = 1024;  // [dpdk] tx_ring_size: TX descriptors per queue
   double shutdown_timeout_s = 5.0;  // drain bound on SIGINT/SIGTERM
+  double lcore_start_timeout_s = 5.0;  // [lcores] start_timeout_s: every lcore polls by then
   double stats_interval_s = 0;      // periodic per-lcore stats log line; 0 = only at exit
   // [server] connection reclaiming (dataplane/net tcp_config); 0 = off where noted.
   unsigned idle_timeout_s = 0;           // memcached's -o idle_timeout=N; 0 = off

@@ -195,18 +195,41 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
   server::loop_config lc;
   lc.idle = cfg.idle;
   lc.drain_timeout_ns = static_cast<std::uint64_t>(cfg.shutdown_timeout_s * 0.8 * 1e9);
-  server::lcore_set<P, server::cache_server> lcores(
-      ports, cpus, topo, lc,
-      [&](unsigned i) {
-        auto h =
-            std::make_unique<server::cache_server>(*setup.engine, setup.server, setup.shared, i);
-        handlers[i] = h.get();
-        return h;
-      },
-      [](unsigned i, unsigned cpu) {
-        spdlog::warn("event=pin_failed lcore={} cpu={} reason={}", i, cpu,
-                     q("hwloc could not bind the thread; it runs unpinned"));
-      });
+  using lcores_t = server::lcore_set<P, server::cache_server>;
+  std::optional<lcores_t> started;
+  try {
+    started.emplace(
+        ports, cpus, topo, lc,
+        [&](unsigned i) {
+          auto h =
+              std::make_unique<server::cache_server>(*setup.engine, setup.server, setup.shared, i);
+          handlers[i] = h.get();
+          return h;
+        },
+        [](unsigned i, unsigned cpu) {
+          spdlog::warn("event=pin_failed lcore={} cpu={} reason={}", i, cpu,
+                       q("hwloc could not bind the thread; it runs unpinned"));
+        });
+  } catch (const std::exception& e) {
+    spdlog::error("event=start_failed reason={}",
+                  q(std::string("starting the lcores: ") + e.what()));
+    return 1;
+  }
+  lcores_t& lcores = *started;
+  // Started means every lcore polls its queue: bounded, and a failure says which lcore
+  // stopped where (a thread never scheduled, a pin or a port attach that does not return).
+  const auto start_bound =
+      std::chrono::milliseconds(static_cast<long>(cfg.lcore_start_timeout_s * 1000));
+  if (!lcores.wait_started(start_bound)) {
+    spdlog::error("event=start_failed timeout_s={} reason={}", cfg.lcore_start_timeout_s,
+                  q("not every lcore is polling: " + lcores.start_report()));
+    lcores.request_stop();
+    if (!lcores.wait_stopped(std::chrono::seconds(1))) {
+      spdlog::shutdown();
+      std::_Exit(1);  // a thread that never ran cannot be joined in bounded time
+    }
+    return 1;
+  }
   spdlog::info(
       "event=started lcores={} cpus={} mac={} ip={} tcp_port={} udp_port={} idle={} "
       "handler=cache_server sasl={} tcp_rx_buffer={} tcp_tx_buffer={} partitions={}",

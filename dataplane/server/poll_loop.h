@@ -63,8 +63,14 @@ class poll_loop {
   // Runs on the calling (already pinned) thread until `stop` becomes true, then lets
   // the handler finish what is in flight (bounded by drain_timeout_ns) and returns.
   void run(const std::atomic<bool>& stop) {
+    run(stop, [] {});
+  }
+  // As run(stop); `ready()` is called once the thread is set up, before the first poll.
+  template <class Ready>
+  void run(const std::atomic<bool>& stop, Ready&& ready) {
     if constexpr (requires { _port.attach_thread(); }) _port.attach_thread();
     if constexpr (requires { _h.on_thread_start(); }) _h.on_thread_start();
+    ready();
     while (!stop.load(std::memory_order_relaxed)) idle(run_once());
     const std::uint64_t now = monotonic_ns();
     if constexpr (requires { _h.on_stop(_port, now); }) _h.on_stop(_port, now);

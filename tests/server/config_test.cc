@@ -53,6 +53,7 @@ TEST(Config, DefaultsFollowMemcachedWhereTheyMeanTheSame) {
   EXPECT_EQ(c.idle.mode, server::idle_policy::kind::busy_poll) << "busy-poll by default";
   EXPECT_TRUE(c.nic_offloads_off) << "GRO/LRO off by default: merged frames would be dropped";
   EXPECT_EQ(c.dpdk_rx_ring, 1024u);
+  EXPECT_DOUBLE_EQ(c.lcore_start_timeout_s, 5.0);
   EXPECT_EQ(c.dpdk_tx_ring, 1024u) << "DPDK's usual TX ring (l3fwd), room for 16 bursts of 64";
 }
 
@@ -114,6 +115,7 @@ cores = "0-2,5"
 idle = "backoff"
 idle_sleep_us = 50
 idle_spin = 10
+start_timeout_s = 0.5
 [afpacket]
 rx = "mmsg"
 ring_frames = 64
@@ -152,6 +154,7 @@ nice = 5
   EXPECT_EQ(c.idle.mode, server::idle_policy::kind::backoff);
   EXPECT_EQ(c.idle.sleep_us, 50u);
   EXPECT_EQ(c.idle.spin_iterations, 10u);
+  EXPECT_DOUBLE_EQ(c.lcore_start_timeout_s, 0.5);
   EXPECT_EQ(c.afpacket_rx, port::afpacket_rx_mode::mmsg);
   EXPECT_EQ(c.ring_frames, 64u);
   EXPECT_EQ(c.csum_partial, port::csum_partial_policy::drop);
@@ -289,6 +292,9 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{{}, "[lcores]\nidle = \"nap\"\n", "lcores.idle"},
         bad_case{{}, "[lcores]\nidle_sleep_us = 0\n", "lcores.idle_sleep_us"},
         bad_case{{}, "[lcores]\nidle_spin = \"x\"\n", "lcores.idle_spin"},
+        bad_case{{}, "[lcores]\nstart_timeout_s = 0\n", "lcores.start_timeout_s"},
+        bad_case{{}, "[lcores]\nstart_timeout_s = -1\n", "lcores.start_timeout_s"},
+        bad_case{{}, "[lcores]\nstart_timeout_s = 601\n", "lcores.start_timeout_s"},
         bad_case{{}, "[afpacket]\nrx = \"v3\"\n", "afpacket.rx"},
         bad_case{{}, "[afpacket]\nring_frames = 33\n", "afpacket.ring_frames"},
         bad_case{{}, "[afpacket]\nchecksum_partial = \"maybe\"\n", "afpacket.checksum_partial"},

@@ -440,5 +440,45 @@ TEST(LcoreSet, RunsOnePinnedLoopPerPortCountersAreReadableWhileRunningAndStopJoi
   EXPECT_EQ(drops[0].other.get() + drops[1].other.get(), 4u);
 }
 
+// A port whose per-thread set-up does not return until released: an lcore that never
+// reaches its poll loop (as a thread that is never scheduled, or a driver call that
+// blocks). Start-up must not hang on it: wait_started gives up at its bound and the
+// report names the lcore, its cpu and where it stopped; once released, it starts.
+class stuck_port : public fake_port {
+ public:
+  void attach_thread() {
+    while (!release->load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::atomic<bool>* release = nullptr;
+};
+static_assert(port::packet_port<stuck_port>);
+
+TEST(LcoreSet, StartIsBoundedAndNamesTheLcoreThatDidNotStart) {
+  cpu_topology topo;
+  const auto cpus = topo.allowed_cpus();
+  ASSERT_FALSE(cpus.empty());
+  std::atomic<bool> go{true}, hold{false};
+  std::vector<std::unique_ptr<stuck_port>> ports;
+  for (int i = 0; i < 2; ++i) ports.push_back(std::make_unique<stuck_port>());
+  ports[0]->release = &go;
+  ports[1]->release = &hold;  // lcore 1 never gets past its set-up
+  std::vector<drop_counters> drops(2);
+  loop_config cfg;
+  cfg.idle = idle_policy::sleepy(200, 10);
+  lcore_set<stuck_port, drop_handler> set(
+      ports, {cpus.front(), cpus.back()}, topo, cfg,
+      [&](unsigned i) { return std::make_unique<drop_handler>(drops[i]); });
+  EXPECT_FALSE(set.wait_started(std::chrono::milliseconds(200)));
+  const std::string report = set.start_report();
+  EXPECT_EQ(report,
+            "lcore 1 cpu " + std::to_string(cpus.back()) + ": pinned, setting up its port queue")
+      << "lcore 0 polls, so only lcore 1 is reported";
+  hold.store(true);
+  EXPECT_TRUE(set.wait_started(std::chrono::seconds(5)));
+  EXPECT_EQ(set.start_report(), "");
+  set.request_stop();
+  EXPECT_TRUE(set.wait_stopped(std::chrono::seconds(5)));
+}
+
 }  // namespace
 }  // namespace anvil::server

@@ -1,5 +1,8 @@
 #include "dataplane/port/dpdk_port.h"
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
@@ -43,7 +46,15 @@ void dpdk_init_eal(const std::vector<std::string>& eal_args) {
   argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // rte_eal_init pins the calling thread to the main lcore's cpu (the first allowed cpu
+  // unless -l/--main-lcore say otherwise): for anvil that is the control thread, which
+  // then shares one cpu with lcore 0 (and the EAL's interrupt and telemetry threads)
+  // while the others sit idle. The control thread runs signals, start-up and shutdown:
+  // it keeps the affinity it had.
+  cpu_set_t before;
+  const bool saved = ::pthread_getaffinity_np(::pthread_self(), sizeof before, &before) == 0;
   if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0) fail("rte_eal_init", rte_errno);
+  if (saved) (void)::pthread_setaffinity_np(::pthread_self(), sizeof before, &before);
   g_eal_done = true;
   g_eal_args = eal_args;
 }

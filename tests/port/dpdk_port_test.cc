@@ -40,6 +40,7 @@ class DpdkPort : public ::testing::Test {
                   "--vdev",    std::string("net_tap0,iface=") + kTap,
                   "--vdev",    "net_ring0"};
     o.device = "net_af_packet0";
+    ::sched_getaffinity(0, sizeof affinity_before, &affinity_before);
     afp = new std::vector<std::unique_ptr<dpdk_port>>(dpdk_port::open(o, 2));
     o.device = "net_tap0";
     tap = new std::vector<std::unique_ptr<dpdk_port>>(dpdk_port::open(o, 1));
@@ -62,6 +63,7 @@ class DpdkPort : public ::testing::Test {
   // net_ring0: queue 0's TX ring is its RX ring (an rte_ring of 1023 mbufs) that nobody
   // drains but our own rx_burst: a device whose TX queue fills up on demand.
   static inline std::vector<std::unique_ptr<dpdk_port>>* ring = nullptr;
+  static inline cpu_set_t affinity_before;  // this (the control) thread's, before the EAL
 };
 
 TEST_F(DpdkPort, AfPacketVdevRefusesFewerLcoresThanItsQpairs) {
@@ -203,6 +205,16 @@ TEST_F(DpdkPort, AFullTxRingKeepsTheRestInOrderAndLosesNothing) {
   for (std::uint32_t i = 0; i < committed; ++i) ASSERT_EQ(seqs[i], i) << "in order, once";
   EXPECT_EQ(p.counters().tx_frames.get(), committed);
   EXPECT_FALSE(p.begin_frame().empty()) << "room again";
+}
+
+// rte_eal_init pins its caller to the main lcore's cpu (here -l 0): anvil's control
+// thread would share cpu 0 with lcore 0's busy poll loop and the EAL's threads. The
+// port gives the caller its affinity back (on today's main it stayed pinned to cpu 0).
+TEST_F(DpdkPort, TheEalDoesNotPinTheCallingThread) {
+  cpu_set_t now;
+  ASSERT_EQ(::sched_getaffinity(0, sizeof now, &now), 0);
+  EXPECT_TRUE(CPU_EQUAL(&now, &affinity_before))
+      << CPU_COUNT(&now) << " cpus now, " << CPU_COUNT(&affinity_before) << " before the EAL";
 }
 
 TEST_F(DpdkPort, EalArgumentsCannotChangeOnceInitialised) {

@@ -42,6 +42,30 @@ unsigned positive(const std::string& field, const std::string& v, unsigned max) 
   return *n;
 }
 
+}  // namespace
+
+std::vector<std::string> with_af_packet_framecnt(std::vector<std::string> eal_args,
+                                                 unsigned frames) {
+  auto patch = [frames](std::string& spec) {
+    if (spec.rfind("net_af_packet", 0) != 0 && spec.rfind("eth_af_packet", 0) != 0) return;
+    if (spec.find("framecnt=") != std::string::npos) return;  // the operator chose
+    spec += ",framecnt=" + std::to_string(frames);
+  };
+  for (std::size_t i = 0; i < eal_args.size(); ++i) {
+    std::string& a = eal_args[i];
+    if (a == "--vdev" && i + 1 < eal_args.size()) {
+      patch(eal_args[++i]);
+    } else if (a.rfind("--vdev=", 0) == 0) {
+      std::string spec = a.substr(7);
+      patch(spec);
+      a = "--vdev=" + spec;
+    }
+  }
+  return eal_args;
+}
+
+namespace {
+
 // DPDK ring descriptors: the driver rounds to what it supports; below 32 a single
 // burst would not fit, above 32768 no NIC has it (and nb_desc is 16 bits).
 std::uint16_t ring_size(const std::string& field, const std::string& v) {

@@ -499,7 +499,10 @@ int run(int argc, char** argv) {
     }
 #ifdef ANVIL_HAVE_DPDK
     port::dpdk_options o;
-    o.eal_args = cfg.eal_args;
+    // net_af_packet's rings are its framecnt=; 512 frames overflow under one 1 MB
+    // request, and its fanout then rolls the flow over to another lcore (RST).
+    o.eal_args = with_af_packet_framecnt(cfg.eal_args,
+                                         std::max<unsigned>(cfg.dpdk_rx_ring, cfg.dpdk_tx_ring));
     o.device = cfg.dpdk_device;
     o.mac = cfg.mac;
     o.rx_desc = cfg.dpdk_rx_ring;

@@ -52,7 +52,7 @@ TEST(Config, DefaultsFollowMemcachedWhereTheyMeanTheSame) {
   EXPECT_EQ(c.port, port_kind::afpacket);
   EXPECT_EQ(c.idle.mode, server::idle_policy::kind::busy_poll) << "busy-poll by default";
   EXPECT_TRUE(c.nic_offloads_off) << "GRO/LRO off by default: merged frames would be dropped";
-  EXPECT_EQ(c.dpdk_rx_ring, 1024u);
+  EXPECT_EQ(c.dpdk_rx_ring, 2048u) << "net_af_packet's framecnt: room for a 1 MB request";
   EXPECT_DOUBLE_EQ(c.lcore_start_timeout_s, 5.0);
   EXPECT_EQ(c.dpdk_tx_ring, 1024u) << "DPDK's usual TX ring (l3fwd), room for 16 bursts of 64";
 }
@@ -322,6 +322,23 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{{}, "[snapshot]\nnice = 1.5\n", "snapshot.nice"},
         bad_case{{}, "[cache]\nsize = 1\n", "cache"}, bad_case{{}, "network = 5\n", "network"},
         bad_case{{}, "[network\n", "--config"}));
+
+TEST(Config, AfPacketVdevsGetTheRingSizeAsFramecntUnlessTheySetIt) {
+  using v = std::vector<std::string>;
+  EXPECT_EQ(
+      with_af_packet_framecnt({"--no-huge", "--vdev", "net_af_packet0,iface=e,qpairs=2"}, 2048),
+      (v{"--no-huge", "--vdev", "net_af_packet0,iface=e,qpairs=2,framecnt=2048"}));
+  EXPECT_EQ(with_af_packet_framecnt({"--vdev=eth_af_packet1,iface=e"}, 64),
+            (v{"--vdev=eth_af_packet1,iface=e,framecnt=64"}))
+      << "the --vdev=SPEC form and the old driver name";
+  EXPECT_EQ(with_af_packet_framecnt({"--vdev", "net_af_packet0,iface=e,framecnt=256"}, 2048),
+            (v{"--vdev", "net_af_packet0,iface=e,framecnt=256"}))
+      << "the operator's framecnt wins";
+  EXPECT_EQ(with_af_packet_framecnt({"--vdev", "net_tap0,iface=t", "--vdev"}, 2048),
+            (v{"--vdev", "net_tap0,iface=t", "--vdev"}))
+      << "other drivers, and a trailing --vdev without a value, are left alone";
+  EXPECT_EQ(with_af_packet_framecnt({}, 2048), v{});
+}
 
 TEST(Config, AMissingFileIsNamed) {
   try {

@@ -264,7 +264,7 @@ TEST_P(Serving, SetGetDeleteQuietBatchNoopAndLargeValues) {
     ASSERT_TRUE(c.send(two));
     for (int k = 0; k < 2; ++k) {
       r = c.read();
-      ASSERT_TRUE(r) << size;
+      ASSERT_TRUE(r) << size << " (" << std::strerror(errno) << ")\n" << stop();
       EXPECT_EQ(r->status, 0);
       EXPECT_TRUE(r->value == big) << size << " value differs";
     }

@@ -49,11 +49,11 @@ struct server_config {
   unsigned ring_frames = 1024;
   std::vector<std::string> eal_args;
   std::string dpdk_device;
-  std::uint16_t dpdk_rx_ring = 2048;  // [dpdk] rx_ring_size: RX descriptors per queue
-  std::uint16_t dpdk_tx_ring = 1024;  // [dpdk] tx_ring_size: TX descriptors per queue
-  double shutdown_timeout_s = 5.0;  // drain bound on SIGINT/SIGTERM
+  std::uint16_t dpdk_rx_ring = 2048;   // [dpdk] rx_ring_size: RX descriptors per queue
+  std::uint16_t dpdk_tx_ring = 1024;   // [dpdk] tx_ring_size: TX descriptors per queue
+  double shutdown_timeout_s = 5.0;     // drain bound on SIGINT/SIGTERM
   double lcore_start_timeout_s = 5.0;  // [lcores] start_timeout_s: every lcore polls by then
-  double stats_interval_s = 0;      // periodic per-lcore stats log line; 0 = only at exit
+  double stats_interval_s = 0;         // periodic per-lcore stats log line; 0 = only at exit
   // [server] connection reclaiming (dataplane/net tcp_config); 0 = off where noted.
   unsigned idle_timeout_s = 0;           // memcached's -o idle_timeout=N; 0 = off
   double fin_wait_2_timeout_s = 60;      // 0 = FIN_WAIT_2 waits for ever

@@ -42,6 +42,38 @@ unsigned positive(const std::string& field, const std::string& v, unsigned max) 
   return *n;
 }
 
+}  // namespace
+
+std::vector<std::string> with_af_packet_framecnt(std::vector<std::string> eal_args,
+                                                 unsigned frames) {
+  auto patch = [frames](std::string& spec) {
+    if (spec.rfind("net_af_packet", 0) != 0 && spec.rfind("eth_af_packet", 0) != 0) return;
+    if (spec.find("framecnt=") != std::string::npos) return;  // the operator chose
+    spec += ",framecnt=" + std::to_string(frames);
+  };
+  for (std::size_t i = 0; i < eal_args.size(); ++i) {
+    std::string& a = eal_args[i];
+    if (a == "--vdev" && i + 1 < eal_args.size()) {
+      patch(eal_args[++i]);
+    } else if (a.rfind("--vdev=", 0) == 0) {
+      std::string spec = a.substr(7);
+      patch(spec);
+      a = "--vdev=" + spec;
+    }
+  }
+  return eal_args;
+}
+
+namespace {
+
+// DPDK ring descriptors: the driver rounds to what it supports; below 32 a single
+// burst would not fit, above 32768 no NIC has it (and nb_desc is 16 bits).
+std::uint16_t ring_size(const std::string& field, const std::string& v) {
+  const unsigned n = positive(field, v, 32768);
+  if (n < 32) throw config_error(field, "'" + v + "' is below 32 descriptors");
+  return static_cast<std::uint16_t>(n);
+}
+
 std::uint64_t memory_mb(const std::string& field, const std::string& v) {
   // memcached: plain megabytes; newer versions also take a unit ("4g").
   std::optional<std::uint64_t> mb = parse_uint<std::uint64_t>(v);
@@ -235,6 +267,10 @@ schema_map make_schema(server_config& c) {
             })},
            {"idle_sleep_us",
             text([&](auto f, auto v) { c.idle.sleep_us = positive(f, v, 1'000'000); })},
+           {"start_timeout_s", text([&](auto f, auto v) {
+              c.lcore_start_timeout_s = seconds(f, v, 600);
+              if (c.lcore_start_timeout_s <= 0) throw config_error(f, "must be above 0");
+            })},
            {"idle_spin", text([&](auto f, auto v) {
               auto n = parse_uint<std::uint32_t>(v);
               if (!n) throw config_error(f, "'" + v + "' must be a whole number");
@@ -287,6 +323,8 @@ schema_map make_schema(server_config& c) {
               }
             }},
            {"device", text([&](auto, auto v) { c.dpdk_device = v; })},
+           {"rx_ring_size", text([&](auto f, auto v) { c.dpdk_rx_ring = ring_size(f, v); })},
+           {"tx_ring_size", text([&](auto f, auto v) { c.dpdk_tx_ring = ring_size(f, v); })},
        }},
       {"server",
        {

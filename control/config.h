@@ -49,8 +49,11 @@ struct server_config {
   unsigned ring_frames = 1024;
   std::vector<std::string> eal_args;
   std::string dpdk_device;
-  double shutdown_timeout_s = 5.0;  // drain bound on SIGINT/SIGTERM
-  double stats_interval_s = 0;      // periodic per-lcore stats log line; 0 = only at exit
+  std::uint16_t dpdk_rx_ring = 2048;   // [dpdk] rx_ring_size: RX descriptors per queue
+  std::uint16_t dpdk_tx_ring = 1024;   // [dpdk] tx_ring_size: TX descriptors per queue
+  double shutdown_timeout_s = 5.0;     // drain bound on SIGINT/SIGTERM
+  double lcore_start_timeout_s = 5.0;  // [lcores] start_timeout_s: every lcore polls by then
+  double stats_interval_s = 0;         // periodic per-lcore stats log line; 0 = only at exit
   // [server] connection reclaiming (dataplane/net tcp_config); 0 = off where noted.
   unsigned idle_timeout_s = 0;           // memcached's -o idle_timeout=N; 0 = off
   double fin_wait_2_timeout_s = 60;      // 0 = FIN_WAIT_2 waits for ever
@@ -96,6 +99,11 @@ server_config load_config(const std::vector<std::string>& args);
 std::optional<std::uint64_t> parse_size(const std::string& s);
 // "0-3,6" or "5" -> sorted, unique cpu ids.
 std::optional<std::vector<unsigned>> parse_cpu_list(const std::string& s);
+// DPDK's net_af_packet ignores ring descriptors: its RX and TX rings are the vdev's
+// `framecnt=` (default 512). Returns `eal_args` with `,framecnt=<frames>` added to every
+// net_af_packet / eth_af_packet vdev that does not set it (`--vdev SPEC`, `--vdev=SPEC`).
+std::vector<std::string> with_af_packet_framecnt(std::vector<std::string> eal_args,
+                                                 unsigned frames);
 std::optional<port::mac_address> parse_mac(const std::string& s);
 // Every setting the config file accepts, as "section.key" (docs/anvil.md lists them all).
 std::vector<std::string> known_settings();

@@ -98,7 +98,7 @@ void log_lcore(const char* event, unsigned i, unsigned cpu, const server::loop_c
       "get_misses={} udp_requests={} bytes_read={} bytes_written={} protocol_errors={} "
       "rx_frames={} rx_bytes={} rx_oversize={} rx_runt={} rx_csum_partial={} "
       "rx_csum_dropped={} rx_kernel_drops={} rx_missed={} rx_nombuf={} tx_frames={} "
-      "tx_dropped={} tx_no_buffer={} tcp_accepts={} "
+      "tx_dropped={} tx_deferred={} tx_no_buffer={} tcp_accepts={} "
       "tcp_closes={} tcp_retransmits={} tcp_rst_sent={} drop_tcp_checksum={} "
       "drop_udp_port={} arp_replies={} icmp_echo_replies={}",
       event, i, cpu, busy, requests, requests ? double(busy) / double(requests) : 0.0,
@@ -110,9 +110,9 @@ void log_lcore(const char* event, unsigned i, unsigned cpu, const server::loop_c
       pc.bytes_read.load(), pc.bytes_written.load(), pc.protocol_errors.load(), c.rx_frames.get(),
       c.rx_bytes.get(), c.rx_oversize.get(), c.rx_runt.get(), c.rx_csum_partial.get(),
       c.rx_csum_dropped.get(), c.rx_kernel_drops.get(), c.rx_missed.get(), c.rx_nombuf.get(),
-      c.tx_frames.get(), c.tx_dropped.get(), c.tx_no_buffer.get(), ld(n.tcp_accepts),
-      ld(n.tcp_closes), ld(n.tcp_retransmits), ld(n.tcp_rst_sent), ld(n.drop_tcp_checksum),
-      ld(n.drop_udp_port), ld(n.arp_replies), ld(n.icmp_echo_replies));
+      c.tx_frames.get(), c.tx_dropped.get(), c.tx_deferred.get(), c.tx_no_buffer.get(),
+      ld(n.tcp_accepts), ld(n.tcp_closes), ld(n.tcp_retransmits), ld(n.tcp_rst_sent),
+      ld(n.drop_tcp_checksum), ld(n.drop_udp_port), ld(n.arp_replies), ld(n.icmp_echo_replies));
 }
 
 // GRO/LRO merge a peer's segments into frames over 1514 bytes, which the port drops
@@ -195,18 +195,41 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
   server::loop_config lc;
   lc.idle = cfg.idle;
   lc.drain_timeout_ns = static_cast<std::uint64_t>(cfg.shutdown_timeout_s * 0.8 * 1e9);
-  server::lcore_set<P, server::cache_server> lcores(
-      ports, cpus, topo, lc,
-      [&](unsigned i) {
-        auto h =
-            std::make_unique<server::cache_server>(*setup.engine, setup.server, setup.shared, i);
-        handlers[i] = h.get();
-        return h;
-      },
-      [](unsigned i, unsigned cpu) {
-        spdlog::warn("event=pin_failed lcore={} cpu={} reason={}", i, cpu,
-                     q("hwloc could not bind the thread; it runs unpinned"));
-      });
+  using lcores_t = server::lcore_set<P, server::cache_server>;
+  std::optional<lcores_t> started;
+  try {
+    started.emplace(
+        ports, cpus, topo, lc,
+        [&](unsigned i) {
+          auto h =
+              std::make_unique<server::cache_server>(*setup.engine, setup.server, setup.shared, i);
+          handlers[i] = h.get();
+          return h;
+        },
+        [](unsigned i, unsigned cpu) {
+          spdlog::warn("event=pin_failed lcore={} cpu={} reason={}", i, cpu,
+                       q("hwloc could not bind the thread; it runs unpinned"));
+        });
+  } catch (const std::exception& e) {
+    spdlog::error("event=start_failed reason={}",
+                  q(std::string("starting the lcores: ") + e.what()));
+    return 1;
+  }
+  lcores_t& lcores = *started;
+  // Started means every lcore polls its queue: bounded, and a failure says which lcore
+  // stopped where (a thread never scheduled, a pin or a port attach that does not return).
+  const auto start_bound =
+      std::chrono::milliseconds(static_cast<long>(cfg.lcore_start_timeout_s * 1000));
+  if (!lcores.wait_started(start_bound)) {
+    spdlog::error("event=start_failed timeout_s={} reason={}", cfg.lcore_start_timeout_s,
+                  q("not every lcore is polling: " + lcores.start_report()));
+    lcores.request_stop();
+    if (!lcores.wait_stopped(std::chrono::seconds(1))) {
+      spdlog::shutdown();
+      std::_Exit(1);  // a thread that never ran cannot be joined in bounded time
+    }
+    return 1;
+  }
   spdlog::info(
       "event=started lcores={} cpus={} mac={} ip={} tcp_port={} udp_port={} idle={} "
       "handler=cache_server sasl={} tcp_rx_buffer={} tcp_tx_buffer={} partitions={}",
@@ -476,13 +499,19 @@ int run(int argc, char** argv) {
     }
 #ifdef ANVIL_HAVE_DPDK
     port::dpdk_options o;
-    o.eal_args = cfg.eal_args;
+    // net_af_packet's rings are its framecnt=; 512 frames overflow under one 1 MB
+    // request, and its fanout then rolls the flow over to another lcore (RST).
+    o.eal_args = with_af_packet_framecnt(cfg.eal_args,
+                                         std::max<unsigned>(cfg.dpdk_rx_ring, cfg.dpdk_tx_ring));
     o.device = cfg.dpdk_device;
     o.mac = cfg.mac;
+    o.rx_desc = cfg.dpdk_rx_ring;
+    o.tx_desc = cfg.dpdk_tx_ring;
     for (unsigned c : cpus) o.queue_sockets.push_back(static_cast<int>(topo->numa_node_of(c)));
     auto ports = port::dpdk_port::open(o, static_cast<unsigned>(cpus.size()));
-    spdlog::info("event=port_open port_type=dpdk port_id={} queues={}", ports[0]->port_id(),
-                 ports.size());
+    spdlog::info(
+        "event=port_open port_type=dpdk port_id={} queues={} rx_ring_size={} tx_ring_size={}",
+        ports[0]->port_id(), ports.size(), ports[0]->rx_ring_size(), ports[0]->tx_ring_size());
     return serve(cfg, ports, cpus, *topo, signals, setup);
 #endif
   } catch (const std::exception& e) {

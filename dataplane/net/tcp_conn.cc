@@ -405,13 +405,19 @@ bool tcp_conn::process_ack(const tcp_segment& seg, nanos now) {
       }
     } else {
       _dupacks = 0;
-      if (_cwnd < _ssthresh) {
+      // RFC 7661 congestion-window validation: cwnd grows only while the connection
+      // uses it (the flight this ACK came from was at least half of cwnd). A cache
+      // connection is mostly application-limited; without this its cwnd grew on every
+      // small reply's ACK and later released a whole 1 MB value as one burst.
+      const bool validated = 2 * std::uint64_t{flight_before} >= _cwnd;
+      if (!validated) {
+        // keep cwnd: it has not been tested by the network at this size
+      } else if (_cwnd < _ssthresh) {
         _cwnd += std::min<std::uint32_t>(acked, _mss);  // slow start (RFC 5681 (2))
       } else {
         _cwnd += std::max<std::uint32_t>(1, std::uint32_t(std::uint64_t{_mss} * _mss / _cwnd));
       }
     }
-    (void)flight_before;
     _rtx_deadline = (_snd_una == _snd_max) ? kNever : now + _rto;  // RFC 6298 (5.2)/(5.3)
     _probe = false;
     mark_dirty();  // the window may have opened for queued data

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
@@ -50,12 +51,17 @@ struct afpacket_port::mmsg_state {
 
 struct afpacket_port::tx_state {
   std::vector<std::byte> buf;  // kTxBatch slots of kSlot bytes
+  // Message k (k < pending) sends the frame in slot slot_of[k]; iov[k][1] points at it.
+  // A flush that sends only a prefix rotates both arrays so the unsent frames become
+  // messages 0.., in order, and the sent slots become free (slot_of[pending..]).
   mmsghdr msgs[kTxBatch]{};
   iovec iov[kTxBatch][2]{};
+  std::uint8_t slot_of[kTxBatch]{};
   virtio_net_hdr vnet{};  // all zero: no offload requested
   bool with_vnet = false;
   unsigned pending = 0;  // committed, not yet sent
   bool begun = false;
+  std::byte* slot(unsigned k) { return buf.data() + std::size_t{slot_of[k]} * kSlot; }
 };
 
 std::vector<std::unique_ptr<afpacket_port>> afpacket_port::open(const afpacket_options& opts,
@@ -172,9 +178,11 @@ void afpacket_port::setup_socket(const afpacket_options& opts, unsigned ifindex)
   }
   for (std::size_t i = 0; i < kTxBatch; ++i) {
     auto& m = _tx->msgs[i].msg_hdr;
-    m.msg_iov = _tx->iov[i];
+    m.msg_iov = _tx->with_vnet ? _tx->iov[i] : _tx->iov[i] + 1;
+    m.msg_iovlen = _tx->with_vnet ? 2 : 1;
+    _tx->slot_of[i] = static_cast<std::uint8_t>(i);
     _tx->iov[i][0] = {&_tx->vnet, sizeof _tx->vnet};
-    _tx->iov[i][1] = {_tx->buf.data() + i * kSlot, 0};
+    _tx->iov[i][1] = {_tx->slot(static_cast<unsigned>(i)), 0};
   }
 
   sockaddr_ll sll{};
@@ -287,12 +295,12 @@ void afpacket_port::poll_stats() {
 
 std::span<std::byte> afpacket_port::begin_frame() {
   if (_tx->pending == kTxBatch) flush();
-  if (_tx->pending == kTxBatch) {
+  if (_tx->pending == kTxBatch) {  // the device refused the whole batch: hold back
     _counters.tx_no_buffer.add();
     return {};
   }
   _tx->begun = true;
-  return {_tx->buf.data() + std::size_t{_tx->pending} * kSlot, kMaxFrame};
+  return {_tx->slot(_tx->pending), kMaxFrame};
 }
 
 void afpacket_port::commit_frame(std::size_t len) {
@@ -302,29 +310,50 @@ void afpacket_port::commit_frame(std::size_t len) {
     _counters.tx_dropped.add();
     return;
   }
-  auto& msg = _tx->msgs[_tx->pending];
-  _tx->iov[_tx->pending][1].iov_len = len;
-  msg.msg_hdr.msg_iov = _tx->with_vnet ? _tx->iov[_tx->pending] : _tx->iov[_tx->pending] + 1;
-  msg.msg_hdr.msg_iovlen = _tx->with_vnet ? 2 : 1;
+  _tx->iov[_tx->pending][1] = {_tx->slot(_tx->pending), len};
   ++_tx->pending;
 }
 
+namespace {
+// sendmmsg errors that mean "not now" (full socket buffer or device queue, link down):
+// the frames are fine and a later flush sends them. Anything else is about the frame.
+bool transient_send_error(int err) {
+  return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS || err == ENETDOWN || err == ENXIO ||
+         err == ENOMEM;
+}
+}  // namespace
+
 std::size_t afpacket_port::flush() {
-  const unsigned count = _tx->pending;
+  tx_state& t = *_tx;
+  const unsigned count = t.pending;
   if (count == 0) return 0;
-  unsigned sent = 0;
-  while (sent < count) {
-    int r = ::sendmmsg(_fd, _tx->msgs + sent, count - sent, MSG_DONTWAIT);
-    if (r <= 0) break;  // full socket buffer or link down: drop the rest, never spin
-    sent += static_cast<unsigned>(r);
-  }
+  unsigned done = 0, sent = 0;  // done: sent or dropped, from the front
   std::uint64_t bytes = 0;
-  for (unsigned i = 0; i < sent; ++i) bytes += _tx->iov[i][1].iov_len;
+  while (done < count) {
+    const int r = ::sendmmsg(_fd, t.msgs + done, count - done, MSG_DONTWAIT);
+    if (r > 0) {
+      for (unsigned k = done; k < done + static_cast<unsigned>(r); ++k)
+        bytes += t.iov[k][1].iov_len;
+      done += static_cast<unsigned>(r);
+      sent += static_cast<unsigned>(r);
+      continue;
+    }
+    if (r < 0 && errno == EINTR) continue;
+    if (r == 0 || transient_send_error(errno)) break;  // keep the rest for the next flush
+    _counters.tx_dropped.add();  // this frame can never leave (EMSGSIZE, EINVAL, ...)
+    ++done;
+  }
   _counters.tx_frames.add(sent);
   _counters.tx_bytes.add(bytes);
-  if (sent < count) _counters.tx_dropped.add(count - sent);
-  _tx->pending = 0;
-  _tx->begun = false;
+  const unsigned left = count - done;
+  if (left > 0 && done > 0) {
+    // Unsent frames move to the front, in order; the freed slots go to the back.
+    std::rotate(t.slot_of, t.slot_of + done, t.slot_of + kTxBatch);
+    for (unsigned k = 0; k < left; ++k) t.iov[k][1] = t.iov[k + done][1];
+  }
+  if (left > 0) _counters.tx_deferred.add(left);
+  t.pending = left;
+  t.begun = false;
   return sent;
 }
 

@@ -8,8 +8,10 @@
 //         a timeout, which costs milliseconds of latency at low rates.
 //   mmsg  recvmmsg() into private buffers with PACKET_VNET_HDR, whose virtio-net header
 //         states the checksum state and GSO type of every frame exactly.
-// Transmit: sendmmsg() of up to kTxBatch frames per call, MSG_DONTWAIT; what the kernel
-// refuses is dropped and counted. PACKET_QDISC_BYPASS skips the (noqueue) qdisc.
+// Transmit: sendmmsg() of up to kTxBatch frames per call, MSG_DONTWAIT. What the kernel
+// refuses for now (EAGAIN/ENOBUFS: full socket buffer or device queue; ENETDOWN) stays
+// queued, in order, for the next flush (tx_deferred); a frame refused for any other
+// reason (EMSGSIZE, ...) is dropped (tx_dropped). PACKET_QDISC_BYPASS skips the qdisc.
 //
 // Invariants: frames this host's packet sockets send are never received back
 // (PACKET_IGNORE_OUTGOING); frames longer than kMaxFrame, or cut short by the socket,

@@ -1,5 +1,8 @@
 #include "dataplane/port/dpdk_port.h"
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
@@ -10,9 +13,9 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
-#include <string_view>
 #include <mutex>
 #include <stdexcept>
+#include <string_view>
 
 namespace anvil::port {
 namespace {
@@ -43,7 +46,15 @@ void dpdk_init_eal(const std::vector<std::string>& eal_args) {
   argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // rte_eal_init pins the calling thread to the main lcore's cpu (the first allowed cpu
+  // unless -l/--main-lcore say otherwise): for anvil that is the control thread, which
+  // then shares one cpu with lcore 0 (and the EAL's interrupt and telemetry threads)
+  // while the others sit idle. The control thread runs signals, start-up and shutdown:
+  // it keeps the affinity it had.
+  cpu_set_t before;
+  const bool saved = ::pthread_getaffinity_np(::pthread_self(), sizeof before, &before) == 0;
   if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0) fail("rte_eal_init", rte_errno);
+  if (saved) (void)::pthread_setaffinity_np(::pthread_self(), sizeof before, &before);
   g_eal_done = true;
   g_eal_args = eal_args;
 }
@@ -63,6 +74,8 @@ class dpdk_device {
 
 std::vector<std::unique_ptr<dpdk_port>> dpdk_port::open(const dpdk_options& opts, unsigned queues) {
   if (queues == 0 || queues > 64) throw std::invalid_argument("dpdk: queues must be 1..64");
+  if (opts.rx_desc == 0 || opts.tx_desc == 0)
+    throw std::invalid_argument("dpdk: rx_desc and tx_desc must be >= 1");
   dpdk_init_eal(opts.eal_args);
 
   std::uint16_t port_id = 0;
@@ -163,6 +176,8 @@ std::vector<std::unique_ptr<dpdk_port>> dpdk_port::open(const dpdk_options& opts
     p->_pool = dev->pools.at(sockets[q]);
     p->_port_id = port_id;
     p->_queue = q;
+    p->_rx_ring = rx_desc;
+    p->_tx_ring = tx_desc;
     p->_mac = mac;
     ports.push_back(std::move(p));
   }
@@ -230,6 +245,10 @@ void dpdk_port::poll_stats() {
 std::span<std::byte> dpdk_port::begin_frame() {
   if (_begun == nullptr) {
     if (_tx_pending == kTxBatch) flush();
+    if (_tx_pending == kTxBatch) {  // the TX ring refused the whole batch: hold back
+      _counters.tx_no_buffer.add();
+      return {};
+    }
     _begun = rte_pktmbuf_alloc(_pool);
     if (_begun == nullptr) {
       _counters.tx_no_buffer.add();
@@ -262,11 +281,14 @@ std::size_t dpdk_port::flush() {
   for (std::uint16_t i = 0; i < sent; ++i) bytes += lens[i];
   _counters.tx_frames.add(sent);
   _counters.tx_bytes.add(bytes);
-  if (sent < _tx_pending) {
-    _counters.tx_dropped.add(_tx_pending - sent);
-    rte_pktmbuf_free_bulk(_tx + sent, _tx_pending - sent);
+  const unsigned left = _tx_pending - sent;
+  if (left > 0) {
+    // A full TX ring: keep the rest, in order, for the next flush. Freeing them would
+    // lose segments the stack believes sent (recovered only by RTO with back-off).
+    std::memmove(_tx, _tx + sent, left * sizeof _tx[0]);
+    _counters.tx_deferred.add(left);
   }
-  _tx_pending = 0;
+  _tx_pending = left;
   return sent;
 }
 

@@ -7,7 +7,8 @@
 // The EAL is initialised once per process (DPDK cannot do it twice): the first
 // open() passes its eal_args through to rte_eal_init; later opens must pass the same.
 // Received mbufs are freed at the next rx_burst(); a frame is built directly in an
-// mbuf taken in begin_frame() (no copy); what tx_burst refuses is freed and counted.
+// mbuf taken in begin_frame() (no copy); what tx_burst refuses (a full TX ring) stays
+// queued, in order, for the next flush (tx_deferred), never freed: see port.h.
 #pragma once
 
 #include <cstdint>
@@ -33,8 +34,10 @@ struct dpdk_options {
   // NUMA socket of each queue's lcore (queue i is polled by lcore i); its rings and
   // mbufs come from that socket's pool. Empty: the device's socket for every queue.
   std::vector<int> queue_sockets;
-  std::uint16_t rx_desc = 512;
-  std::uint16_t tx_desc = 512;
+  // Descriptors per RX/TX ring (rounded by the driver to what it supports; net_af_packet
+  // ignores them: its rings are the vdev's framecnt=). See [dpdk] rx_ring_size/tx_ring_size.
+  std::uint16_t rx_desc = 1024;
+  std::uint16_t tx_desc = 1024;
 };
 
 // Initialises the EAL (once per process). Throws std::runtime_error with DPDK's reason;
@@ -70,6 +73,9 @@ class dpdk_port {
   const port_counters& counters() const { return _counters; }
   std::uint16_t port_id() const { return _port_id; }
   std::uint16_t queue() const { return _queue; }
+  // Descriptors of this queue's rings after the driver's adjustment.
+  std::uint16_t rx_ring_size() const { return _rx_ring; }
+  std::uint16_t tx_ring_size() const { return _tx_ring; }
 
  private:
   dpdk_port() = default;
@@ -79,6 +85,7 @@ class dpdk_port {
   rte_mempool* _pool = nullptr;
   std::uint16_t _port_id = 0;
   std::uint16_t _queue = 0;
+  std::uint16_t _rx_ring = 0, _tx_ring = 0;
   mac_address _mac{};
   rte_mbuf* _rx[kBurst]{};
   unsigned _rx_held = 0;

@@ -11,7 +11,12 @@
 //                      a begun but uncommitted buffer is simply reused by the next begin.
 // Commits accumulate and leave in one batch (sendmmsg / rte_eth_tx_burst) at flush(),
 // or earlier when a full batch has accumulated. flush() returns the frames handed to
-// the device; what the device refuses is dropped and counted, never retried in a spin.
+// the device. What a full device queue refuses is NOT dropped: it stays queued, in
+// order, and the next flush() offers it again (counted `tx_deferred`); while the kept
+// batch is full, begin_frame() returns an empty span, which is the stack's signal to
+// hold its output (TCP keeps the segments unsent). Only a frame no retry can send (a
+// bad length, an error other than "queue full"/"link down") is dropped, and counted
+// `tx_dropped`. No call ever spins or blocks waiting for the device.
 //
 // Receive side: rx_burst() returns up to kBurst frames; they stay valid until the next
 // rx_burst() on the same port (the port recycles them then).

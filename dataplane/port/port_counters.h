@@ -34,8 +34,11 @@ struct alignas(64) port_counters {
   counter rx_nombuf;        // DPDK: rx_nombuf (no mbuf to receive into), port-wide, queue 0
   counter tx_frames;        // accepted by the device
   counter tx_bytes;
-  counter tx_dropped;    // committed but refused by the device (full queue, error)
-  counter tx_no_buffer;  // begin_frame() had nothing to give
+  counter tx_dropped;    // committed but never sent: bad length, or an error no retry fixes
+  counter tx_deferred;   // refused by a full device queue (or a link down): kept and sent by a
+                         // later flush(), in order; counted once per refusal, so a frame that
+                         // waits several flushes counts several times
+  counter tx_no_buffer;  // begin_frame() had nothing to give (pool dry, or the kept batch full)
 };
 
 }  // namespace anvil::port

@@ -31,6 +31,7 @@
 #include "dataplane/port/frame.h"
 #include "dataplane/port/port_counters.h"
 #include "dataplane/proto/handler.h"
+#include "dataplane/server/tx_budget.h"
 
 namespace anvil::server {
 
@@ -114,7 +115,19 @@ class cache_server {
       const bool verified = f.csum == port::csum_state::verified;
       _stack.input(f.bytes, now, tx, net::rx_meta{verified, f.csum != port::csum_state::unknown});
     }
-    _stack.flush(now, tx);
+    budget_sink<Sink> out(tx, _tx_budget);
+    _stack.flush(now, out);
+    _output_held = out.held();
+  }
+
+  // Output the stack held back (the iteration's TX budget ran out, or the port's kept
+  // batch was full) goes out here, one budget per iteration, between RX bursts.
+  template <class Sink>
+  void resume_output(Sink& tx, std::uint64_t now_ns) {
+    if (!_output_held || _tx_budget == 0) return;
+    budget_sink<Sink> out(tx, _tx_budget);
+    _stack.flush(static_cast<net::nanos>(now_ns), out);
+    _output_held = out.held();
   }
 
   // The loop calls this only when the deadline it returned is due, but a connection
@@ -123,13 +136,16 @@ class cache_server {
   template <class Sink>
   std::uint64_t on_timers(Sink& tx, std::uint64_t now_ns) {
     const net::nanos now = static_cast<net::nanos>(now_ns);
-    _stack.poll_timers(now, tx);
+    budget_sink<Sink> out(tx, _tx_budget);
+    _stack.poll_timers(now, out);
+    _output_held = out.held();
     const net::nanos next = _stack.next_deadline();
     const net::nanos cap = now + kTimerGranularityNs;
     return static_cast<std::uint64_t>(next < cap ? next : cap);
   }
 
   void quiescent() {
+    _tx_budget = kTxBudgetFrames;  // the end of an iteration: a new budget
     if (_stats.reset_requested.load(std::memory_order_relaxed)) [[unlikely]]
       reset_counters();
     _session.quiescent();
@@ -206,6 +222,8 @@ class cache_server {
   std::vector<conn_state> _conns;  // indexed by tcp_conn::slot
   std::uint64_t _open = 0;
   bool _stopping = false;
+  std::uint32_t _tx_budget = kTxBudgetFrames;  // frames the stack may still send this iteration
+  bool _output_held = false;                   // the stack owes output it could not send
 };
 
 inline void cache_server_app::on_accept(net::tcp_conn& c) { s->accept(c); }

@@ -1,7 +1,7 @@
 // The per-lcore run-to-completion loop, generic over the port and the handler (no
 // virtual call per packet). One iteration:
-//   rx_burst -> handler.on_rx(frames, port-as-sink, now) -> due timers -> flush
-//   -> handler.quiescent()   (the QSBR point for the cache engine)
+//   rx_burst -> handler.on_rx(frames, port-as-sink, now) -> due timers
+//   -> handler.resume_output -> flush -> handler.quiescent()   (the QSBR point)
 // Timers run before the flush so frames they produce (retransmits, delayed ACKs) leave
 // in the same batch. Nothing here locks, allocates or makes a system call; the only
 // syscalls are the port's own batched I/O, its poll_stats() once a second and, when
@@ -18,6 +18,10 @@
 //   void on_idle()                               after an iteration that received and
 //                                                sent nothing (may make a syscall: the
 //                                                loop had nothing to serve)
+//   void resume_output(Sink&, uint64_t now_ns)   every iteration, after the timers: send
+//                                                output held back last time (a per-
+//                                                iteration TX budget, or a port whose
+//                                                device queue was full)
 // The port's optional attach_thread() is also called once on the lcore thread, and its
 // optional poll_stats() (device drop counters: a system or driver call) about once a
 // second and once at the end.
@@ -59,8 +63,14 @@ class poll_loop {
   // Runs on the calling (already pinned) thread until `stop` becomes true, then lets
   // the handler finish what is in flight (bounded by drain_timeout_ns) and returns.
   void run(const std::atomic<bool>& stop) {
+    run(stop, [] {});
+  }
+  // As run(stop); `ready()` is called once the thread is set up, before the first poll.
+  template <class Ready>
+  void run(const std::atomic<bool>& stop, Ready&& ready) {
     if constexpr (requires { _port.attach_thread(); }) _port.attach_thread();
     if constexpr (requires { _h.on_thread_start(); }) _h.on_thread_start();
+    ready();
     while (!stop.load(std::memory_order_relaxed)) idle(run_once());
     const std::uint64_t now = monotonic_ns();
     if constexpr (requires { _h.on_stop(_port, now); }) _h.on_stop(_port, now);
@@ -88,6 +98,7 @@ class poll_loop {
         _c.timer_runs.add();
       }
     }
+    if constexpr (requires { _h.resume_output(_port, now); }) _h.resume_output(_port, now);
     const std::size_t sent = _port.flush();
     if (sent > 0) _c.tx_frames.add(sent);
     if constexpr (requires { _port.poll_stats(); }) {

@@ -604,6 +604,36 @@ TEST_F(established_state, retransmission_timer_backs_off) {  // RFC 6298 (5.5)
   EXPECT_EQ(conn()->cwnd(), conn()->send_mss());
 }
 
+// RFC 7661: an application-limited connection (small replies, most of cwnd unused)
+// must not grow cwnd on their ACKs; on today's main every ACK added up to an MSS.
+TEST_F(established_state, cwnd_does_not_grow_while_application_limited) {
+  const std::uint32_t initial = conn()->cwnd();
+  ASSERT_EQ(initial, cfg.tcp.initial_cwnd_segments * conn()->send_mss());
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_EQ(server_write(std::string(100, 'r')).size(), 1u);
+    send(make(ack, cseq, cack + 100));
+    cack += 100;
+    ASSERT_EQ(conn()->snd_una(), cack);
+  }
+  EXPECT_EQ(conn()->cwnd(), initial) << "50 small replies acked: cwnd stays validated";
+}
+
+// ... and a connection that fills its window still grows it (slow start).
+TEST_F(established_state, cwnd_grows_when_the_flight_fills_it) {
+  cwin = 1000;
+  const std::uint32_t initial = conn()->cwnd(), mss = conn()->send_mss();
+  const std::uint32_t n = initial / mss;
+  ASSERT_EQ(server_write(std::string(n * mss, 'w')).size(), n) << "one full window";
+  send(make(ack, cseq, cack + n * mss));  // one ACK for the whole flight
+  cack += n * mss;
+  EXPECT_EQ(conn()->cwnd(), initial + mss) << "RFC 5681 (2): + min(acked, SMSS)";
+  // Half the window in flight still counts as using it (RFC 7661: pipeACK >= cwnd/2).
+  const std::uint32_t grown = conn()->cwnd();
+  ASSERT_EQ(server_write(std::string(n * mss + mss, 'v')).size(), n + 1);
+  send(make(ack, cseq, cack + (n / 2 + 1) * mss));
+  EXPECT_EQ(conn()->cwnd(), grown + mss);
+}
+
 TEST_F(established_state, rtt_sample_sets_rto) {
   server_write("x");
   now += 50 * kNsPerMs;

@@ -151,6 +151,45 @@ TEST_P(AfPacketPort, CommitRefusesFramesTheWireCannotCarry) {
   EXPECT_EQ(p.flush(), 0u);
 }
 
+// Transmit never drops silently: a device that refuses (here the link is down, the
+// kernel answers ENETDOWN; a full socket buffer or queue answers EAGAIN/ENOBUFS) keeps
+// the batch queued and counted; a full kept batch is back-pressure (begin_frame is
+// empty, so the stack holds its segments); when the device takes frames again they all
+// leave, in order, and nothing was lost.
+TEST_P(AfPacketPort, ARefusingDeviceKeepsTheBatchAndItLeavesInOrderLater) {
+  auto ports = open(1);
+  auto& p = *ports[0];
+  raw_socket client(net.client_ns(), net.client_if());
+  const auto kBatch = afpacket_port::kTxBatch;
+  sh("ip -n " + net.stack_ns() + " link set " + net.stack_if() + " down");
+  for (std::uint32_t i = 0; i < kBatch; ++i)
+    send_frame(p, tagged_frame(client_mac, p.mac(), 0x7010, i));
+  EXPECT_EQ(p.flush(), 0u) << "the device refused everything";
+  EXPECT_EQ(p.counters().tx_deferred.get(), kBatch) << "every refused frame counted";
+  EXPECT_EQ(p.counters().tx_dropped.get(), 0u) << "and none dropped";
+  EXPECT_TRUE(p.begin_frame().empty()) << "a full kept batch: hold back";
+  EXPECT_EQ(p.counters().tx_no_buffer.get(), 1u);
+  // (begin_frame tried a flush of the full batch first: a third refusal)
+  EXPECT_EQ(p.counters().tx_deferred.get(), 2 * kBatch);
+  EXPECT_EQ(p.flush(), 0u) << "still refused";
+  EXPECT_EQ(p.counters().tx_deferred.get(), 3 * kBatch) << "counted once per refusal";
+  sh("ip -n " + net.stack_ns() + " link set " + net.stack_if() + " up");
+  // The veth's queue wakes up shortly after the link does: flush until it takes them.
+  std::size_t sent = 0;
+  for (int i = 0; i < 2000 && sent == 0; ++i) {
+    sent = p.flush();
+    if (sent == 0) std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_EQ(sent, kBatch) << "the whole kept batch leaves once the device takes frames";
+  send_frame(p, tagged_frame(client_mac, p.mac(), 0x7010, kBatch));
+  EXPECT_EQ(p.flush(), 1u) << "the port works normally afterwards";
+  auto got = client.recv_tagged(0x7010);
+  ASSERT_EQ(got.size(), kBatch + 1) << "no frame lost";
+  for (std::uint32_t i = 0; i <= kBatch; ++i) EXPECT_EQ(seq_of(got[i]), i) << "in order";
+  EXPECT_EQ(p.counters().tx_frames.get(), kBatch + 1);
+  EXPECT_EQ(p.counters().tx_dropped.get(), 0u);
+}
+
 TEST_P(AfPacketPort, OwnFramesAreNotReceivedBackEvenByAnotherPortOnTheLink) {
   auto a = open(1);
   auto b = open(1);

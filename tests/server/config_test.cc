@@ -52,6 +52,9 @@ TEST(Config, DefaultsFollowMemcachedWhereTheyMeanTheSame) {
   EXPECT_EQ(c.port, port_kind::afpacket);
   EXPECT_EQ(c.idle.mode, server::idle_policy::kind::busy_poll) << "busy-poll by default";
   EXPECT_TRUE(c.nic_offloads_off) << "GRO/LRO off by default: merged frames would be dropped";
+  EXPECT_EQ(c.dpdk_rx_ring, 2048u) << "net_af_packet's framecnt: room for a 1 MB request";
+  EXPECT_DOUBLE_EQ(c.lcore_start_timeout_s, 5.0);
+  EXPECT_EQ(c.dpdk_tx_ring, 1024u) << "DPDK's usual TX ring (l3fwd), room for 16 bursts of 64";
 }
 
 TEST(Config, CacheSizingKeys) {
@@ -112,6 +115,7 @@ cores = "0-2,5"
 idle = "backoff"
 idle_sleep_us = 50
 idle_spin = 10
+start_timeout_s = 0.5
 [afpacket]
 rx = "mmsg"
 ring_frames = 64
@@ -120,6 +124,8 @@ offloads = "keep"
 [dpdk]
 eal_args = ["--no-huge", "-m", "64"]
 device = "net_tap0"
+rx_ring_size = 32
+tx_ring_size = 32768
 [server]
 shutdown_timeout_s = 2.5
 stats_interval_s = 10
@@ -148,12 +154,15 @@ nice = 5
   EXPECT_EQ(c.idle.mode, server::idle_policy::kind::backoff);
   EXPECT_EQ(c.idle.sleep_us, 50u);
   EXPECT_EQ(c.idle.spin_iterations, 10u);
+  EXPECT_DOUBLE_EQ(c.lcore_start_timeout_s, 0.5);
   EXPECT_EQ(c.afpacket_rx, port::afpacket_rx_mode::mmsg);
   EXPECT_EQ(c.ring_frames, 64u);
   EXPECT_EQ(c.csum_partial, port::csum_partial_policy::drop);
   EXPECT_FALSE(c.nic_offloads_off);
   EXPECT_EQ(c.eal_args, (std::vector<std::string>{"--no-huge", "-m", "64"}));
   EXPECT_EQ(c.dpdk_device, "net_tap0");
+  EXPECT_EQ(c.dpdk_rx_ring, 32u) << "the smallest ring accepted";
+  EXPECT_EQ(c.dpdk_tx_ring, 32768u) << "the largest ring accepted";
   EXPECT_DOUBLE_EQ(c.shutdown_timeout_s, 2.5);
   EXPECT_EQ(c.snapshot_dir, "/var/lib/anvil");
   EXPECT_DOUBLE_EQ(c.snapshot_interval_s, 300);
@@ -283,12 +292,21 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{{}, "[lcores]\nidle = \"nap\"\n", "lcores.idle"},
         bad_case{{}, "[lcores]\nidle_sleep_us = 0\n", "lcores.idle_sleep_us"},
         bad_case{{}, "[lcores]\nidle_spin = \"x\"\n", "lcores.idle_spin"},
+        bad_case{{}, "[lcores]\nstart_timeout_s = 0\n", "lcores.start_timeout_s"},
+        bad_case{{}, "[lcores]\nstart_timeout_s = -1\n", "lcores.start_timeout_s"},
+        bad_case{{}, "[lcores]\nstart_timeout_s = 601\n", "lcores.start_timeout_s"},
         bad_case{{}, "[afpacket]\nrx = \"v3\"\n", "afpacket.rx"},
         bad_case{{}, "[afpacket]\nring_frames = 33\n", "afpacket.ring_frames"},
         bad_case{{}, "[afpacket]\nchecksum_partial = \"maybe\"\n", "afpacket.checksum_partial"},
         bad_case{{}, "[afpacket]\noffloads = \"on\"\n", "afpacket.offloads"},
         bad_case{{}, "[dpdk]\neal_args = \"--no-huge\"\n", "dpdk.eal_args"},
         bad_case{{}, "[dpdk]\neal_args = [1]\n", "dpdk.eal_args"},
+        bad_case{{}, "[dpdk]\ntx_ring_size = 0\n", "dpdk.tx_ring_size"},
+        bad_case{{}, "[dpdk]\ntx_ring_size = 31\n", "dpdk.tx_ring_size"},
+        bad_case{{}, "[dpdk]\ntx_ring_size = 32769\n", "dpdk.tx_ring_size"},
+        bad_case{{}, "[dpdk]\ntx_ring_size = -1\n", "dpdk.tx_ring_size"},
+        bad_case{{}, "[dpdk]\nrx_ring_size = \"big\"\n", "dpdk.rx_ring_size"},
+        bad_case{{}, "[dpdk]\nrx_ring_size = 65536\n", "dpdk.rx_ring_size"},
         bad_case{{}, "[server]\nshutdown_timeout_s = -1\n", "server.shutdown_timeout_s"},
         bad_case{{}, "[server]\nstats_interval_s = \"often\"\n", "server.stats_interval_s"},
         bad_case{{}, "[snapshot]\ninterval_s = -5\n", "snapshot.interval_s"},
@@ -304,6 +322,23 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{{}, "[snapshot]\nnice = 1.5\n", "snapshot.nice"},
         bad_case{{}, "[cache]\nsize = 1\n", "cache"}, bad_case{{}, "network = 5\n", "network"},
         bad_case{{}, "[network\n", "--config"}));
+
+TEST(Config, AfPacketVdevsGetTheRingSizeAsFramecntUnlessTheySetIt) {
+  using v = std::vector<std::string>;
+  EXPECT_EQ(
+      with_af_packet_framecnt({"--no-huge", "--vdev", "net_af_packet0,iface=e,qpairs=2"}, 2048),
+      (v{"--no-huge", "--vdev", "net_af_packet0,iface=e,qpairs=2,framecnt=2048"}));
+  EXPECT_EQ(with_af_packet_framecnt({"--vdev=eth_af_packet1,iface=e"}, 64),
+            (v{"--vdev=eth_af_packet1,iface=e,framecnt=64"}))
+      << "the --vdev=SPEC form and the old driver name";
+  EXPECT_EQ(with_af_packet_framecnt({"--vdev", "net_af_packet0,iface=e,framecnt=256"}, 2048),
+            (v{"--vdev", "net_af_packet0,iface=e,framecnt=256"}))
+      << "the operator's framecnt wins";
+  EXPECT_EQ(with_af_packet_framecnt({"--vdev", "net_tap0,iface=t", "--vdev"}, 2048),
+            (v{"--vdev", "net_tap0,iface=t", "--vdev"}))
+      << "other drivers, and a trailing --vdev without a value, are left alone";
+  EXPECT_EQ(with_af_packet_framecnt({}, 2048), v{});
+}
 
 TEST(Config, AMissingFileIsNamed) {
   try {

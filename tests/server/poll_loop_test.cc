@@ -5,6 +5,7 @@
 
 #include "dataplane/server/drop_handler.h"
 #include "dataplane/server/lcore_set.h"
+#include "dataplane/server/tx_budget.h"
 
 #include <gtest/gtest.h>
 
@@ -206,6 +207,81 @@ struct timer_handler {
   std::uint64_t next_in = 0;
 };
 
+// A handler with a lot to send (a 1 MB response: hundreds of frames) sends it through
+// budget_sink: at most kTxBudgetFrames per iteration; what the budget refuses is held
+// (as net::stack does) and resumed by resume_output on the next iterations, between RX
+// bursts, until all of it left, in order.
+struct bulk_handler {
+  std::uint32_t owed = 0, next = 0;  // frames still to send, the next sequence number
+  std::uint32_t budget = kTxBudgetFrames;
+  bool held = false;
+  template <class Sink>
+  void send_owed(Sink& tx) {
+    budget_sink<Sink> out(tx, budget);
+    while (owed > 0) {
+      auto b = out.begin_frame();
+      if (b.empty()) break;  // back-pressure: keep it owed
+      std::memcpy(b.data(), &next, sizeof next);
+      out.commit_frame(60);
+      ++next;
+      --owed;
+    }
+    held = out.held();
+  }
+  template <class Sink>
+  void on_rx(std::span<const rx_frame> burst, Sink& tx, std::uint64_t) {
+    owed += 200 * static_cast<std::uint32_t>(burst.size());
+    send_owed(tx);
+  }
+  template <class Sink>
+  void resume_output(Sink& tx, std::uint64_t) {
+    if (held && budget > 0) send_owed(tx);
+  }
+  void quiescent() { budget = kTxBudgetFrames; }
+};
+
+TEST(PollLoop, ATxBudgetSpreadsABigResponseOverIterationsAndLosesNothing) {
+  fake_port p;
+  bulk_handler h;
+  loop_counters c;
+  poll_loop loop(p, h, {}, c);
+  p.push_burst({frame_of(1)});  // "a request": 200 frames to send
+  std::vector<std::size_t> per_iteration;
+  for (int i = 0; i < 6; ++i) {
+    const std::size_t before = p.sent.size();
+    loop.run_once();
+    per_iteration.push_back(p.sent.size() - before);
+  }
+  EXPECT_EQ(per_iteration, (std::vector<std::size_t>{64, 64, 64, 8, 0, 0}))
+      << "a budget per iteration, the rest resumed without new input";
+  ASSERT_EQ(p.sent.size(), 200u);
+  for (std::uint32_t i = 0; i < 200; ++i) {
+    std::uint32_t seq = 0;
+    std::memcpy(&seq, p.sent[i].data(), sizeof seq);
+    ASSERT_EQ(seq, i) << "in order, none lost";
+  }
+  EXPECT_EQ(p.counters().tx_no_buffer.get(), 0u) << "the budget is not the port running dry";
+}
+
+// A port that refuses (budget left, but no buffer) is held the same way.
+TEST(PollLoop, AFullPortHoldsOutputUntilItTakesFramesAgain) {
+  fake_port p;
+  p.tx_capacity = 10;
+  bulk_handler h;
+  loop_counters c;
+  poll_loop loop(p, h, {}, c);
+  p.push_burst({frame_of(1)});
+  loop.run_once();
+  EXPECT_EQ(p.sent.size(), 10u);
+  EXPECT_TRUE(h.held);
+  loop.run_once();
+  EXPECT_EQ(p.sent.size(), 10u) << "still full";
+  p.tx_capacity = 1 << 30;
+  for (int i = 0; i < 4; ++i) loop.run_once();
+  EXPECT_EQ(p.sent.size(), 200u);
+  EXPECT_FALSE(h.held);
+}
+
 TEST(PollLoop, TimersRunWhenDueAndTheirFramesLeaveInTheSameIteration) {
   fake_port p;
   timer_handler h;
@@ -362,6 +438,46 @@ TEST(LcoreSet, RunsOnePinnedLoopPerPortCountersAreReadableWhileRunningAndStopJoi
   EXPECT_TRUE(set.wait_stopped(std::chrono::seconds(5)));
   EXPECT_EQ(pin_failures.load(), 0);
   EXPECT_EQ(drops[0].other.get() + drops[1].other.get(), 4u);
+}
+
+// A port whose per-thread set-up does not return until released: an lcore that never
+// reaches its poll loop (as a thread that is never scheduled, or a driver call that
+// blocks). Start-up must not hang on it: wait_started gives up at its bound and the
+// report names the lcore, its cpu and where it stopped; once released, it starts.
+class stuck_port : public fake_port {
+ public:
+  void attach_thread() {
+    while (!release->load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::atomic<bool>* release = nullptr;
+};
+static_assert(port::packet_port<stuck_port>);
+
+TEST(LcoreSet, StartIsBoundedAndNamesTheLcoreThatDidNotStart) {
+  cpu_topology topo;
+  const auto cpus = topo.allowed_cpus();
+  ASSERT_FALSE(cpus.empty());
+  std::atomic<bool> go{true}, hold{false};
+  std::vector<std::unique_ptr<stuck_port>> ports;
+  for (int i = 0; i < 2; ++i) ports.push_back(std::make_unique<stuck_port>());
+  ports[0]->release = &go;
+  ports[1]->release = &hold;  // lcore 1 never gets past its set-up
+  std::vector<drop_counters> drops(2);
+  loop_config cfg;
+  cfg.idle = idle_policy::sleepy(200, 10);
+  lcore_set<stuck_port, drop_handler> set(
+      ports, {cpus.front(), cpus.back()}, topo, cfg,
+      [&](unsigned i) { return std::make_unique<drop_handler>(drops[i]); });
+  EXPECT_FALSE(set.wait_started(std::chrono::milliseconds(200)));
+  const std::string report = set.start_report();
+  EXPECT_EQ(report,
+            "lcore 1 cpu " + std::to_string(cpus.back()) + ": pinned, setting up its port queue")
+      << "lcore 0 polls, so only lcore 1 is reported";
+  hold.store(true);
+  EXPECT_TRUE(set.wait_started(std::chrono::seconds(5)));
+  EXPECT_EQ(set.start_report(), "");
+  set.request_stop();
+  EXPECT_TRUE(set.wait_stopped(std::chrono::seconds(5)));
 }
 
 }  // namespace

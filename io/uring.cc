@@ -61,7 +61,14 @@ ring::~ring() {
 }
 
 int ring::submit() {
-  if (_remote) return _remote->flush();
+  if (_remote) {
+    // A child that died before we could hand it the SQEs fails the ring exactly as one
+    // that dies with them in flight (wait() sees -EPIPE then): queued operations will
+    // never complete, so the ring is stuck until reap_abandoned() clears it.
+    const int rc = _remote->flush();
+    if (rc < 0) _stuck = true;
+    return rc;
+  }
   for (;;) {
     const int rc = io_uring_submit(&_ring);
     if (rc >= 0) return 0;

@@ -261,18 +261,9 @@ class stack {
   // ---- control ------------------------------------------------------------------------
   template <frame_sink Sink>
   bool send_gratuitous_arp(ip4_addr ip, Sink& tx) {
-    auto buf = tx.begin_frame();
-    if (buf.size() < 60) {
-      bump(_ctr.tx_no_buffer);
-      return false;
-    }
-    std::byte* p = buf.data();
-    write_eth(p, kBroadcastMac, _cfg.mac, kEtherArp);
-    write_arp(p + kEthHeader, 1, _cfg.mac, ip, mac_addr{}, ip);
-    std::fill(p + 42, p + 60, std::byte{0});
-    tx.commit_frame(60);
+    // A broadcast request for our own address (sender = target = ip), RFC 5227 §3.
+    if (!send_arp_request(kBroadcastMac, ip, ip, tx)) return false;
     bump(_ctr.arp_gratuitous);
-    bump(_ctr.tx_frames);
     return true;
   }
   void add_address(ip4_addr ip) {

@@ -421,19 +421,6 @@ class differential_settings : public ::testing::Test {
   static constexpr int kConns = 321, kThreads = 2;
 };
 
-// A UDP port the kernel picked as free, released for memcached's -U.
-int free_udp_port() {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  (void)::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 bool left_out_setting(const std::string& k) {
   static const std::set<std::string> keys = {"oldest",
                                              "umask",
@@ -488,7 +475,7 @@ TEST_F(differential_settings, key_sets_and_values_for_the_same_flags) {
   memcached_process mc;
   const std::string m = std::to_string(kMemMb), c = std::to_string(kConns),
                     t = std::to_string(kThreads), i = std::to_string(kItemMax);
-  const int udp = free_udp_port();
+  const int udp = test::memcached_process::free_port(SOCK_DGRAM);
   const std::string u = std::to_string(udp);
   if (!mc.start({"-B", "binary", "-m", m.c_str(), "-c", c.c_str(), "-t", t.c_str(), "-I", i.c_str(),
                  "-U", u.c_str()}))

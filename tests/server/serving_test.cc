@@ -554,19 +554,6 @@ int udp_socket(const std::string& ns, const std::string& ip, std::uint16_t port)
   return fd;
 }
 
-// A UDP port the kernel picked as free on loopback, released for memcached's -U.
-std::uint16_t free_udp_port() {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  (void)::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 // memcached answers a UDP GET of a value over 64 KiB in as many datagrams as it takes
 // (checked here against the real one on loopback); Anvil does the same instead of
 // dropping the reply. `stats settings` reports the flags the server was started with.
@@ -574,7 +561,7 @@ TEST_P(Serving, UdpReplyOver64KiBAndStatsSettings) {
   const std::string value(100'000, 'u');
   {  // The reference: the real memcached on loopback, with UDP on.
     memcached_process mc;
-    const std::string udp = std::to_string(free_udp_port());
+    const std::string udp = std::to_string(memcached_process::free_port(SOCK_DGRAM));
     if (mc.start({"-U", udp.c_str(), "-B", "binary"})) {
       ASSERT_TRUE(tcp_client_at_loopback(mc.port(), set_req(kSet, "big", value, 0)));
       const int fd = udp_socket("", "127.0.0.1", std::uint16_t(std::stoi(udp)));

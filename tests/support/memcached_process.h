@@ -67,10 +67,10 @@ class memcached_process {
 
   int port() const { return _port; }
 
- private:
-  // A port the kernel picked as free, released for memcached to bind.
-  static int free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  // A loopback port the kernel picked as free (SOCK_STREAM: TCP, SOCK_DGRAM: UDP),
+  // released for a server to bind.
+  static int free_port(int sock_type = SOCK_STREAM) {
+    const int fd = ::socket(AF_INET, sock_type, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -81,6 +81,7 @@ class memcached_process {
     return ntohs(a.sin_port);
   }
 
+ private:
   static bool accepts(int port) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};

@@ -137,7 +137,13 @@ TEST(SnapshotUnderLoad, ItemsAreWholeOrAbsent) {
     }
     s.quiescent();
   }
-  EXPECT_GT(hot_present, 0);
+  // Hot records were in the snapshot, and each is restored whole (checked above) or,
+  // rewritten or deleted after the walk passed it, recorded stale and skipped: never an
+  // old value. How many survive depends on the walker's speed: under TSan every hot key
+  // can be rewritten before the stale check, and none is restored.
+  EXPECT_GT(rr.items_in_snapshot, static_cast<std::uint64_t>(kStable)) << "no hot record written";
+  EXPECT_EQ(rr.items_in_snapshot,
+            rr.items_restored + rr.items_stale + rr.items_expired + rr.items_not_stored);
   EXPECT_EQ(rr.items_restored, static_cast<std::uint64_t>(kStable + hot_present));
 }
 

@@ -32,6 +32,7 @@
 #include "tests/e2e/mc_client.h"
 #include "tests/io/fault_env.h"
 #include "tests/server/anvil_process.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/testnet.h"
 
 namespace anvil::e2e {
@@ -450,16 +451,9 @@ void expect_keys(const test::testnet& net, const std::string& prefix, int n) {
 // (as on a fresh host where /var/lib/anvil does not exist) is created whole; storage is
 // `ok` from the start; warm restart works after SIGTERM and after SIGUSR1 + kill -9.
 TEST_F(StorageFaultServing, NestedSnapshotDirectoryIsCreatedAndRestartsAreWarm) {
-  char base[] = "/tmp/anvil-nested-XXXXXX";
-  ASSERT_NE(::mkdtemp(base), nullptr);
-  struct cleanup {
-    std::string p;
-    ~cleanup() {
-      std::error_code ec;
-      std::filesystem::remove_all(p, ec);
-    }
-  } rm{base};
-  const std::string dir = std::string(base) + "/var/lib/anvil";
+  const test::temp_dir tmp("anvil-nested");
+  const std::string base = tmp.path();
+  const std::string dir = base + "/var/lib/anvil";
   test::testnet net;
   {
     snapshotting_server srv(net, dir, 64, "");
@@ -503,16 +497,9 @@ TEST_F(StorageFaultServing, NestedSnapshotDirectoryIsCreatedAndRestartsAreWarm) 
 // serves, storage is `degraded` with the reason, and once the operator removes the
 // obstacle the next attempt creates the path and health is `ok` again.
 TEST_F(StorageFaultServing, UncreatableSnapshotDirectoryDegradesThenRecovers) {
-  char base[] = "/tmp/anvil-blocked-XXXXXX";
-  ASSERT_NE(::mkdtemp(base), nullptr);
-  struct cleanup {
-    std::string p;
-    ~cleanup() {
-      std::error_code ec;
-      std::filesystem::remove_all(p, ec);
-    }
-  } rm{base};
-  const std::string blocker = std::string(base) + "/lib";
+  const test::temp_dir tmp("anvil-blocked");
+  const std::string base = tmp.path();
+  const std::string blocker = base + "/lib";
   std::ofstream(blocker) << "a file where a directory must be";
   test::testnet net;
   snapshotting_server srv(net, blocker + "/anvil/snaps", 64, "");
@@ -605,16 +592,9 @@ TEST_F(StorageFaultServing, HungFilesystemOverManyIntervalsStaysBounded) {
 // a restart: no deleted key is back, a rewritten key has its new value (or is absent:
 // the walk may have passed its place), an untouched key is back unchanged.
 TEST_F(StorageFaultServing, DeletesAndRewritesDuringASnapshotSurviveKill9) {
-  char base[] = "/tmp/anvil-walk-XXXXXX";
-  ASSERT_NE(::mkdtemp(base), nullptr);
-  struct cleanup {
-    std::string p;
-    ~cleanup() {
-      std::error_code ec;
-      std::filesystem::remove_all(p, ec);
-    }
-  } rm{base};
-  const std::string dir = std::string(base) + "/snaps";
+  const test::temp_dir tmp("anvil-walk");
+  const std::string base = tmp.path();
+  const std::string dir = base + "/snaps";
   constexpr int kKeys = 8000;
   auto key = [](int i) { return "w:" + std::to_string(i); };
   const std::string old_value(1000, 'o');

@@ -15,6 +15,7 @@
 
 #include "io/crc32c.h"
 #include "io/item_stream.h"
+#include "tests/support/temp_dir.h"
 
 namespace anvil::io::test {
 
@@ -80,22 +81,7 @@ inline bool value_ok(std::string_view v) {
   return v.substr(v.size() - 8) == buf;
 }
 
-class temp_dir {
- public:
-  explicit temp_dir(const char* base = "/tmp") {
-    std::string t = std::string(base) + "/anvil-io-XXXXXX";
-    if (mkdtemp(t.data()) == nullptr) std::abort();
-    _path = t;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(_path, ec);
-  }
-  const std::string& path() const { return _path; }
-
- private:
-  std::string _path;
-};
+using anvil::test::temp_dir;
 
 inline std::vector<std::string> files_in(const std::string& dir) {
   std::vector<std::string> out;

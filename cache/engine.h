@@ -169,16 +169,16 @@ class session {
   // deadline: a later flush replaces an earlier pending one.
   void flush(std::uint32_t delay_seconds = 0);
 
-  // Iterate the live items of one partition concurrently with writers. It blocks them
-  // only briefly: once per segment it takes the partition's allocation lock to read how
-  // far the segment is committed (writers reserving space spin meanwhile). Each record's views are
-  // valid during the callback only. Calls quiescent() itself between buckets, so it may run for as
-  // long as the partition is large.
+  // Iterate the live items of one partition concurrently with writers. It takes no lock
+  // writers wait for (partition::committed_end is lock-free). Each record's views are
+  // valid during the callback only. Passes quiescent points itself every few batches of
+  // items, so it may run for as long as the partition is large.
   void for_each_item(std::size_t partition, const std::function<void(const item_record&)>& fn);
   // Only from inside a for_each_item callback, once it is done with the record it was
-  // given: a quiescent point, so writers can reuse retired memory while the callback
-  // waits (the snapshot writer on a slow disk). The walk re-validates its segment before
-  // it reads on. Elsewhere a no-op.
+  // given: the walk goes offline until the callback returns, so writers can reuse
+  // retired memory however long the callback then waits (the snapshot writer on a slow
+  // or hung disk). The walk re-validates its segment before it reads on. Elsewhere a
+  // no-op.
   void walk_pause();
   // Snapshot consistency (issue 11): with record_walk(true), for_each_item remembers
   // where each record it reports lives (16 bytes per record, per partition, until

@@ -45,10 +45,13 @@ class walker {
          const std::function<void(const item_record&)>& fn, std::vector<walked_record>* record)
       : _p(p), _q(q), _slot(slot), _now(now), _fn(fn), _record(record) {}
 
-  // A quiescent point asked for from inside the callback (session::walk_pause): the
-  // walk checks its segment's incarnation before it reads on.
+  // Asked for from inside the callback (session::walk_pause), which holds no item
+  // pointer any more: the walker goes offline, so it holds back no reclamation however
+  // long the callback then waits (a quiescent point would still pin every segment
+  // retired after it). Back online when the callback returns, the walk checks its
+  // segment's incarnation before it reads on.
   void pause() {
-    _q.quiesce(_slot);
+    _q.offline(_slot);
     _paused = true;
   }
 
@@ -116,6 +119,7 @@ class walker {
       _fn(rec);
       if (_paused) {
         _paused = false;
+        _q.online(_slot);  // then the incarnation check (qsbr.h: online's fence pairs)
         if (_p.live_seq(_cur.seg) != _cur.seq) return false;  // evicted meanwhile
       }
     }

@@ -458,9 +458,13 @@ TEST_F(StorageFaultServing, NestedSnapshotDirectoryIsCreatedAndRestartsAreWarm) 
   {
     snapshotting_server srv(net, dir, 64, "");
     ASSERT_EQ(srv.wait_ready(), "");
+    // The snapshot thread prepares the directory after start-up (serving never waits
+    // for storage), so it appears shortly after ready, not necessarily before.
+    for (int i = 0; i < 200 && !std::filesystem::is_directory(dir); ++i)
+      std::this_thread::sleep_for(50ms);
+    EXPECT_TRUE(std::filesystem::is_directory(dir));
     auto s = srv.storage();
     EXPECT_EQ(s["state"], "ok") << s["reason"];
-    EXPECT_TRUE(std::filesystem::is_directory(dir));
     srv.fill_stable();
     set_keys(net, "term:", 200);
     srv.process().signal(SIGTERM);

@@ -33,4 +33,23 @@ sizing plan_sizing(const engine_config& cfg, std::size_t wanted_partitions) {
   return s;
 }
 
+std::size_t auto_segment_size(std::uint64_t partition_bytes, std::size_t max_item_size) {
+  constexpr std::uint64_t kAlign = 4096;
+  const auto up = [](std::uint64_t v) { return (v + kAlign - 1) / kAlign * kAlign; };
+  const std::uint64_t floor_bytes =
+      std::max<std::uint64_t>(kDefaultSegmentBytes, up(max_item_size));
+  const std::uint64_t target =
+      std::max(floor_bytes,
+               std::min<std::uint64_t>(kMaxSegmentBytes, up(kTailWasteDivisor * max_item_size)));
+  std::uint64_t seg;
+  if (partition_bytes / target >= kWantSegmentsPerPartition) {
+    const std::uint64_t n = partition_bytes / target;
+    seg = partition_bytes / n / kAlign * kAlign;  // >= target: target is 4 KiB aligned
+  } else {
+    seg = std::max(floor_bytes, partition_bytes / kWantSegmentsPerPartition / kAlign * kAlign);
+  }
+  return static_cast<std::size_t>(
+      std::min<std::uint64_t>(seg, std::max<std::uint64_t>(floor_bytes, kMaxSegmentBytes)));
+}
+
 }  // namespace anvil::cache

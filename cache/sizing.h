@@ -3,9 +3,10 @@
 // Rules:
 // - segment = segment_size (0: 1 MiB), raised to max_item_size rounded up to 4 KiB. An
 //   item never spans segments, so the tail of a segment that cannot hold the next item is
-//   lost: below min(max_item_size / segment, 1/2) of the arena (max_item_waste). With the
-//   default 1 MiB segment and -I 1m, items just over 512 KiB waste almost half; a segment
-//   of 10 x max_item_size keeps any item size under 10%.
+//   lost: below min(max_item_size / segment, 1/2) of the arena (max_item_waste). With a
+//   1 MiB segment and -I 1m, items just over 512 KiB waste almost half; a segment of
+//   10 x max_item_size keeps any item size under 10%. The server does not use the 1 MiB
+//   default: it asks auto_segment_size (below) for one sized from -I and the memory.
 // - partitions = the configured count, kept as given; else the next power of two of the
 //   serving cpus (engine_config::cpus) or of the machine's PUs, capped at kMaxPartitions,
 //   then halved until each partition holds kMinSegmentsPerPartition segments.
@@ -41,5 +42,26 @@ struct sizing {
 
 // `wanted_partitions`: the count to start from when cfg.partitions is 0 (a power of two).
 sizing plan_sizing(const engine_config& cfg, std::size_t wanted_partitions);
+
+// Segment tails stay under 1/kTailWasteDivisor of the arena when a segment holds at least
+// this many largest items.
+inline constexpr std::size_t kTailWasteDivisor = 10;
+// Segments per partition the automatic size keeps, when memory allows: eviction keeps
+// 1/16 of them free ahead of need and evicts one at a time, so fewer, larger segments
+// would make both coarser.
+inline constexpr std::size_t kWantSegmentsPerPartition = 16;
+inline constexpr std::size_t kMaxSegmentBytes = std::size_t{1} << 30;
+
+// The segment size for `partition_bytes` of arena per partition and items up to
+// `max_item_size` (the server's default; [cache] segment_size overrides it):
+// - floor: the engine's default, max(1 MiB, max_item_size), 4 KiB aligned;
+// - target: max(floor, 10 x max_item_size), at most kMaxSegmentBytes: tails under 10%;
+// - when the partition holds kWantSegmentsPerPartition of the target: the partition
+//   divided into as many equal segments of at least the target as fit (so no remainder
+//   beyond the 4 KiB alignment is lost);
+// - else: kWantSegmentsPerPartition equal segments, but not below the floor (memory too
+//   small for 10 x max_item_size with enough segments: tails may exceed 10%, and the
+//   server says so at start, naming the flags; see auto_segment_note in control/).
+std::size_t auto_segment_size(std::uint64_t partition_bytes, std::size_t max_item_size);
 
 }  // namespace anvil::cache

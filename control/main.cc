@@ -379,6 +379,7 @@ int run(int argc, char** argv) {
     }
     const cache_plan plan = plan_cache(cfg, cpus, &setup.clock);
     log_sizing(plan.sizing);
+    if (!plan.note.empty()) spdlog::info("event=cache_sizing_note reason={}", q(plan.note));
     setup.engine = std::make_unique<cache::engine>(plan.engine);
   } catch (const config_error& e) {
     return config_failure(e);

@@ -78,6 +78,34 @@ TEST(AnvilCli, ExactlyTwoSegmentsPassesTheSizingCheck) {
       << p.log();
 }
 
+// The binary's own default segment size: 10 x -I where memory allows (tails <= 10%),
+// else the start-up log says what the tails may cost and which flags would fix it.
+TEST(AnvilCli, DefaultSegmentSizeFollowsTheMaxItemSize) {
+  const std::string conf = "/tmp/anvil-cli-segsize-" + std::to_string(::getpid()) + ".toml";
+  std::ofstream(conf) << "[network]\ninterface = \"anv-none\"\nip = \"198.18.0.1\"\n";
+  anvil_process roomy({"--config", conf, "-m", "160", "-I", "1m", "-t", "1"});
+  auto rc = roomy.wait(10s);
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_NE(roomy.log().find("event=cache_sizing partitions=1 segment_bytes=10485760 "
+                             "segments_per_partition=16"),
+            std::string::npos)
+      << roomy.log();
+  EXPECT_NE(roomy.log().find("max_item_waste_pct=10.0"), std::string::npos) << roomy.log();
+  EXPECT_EQ(roomy.log().find("event=cache_sizing_note"), std::string::npos) << roomy.log();
+  anvil_process tight({"--config", conf, "-m", "64", "-I", "1m", "-t", "1"});
+  rc = tight.wait(10s);
+  std::remove(conf.c_str());
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_NE(*rc, 2) << tight.log();  // explained, not refused
+  EXPECT_NE(tight.log().find("segment_bytes=4194304 segments_per_partition=16"), std::string::npos)
+      << tight.log();
+  EXPECT_NE(tight.log().find("event=cache_sizing_note reason=\"items near -I/--max-item-size "
+                             "(1 MiB) may leave up to 25.0% of -m/--memory-limit unused"),
+            std::string::npos)
+      << tight.log();
+  EXPECT_NE(tight.log().find("raise -m/--memory-limit to 160"), std::string::npos) << tight.log();
+}
+
 // issue 11: with --require-snapshots a snapshot directory that cannot be prepared
 // stops start-up (exit 1, the reason logged) before any network is touched; without
 // it the same directory is only a degraded storage state (tests/e2e covers serving).

@@ -60,7 +60,8 @@ struct engine_config {
   bool numa_bind = true;                       // bind partition memory with hwloc
   const clock* time = nullptr;                 // required
   // Additions (after the original fields, so existing initializers keep compiling):
-  std::size_t segment_size = 0;    // item arena segment; 0 = 1 MiB (raised to max_item_size)
+  std::size_t segment_size = 0;    // item arena segment; 0 = 1 MiB (raised to max_item_size;
+                                   // the server passes cache::auto_segment_size instead)
   std::size_t expected_items = 0;  // sizes the hash index; 0 = memory_limit_bytes / 128
   // OS cpu ids of the threads that will serve (the lcores). With partitions == 0 their
   // count sets the partition count (next power of two, halved while memory is short);

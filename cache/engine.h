@@ -170,16 +170,17 @@ class session {
   // deadline: a later flush replaces an earlier pending one.
   void flush(std::uint32_t delay_seconds = 0);
 
-  // Iterate the live items of one partition concurrently with writers. It takes no lock
-  // writers wait for (partition::committed_end is lock-free). Each record's views are
-  // valid during the callback only. Passes quiescent points itself every few batches of
-  // items, so it may run for as long as the partition is large.
+  // Iterate the live items of one partition concurrently with writers, taking no lock.
+  // The session stays offline: it copies a chunk of a segment (at most 64 KiB, or one
+  // larger item) into its own buffer under a hazard on that one segment, and the callback
+  // runs on the copy, so a walk that waits (a slow disk) or is descheduled anywhere holds
+  // back at most one segment's reuse (cache/walk.cc, qsbr.h). Each record's views are
+  // valid during the callback only. Views handed out before end here; the callback must
+  // not keep views of this session.
   void for_each_item(std::size_t partition, const std::function<void(const item_record&)>& fn);
-  // Only from inside a for_each_item callback, once it is done with the record it was
-  // given: the walk goes offline until the callback returns, so writers can reuse
-  // retired memory however long the callback then waits (the snapshot writer on a slow
-  // or hung disk). The walk re-validates its segment before it reads on. Elsewhere a
-  // no-op.
+  // Kept for callers written against the earlier walk (which was online in its
+  // callback): a no-op now, as for_each_item's and for_each_stale's callbacks always run
+  // offline.
   void walk_pause();
   // Snapshot consistency (issue 11): with record_walk(true), for_each_item remembers
   // where each record it reports lives (16 bytes per record, per partition, until
@@ -193,7 +194,7 @@ class session {
   // moved by eviction) and whose live record the walk did not report gets that live
   // record passed to refresh(), once per key, so the keys written most often during the
   // walk (the hottest) are in the snapshot with the value they have at the check. Views
-  // are valid during the call; the callback may call walk_pause() before it waits.
+  // are valid during the call (they point into a copy: the callback runs offline).
   void record_walk(bool on);
   void for_each_stale(std::size_t partition, const std::function<void(std::uint64_t)>& fn,
                       const std::function<void(const item_record&)>& refresh = {});

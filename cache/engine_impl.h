@@ -85,8 +85,7 @@ struct session::impl {
   engine::impl* e = nullptr;
   int slot = -1;
   bool online = false;
-  bool views = false;                // item views handed out since the last quiescent point
-  std::function<void()> pause_walk;  // set while for_each_item runs (walk_pause)
+  bool views = false;  // item views handed out since the last quiescent point
   // record_walk: per partition, where each reported record lives (cache/walk.cc).
   bool record_walk = false;
   std::vector<std::vector<walked_record>> walked;

@@ -277,7 +277,9 @@ std::uint32_t partition::take_free_locked(op_ctx& ctx) {
     // Our own session counts only if its views may point into this segment: this thread
     // holds no other item pointers while it reserves.
     const int except = self_blocks(ctx, s) ? -1 : ctx.slot;
-    if (ctx.q->passed(_segs[s].retire_epoch, except)) return _pending.take(i);
+    // A segment an offline walker protects (qsbr.h, hazards) waits; another is taken.
+    if (ctx.q->passed(_segs[s].retire_epoch, except) && !ctx.q->protected_by_any(ctx.part, s))
+      return _pending.take(i);
   }
   return kNoSegment;
 }

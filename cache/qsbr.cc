@@ -30,6 +30,7 @@ int qsbr::claim() {
 
 void qsbr::release(int s) {
   offline(s);
+  unprotect(s);
   _slots[s].claimed.store(false, std::memory_order_release);
 }
 
@@ -46,6 +47,16 @@ bool qsbr::passed(std::uint64_t e, int except) const {
     if (v != 0 && v < e) return false;
   }
   return true;
+}
+
+bool qsbr::protected_by_any(std::uint32_t part, std::uint32_t seg) const {
+  const std::uint64_t code = hazard_code(part, seg);
+  const std::size_t n = _high.load(std::memory_order_acquire);
+  for (std::size_t i = 0; i < n; ++i)
+    // Acquire pairs with unprotect's release: the reads made under the hazard happen
+    // before the caller's reuse.
+    if (_slots[i].hazard.load(std::memory_order_acquire) == code) return true;
+  return false;
 }
 
 }  // namespace anvil::cache

@@ -6,6 +6,14 @@
 // Orderings: advance is acq_rel; a quiescent point loads the global epoch with acquire and
 // publishes it with release; going online is a store followed by a seq_cst fence (the
 // reclaimer's seq_cst fence pairs with it: one of the two sees the other).
+// Hazards: an offline session may still read one segment of one partition, if it
+// protects it first (a hazard pointer: store, seq_cst fence, then the segment's live_seq
+// re-checked). A reclaimer reuses a retired segment only if, after passed()'s fence, no
+// slot protects it: either it sees the hazard (and takes another segment), or the reader
+// sees the segment retired (and reads nothing). Unprotect is a release store, so the
+// reads done under the hazard happen before the reuse of a reclaimer that sees it gone.
+// The snapshot walker uses this to copy a chunk while offline: however long it is then
+// descheduled, it holds back one segment, never the reclamation of all the others.
 #pragma once
 
 #include <atomic>
@@ -43,6 +51,18 @@ class qsbr {
 
   // `except`: a slot to leave out (the caller, when it knows it holds no such pointers).
   bool passed(std::uint64_t e, int except = -1) const;
+
+  // Hazards (see above). protect() before reading segment `seg` of partition `part` while
+  // offline, then check that the segment is still the incarnation to read; unprotect()
+  // after the last read. One segment per slot at a time.
+  void protect(int slot, std::uint32_t part, std::uint32_t seg) {
+    _slots[slot].hazard.store(hazard_code(part, seg), std::memory_order_release);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  }
+  void unprotect(int slot) { _slots[slot].hazard.store(0, std::memory_order_release); }
+  // Whether some slot protects the segment. Only after passed() (its seq_cst fence pairs
+  // with protect's).
+  bool protected_by_any(std::uint32_t part, std::uint32_t seg) const;
   std::uint64_t epoch_of(int slot) const {
     return _slots[slot].epoch.load(std::memory_order_relaxed);
   }
@@ -52,8 +72,12 @@ class qsbr {
   std::size_t slot_high_water() const { return _high.load(std::memory_order_acquire); }
 
  private:
+  static std::uint64_t hazard_code(std::uint32_t part, std::uint32_t seg) {
+    return (std::uint64_t{part} + 1) << 32 | seg;  // 0: none
+  }
   struct alignas(64) slot {
     std::atomic<std::uint64_t> epoch{0};
+    std::atomic<std::uint64_t> hazard{0};  // hazard_code of a protected segment, or 0
     std::atomic<bool> claimed{false};
     std::unique_ptr<part_counters[]> counters;  // allocated once, freed with the engine
   };

@@ -3,10 +3,24 @@
 // incarnation is read once, front to back, and an item is reported when the index still
 // links its arena offset (both candidate buckets checked under their seqlocks). A cuckoo
 // move changes the bucket of an item, never its offset, so it cannot hide or repeat one.
-// Safety: items are read only below a segment's committed end (no reservation in flight,
-// see partition::committed_end), and only while the segment's live_seq matches, checked
-// after every quiescent point: eviction clears live_seq before it takes the retire epoch,
-// so the memory cannot be reused before the walker's next quiescent point.
+// Never online: a QSBR reader that is online holds back the reuse of every segment
+// retired meanwhile, and the walker runs at nice 19, so it may be descheduled for long
+// anywhere. It reads the arena only to copy one chunk of a segment (at most kChunkBytes,
+// or one item larger than that) into its own buffer, under a hazard on that one segment
+// (qsbr.h: protect, re-check live_seq, memcpy, unprotect): a reclaimer that finds the
+// segment retired takes another, so even a walker descheduled inside the memcpy holds
+// back one segment, never the others. Everything else works without touching the arena:
+// waiting for a segment's reservations to commit (committed_end reads only segment
+// metadata), parsing and hashing the copy, the index probes (buckets are never freed and
+// are read under their seqlocks), and the callback, which gets views into the copy.
+// Safety: a chunk is copied only below the segment's committed end and only after the
+// segment's live_seq was seen unchanged after the hazard was set: eviction clears
+// live_seq before it takes the retire epoch, so the memory is not reused before the
+// hazard is cleared. An index probe may see a slot of a later incarnation that reuses the
+// same offset; so after probing a batch the walker re-reads live_seq (after the probes'
+// acquire fences): unchanged, every slot it saw linking an offset of the batch was the
+// copied item's (a later incarnation's link happens after live_seq was cleared);
+// changed, the segment was evicted and the rest of it is skipped.
 // Items written during the walk: the walk follows the log head for a few rounds (segments
 // opened meanwhile, the open segment's new tail), so recently and often written keys are
 // caught; a key rewritten after its old version was reported may be reported twice (older
@@ -14,9 +28,10 @@
 // Stale records (session::for_each_stale): with record_walk on, every reported record's
 // (offset, segment incarnation) is kept; after the whole walk each is checked again: a
 // record whose segment incarnation changed, that is no longer live (expired, flushed) or
-// no longer linked by its key (deleted, replaced) is stale. The item's memory is read only
-// while its incarnation matches after the last quiescent point (the walk's own rule).
+// no longer linked by its key (deleted, replaced) is stale. The same split: a batch's
+// headers and keys copied under hazards, then probed, then the incarnation re-checked.
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -30,34 +45,38 @@ namespace {
 
 // Items are hashed and their buckets prefetched one batch ahead of the batch checked.
 constexpr unsigned kBatch = 32;
-// A quiescent point every this many batches (and at every segment).
-constexpr unsigned kQuiesceBatches = 4;
+// Bytes of a segment copied per hazard window (an item larger than this is copied whole).
+constexpr std::size_t kChunkBytes = std::size_t{64} << 10;
 // Rounds of following the log head after the segments that were live at the start.
 constexpr unsigned kChaseRounds = 4;
 // Passes over the open segment's growing tail.
 constexpr unsigned kOpenPasses = 4;
+// Records the stale check copies per batch.
+constexpr std::size_t kStaleBatch = 128;
 
 struct pending {
-  std::uint64_t off;
+  std::uint32_t pos;  // in the copy
+  std::uint64_t off;  // in the arena
   item_fields f;
   key_hash k;
 };
 
+// Offline for a session, keeping its flags true (a callback may have used it).
+// (A template: session::impl is private to session, which instantiates it.)
+template <class Session>
+void go_offline(Session& s) {
+  s.e->q->offline(s.slot);
+  s.online = false;
+  s.views = false;  // a view handed out inside a callback ends with it
+  s.view_segs.clear();
+}
+
+template <class Session>
 class walker {
  public:
-  walker(partition& p, qsbr& q, int slot, std::uint32_t now,
+  walker(partition& p, std::uint32_t part_index, Session& s, std::uint32_t now,
          const std::function<void(const item_record&)>& fn, std::vector<walked_record>* record)
-      : _p(p), _q(q), _slot(slot), _now(now), _fn(fn), _record(record) {}
-
-  // Asked for from inside the callback (session::walk_pause), which holds no item
-  // pointer any more: the walker goes offline, so it holds back no reclamation however
-  // long the callback then waits (a quiescent point would still pin every segment
-  // retired after it). Back online when the callback returns, the walk checks its
-  // segment's incarnation before it reads on.
-  void pause() {
-    _q.offline(_slot);
-    _paused = true;
-  }
+      : _p(p), _part(part_index), _s(s), _now(now), _fn(fn), _record(record), _buf(kChunkBytes) {}
 
   // Walks one segment incarnation, following its tail while it is open.
   void segment(const seg_ref& r) {
@@ -65,7 +84,6 @@ class walker {
     for (unsigned pass = 0; pass < kOpenPasses; ++pass) {
       // Wholly dead segments (common under churn) cost nothing: no stable item is there.
       if (_p.live_items(r.seg) == 0) return;
-      _q.quiesce(_slot);
       std::uint32_t end = 0;
       bool open = false;
       if (!_p.committed_end(r.seg, r.seq, &end, &open)) return;  // evicted
@@ -77,20 +95,65 @@ class walker {
   }
 
  private:
-  // Hashes the items from *pos on (at most kBatch, below end) and prefetches their primary
-  // buckets.
-  unsigned parse(std::uint64_t base, std::uint32_t* pos, std::uint32_t end, pending* out) {
-    unsigned n = 0;
-    while (n < kBatch && *pos < end) {
-      const std::byte* p = _p.at(base + *pos);
-      pending& e = out[n++];
-      e.off = base + *pos;
-      e.f = read_item(p);
-      e.k = _p.split(hash_key(item_key(p, e.f)));
-      __builtin_prefetch(&_p.bkt(e.k.b1));
-      *pos += static_cast<std::uint32_t>(item_total_len(e.f));
+  // Copies [pos, pos + n) of the segment into the buffer if it still is incarnation
+  // r.seq, under a hazard on that one segment (qsbr.h): the session stays offline.
+  bool copy(const seg_ref& r, std::uint32_t pos, std::size_t n) {
+    if (_buf.size() < n) _buf.resize(n);  // one item larger than any before
+    qsbr& q = *_s.e->q;
+    q.protect(_s.slot, _part, r.seg);
+    const bool same = _p.live_seq(r.seg) == r.seq;
+    if (same) std::memcpy(_buf.data(), _p.at(std::uint64_t{r.seg} * _p.segment_size() + pos), n);
+    q.unprotect(_s.slot);
+    return same;
+  }
+
+  // Whether an item starts at `at` and ends within the first n bytes of the copy; its
+  // length in *len. An item past n (or a header cut at n) is left for the next chunk.
+  bool whole_item(std::size_t at, std::size_t n, std::size_t* len) const {
+    if (at >= n || item_header_len(_buf[at]) > n - at) return false;
+    *len = item_total_len(read_item(_buf.data() + at));
+    return *len <= n - at;
+  }
+
+  // Reports the linked items in [from, end) of the segment; false if it was evicted.
+  bool range(const seg_ref& r, std::uint32_t from, std::uint32_t end) {
+    std::uint32_t pos = from;
+    while (pos < end) {
+      std::size_t n = std::min<std::size_t>(kChunkBytes, end - pos);
+      if (!copy(r, pos, n)) return false;
+      std::size_t len = 0;
+      if (!whole_item(0, n, &len)) {
+        // One item larger than a chunk (below `end`, so complete in the segment): copy it
+        // whole. Its header lies within the chunk (kChunkBytes > kMaxItemHeader); an item
+        // that would run past `end` cannot be there (committed_end), so stop if it is.
+        if (len <= n || pos + len > end) return false;
+        n = len;
+        if (!copy(r, pos, n)) return false;
+      }
+      std::size_t used = 0;
+      if (!items(r, pos, n, &used)) return false;
+      pos += static_cast<std::uint32_t>(used);
     }
-    return n;
+    return true;
+  }
+
+  // Hashes the whole items of the copy from *at on (at most kBatch) and prefetches their
+  // primary buckets.
+  unsigned parse(const seg_ref& r, std::uint32_t base_pos, std::size_t* at, std::size_t n,
+                 pending* out) {
+    unsigned count = 0;
+    std::size_t len = 0;
+    const std::uint64_t seg_base = std::uint64_t{r.seg} * _p.segment_size();
+    while (count < kBatch && whole_item(*at, n, &len)) {
+      pending& e = out[count++];
+      e.pos = static_cast<std::uint32_t>(*at);
+      e.off = seg_base + base_pos + *at;
+      e.f = read_item(_buf.data() + *at);
+      e.k = _p.split(hash_key(item_key(_buf.data() + *at, e.f)));
+      __builtin_prefetch(&_p.bkt(e.k.b1));
+      *at += len;
+    }
+    return count;
   }
 
   // One batch later the primary bucket is cached: an item it does not hold (moved to or
@@ -108,66 +171,58 @@ class walker {
     }
   }
 
-  bool check(const pending* b, unsigned n) {
+  // Probes the batch, then re-checks the incarnation (see the header), then reports the
+  // linked items; false if the segment was evicted.
+  bool check(const seg_ref& r, const pending* b, unsigned n) {
+    bool linked[kBatch];
+    for (unsigned i = 0; i < n; ++i)
+      linked[i] = _p.live(b[i].off, b[i].f, _now) && _p.linked(b[i].k, b[i].off);
+    if (_p.live_seq(r.seg) != r.seq) return false;
     for (unsigned i = 0; i < n; ++i) {
+      if (!linked[i]) continue;
       const pending& e = b[i];
-      if (!_p.live(e.off, e.f, _now) || !_p.linked(e.k, e.off)) continue;
-      const std::byte* p = _p.at(e.off);
+      const std::byte* p = _buf.data() + e.pos;
       item_record rec;
       rec.key = item_key(p, e.f);
       rec.value = item_value(p, e.f);
       rec.flags = e.f.flags;
       rec.expires_at = e.f.expires_at;
       rec.cas = e.f.cas;
-      if (_record != nullptr) _record->push_back({e.off, _cur.seq});
+      if (_record != nullptr) _record->push_back({e.off, r.seq});
       _fn(rec);
-      if (_paused) {
-        _paused = false;
-        _q.online(_slot);  // then the incarnation check (qsbr.h: online's fence pairs)
-        if (_p.live_seq(_cur.seg) != _cur.seq) return false;  // evicted meanwhile
-      }
     }
     return true;
   }
 
-  // Reports the linked items in [from, end) of the segment; false if it was evicted.
-  // Three batches in flight: hashed (primary bucket prefetched), peeked (alternate
-  // prefetched if needed), checked. Two random lines per item would halve the rate: the
-  // walk is bound by how many random lines are in flight, and most items sit in their
-  // primary bucket.
-  bool range(const seg_ref& r, std::uint32_t from, std::uint32_t end) {
-    const std::uint64_t base = std::uint64_t{r.seg} * _p.segment_size();
-    _cur = r;
+  // The whole items of the copy's first n bytes (*used: their length). Three batches in
+  // flight: hashed (primary bucket prefetched), peeked (alternate prefetched if needed),
+  // checked. Two random lines per item would halve the rate: the walk is bound by how many
+  // random lines are in flight, and most items sit in their primary bucket.
+  bool items(const seg_ref& r, std::uint32_t base_pos, std::size_t n, std::size_t* used) {
     pending ring[3][kBatch];
     unsigned count[3] = {0, 0, 0};
-    std::uint32_t pos = from;
-    count[0] = parse(base, &pos, end, ring[0]);
-    count[1] = parse(base, &pos, end, ring[1]);
+    std::size_t at = 0;
+    count[0] = parse(r, base_pos, &at, n, ring[0]);
+    count[1] = parse(r, base_pos, &at, n, ring[1]);
     peek(ring[0], count[0]);
     for (unsigned batch = 0; count[batch % 3] != 0; ++batch) {
       const unsigned cur = batch % 3, mid = (batch + 1) % 3, nxt = (batch + 2) % 3;
-      count[nxt] = parse(base, &pos, end, ring[nxt]);
+      count[nxt] = parse(r, base_pos, &at, n, ring[nxt]);
       peek(ring[mid], count[mid]);
-      if (!check(ring[cur], count[cur])) return false;
+      if (!check(r, ring[cur], count[cur])) return false;
       count[cur] = 0;
-      if ((batch + 1) % kQuiesceBatches == 0) {
-        // Writers may reuse what was retired before this point; our segment is safe to
-        // read on only if it still is the same incarnation.
-        _q.quiesce(_slot);
-        if (_p.live_seq(r.seg) != r.seq) return false;
-      }
     }
+    *used = at;
     return true;
   }
 
   partition& _p;
-  qsbr& _q;
-  int _slot;
+  std::uint32_t _part;
+  Session& _s;
   std::uint32_t _now;
   const std::function<void(const item_record&)>& _fn;
   std::vector<walked_record>* _record;
-  seg_ref _cur{};
-  bool _paused = false;
+  std::vector<std::byte> _buf;  // the chunk being reported (the callbacks' views)
 };
 
 }  // namespace
@@ -177,25 +232,22 @@ void session::for_each_item(std::size_t partition_index,
   impl& s = *_impl;
   engine::impl& e = *s.e;
   if (partition_index >= e.parts.size()) return;
-  s.views = false;  // we pass quiescent points below: earlier views end here
-  s.view_segs.clear();
-  impl::scope scope(s);
   partition& part = *e.parts[partition_index];
-  const partition::walk_guard walking(part);  // no eviction moves during the walk
   const std::uint32_t now = e.now();
-  s.check_flush(partition_index, now);
+  {
+    s.views = false;  // earlier views end here
+    s.view_segs.clear();
+    impl::scope scope(s);
+    s.check_flush(partition_index, now);
+  }
+  const partition::walk_guard walking(part);  // no eviction moves during the walk
   std::vector<walked_record>* record = nullptr;
   if (s.record_walk) {
     if (s.walked.size() < e.parts.size()) s.walked.resize(e.parts.size());
     record = &s.walked[partition_index];
     record->clear();
   }
-  walker w(part, *e.q, s.slot, now, fn, record);
-  s.pause_walk = [&w] { w.pause(); };
-  struct clear_on_exit {
-    impl& s;
-    ~clear_on_exit() { s.pause_walk = nullptr; }
-  } clear{s};
+  walker<impl> w(part, static_cast<std::uint32_t>(partition_index), s, now, fn, record);
   std::vector<seg_ref> segs;
   std::uint64_t after = 0;
   // Round 0: every segment live now, oldest first. Then segments opened meanwhile.
@@ -205,6 +257,7 @@ void session::for_each_item(std::size_t partition_index,
     for (const seg_ref& r : segs) w.segment(r);
     after = segs.back().seq;
   }
+  go_offline(s);
 }
 
 void session::record_walk(bool on) {
@@ -220,13 +273,16 @@ void session::for_each_stale(std::size_t partition_index,
   if (partition_index >= s.walked.size()) return;
   std::vector<walked_record> list = std::move(s.walked[partition_index]);
   s.walked[partition_index] = {};
-  s.views = false;
-  s.view_segs.clear();
-  impl::scope scope(s);
   partition& part = *e.parts[partition_index];
+  const auto pidx = static_cast<std::uint32_t>(partition_index);
   const partition::walk_guard checking(part);  // no eviction moves during the check
   const std::uint32_t now = e.now();
-  s.check_flush(partition_index, now);
+  {
+    s.views = false;
+    s.view_segs.clear();
+    impl::scope scope(s);
+    s.check_flush(partition_index, now);
+  }
   // Each segment incarnation's records are one run of `list`, in offset order (the walk
   // reads an incarnation once, front to back): where each run is, to tell whether a
   // record was reported.
@@ -249,56 +305,89 @@ void session::for_each_stale(std::size_t partition_index,
     return at != last && at->off == off;
   };
   std::unordered_set<std::string> refreshed;
-  bool paused = false;
-  s.pause_walk = [&] {
-    e.q->offline(s.slot);
-    paused = true;
-  };
-  struct clear_on_exit {
-    impl& s;
-    ~clear_on_exit() { s.pause_walk = nullptr; }
-  } clear{s};
-  for (std::size_t i = 0; i < list.size(); ++i) {
-    if (i % (kBatch * kQuiesceBatches) == 0) e.q->quiesce(s.slot);
-    const auto& w = list[i];
-    const auto seg = static_cast<std::uint32_t>(w.off / part.segment_size());
-    bool current = false;
-    std::uint64_t replacement = 0;  // the key's live item now, when it was stored again
-    if (part.live_seq(seg) == w.seq) {
-      // The incarnation matched after our last quiescent point: the memory is not reused
-      // before the next one.
-      const std::byte* p = part.at(w.off);
-      const item_fields f = read_item(p);
-      const key_hash k = part.split(hash_key(item_key(p, f)));
-      const bool live = part.live(w.off, f, now);
-      current = live && part.linked(k, w.off);
-      if (!current && live && refresh) replacement = part.find(k, item_key(p, f));
-    }
-    if (!current) fn(i);
-    if (replacement == 0) continue;
-    const std::uint64_t off = slot_offset(replacement);
+  // The live record of a replaced key, copied while online: find() compares keys in
+  // whatever segments the key's buckets point to, so no one-segment hazard covers it. A
+  // bounded window (one lookup and one item copy, no callback), and only for the keys
+  // rewritten since the walk reported them.
+  std::string rkey, rvalue;
+  auto fetch_replacement = [&](const key_hash& k, std::string_view key, item_record* out) {
+    impl::scope scope(s);
+    const std::uint64_t slot = part.find(k, key);
+    if (slot == 0) return false;
+    const std::uint64_t off = slot_offset(slot);
     const auto rseg = static_cast<std::uint32_t>(off / part.segment_size());
     const std::uint64_t rseq = part.live_seq(rseg);
     const std::byte* p = part.at(off);
     const item_fields f = read_item(p);
-    if (rseq == 0 || !part.live(off, f, now) || reported(off, rseq)) continue;
-    item_record rec;
-    rec.key = item_key(p, f);
-    rec.value = item_value(p, f);
-    rec.flags = f.flags;
-    rec.expires_at = f.expires_at;
-    rec.cas = f.cas;
-    if (!refreshed.emplace(rec.key).second) continue;  // one record per key: the first
-    refresh(rec);
-    if (paused) {  // the callback waited offline: back online before reading on
-      paused = false;
-      e.q->online(s.slot);
+    if (rseq == 0 || !part.live(off, f, now) || reported(off, rseq)) return false;
+    rkey.assign(item_key(p, f));
+    rvalue.assign(item_value(p, f));
+    out->key = rkey;
+    out->value = rvalue;
+    out->flags = f.flags;
+    out->expires_at = f.expires_at;
+    out->cas = f.cas;
+    return true;
+  };
+  // Per record of a batch: its fields and key copied under a hazard on its segment
+  // (empty: the incarnation had already changed), then checked.
+  struct copied {
+    item_fields f;
+    std::uint32_t key_at = 0;
+    bool present = false;
+  };
+  std::vector<copied> batch(kStaleBatch);
+  std::vector<char> keys(kStaleBatch * kMaxKeyLength);
+  for (std::size_t at = 0; at < list.size(); at += kStaleBatch) {
+    const std::size_t n = std::min(kStaleBatch, list.size() - at);
+    std::uint32_t key_bytes = 0;
+    std::uint32_t guarded = kNoSegment;
+    for (std::size_t i = 0; i < n; ++i) {
+      const walked_record& w = list[at + i];
+      copied& c = batch[i];
+      const auto seg = static_cast<std::uint32_t>(w.off / part.segment_size());
+      if (seg != guarded) {  // records come in log order: one hazard per segment run
+        e.q->protect(s.slot, pidx, seg);
+        guarded = seg;
+      }
+      // The incarnation matched after the hazard was set: the memory is not reused before
+      // it is cleared.
+      c.present = part.live_seq(seg) == w.seq;
+      if (!c.present) continue;
+      const std::byte* p = part.at(w.off);
+      c.f = read_item(p);
+      c.key_at = key_bytes;
+      std::memcpy(keys.data() + key_bytes, p + c.f.header_len, c.f.key_len);
+      key_bytes += c.f.key_len;
+    }
+    e.q->unprotect(s.slot);
+    for (std::size_t i = 0; i < n; ++i) {
+      const walked_record& w = list[at + i];
+      const copied& c = batch[i];
+      bool current = false;
+      bool live = false;
+      key_hash k{};
+      const std::string_view key{keys.data() + c.key_at, c.present ? c.f.key_len : 0};
+      if (c.present) {
+        k = part.split(hash_key(key));
+        // Probed without protection: a link seen at this offset is the recorded item's
+        // only if the incarnation is still the same after the probe (see the header).
+        const auto seg = static_cast<std::uint32_t>(w.off / part.segment_size());
+        live = part.live(w.off, c.f, now);
+        current = live && part.linked(k, w.off) && part.live_seq(seg) == w.seq;
+      }
+      if (!current) fn(at + i);
+      if (current || !live || !refresh || refreshed.count(std::string(key)) != 0) continue;
+      item_record rec;
+      if (!fetch_replacement(k, key, &rec)) continue;
+      refreshed.emplace(rec.key);  // one record per key: the first
+      refresh(rec);                // offline, on the copy
     }
   }
 }
 
 void session::walk_pause() {
-  if (_impl->pause_walk) _impl->pause_walk();
+  // The walk calls its callback offline, so there is nothing left to release here.
 }
 
 }  // namespace anvil::cache

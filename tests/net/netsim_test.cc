@@ -248,6 +248,28 @@ TEST(netsim, slow_reader_zero_window_under_loss) {
   }
 }
 
+// Loss alone (no reordering, duplication or corruption), 5 % both ways, 8 seeds x 3
+// buffer sizes, 2 MiB each way, with SACK off and on: totals for docs/tcp.md. A
+// measurement (run with --gtest_also_run_disabled_tests); it only checks exactness.
+TEST(netsim, DISABLED_pure_loss_sweep) {
+  for (bool sack : {false, true}) {
+    unsigned long long rto = 0, rtx = 0;
+    double sim = 0;
+    for (std::uint64_t seed = 1; seed <= 8; ++seed) {
+      for (std::uint32_t buf : {16u * 1024, 64u * 1024, 256u * 1024}) {
+        const auto r = run_transfer(0.05, buf, 2 * 1024 * 1024, seed, SIZE_MAX, 0,
+                                    sim_options{.sack = sack, .faults = false, .drop_s2c = {}});
+        EXPECT_TRUE(r.exact) << seed << " " << buf << " " << sack;
+        rto += r.rto;
+        rtx += r.retransmits;
+        sim += double(r.sim_time) / kNsPerSec;
+      }
+    }
+    std::printf("pure 5%% loss, SACK %s: RTOs %llu, retransmits %llu, sim time %.1f s\n",
+                sack ? "on" : "off", rto, rtx, sim);
+  }
+}
+
 TEST(netsim, DISABLED_seed_sweep) {
   for (std::uint64_t seed = 1; seed <= 6; ++seed) {
     const auto r = run_transfer(0.20, 64 * 1024, 4 * 1024 * 1024, seed);

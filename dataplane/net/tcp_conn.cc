@@ -476,7 +476,7 @@ bool tcp_conn::process_ack(const tcp_segment& seg, nanos now) {
   }
 
   // SACK blocks (RFC 2018), then loss detection on the updated scoreboard (RFC 6675,
-  // RFC 8985 RACK) and the tail loss probe's timer.
+  // RFC 8985 RACK).
   sack_update(seg);
   sack_detect_loss(now);
 

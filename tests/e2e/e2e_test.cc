@@ -441,6 +441,16 @@ TEST_P(E2e, LossRecoveryTable) {
         (long long)delta("TcpExtTCPTimeouts"), (long long)sdelta("TcpRetransSegs"),
         (long long)sdelta("TcpExtTCPTimeouts"), int(r.ok()));
     std::fflush(stdout);
+    if (GetParam() != server_kind::memcached) {
+      // anvil's own loss recovery: its per-lcore stats line, logged at exit.
+      ::kill(server->pid(), SIGTERM);
+      for (int i = 0; i < 50 && server->alive(); ++i) std::this_thread::sleep_for(100ms);
+      const std::string log = server->log();
+      const auto at = log.rfind("tcp_retransmits=");
+      const auto end = log.find(" tcp_rst_sent=", at);
+      if (at != std::string::npos && end != std::string::npos)
+        std::printf("ANVIL_STATS loss=%d%% %s\n", loss, log.substr(at, end - at).c_str());
+    }
     server.reset();
     net.reset();
   }

@@ -99,7 +99,9 @@ void log_lcore(const char* event, unsigned i, unsigned cpu, const server::loop_c
       "rx_frames={} rx_bytes={} rx_oversize={} rx_runt={} rx_csum_partial={} "
       "rx_csum_dropped={} rx_kernel_drops={} rx_missed={} rx_nombuf={} tx_frames={} "
       "tx_dropped={} tx_deferred={} tx_no_buffer={} tcp_accepts={} "
-      "tcp_closes={} tcp_retransmits={} tcp_rst_sent={} drop_tcp_checksum={} "
+      "tcp_closes={} tcp_retransmits={} tcp_rto_expired={} tcp_fast_retransmits={} "
+      "tcp_sack_retransmits={} tcp_tlp_probes={} tcp_rack_marked_lost={} tcp_rst_sent={} "
+      "drop_tcp_checksum={} "
       "drop_udp_port={} arp_replies={} icmp_echo_replies={}",
       event, i, cpu, busy, requests, requests ? double(busy) / double(requests) : 0.0,
       l.iterations.get(), l.idle_iterations.get(), idle,
@@ -111,8 +113,10 @@ void log_lcore(const char* event, unsigned i, unsigned cpu, const server::loop_c
       c.rx_bytes.get(), c.rx_oversize.get(), c.rx_runt.get(), c.rx_csum_partial.get(),
       c.rx_csum_dropped.get(), c.rx_kernel_drops.get(), c.rx_missed.get(), c.rx_nombuf.get(),
       c.tx_frames.get(), c.tx_dropped.get(), c.tx_deferred.get(), c.tx_no_buffer.get(),
-      ld(n.tcp_accepts), ld(n.tcp_closes), ld(n.tcp_retransmits), ld(n.tcp_rst_sent),
-      ld(n.drop_tcp_checksum), ld(n.drop_udp_port), ld(n.arp_replies), ld(n.icmp_echo_replies));
+      ld(n.tcp_accepts), ld(n.tcp_closes), ld(n.tcp_retransmits), ld(n.tcp_rto_expired),
+      ld(n.tcp_fast_retransmits), ld(n.tcp_sack_retransmits), ld(n.tcp_tlp_probes),
+      ld(n.tcp_rack_marked_lost), ld(n.tcp_rst_sent), ld(n.drop_tcp_checksum), ld(n.drop_udp_port),
+      ld(n.arp_replies), ld(n.icmp_echo_replies));
 }
 
 // GRO/LRO merge a peer's segments into frames over 1514 bytes, which the port drops

@@ -77,6 +77,11 @@ namespace anvil::net {
   X(tcp_rto_expired, "retransmission timeouts")                                      \
   X(tcp_fast_retransmits, "fast retransmits (3 duplicate ACKs)")                     \
   X(tcp_zero_window_probes, "zero-window probes sent")                               \
+  X(tcp_sack_retransmits, "SACK holes retransmitted (RFC 6675)")                     \
+  X(tcp_tlp_probes, "tail loss probes sent (RFC 8985)")                              \
+  X(tcp_rack_marked_lost, "RACK timer expiries that marked holes lost")              \
+  X(drop_tcp_sack_invalid, "SACK blocks ignored: outside the flight")                \
+  X(drop_tcp_sack_malformed, "SACK options ignored: bad length")                     \
   X(tcp_tx_oversize_aborts, "connections aborted: a segment larger than a frame")    \
   X(tcp_idle_timeouts, "connections aborted by the idle timeout")                    \
   X(tcp_retry_timeouts, "connections aborted after too many retransmissions")        \

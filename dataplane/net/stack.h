@@ -196,6 +196,8 @@ class stack {
       bool blocked = false;
       const std::uint32_t rtx_before = c->counters().retransmits;
       const std::uint32_t zwp_before = c->counters().zero_window_probes;
+      const std::uint32_t srtx_before = c->counters().sack_retransmits;
+      const std::uint32_t tlp_before = c->counters().tlp_probes;
       int sent = 0;
       for (; sent < kFlushQuantum && c->peek_output(now, seg); ++sent) {
         const tx_result r = emit_tcp(tx, next_hop_mac(s, now, tx), c->tuple(), seg);
@@ -215,6 +217,8 @@ class stack {
       }
       bump(_ctr.tcp_retransmits, c->counters().retransmits - rtx_before);
       bump(_ctr.tcp_zero_window_probes, c->counters().zero_window_probes - zwp_before);
+      bump(_ctr.tcp_sack_retransmits, c->counters().sack_retransmits - srtx_before);
+      bump(_ctr.tcp_tlp_probes, c->counters().tlp_probes - tlp_before);
       if (blocked) {
         // The sink is full: still owed. Back of the queue after a (partial) turn,
         // front when the sink was full before it sent anything.
@@ -249,6 +253,7 @@ class stack {
       const tcp_conn::stats& after = s.conn.counters();
       bump(_ctr.tcp_rto_expired, after.rto_expired - before.rto_expired);
       bump(_ctr.tcp_keepalive_probes, after.keepalive_probes - before.keepalive_probes);
+      bump(_ctr.tcp_rack_marked_lost, after.rack_marked_lost - before.rack_marked_lost);
       handle_events(i);
       count_timeouts(s.conn);
       _wheel.arm(i, s.conn.poll_at());
@@ -807,6 +812,12 @@ class stack {
     if (a.challenge_acks != b.challenge_acks) bump(_ctr.tcp_challenge_acks);
     if (a.bad_acks != b.bad_acks) bump(_ctr.drop_tcp_bad_ack);
     if (a.fast_retransmits != b.fast_retransmits) bump(_ctr.tcp_fast_retransmits);
+    if (a.rack_marked_lost != b.rack_marked_lost)
+      bump(_ctr.tcp_rack_marked_lost, a.rack_marked_lost - b.rack_marked_lost);
+    if (a.sack_blocks_invalid != b.sack_blocks_invalid)
+      bump(_ctr.drop_tcp_sack_invalid, a.sack_blocks_invalid - b.sack_blocks_invalid);
+    if (a.sack_options_malformed != b.sack_options_malformed)
+      bump(_ctr.drop_tcp_sack_malformed, a.sack_options_malformed - b.sack_options_malformed);
     if (a.syn_received_bad_acks >= _cfg.tcp.syn_received_max_bad_acks &&
         b.syn_received_bad_acks < _cfg.tcp.syn_received_max_bad_acks)
       bump(_ctr.tcp_synrecv_dropped);
@@ -945,6 +956,9 @@ class stack {
       // connection runs unscaled (the SYN-ACK then offers no scaling).
       tcp_options so = syn.opt;
       if (!_cfg.tcp.window_scaling) so.wscale = -1;
+      // SACK-permitted, like window scale, survives only in the echoed TSval.
+      so.sack_permitted = so.sack_permitted && _cfg.tcp.sack;
+      r.opt.sack_permitted = so.sack_permitted;
       r.opt.has_ts = true;
       r.opt.ts_val = syn_cookies::make_tsval(ts_clock(t, now), so);
       r.opt.ts_ecr = syn.opt.ts_val;

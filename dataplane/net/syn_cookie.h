@@ -3,7 +3,7 @@
 // uses timestamps, in the low bits of our TSval, which the client echoes):
 //   ISS   = hash24(secret, 4-tuple, client ISN, period) << 8 | period:5 << 3 | mss:3
 //   (hash24: the top 24 bits of SipHash-2-4 under the stack's key, domain "cookie")
-//   TSval = (ts_clock & ~63) | ws_present:1 << 4 | wscale:4   (kept <= ts_clock)
+//   TSval = (ts_clock & ~63) | sack:1 << 5 | ws_present:1 << 4 | wscale:4   (<= ts_clock)
 // A period is 64 s; a cookie is valid for the current and the previous period. A
 // spoofed SYN flood therefore costs no memory at all: the backlog cannot be exhausted.
 #pragma once
@@ -36,7 +36,8 @@ class syn_cookies {
   // The TSval for the SYN-ACK (when the SYN carried timestamps).
   static std::uint32_t make_tsval(std::uint32_t ts_clock, const tcp_options& opt) {
     const std::uint32_t bits =
-        opt.wscale >= 0 ? (0x10u | static_cast<std::uint32_t>(opt.wscale)) : 0u;
+        (opt.wscale >= 0 ? (0x10u | static_cast<std::uint32_t>(opt.wscale)) : 0u) |
+        (opt.sack_permitted ? 0x20u : 0u);
     std::uint32_t v = (ts_clock & ~0x3fu) | bits;
     if (v > ts_clock) v -= 64;
     return v;
@@ -57,6 +58,7 @@ class syn_cookies {
         o.has_ts = true;
         o.ts_val = ack.opt.ts_val;
         if (ack.opt.ts_ecr & 0x10) o.wscale = static_cast<std::int8_t>(ack.opt.ts_ecr & 0xf);
+        o.sack_permitted = (ack.opt.ts_ecr & 0x20) != 0;
       }
       return o;
     }

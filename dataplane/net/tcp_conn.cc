@@ -70,6 +70,7 @@ void tcp_conn::apply_peer_options(const tcp_options& o) {
   if (!ws) _rcv_wscale = 0;  // RFC 7323 §2.2: scaling only when both sides offer it
   _ts_ok = _cfg.timestamps && o.has_ts;
   if (_ts_ok) _ts_recent = o.ts_val;
+  _sack_ok = _cfg.sack && o.sack_permitted;
   // RFC 9293 §3.7.1: 536 when absent. A tiny MSS (a peer may send 0..87) is clamped
   // to Linux's TCP_MIN_MSS before anything is subtracted from it: with timestamps on,
   // MSS 8 - 12 would wrap to a segment no frame can hold.
@@ -92,7 +93,8 @@ void tcp_conn::accept_syn(const tcp_config& cfg, const tcp_tuple& t, const tcp_s
   _rcv_nxt = syn.seq + 1;
   _rcv_adv = _rcv_nxt;
   _iss = _snd_una = _snd_nxt = _snd_max = _recover = iss;  // snd_nxt == iss: SYN-ACK owed
-  _snd_wnd = syn.window;                                   // never scaled in a SYN
+  sack_clear();
+  _snd_wnd = syn.window;  // never scaled in a SYN
   _max_snd_wnd = _snd_wnd;
   _snd_wl1 = syn.seq;
   _snd_wl2 = iss;
@@ -112,6 +114,7 @@ void tcp_conn::accept_cookie(const tcp_config& cfg, const tcp_tuple& t, const tc
   _iss = ack.ack - 1;
   _snd_una = _snd_nxt = _snd_max = ack.ack;
   _recover = _iss;
+  sack_clear();
   _snd_wnd = std::uint32_t{ack.window} << _snd_wscale;
   _max_snd_wnd = _snd_wnd;
   _snd_wl1 = ack.seq;
@@ -208,6 +211,7 @@ void tcp_conn::process_syn_sent(const tcp_segment& seg, nanos now) {
   _rcv_adv = _rcv_nxt;
   _snd_una = seg.ack;
   if (seq_lt(_snd_nxt, _snd_una)) _snd_nxt = _snd_una;
+  sack_clear();
   _snd_wnd = seg.window;  // unscaled in a SYN
   _max_snd_wnd = _snd_wnd;
   _snd_wl1 = seg.seq;
@@ -271,9 +275,13 @@ void tcp_conn::on_segment(const tcp_segment& seg, nanos now) {
   // Second, the RST bit (RFC 5961 §3.2): exact match resets, in-window challenges.
   if (seg.has(rst)) {
     if (seg.seq == _rcv_nxt) {
+      // TIME_WAIT holding bytes the application has not read yet (they arrived before
+      // the peer's FIN): the RST is ignored (RFC 1337), or they would be lost. A peer
+      // that already closed answers our re-ACK of its duplicated FIN with exactly this.
+      if (_state == tcp_state::time_wait && _rx.size() > 0) return;
       _reason = close_reason::reset_by_peer;
       if (_state == tcp_state::time_wait) {
-        enter_closed(close_reason::normal);  // RFC 1337 would ignore; closing is harmless
+        enter_closed(close_reason::normal);  // nothing unread: closing is harmless
       } else {
         enter_closed(close_reason::reset_by_peer);
       }
@@ -368,10 +376,16 @@ bool tcp_conn::process_ack(const tcp_segment& seg, nanos now) {
   }
   const std::uint32_t wnd = std::uint32_t{seg.window} << _snd_wscale;
   const bool has_payload = !seg.payload.empty() || seg.has(fin);
+  if (seg.opt.sack_malformed) ++_stats.sack_options_malformed;
 
   if (seq_gt(seg.ack, _snd_una)) {
     // New data acknowledged.
     std::uint32_t acked = seg.ack - _snd_una;
+    // RACK reordering (RFC 8985 §6.2): this cumulative ACK delivers bytes sent once
+    // below data the peer had already SACKed, so the network reorders.
+    if (_sack_ok && _sacked_n && !_in_recovery && _snd_nxt == _snd_max && !_tlp_out &&
+        seq_lt(_snd_una, _sacked[0].begin))
+      _reordering_seen = true;
     const std::uint32_t data_acked = std::min<std::uint32_t>(acked, _tx.size());
     _tx.consume(data_acked);
     if (data_acked) _events |= tcp_event::writable;
@@ -385,6 +399,8 @@ bool tcp_conn::process_ack(const tcp_segment& seg, nanos now) {
     const std::uint32_t flight_before = _snd_max - _snd_una;
     _snd_una = seg.ack;
     if (seq_lt(_snd_nxt, _snd_una)) _snd_nxt = _snd_una;
+    sack_prune();
+    if (_tlp_out && seq_ge(_snd_una, _tlp_high)) _tlp_out = false;
     _retries = 0;
     if (_rtt_valid)
       _rto = std::clamp(_srtt + std::max<nanos>(kNsPerMs, 4 * _rttvar), _cfg.rto_min,
@@ -396,6 +412,15 @@ bool tcp_conn::process_ack(const tcp_segment& seg, nanos now) {
         _cwnd = std::min(_ssthresh, std::max(_snd_max - _snd_una, std::uint32_t{_mss}) + _mss);
         _in_recovery = false;
         _dupacks = 0;
+      } else if (_sack_ok) {
+        // RFC 6675: holes come from the scoreboard; cwnd stays. A peer that permitted
+        // SACK but sends no blocks gets NewReno's rule: the new head is lost.
+        if (_sacked_n == 0) {
+          _lost_mark =
+              seq_max(_lost_mark, _snd_una + std::min<std::uint32_t>(_mss, _snd_max - _snd_una));
+          _sack_rtx_now = true;  // at once, as NewReno would
+        }
+        arm_rtx(now);
       } else {
         // Partial acknowledgment: retransmit the next hole, deflate by the amount
         // acked, add back one MSS (RFC 6582 §3.2 step 4).
@@ -419,13 +444,19 @@ bool tcp_conn::process_ack(const tcp_segment& seg, nanos now) {
       }
     }
     _rtx_deadline = (_snd_una == _snd_max) ? kNever : now + _rto;  // RFC 6298 (5.2)/(5.3)
+    schedule_tlp(now);  // RFC 8985 §7.2: restarted by an ACK of new data
     _probe = false;
     mark_dirty();  // the window may have opened for queued data
   } else if (seg.ack == _snd_una) {
     // RFC 5681 §2 duplicate ACK: no data, no SYN/FIN, same window, data outstanding.
     if (!has_payload && wnd == _snd_wnd && _snd_max != _snd_una) {
       ++_dupacks;
-      if (_dupacks == 3 && !_in_recovery && seq_gt(_snd_una, _recover)) {
+      if (_dupacks == 3 && !_in_recovery && seq_gt(_snd_una, _recover) && _sack_ok) {
+        // RFC 6675 §5 step 4: DupThresh duplicates; the first segment is presumed lost.
+        _lost_mark =
+            seq_max(_lost_mark, _snd_una + std::min<std::uint32_t>(_mss, _snd_max - _snd_una));
+        enter_sack_recovery();
+      } else if (_dupacks == 3 && !_in_recovery && seq_gt(_snd_una, _recover)) {
         // RFC 6582 §3.2 step 2: enter fast recovery.
         const std::uint32_t fl = _snd_max - _snd_una;
         _ssthresh = std::max<std::uint32_t>(fl / 2, 2u * _mss);
@@ -436,13 +467,18 @@ bool tcp_conn::process_ack(const tcp_segment& seg, nanos now) {
         ++_stats.fast_retransmits;
         _rtt_timing = false;
         mark_dirty();
-      } else if (_in_recovery && _dupacks > 3) {
+      } else if (_in_recovery && _dupacks > 3 && !_sack_ok) {
         _cwnd += _mss;  // inflate: one more segment has left the network
         mark_dirty();
       }
     }
     _retries = 0;  // the peer is alive (e.g. answering zero-window probes)
   }
+
+  // SACK blocks (RFC 2018), then loss detection on the updated scoreboard (RFC 6675,
+  // RFC 8985 RACK).
+  sack_update(seg);
+  sack_detect_loss(now);
 
   // Window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2 rule).
   if (seq_lt(_snd_wl1, seg.seq) || (_snd_wl1 == seg.seq && seq_le(_snd_wl2, seg.ack))) {
@@ -468,6 +504,13 @@ bool tcp_conn::process_ack(const tcp_segment& seg, nanos now) {
       break;
     case tcp_state::last_ack:
       if (fin_acked()) {
+        // Bytes that arrived before the peer's FIN and are still unread stay readable
+        // (the application half-closed and may still be reading): TIME_WAIT keeps them
+        // and reports "closed" once they are consumed, as after an active close.
+        if (_rx.size() > 0) {
+          enter_time_wait(now);
+          return false;
+        }
         enter_closed(close_reason::normal);
         return false;
       }
@@ -526,12 +569,21 @@ void tcp_conn::process_text(const tcp_segment& seg) {
     }
     if (_rx.tail + off + n > _rx.cap) _rx.compact(_rx.size() + extent);
     std::memcpy(_rx.data + _rx.tail + off, data.data(), n);
-    // Replace [i, j) by r.
-    if (j - i != 1) {
+    // Replace [i, j) by r. A range inserted below others (j == i) shifts them up:
+    // move_backward (a forward std::move into an overlapping range is undefined).
+    if (j == i) {
+      std::move_backward(_ooo.begin() + i, _ooo.begin() + _ooo_n, _ooo.begin() + _ooo_n + 1);
+    } else if (j - i > 1) {
       std::move(_ooo.begin() + j, _ooo.begin() + _ooo_n, _ooo.begin() + i + 1);
     }
     _ooo[i] = r;
     _ooo_n = static_cast<std::uint8_t>(new_n);
+    // RFC 2018 §4: the next SACK's first block holds this segment.
+    const std::size_t keep = std::min<std::size_t>(_sack_recent_n, kMaxOoo - 1);
+    std::move_backward(_sack_recent.begin(), _sack_recent.begin() + keep,
+                       _sack_recent.begin() + keep + 1);
+    _sack_recent[0] = seq;
+    _sack_recent_n = static_cast<std::uint8_t>(keep + 1);
     return;
   }
 
@@ -585,6 +637,7 @@ void tcp_conn::process_fin(nanos now) {
 
 void tcp_conn::rtt_sample(nanos r) {
   if (r < 0) return;
+  _min_rtt = std::min(_min_rtt, r);
   // RFC 6298 §2 (alpha 1/8, beta 1/4, K 4, granularity 1 ms).
   if (!_rtt_valid) {
     _srtt = r;
@@ -716,6 +769,7 @@ bool tcp_conn::peek_output(nanos now, tcp_segment& out) const {
     if (_state == tcp_state::syn_sent) {
       out.flags = syn;
       if (_cfg.window_scaling) out.opt.wscale = static_cast<std::int8_t>(_rcv_wscale);
+      out.opt.sack_permitted = _cfg.sack;
       if (_cfg.timestamps) {
         out.opt.has_ts = true;
         out.opt.ts_val = ts_now(now);
@@ -725,6 +779,7 @@ bool tcp_conn::peek_output(nanos now, tcp_segment& out) const {
       out.flags = syn | ack;
       out.ack = _rcv_nxt;
       if (_ws_ok) out.opt.wscale = static_cast<std::int8_t>(_rcv_wscale);
+      out.opt.sack_permitted = _sack_ok;
     }
     return true;
   }
@@ -739,11 +794,13 @@ bool tcp_conn::peek_output(nanos now, tcp_segment& out) const {
 
   out.ack = _rcv_nxt;
   out.window = advertised_window(false);
+  if (_sack_ok && _ooo_n) fill_sack_blocks(out.opt);
+  const std::uint32_t mss = sack_cap(out);  // payload that fits beside the SACK blocks
   const seq_t end = data_end();
   if (_rtx_one) {
     // One segment from snd_una: fast retransmit or a NewReno partial ACK.
     const std::uint32_t avail = end - _snd_una;
-    const std::uint32_t len = std::min<std::uint32_t>(avail, _mss);
+    const std::uint32_t len = std::min<std::uint32_t>(avail, mss);
     out.seq = _snd_una;
     out.flags = ack;
     out.payload = bytes{_tx.data + _tx.head, len};
@@ -751,29 +808,60 @@ bool tcp_conn::peek_output(nanos now, tcp_segment& out) const {
     if (_fin_queued && _snd_una + len == _fin_seq && seq_lt(_fin_seq, _snd_max)) out.flags |= fin;
     if (len || (out.flags & fin)) return true;
   }
-  std::int32_t avail = static_cast<std::int32_t>(end - _snd_nxt);
+  // RFC 6675 NextSeg rule 1: the lowest lost hole above HighRxt, while pipe leaves a
+  // segment of room in cwnd (the first one of a recovery regardless).
+  const bool sack_flight = _sack_ok && _snd_nxt == _snd_max;
+  const std::uint32_t in_pipe = sack_flight ? pipe() : flight();
+  if (_in_recovery && sack_flight && (_sack_rtx_now || _cwnd >= in_pipe + _mss)) {
+    seq_t hs = 0;
+    std::uint32_t hl = 0;
+    if (next_hole(hs, hl)) {
+      fill_data(out, hs, std::min(hl, mss));
+      if (out.seg_len()) return true;
+      out.flags = 0;
+    }
+  }
+  // New data (or go-back-N after a timeout, stepping over what the peer SACKed).
+  seq_t nxt = _snd_nxt;
+  seq_t limit = end;
+  if (_sack_ok && nxt != _snd_max) nxt = sack_skip(nxt, &limit);
+  std::int32_t avail = static_cast<std::int32_t>(seq_min(limit, end) - nxt);
   if (avail < 0) avail = 0;
   std::uint32_t len = 0;
+  std::uint32_t rwnd_room = 0;
   if (avail > 0) {
     const std::uint32_t wnd = std::min(_snd_wnd, _cwnd);
-    const std::uint32_t fl = flight();
-    std::uint32_t usable = wnd > fl ? wnd - fl : 0;
+    std::uint32_t usable = wnd > in_pipe ? wnd - in_pipe : 0;
     // Do not send past the peer's right edge even when cwnd would allow it.
-    const std::uint32_t right = _snd_una + _snd_wnd - _snd_nxt;
-    if (seq_lt(_snd_una + _snd_wnd, _snd_nxt))
-      usable = 0;
-    else
-      usable = std::min(usable, right);
-    len = std::min<std::uint32_t>({static_cast<std::uint32_t>(avail), usable, _mss});
+    if (!seq_lt(_snd_una + _snd_wnd, nxt)) rwnd_room = _snd_una + _snd_wnd - nxt;
+    usable = std::min(usable, rwnd_room);
+    len = std::min<std::uint32_t>({static_cast<std::uint32_t>(avail), usable, mss});
     if (len == 0 && _probe && _snd_wnd == 0) len = 1;  // zero-window probe
+    // RFC 8985 §7.3: a tail loss probe sends new data when the peer's window allows,
+    // whatever cwnd says.
+    if (len == 0 && _tlp_pending && nxt == _snd_max)
+      len = std::min<std::uint32_t>({static_cast<std::uint32_t>(avail), rwnd_room, mss});
   }
   // Our FIN rides on the segment that reaches the end of the queued data.
-  const bool send_fin = _fin_queued && _snd_nxt + len == _fin_seq;
+  const bool send_fin = _fin_queued && nxt + len == _fin_seq && seq_le(limit, end);
   if (len || send_fin) {
-    out.seq = _snd_nxt;
+    out.seq = nxt;
     out.flags = ack | (len ? psh : 0) | (send_fin ? fin : 0);
-    out.payload = bytes{_tx.data + _tx.head + (_snd_nxt - _snd_una), len};
+    out.payload = bytes{_tx.data + _tx.head + (nxt - _snd_una), len};
     return true;
+  }
+  if (_tlp_pending && _snd_una != _snd_max) {
+    // No new data: the probe is the last segment sent, again (RFC 8985 §7.3).
+    const seq_t sent_end = seq_min(_snd_max, end);
+    const std::uint32_t back = std::min<std::uint32_t>(sent_end - _snd_una, mss);
+    fill_data(out, sent_end - back, back);
+    if (out.seg_len()) return true;
+    out.flags = 0;
+    if (_fin_queued && seq_lt(_fin_seq, _snd_max)) {
+      fill_data(out, _fin_seq, 0);  // only our FIN is outstanding
+      if (out.seg_len()) return true;
+      out.flags = 0;
+    }
   }
   if (_ack_now) {
     out.seq = ack_seq();
@@ -810,6 +898,34 @@ void tcp_conn::on_output_sent(const tcp_segment& out, nanos now) {
     return;
   }
   _rtx_one = false;
+  if (seq_lt(out.seq, _snd_nxt)) {
+    // Below SND.NXT without moving it: a SACK hole (RFC 6675) or a tail loss probe
+    // sending the last segment again (RFC 8985 §7.3, which re-arms the RTO).
+    ++_stats.retransmits;
+    _rtt_timing = false;
+    if (_tlp_pending) {
+      _tlp_pending = false;
+      _tlp_out = true;
+      _tlp_high = _snd_max;
+      ++_stats.tlp_probes;
+      arm_rtx(now);
+    } else {
+      _sack_rtx_now = false;
+      ++_stats.sack_retransmits;
+      _high_rxt = seq_max(_high_rxt, out.seq + len);
+      _rxt_fence = _snd_max;
+      if (_rtx_deadline == kNever) arm_rtx(now);
+    }
+    return;
+  }
+  if (_tlp_pending) {
+    // The probe is new data: one per flight, the RTO starts over (RFC 8985 §7.3).
+    _tlp_pending = false;
+    _tlp_out = true;
+    _tlp_high = out.seq + len;
+    ++_stats.tlp_probes;
+    arm_rtx(now);
+  }
   const bool retransmit = seq_lt(out.seq, _snd_max);
   if (retransmit) {
     ++_stats.retransmits;
@@ -825,6 +941,7 @@ void tcp_conn::on_output_sent(const tcp_segment& out, nanos now) {
   _snd_nxt = out.seq + len;
   _snd_max = seq_max(_snd_max, _snd_nxt);
   if (_rtx_deadline == kNever) arm_rtx(now);
+  if (!retransmit) schedule_tlp(now);  // RFC 8985 §7.2: PTO from the last new data
 }
 
 // ---------------------------------------------------------------------------------
@@ -858,6 +975,7 @@ nanos tcp_conn::poll_at() const {
     t = _persist_base + _rto;
   }
   if (_cfg.idle_timeout > 0) t = std::min(t, _last_rx + _cfg.idle_timeout);
+  t = std::min({t, _tlp_deadline, _rack_deadline});
   return t;
 }
 
@@ -890,6 +1008,8 @@ void tcp_conn::on_timer(nanos now) {
     mark_dirty();
     return;
   }
+  if (now >= _rack_deadline) on_rack_timer(now);
+  if (now >= _tlp_deadline) on_tlp_timer(now);
   const nanos t = poll_at();
   if (now < t) return;
   if (_rtx_deadline == kNever) {
@@ -932,6 +1052,9 @@ void tcp_conn::on_timer(nanos now) {
   _rtx_one = false;
   _snd_nxt = _snd_una;
   _rtt_timing = false;
+  // RFC 2018 §8: after a timeout the SACKed bits are forgotten (the peer may have
+  // reneged); go-back-N from SND.UNA steps over ranges SACKed again from here on.
+  sack_clear();
   _rto = std::min(_rto * 2, _cfg.rto_max);  // RFC 6298 (5.5) back off
   mark_dirty();
 }

@@ -10,8 +10,16 @@
 //
 // RFCs: 9293 (processing order in on_segment follows §3.10.7.4 "first check sequence
 // number" ... "eighth, check the FIN bit"), 6298 (RTO), 5681 + 6582 (congestion
-// control, NewReno), 5961 (RST/SYN/ACK checks), 7323 (window scale, timestamps, PAWS).
-// SACK-permitted is declined (never offered), so peers never send SACK blocks.
+// control, NewReno), 5961 (RST/SYN/ACK checks), 7323 (window scale, timestamps, PAWS),
+// 2018 (SACK both ways), 6675 (SACK loss recovery: scoreboard, IsLost, NextSeg, pipe)
+// and 8985 (RACK-TLP: time-based loss marking, tail loss probes) when the peer
+// permits SACK; NewReno otherwise.
+//
+// SACK state is fixed-size: the send scoreboard is a sorted array of at most
+// kMaxSacked disjoint ranges inside [SND.UNA, SND.MAX] (a full board forgets its
+// highest range: that data is only retransmitted needlessly, never lost); the blocks
+// we send come from the out-of-order ranges (at most kMaxOoo) and a most-recent-first
+// list of where the last segments landed.
 //
 // ACK policy: no delayed-ACK timer. An ACK is owed after any data; the owner flushes
 // output after each receive call (a burst), so responses written by the application
@@ -85,6 +93,8 @@ struct tcp_config {
   std::uint32_t keepalive_probes = 9;
   bool window_scaling = true;
   bool timestamps = true;
+  // RFC 2018 SACK (and with it RFC 6675 recovery and RACK-TLP) when the peer offers it.
+  bool sack = true;
   std::uint32_t initial_cwnd_segments = 10;  // RFC 6928
   std::uint32_t challenge_ack_limit = 10;    // per connection per second (RFC 5961 §7)
   // Wrong ACKs a SYN-RECEIVED connection answers (RST each) before it is dropped: a
@@ -189,6 +199,11 @@ class tcp_conn {
     std::uint32_t bad_acks = 0;
     std::uint32_t syn_received_bad_acks = 0;  // wrong ACKs while SYN-RECEIVED
     std::uint32_t keepalive_probes = 0;
+    std::uint32_t sack_blocks_invalid = 0;     // outside SND.UNA..SND.MAX, empty, or not permitted
+    std::uint32_t sack_options_malformed = 0;  // a SACK option with a bad length
+    std::uint32_t sack_retransmits = 0;        // holes retransmitted in SACK recovery
+    std::uint32_t rack_marked_lost = 0;        // RACK reorder-timer expiries that marked loss
+    std::uint32_t tlp_probes = 0;              // tail loss probes sent
   };
   const stats& counters() const { return _stats; }
 
@@ -204,6 +219,14 @@ class tcp_conn {
   nanos rto() const { return _rto; }
   nanos srtt() const { return _srtt; }
   bool in_recovery() const { return _in_recovery; }
+  bool sack_on() const { return _sack_ok; }
+  std::size_t sacked_ranges() const { return _sacked_n; }
+  std::uint32_t sacked_bytes() const;
+  // RFC 6675 pipe: bytes believed in the network (SACK connections; else the flight).
+  std::uint32_t pipe() const;
+  nanos tlp_deadline() const { return _tlp_deadline; }
+  nanos rack_deadline() const { return _rack_deadline; }
+  seq_t high_rxt() const { return _high_rxt; }
   std::uint8_t rcv_wscale() const { return _rcv_wscale; }
   std::uint8_t snd_wscale() const { return _snd_wscale; }
   bool timestamps_on() const { return _ts_ok; }
@@ -239,6 +262,7 @@ class tcp_conn {
 
  private:
   static constexpr std::size_t kMaxOoo = 8;
+  static constexpr std::size_t kMaxSacked = 16;
   struct range {
     seq_t begin, end;
   };
@@ -252,6 +276,24 @@ class tcp_conn {
   void process_text(const tcp_segment& seg);
   void process_fin(nanos now);
   void rtt_sample(nanos rtt);
+  // SACK (RFC 2018 / 6675) and RACK-TLP (RFC 8985); see tcp_conn.cc.
+  void sack_update(const tcp_segment& seg);
+  void sack_insert(seq_t begin, seq_t end);
+  void sack_prune();
+  void sack_clear();
+  void sack_detect_loss(nanos now);
+  void enter_sack_recovery();
+  void schedule_tlp(nanos now);
+  void on_rack_timer(nanos now);
+  void on_tlp_timer(nanos now);
+  nanos reo_wnd() const;
+  seq_t lost_high() const;
+  bool next_hole(seq_t& seq, std::uint32_t& len) const;
+  seq_t sack_skip(seq_t s, seq_t* limit) const;
+  std::uint32_t sack_cap(const tcp_segment& out) const;
+  bool sack_covers(seq_t lo, seq_t hi) const;
+  void fill_sack_blocks(tcp_options& o) const;
+  void fill_data(tcp_segment& out, seq_t seq, std::uint32_t len) const;
   void enter_closed(close_reason r);
   void notify_closed();
   void enter_time_wait(nanos now);
@@ -299,14 +341,39 @@ class tcp_conn {
   seq_t _ooo_fin_seq = 0;
   std::array<range, kMaxOoo> _ooo{};
   std::uint8_t _ooo_n = 0;
+  // Where the latest out-of-order segments began, most recent first (RFC 2018 §4:
+  // the first block holds the most recently received segment).
+  std::array<seq_t, kMaxOoo> _sack_recent{};
+  std::uint8_t _sack_recent_n = 0;
+
+  // SACK send side (RFC 6675). Scoreboard: sorted, disjoint, inside [snd_una, snd_max].
+  bool _sack_ok = false;
+  std::array<range, kMaxSacked> _sacked{};
+  std::uint8_t _sacked_n = 0;
+  seq_t _high_rxt = 0;   // HighRxt: end of the highest hole retransmitted this recovery
+  seq_t _rxt_fence = 0;  // SND.MAX when the latest hole was retransmitted
+  seq_t _lost_mark = 0;  // unSACKed bytes below this are lost (RACK, dupacks, partial ACKs)
+  // RACK (RFC 8985 §6): holes below newly SACKed data are lost once they are older
+  // than the reordering window; the timer holds the boundary it will mark.
+  nanos _rack_deadline = kNever;
+  seq_t _rack_arm_seq = 0;  // boundary the armed timer marks lost
+  seq_t _rack_pending = 0;  // boundary seen since (re-armed when the timer fires)
+  bool _reordering_seen = false;
+  nanos _min_rtt = kNever;
+  // TLP (RFC 8985 §7): one probe per flight, PTO after the last transmission.
+  nanos _tlp_deadline = kNever;
+  bool _tlp_pending = false;   // a probe is owed
+  bool _tlp_out = false;       // a probe was sent and SND.UNA has not passed _tlp_high
+  bool _sack_rtx_now = false;  // RFC 6675 §5 (4.3): the first hole goes out regardless of pipe
+  seq_t _tlp_high = 0;
 
   byte_buffer _rx, _tx;
 
   // timers (kNever = disarmed)
   nanos _rtx_deadline = kNever;  // retransmission / persist / SYN(-ACK) retry
   nanos _tw_deadline = kNever;
-  std::uint32_t _ka_sent = 0;    // keepalive probes sent since the peer was last heard
-  bool _ka_probe = false;        // a keepalive probe is owed
+  std::uint32_t _ka_sent = 0;  // keepalive probes sent since the peer was last heard
+  bool _ka_probe = false;      // a keepalive probe is owed
   nanos keepalive_at() const;
   nanos fin_wait_2_at() const;
   nanos _persist_base = 0;

@@ -44,8 +44,21 @@ tcp_parse_error parse_tcp(bytes l4, tcp_segment& out) {
           out.opt.ts_ecr = load32(p + i + 6);
         }
         break;
+      case 5:  // RFC 2018 SACK: 2 + 8n bytes, n = 1..4 (what 40 option bytes can hold)
+        if (out.opt.sack_n || out.opt.sack_malformed) break;  // only the first one
+        if (len >= 10 && (len - 2) % 8 == 0 && (len - 2) / 8 <= kMaxSackBlocks) {
+          const std::size_t n = (len - 2) / 8;
+          for (std::size_t b = 0; b < n; ++b) {
+            out.opt.sack[b].begin = load32(p + i + 2 + 8 * b);
+            out.opt.sack[b].end = load32(p + i + 6 + 8 * b);
+          }
+          out.opt.sack_n = static_cast<std::uint8_t>(n);
+        } else {
+          out.opt.sack_malformed = true;
+        }
+        break;
       default:
-        break;  // SACK blocks and anything else: ignored
+        break;  // anything else: ignored
     }
     i += len;
   }
@@ -58,6 +71,7 @@ std::size_t tcp_header_len(const tcp_options& opt) {
   if (opt.wscale >= 0) n += 4;     // NOP + WS
   if (opt.sack_permitted) n += 4;  // NOP NOP SACKOK (or folded with TS below)
   if (opt.has_ts) n += 12;         // NOP NOP TS
+  n += sack_option_len(opt.sack_n);
   return n;
 }
 
@@ -90,6 +104,15 @@ std::size_t write_tcp_header(std::byte* p, const tcp_segment& seg) {
     store32(o + 4, seg.opt.ts_val);
     store32(o + 8, seg.opt.ts_ecr);
     o += 12;
+  }
+  if (seg.opt.sack_n) {
+    store8(o, 1), store8(o + 1, 1), store8(o + 2, 5);
+    store8(o + 3, static_cast<std::uint8_t>(2 + 8 * seg.opt.sack_n));
+    o += 4;
+    for (std::size_t b = 0; b < seg.opt.sack_n; ++b, o += 8) {
+      store32(o, seg.opt.sack[b].begin);
+      store32(o + 4, seg.opt.sack[b].end);
+    }
   }
   return hlen;
 }

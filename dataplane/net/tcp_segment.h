@@ -3,6 +3,7 @@
 // it and bytes (the checksum is the caller's, it needs the IP pseudo-header).
 #pragma once
 
+#include <array>
 #include <cstdint>
 
 #include "dataplane/net/seq.h"
@@ -19,14 +20,30 @@ constexpr std::uint8_t ack = 0x10;
 constexpr std::uint8_t urg = 0x20;
 }  // namespace tcp_flag
 
+// RFC 2018 SACK block: the peer holds [begin, end).
+struct sack_block {
+  seq_t begin = 0, end = 0;
+};
+
+// At most 4 SACK blocks fit the 40 option bytes (3 beside timestamps).
+constexpr std::size_t kMaxSackBlocks = 4;
+
 struct tcp_options {
   std::uint16_t mss = 0;    // 0: absent
   std::int8_t wscale = -1;  // -1: absent
   bool sack_permitted = false;
   bool has_ts = false;
+  // A SACK option whose length is not 2 + 8n (n = 1..4) was present; its blocks are
+  // ignored (sack_n stays 0). Only the first SACK option of a segment is read.
+  bool sack_malformed = false;
+  std::uint8_t sack_n = 0;  // blocks in `sack` (received, or to send)
   std::uint32_t ts_val = 0;
   std::uint32_t ts_ecr = 0;
+  std::array<sack_block, kMaxSackBlocks> sack{};
 };
+
+// Option bytes n SACK blocks take on the wire (NOP NOP kind len, 8 per block).
+constexpr std::size_t sack_option_len(std::size_t n) { return n ? 4 + 8 * n : 0; }
 
 struct tcp_segment {
   std::uint16_t src_port = 0;

@@ -404,6 +404,58 @@ TEST_P(E2e, FivePercentLossBothWays) {
       << "the lossy bridge dropped nothing?";
 }
 
+// Loss recovery figures for docs/tcp.md (issue 12): one verified workload, values of
+// 1 B..100 KB, at 0, 1 and 5 % loss both ways, against each server in the same run.
+// A measurement, not a check of speed: it only asserts that every answer was right.
+//   ANVIL_LOSS_TABLE=1 build/tests/e2e/e2e_test --gtest_filter='*LossRecoveryTable*'
+TEST_P(E2e, LossRecoveryTable) {
+  if (!std::getenv("ANVIL_LOSS_TABLE")) GTEST_SKIP() << "a measurement: set ANVIL_LOSS_TABLE=1";
+  for (int loss : {0, 1, 5}) {
+    START({.loss_percent = loss});
+    const auto before = nstat_counters(net->client_ns());
+    const auto sbefore = nstat_counters(net->stack_ns());  // memcached's kernel TCP
+    load_options o = load(4, 4, 150);
+    o.min_value = 1;
+    o.max_value = 100 * 1000;
+    o.keys_per_connection = 16;
+    o.deadline = 900s;
+    o.seed = 12;
+    const load_result r = run_load(o);
+    EXPECT_TRUE(r.ok()) << r.summary();
+    const auto after = nstat_counters(net->client_ns());
+    const auto safter = nstat_counters(net->stack_ns());
+    auto delta = [&](const char* c) {
+      return (after.count(c) ? after.at(c) : 0) - (before.count(c) ? before.at(c) : 0);
+    };
+    auto sdelta = [&](const char* c) {
+      return (safter.count(c) ? safter.at(c) : 0) - (sbefore.count(c) ? sbefore.at(c) : 0);
+    };
+    const double s = double(r.elapsed.count()) / 1000.0;
+    // Mean value 50 KB, carried by every SET and every hit GET.
+    std::printf(
+        "LOSS_TABLE server=%s loss=%d%% elapsed_s=%.2f ops_s=%.1f mb_s=%.2f "
+        "client_retrans=%lld client_rto=%lld linux_server_retrans=%lld "
+        "linux_server_rto=%lld ok=%d\n",
+        kind_name(GetParam()).c_str(), loss, s, double(r.ops_ok) / s,
+        double(r.ops_ok) * 50e3 / 1e6 / s, (long long)delta("TcpRetransSegs"),
+        (long long)delta("TcpExtTCPTimeouts"), (long long)sdelta("TcpRetransSegs"),
+        (long long)sdelta("TcpExtTCPTimeouts"), int(r.ok()));
+    std::fflush(stdout);
+    if (GetParam() != server_kind::memcached) {
+      // anvil's own loss recovery: its per-lcore stats line, logged at exit.
+      ::kill(server->pid(), SIGTERM);
+      for (int i = 0; i < 50 && server->alive(); ++i) std::this_thread::sleep_for(100ms);
+      const std::string log = server->log();
+      const auto at = log.rfind("tcp_retransmits=");
+      const auto end = log.find(" tcp_rst_sent=", at);
+      if (at != std::string::npos && end != std::string::npos)
+        std::printf("ANVIL_STATS loss=%d%% %s\n", loss, log.substr(at, end - at).c_str());
+    }
+    server.reset();
+    net.reset();
+  }
+}
+
 TEST_P(E2e, UdpBinaryWithFrameHeader) {
   START({}, {.udp = true});
   const int fd = test::socket_in_netns(net->client_ns(), AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);

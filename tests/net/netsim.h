@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <random>
 #include <vector>
@@ -31,15 +32,19 @@ class link {
 
   void send(std::span<const std::byte> frame, nanos now) {
     ++sent;
-    if (chance(_f.loss)) {
+    if ((drop_if && drop_if(frame)) || chance(_f.loss)) {
       ++lost;
       return;
     }
     const int copies = chance(_f.duplicate) ? 2 : 1;
     for (int k = 0; k < copies; ++k) {
       std::vector<std::byte> f(frame.begin(), frame.end());
-      if (chance(_f.corrupt) && !f.empty()) {
-        std::uniform_int_distribution<std::size_t> pos(0, f.size() - 1);
+      // Corruption hits the IP packet, never the Ethernet header: a real link's FCS
+      // drops a frame with a damaged MAC, while a flipped bit in the payload is what
+      // the IP and TCP checksums are for. (A flipped source MAC with intact TCP
+      // checksum used to move the peer's neighbour entry to a MAC nobody owns.)
+      if (chance(_f.corrupt) && f.size() > kEthHeader) {
+        std::uniform_int_distribution<std::size_t> pos(kEthHeader, f.size() - 1);
         f[pos(_rng)] ^= std::byte(1u << (_rng() % 8));
         ++corrupted;
       }
@@ -64,6 +69,8 @@ class link {
   }
 
   std::uint64_t sent = 0, lost = 0, corrupted = 0, reordered = 0;
+  // Test hook: frames for which it returns true are lost (a chosen segment, not chance).
+  std::function<bool(std::span<const std::byte>)> drop_if;
 
  private:
   bool chance(double p) { return p > 0 && std::uniform_real_distribution<double>(0, 1)(_rng) < p; }

@@ -12,7 +12,7 @@ TEST_F(tcp_fixture, handshake_and_echo) {
   EXPECT_EQ(sa.seg.opt.mss, 1460);
   EXPECT_TRUE(sa.seg.opt.has_ts);
   EXPECT_GE(sa.seg.opt.wscale, 0);
-  EXPECT_FALSE(sa.seg.opt.sack_permitted);
+  EXPECT_TRUE(sa.seg.opt.sack_permitted) << "RFC 2018: offered, so echoed";
   EXPECT_EQ(sa.dst_mac, kClientMac);
   EXPECT_TRUE(send_ack().empty());
   EXPECT_EQ(app.accepts, 1);

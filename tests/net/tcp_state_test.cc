@@ -10,14 +10,14 @@ using namespace tcp_flag;
 // ------------------------------------------------------------------------- LISTEN --
 class listen_state : public tcp_fixture {};
 
-TEST_F(listen_state, syn_linux_options_gets_mss_ws_ts_and_declines_sack) {
+TEST_F(listen_state, syn_linux_options_gets_mss_ws_ts_and_sack) {
   auto sa = send_syn(linux_syn_options());
   EXPECT_EQ(sa.seg.flags, syn | ack);
   EXPECT_EQ(sa.seg.opt.mss, 1460);
   EXPECT_TRUE(sa.seg.opt.has_ts);
   EXPECT_EQ(sa.seg.opt.ts_ecr, cts);
   EXPECT_EQ(sa.seg.opt.wscale, 0);  // 16 KiB buffer fits unscaled
-  EXPECT_FALSE(sa.seg.opt.sack_permitted);
+  EXPECT_TRUE(sa.seg.opt.sack_permitted);
   EXPECT_EQ(conn()->state(), tcp_state::syn_received);
 }
 
@@ -36,7 +36,7 @@ TEST_F(listen_state, syn_every_option_combination) {
     EXPECT_EQ(sa.seg.opt.mss, 1460) << "MSS is always sent";
     EXPECT_EQ(sa.seg.opt.wscale >= 0, (mask & 2) != 0);
     EXPECT_EQ(sa.seg.opt.has_ts, (mask & 8) != 0);
-    EXPECT_FALSE(sa.seg.opt.sack_permitted);
+    EXPECT_EQ(sa.seg.opt.sack_permitted, (mask & 4) != 0) << "echoed only when offered";
     EXPECT_TRUE(send_ack().empty());
     ASSERT_NE(conn(), nullptr);
     EXPECT_EQ(conn()->state(), tcp_state::established);
@@ -593,6 +593,13 @@ TEST_F(established_state, retransmission_timer_backs_off) {  // RFC 6298 (5.5)
   ASSERT_EQ(r.size(), 1u);
   nanos rto = conn()->rto();
   EXPECT_EQ(rto, cfg.tcp.rto_min) << "the handshake's timestamp gave a ~0 ms sample";
+  // With SACK the first expiry is a tail loss probe (RFC 8985 §7.2: with one segment
+  // out the PTO is capped at the RTO): the segment again, without backoff.
+  EXPECT_TRUE(tick(rto - kNsPerMs).empty());
+  r = tick(kNsPerMs);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(conn()->counters().tlp_probes, 1u);
+  EXPECT_EQ(conn()->rto(), rto);
   for (int i = 0; i < 4; ++i) {
     EXPECT_TRUE(tick(rto - kNsPerMs).empty());
     r = tick(kNsPerMs);

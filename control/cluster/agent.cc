@@ -33,6 +33,7 @@ void agent::note(const etcd_status& s) {
       spdlog::info("event=etcd_reachable node={}", _cfg.node_id);
     _status.etcd_reachable = true;
     _status.etcd_error = s.ok() ? "" : s.detail;
+    if (!s.ok()) spdlog::warn("event=etcd_error node={} detail=\"{}\"", _cfg.node_id, s.detail);
   }
 }
 
@@ -101,9 +102,16 @@ void agent::step() {
   }
 }
 
+void agent::log_transition() {
+  if (_machine.transitions() == _logged_transitions) return;
+  _logged_transitions = _machine.transitions();
+  spdlog::info("event=cluster_role node={} shard={} role={} epoch={} reason=\"{}\"", _cfg.node_id,
+               _cfg.shard, to_string(_machine.current()), _machine.epoch(), _machine.reason());
+}
+
 void agent::run(std::vector<action> first) {
+  log_transition();  // the event that produced `first` may have changed the role
   std::deque<action> todo(first.begin(), first.end());
-  const auto before = _machine.transitions();
   while (!todo.empty()) {
     const action a = todo.front();
     todo.pop_front();
@@ -162,11 +170,9 @@ void agent::run(std::vector<action> first) {
         if (_vip_hook) _vip_hook(false, _machine.epoch());
         break;
     }
+    log_transition();
     todo.insert(todo.end(), more.begin(), more.end());
   }
-  if (_machine.transitions() != before)
-    spdlog::info("event=cluster_role node={} shard={} role={} epoch={} reason=\"{}\"", _cfg.node_id,
-                 _cfg.shard, to_string(_machine.current()), _machine.epoch(), _machine.reason());
   _status.current = _machine.current();
   _status.epoch = _machine.epoch();
   _status.lease = _machine.lease();

@@ -54,6 +54,7 @@ class agent {
 
  private:
   void run(std::vector<action> todo);
+  void log_transition();
   void note(const etcd_status& s);
   local_inputs inputs(time_ms now, const health_report& h) const;
   etcd_client::duration timeout() const { return etcd_client::duration(_cfg.etcd_timeout_ms); }
@@ -71,6 +72,7 @@ class agent {
   time_ms _next_read = 0;
   local_inputs _last_inputs;
   agent_status _status;
+  std::uint64_t _logged_transitions = 0;
 };
 
 }  // namespace anvil::cluster

@@ -50,6 +50,8 @@ namespace {
 constexpr int kGrpcDeadlineExceeded = 4;
 constexpr int kGrpcNotFound = 5;
 constexpr int kGrpcUnavailable = 14;
+// Our replies are small (a shard's keys); a bigger one is refused, not buffered.
+constexpr std::size_t kMaxReply = 4 << 20;
 
 // int64 fields arrive as strings ("123"); accept numbers too. Absent = 0.
 std::int64_t i64(const json& j, const char* field) {
@@ -181,22 +183,48 @@ etcd_client::reply etcd_client::call(const std::string& path, const std::string&
       r.status = {etcd_code::unreachable, current_endpoint() + ": deadline passed"};
       return r;
     }
+    // Share what is left among the endpoints still to try, so one that hangs (accepts,
+    // never answers) cannot use up the whole deadline.
+    const auto share = left / static_cast<long>(_endpoints.size() - tried);
     const std::string& endpoint = _endpoints[_current];
     httplib::Client http(endpoint);
-    http.set_connection_timeout(left);
-    http.set_read_timeout(left);
-    http.set_write_timeout(left);
-    auto res = http.Post(path.c_str(), body, "application/json");
-    if (!res) {
-      r.status = {etcd_code::unreachable, endpoint + path + ": " + httplib::to_string(res.error())};
+    http.set_connection_timeout(share);
+    http.set_read_timeout(share);
+    http.set_write_timeout(share);
+    // etcd's gateway ends error replies with an HTTP trailer (Grpc-Trailer-Content-Type)
+    // that cpp-httplib 0.11 cannot parse: it then reports a read error after the whole
+    // body has arrived. So take the status from the headers and the body as it streams,
+    // and judge the reply by them.
+    httplib::Request req;
+    req.method = "POST";
+    req.path = path;
+    req.body = body;
+    req.set_header("Content-Type", "application/json");
+    int status = 0;
+    std::string text;
+    req.response_handler = [&status](const httplib::Response& h) {
+      status = h.status;
+      return true;
+    };
+    req.content_receiver = [&text](const char* data, std::size_t len, std::uint64_t,
+                                   std::uint64_t) {
+      if (text.size() + len > kMaxReply) return false;
+      text.append(data, len);
+      return true;
+    };
+    httplib::Response res;
+    httplib::Error failure = httplib::Error::Success;
+    const bool sent = http.send(req, res, failure);
+    if (status == 0 || (!sent && (text.empty() || !json::accept(text)))) {
+      r.status = {etcd_code::unreachable, endpoint + path + ": " + httplib::to_string(failure)};
       _current = (_current + 1) % _endpoints.size();
       continue;
     }
     try {
-      r.body = json::parse(res->body);
+      r.body = json::parse(text);
     } catch (const std::exception& e) {
-      r.status = {etcd_code::error, endpoint + path + ": HTTP " + std::to_string(res->status) +
-                                        ", reply is not JSON"};
+      r.status = {etcd_code::error,
+                  endpoint + path + ": HTTP " + std::to_string(status) + ", reply is not JSON"};
       return r;
     }
     // A unary error: {"error","message","code"}; a stream error: {"error":{"grpc_code",...}}.
@@ -212,10 +240,10 @@ etcd_client::reply etcd_client::call(const std::string& path, const std::string&
         code = r.body.value("code", 0);
         message = r.body.value("message", err->is_string() ? err->get<std::string>() : "");
       }
-    } else if (res->status != 200) {
-      message = "HTTP " + std::to_string(res->status);
+    } else if (status != 200) {
+      message = "HTTP " + std::to_string(status);
     }
-    if (err == nullptr && res->status == 200) {
+    if (err == nullptr && status == 200) {
       r.status = {};
       return r;
     }

@@ -3,15 +3,18 @@
 // delete / range). etcd 3.4 (Debian 12) serves the gateway under /v3/ (also /v3beta/).
 //
 // Invariants:
-// - Every call has a deadline: the caller passes the time it may take, and each HTTP
-//   phase (connect, write, read) is bounded by what is left of it. A call never blocks
-//   past roughly its deadline and never throws: failures are values (etcd_status).
+// - Every call has a deadline: the caller passes the time it may take; what is left is
+//   shared among the endpoints still to try, and each HTTP phase (connect, write, each
+//   read) is bounded by that share. A call never throws: failures are values
+//   (etcd_status). A peer that trickles bytes could stretch a call past its deadline;
+//   fencing never depends on a call returning in time (vip_lease.h).
 // - Keys and values are raw bytes here; the gateway's base64 (protobuf `bytes` in JSON)
 //   is done inside. int64 fields (ids, revisions, TTLs) travel as JSON strings, as the
 //   gateway writes them, and absent fields mean zero (the gateway omits defaults).
 // - Endpoints are tried in order, starting at the last one that answered; a transport
-//   failure moves to the next one within the same deadline. An etcd error reply (a
-//   gRPC status in JSON) is returned as such and does not move endpoints.
+//   failure, or etcd saying it cannot serve (UNAVAILABLE: no leader; DEADLINE_EXCEEDED),
+//   moves to the next one within the same deadline. Any other etcd error reply (a gRPC
+//   status in JSON) is returned as such.
 // - Not thread-safe: one client per thread (the HA agent owns one).
 #pragma once
 

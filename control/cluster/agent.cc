@@ -8,7 +8,7 @@
 namespace anvil::cluster {
 
 agent::agent(const cluster_config& cfg, etcd_client& etcd, vip_lease& vip, health_source health,
-             heartbeat_service* heartbeats)
+             heartbeat_service* heartbeats, std::string data_address)
     : _cfg(cfg),
       _etcd(etcd),
       _store(etcd, cfg.etcd_prefix),
@@ -18,6 +18,7 @@ agent::agent(const cluster_config& cfg, etcd_client& etcd, vip_lease& vip, healt
       _machine({.node = cfg.node_id,
                 .lease_ttl_ms = cfg.lease_ttl_s * 1000,
                 .fence_margin_ms = cfg.fence_margin_ms}),
+      _data_address(std::move(data_address)),
       _read_interval_ms(cfg.heartbeat_interval_ms) {}
 
 void agent::note(const etcd_status& s) {
@@ -42,7 +43,7 @@ etcd_status agent::join() {
       {.id = _cfg.node_id,
        .zone = _cfg.zone,
        .management = _cfg.management_ip + ":" + std::to_string(_cfg.heartbeat_port),
-       .data = ""},
+       .data = _data_address},
       timeout());
   note(s);
   if (!s.ok()) return s;

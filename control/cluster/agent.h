@@ -37,8 +37,10 @@ class agent {
  public:
   // `heartbeats` may be null (no peers: step-down then never happens, since no healthy
   // replica is known). The references must outlive the agent.
+  // `data_address` is the node's own data-plane address ([network] ip), advertised in
+  // its member record.
   agent(const cluster_config& cfg, etcd_client& etcd, vip_lease& vip, health_source health,
-        heartbeat_service* heartbeats = nullptr);
+        heartbeat_service* heartbeats = nullptr, std::string data_address = "");
 
   // Registers this member and creates the shard's config if absent (a mismatch with
   // another node's config is an error: a VIP is never silently redefined).
@@ -67,6 +69,7 @@ class agent {
   heartbeat_service* _heartbeats;
   role_machine _machine;
   std::function<void(bool, std::int64_t)> _vip_hook;
+  std::string _data_address;
   std::string _shard_zone;  // from etcd's shard config; empty until read
   time_ms _read_interval_ms;
   time_ms _next_read = 0;

@@ -53,7 +53,7 @@ class node {
           if (h.level != health_level::ok) h.reasons = {"canary_slow"};
           return h;
         },
-        _hb.get());
+        _hb.get(), "198.18.0.1");
     _agent->set_read_interval_ms(20);
   }
   ~node() { stop(); }
@@ -174,6 +174,12 @@ TEST_F(Failover, ThreeNodesStartingTogetherElectExactlyOnePrimary) {
   }
   EXPECT_EQ(mon.dual(), 0u);
   EXPECT_GT(mon.samples(), 100u);
+  etcd_client client(etcd.endpoints());
+  etcd_status st;
+  const auto members = cluster_store(client, "/t1").members(etcd_client::duration(2000), st);
+  ASSERT_TRUE(st.ok()) << st.detail;
+  ASSERT_EQ(members.size(), 3u);
+  EXPECT_EQ(members[0], (member_info{"a", "dc1", "127.0.0.1:11312", "198.18.0.1"}));
 }
 
 TEST_F(Failover, AnUnrenewedLeaseFencesThePrimaryThenAReplicaTakesOverAndNothingFailsBack) {

@@ -164,7 +164,7 @@ void agent::run(std::vector<action> first) {
         if (_vip_hook) _vip_hook(true, a.epoch);
         break;
       case action::kind::extend_vip:
-        _vip.extend(a.until);
+        _vip.extend(a.until, vip_lease::now_ms());
         break;
       case action::kind::release_vip:
         _vip.release();

@@ -367,3 +367,24 @@ txn_result etcd_client::txn(const std::vector<etcd_compare>& compare,
 }
 
 }  // namespace anvil::cluster
+
+namespace anvil::cluster {
+
+member_status_result etcd_client::member_status(duration deadline) {
+  member_status_result out;
+  auto r = call("/v3/maintenance/status", "{}", deadline);
+  out.status = r.status;
+  if (!r.status.ok()) return out;
+  try {
+    auto h = r.body.find("header");
+    if (h == r.body.end() || !h->is_object()) throw std::runtime_error("no header");
+    out.member_id = static_cast<std::uint64_t>(std::stoull(h->value("member_id", "0")));
+    out.raft_term = i64(*h, "raft_term");
+    out.leader = static_cast<std::uint64_t>(std::stoull(r.body.value("leader", "0")));
+  } catch (const std::exception& e) {
+    out.status = {etcd_code::error, std::string("status: ") + e.what()};
+  }
+  return out;
+}
+
+}  // namespace anvil::cluster

@@ -95,6 +95,14 @@ struct txn_result {
   std::vector<std::optional<etcd_kv>> ranged;
 };
 
+// The answering member's view of the etcd cluster (maintenance status).
+struct member_status_result {
+  etcd_status status;
+  std::uint64_t member_id = 0;
+  std::uint64_t leader = 0;  // 0: it knows no leader
+  std::int64_t raft_term = 0;
+};
+
 class etcd_client {
  public:
   using duration = std::chrono::milliseconds;
@@ -115,6 +123,9 @@ class etcd_client {
                   duration deadline);
   txn_result txn(const std::vector<etcd_compare>& compare, const std::vector<etcd_op>& success,
                  const std::vector<etcd_op>& failure, duration deadline);
+
+  // Asks the current endpoint (then the next ones) for its status.
+  member_status_result member_status(duration deadline);
 
   // The endpoint the next call starts with (for logs and tests).
   const std::string& current_endpoint() const;

@@ -189,6 +189,13 @@ std::vector<action> role_machine::on_renewed(time_ms now, time_ms sent_at, time_
   std::vector<action> out;
   _renew_pending = false;
   if (_lease == 0 || (_role != role::primary && _role != role::fenced)) return out;
+  if (_role == role::primary && now >= fence_deadline()) {
+    // The reply came after our deadline (the process stalled): the VIP already lapsed
+    // by time. Fence now; this renewal lets it resume through a confirming read.
+    out.push_back({.what = action::kind::release_vip});
+    become(role::fenced, "deadline passed before the keepalive reply (" +
+                             std::to_string(now - _lease_sent_at) + " ms since the last renewal)");
+  }
   if (sent_at > _lease_sent_at) _lease_sent_at = sent_at;
   _ttl_ms = ttl_ms;
   if (_role == role::primary) {

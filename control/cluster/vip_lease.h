@@ -28,11 +28,15 @@ class vip_lease {
     _epoch.store(epoch, std::memory_order_relaxed);
     _until_ms.store(until_ms, std::memory_order_release);
   }
-  void extend(std::int64_t until_ms) {
-    if (until_ms > _until_ms.load(std::memory_order_relaxed))
+  // Only while it still holds at `now_ms`: a lapsed ownership is never revived by a late
+  // extension (a new take() is needed, which the role machine gives only after etcd
+  // confirms).
+  void extend(std::int64_t until_ms, std::int64_t now_ms) {
+    const std::int64_t current = _until_ms.load(std::memory_order_relaxed);
+    if (now_ms < current && until_ms > current)
       _until_ms.store(until_ms, std::memory_order_release);
   }
-  void release() { _until_ms.store(0, std::memory_order_release); }
+  void release() { _until_ms.store(kNobody, std::memory_order_release); }
 
   // Readers: may the VIP be answered for at `now_ms`?
   bool holds(std::int64_t now_ms) const {
@@ -42,7 +46,9 @@ class vip_lease {
   std::int64_t epoch() const { return _epoch.load(std::memory_order_relaxed); }
 
  private:
-  alignas(64) std::atomic<std::int64_t> _until_ms{0};
+  // Below every clock reading: holds() is false for any `now`.
+  static constexpr std::int64_t kNobody = INT64_MIN;
+  alignas(64) std::atomic<std::int64_t> _until_ms{kNobody};
   std::atomic<std::int64_t> _epoch{0};
 };
 

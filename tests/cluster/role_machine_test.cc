@@ -2,6 +2,8 @@
 // each test builds a machine in a role and pokes it with one event at a chosen time.
 #include "control/cluster/role_machine.h"
 
+#include "control/cluster/vip_lease.h"
+
 #include <gtest/gtest.h>
 
 namespace anvil::cluster {
@@ -195,6 +197,39 @@ TEST(RoleMachine, RenewalExtendsTheVipFromWhenTheKeepaliveWasSent) {
   // A late reply to an older keepalive never moves the deadline back.
   m.on_renewed(1700, 1200, kTtl);
   EXPECT_EQ(m.fence_deadline(), 3000);
+}
+
+TEST(RoleMachine, AKeepaliveReplyAfterTheDeadlineFencesAndResumesOnlyThroughARead) {
+  auto m = primary_at();  // deadline 2500
+  ASSERT_EQ(kinds(m.tick(1500, healthy())), std::vector<K>{K::renew_lease});
+  // The process stalled: the reply to the keepalive sent at 1500 is read at 2600.
+  auto a = m.on_renewed(2600, 1500, kTtl);
+  EXPECT_EQ(kinds(a), std::vector<K>{K::release_vip}) << "no extend of a lapsed VIP";
+  EXPECT_EQ(m.current(), role::fenced);
+  auto b = m.on_view(2610, primary_view("a", 5, 42), healthy());
+  ASSERT_EQ(kinds(b), std::vector<K>{K::take_vip});
+  EXPECT_EQ(b[0].until, 1500 + kTtl - kMargin);
+  EXPECT_EQ(m.current(), role::primary);
+}
+
+TEST(VipLease, HoldsUntilItsDeadlineAndALateExtendNeverRevivesIt) {
+  vip_lease v;
+  EXPECT_FALSE(v.holds(0)) << "nobody owns it at first";
+  v.take(3, 100);
+  EXPECT_EQ(v.epoch(), 3);
+  EXPECT_TRUE(v.holds(99));
+  EXPECT_FALSE(v.holds(100));
+  v.extend(150, 50);
+  EXPECT_TRUE(v.holds(149));
+  v.extend(120, 60);
+  EXPECT_EQ(v.until_ms(), 150) << "never moves back";
+  v.extend(500, 150);
+  EXPECT_FALSE(v.holds(151)) << "lapsed at 150: an extend at 150 does not revive it";
+  v.take(4, 400);
+  EXPECT_TRUE(v.holds(200));
+  v.release();
+  EXPECT_FALSE(v.holds(200));
+  EXPECT_FALSE(v.holds(INT64_MIN));
 }
 
 TEST(RoleMachine, PrimaryFencesItselfWhenTheLeaseWasNotRenewedForTtlMinusMargin) {

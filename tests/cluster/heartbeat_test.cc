@@ -129,7 +129,7 @@ TEST(Heartbeat, RandomBytesNeverCrashAndRandomFlipsAreCaughtOrHarmless) {
   for (int i = 0; i < 20000; ++i) {
     std::vector<std::uint8_t> b(rng() % (kMaxPacket + 8));
     for (auto& x : b) x = static_cast<std::uint8_t>(rng());
-    if (b.size() >= 4 && i % 2 == 0) std::copy(good.begin(), good.begin() + 8, b.begin());
+    if (b.size() >= 8 && i % 2 == 0) std::copy(good.begin(), good.begin() + 8, b.begin());
     heartbeat out;
     const auto e = decode(b, out);
     if (e == decode_error::none) {

@@ -154,6 +154,7 @@ json op_json(const etcd_op& op) {
 
 }  // namespace
 
+// NOLINTNEXTLINE(bugprone-exception-escape): nlohmann::json's moves check invariants only.
 struct etcd_client::reply {
   etcd_status status;
   json body;
@@ -161,7 +162,7 @@ struct etcd_client::reply {
 
 etcd_client::etcd_client(std::vector<std::string> endpoints) : _endpoints(std::move(endpoints)) {
   for (auto& e : _endpoints)
-    if (e.find("://") == std::string::npos) e = "http://" + e;
+    if (e.find("://") == std::string::npos) e.insert(0, "http://");
 }
 
 etcd_client::~etcd_client() = default;
@@ -247,7 +248,8 @@ etcd_client::reply etcd_client::call(const std::string& path, const std::string&
       r.status = {};
       return r;
     }
-    const std::string detail = endpoint + path + ": " + message;
+    std::string detail = endpoint;
+    detail.append(path).append(": ").append(message);
     if (code == kGrpcUnavailable || code == kGrpcDeadlineExceeded) {
       r.status = {etcd_code::unreachable, detail};  // e.g. no leader: try another member
       _current = (_current + 1) % _endpoints.size();

@@ -1,5 +1,7 @@
 #include "control/cluster/heartbeat_service.h"
 
+#include <utility>
+
 namespace anvil::cluster {
 
 heartbeat_service::heartbeat_service(const std::string& self, const std::string& bind_host,
@@ -7,7 +9,7 @@ heartbeat_service::heartbeat_service(const std::string& self, const std::string&
                                      time_ms interval_ms, unsigned suspect_after,
                                      unsigned dead_after, std::uint64_t incarnation)
     : _socket(bind_host, port),
-      _table(self, peers, interval_ms, suspect_after, dead_after),
+      _table(self, std::move(peers), interval_ms, suspect_after, dead_after),
       _interval_ms(interval_ms),
       _incarnation(incarnation) {
   _buf.reserve(kMaxPacket);

@@ -33,6 +33,7 @@ local_inputs degraded(bool peer_ready) {
 
 std::vector<K> kinds(const std::vector<action>& a) {
   std::vector<K> k;
+  k.reserve(a.size());
   for (const auto& x : a) k.push_back(x.what);
   return k;
 }

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <mutex>
 #include <thread>
 
@@ -196,8 +197,12 @@ TEST_F(Failover, AnUnrenewedLeaseFencesThePrimaryThenAReplicaTakesOverAndNothing
   a.pause(true);
   ASSERT_TRUE(eventually([&] { return !a.vip().holds(vip_lease::now_ms()); }, 3s))
       << "fenced by its deadline without any code of a running";
+  const auto a_until = a.vip().until_ms();
   ASSERT_TRUE(eventually([&] { return b.current() == role::primary; }))
       << "b takes over once etcd expires a's lease";
+  // Reported, not asserted: how long the VIP had no owner (TTL 1 s, margin 300 ms).
+  std::printf("lease expiry: the VIP had no owner for %lld ms (a's deadline to b serving)\n",
+              static_cast<long long>(vip_lease::now_ms() - a_until));
   EXPECT_EQ(b.status().epoch, 2);
   EXPECT_TRUE(b.vip().holds(vip_lease::now_ms()));
   // a comes back: it sees b's claim, stays replica, never takes the VIP again.
@@ -229,7 +234,10 @@ TEST_F(Failover, ASlowPrimaryStepsDownOnlyWhenAHealthyReplicaHeartbeats) {
   EXPECT_EQ(a.current(), role::primary) << "degraded, but nobody healthier to take over";
   const auto transitions = a.status().transitions;
   b.set_health(health_level::ok);
+  const auto healthy_at = vip_lease::now_ms();
   ASSERT_TRUE(eventually([&] { return b.current() == role::primary; }, 5s));
+  std::printf("step-down: b serves %lld ms after it became healthy\n",
+              static_cast<long long>(vip_lease::now_ms() - healthy_at));
   EXPECT_EQ(a.current(), role::replica);
   EXPECT_GT(a.status().transitions, transitions);
   EXPECT_NE(a.status().reason.find("stepping down"), std::string::npos) << a.status().reason;

@@ -1,5 +1,7 @@
 #include "control/config.h"
 
+#include "control/cluster/cluster_schema.h"
+
 #include <arpa/inet.h>
 
 #include <toml++/toml.h>
@@ -364,6 +366,7 @@ schema_map make_schema(server_config& c) {
               c.snapshot_rate_limit_mb_s = number_in(f, v, 0, 1e6, "MB/s (0: unlimited)");
             })},
        }},
+      {"cluster", cluster::cluster_schema(c.cluster)},
   };
 }
 
@@ -554,6 +557,10 @@ server_config load_config(const std::vector<std::string>& args) {
   if (cfg.ip.empty()) throw config_error("network.ip", "required: the node's IPv4 address (or -l)");
   if (cfg.port == port_kind::afpacket && cfg.interface.empty())
     throw config_error("network.interface", "required for port_type = \"afpacket\"");
+  if (const std::string e = cluster::finish(cfg.cluster); !e.empty()) {
+    const auto colon = e.find(": ");
+    throw config_error(e.substr(0, colon), e.substr(colon + 2));
+  }
   return cfg;
 }
 

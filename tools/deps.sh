@@ -16,6 +16,8 @@ packages=(
   iproute2 ethtool nftables procps
   # real peers and clients for the end-to-end tests and the benchmark
   memcached libmemcached-tools python3 python3-pylibmc
+  # high availability: etcd (tests start their own on loopback) and the HTTP client for its gateway
+  etcd-server etcd-client libcpp-httplib-dev
   # storage fault tests
   e2fsprogs util-linux
   # snapshot benchmark baseline (bench_io: O_DIRECT sequential write bandwidth)

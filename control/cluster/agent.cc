@@ -1,0 +1,184 @@
+#include "control/cluster/agent.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <deque>
+
+namespace anvil::cluster {
+
+agent::agent(const cluster_config& cfg, etcd_client& etcd, vip_lease& vip, health_source health,
+             heartbeat_service* heartbeats, std::string data_address)
+    : _cfg(cfg),
+      _etcd(etcd),
+      _store(etcd, cfg.etcd_prefix),
+      _vip(vip),
+      _health(std::move(health)),
+      _heartbeats(heartbeats),
+      _machine({.node = cfg.node_id,
+                .lease_ttl_ms = cfg.lease_ttl_s * 1000,
+                .fence_margin_ms = cfg.fence_margin_ms}),
+      _data_address(std::move(data_address)),
+      _read_interval_ms(cfg.heartbeat_interval_ms) {}
+
+void agent::note(const etcd_status& s) {
+  ++_status.etcd_calls;
+  if (s.code == etcd_code::unreachable) {
+    ++_status.etcd_failures;
+    if (_status.etcd_reachable || _status.etcd_error.empty())
+      spdlog::warn("event=etcd_unreachable node={} detail=\"{}\"", _cfg.node_id, s.detail);
+    _status.etcd_reachable = false;
+    _status.etcd_error = s.detail;
+  } else {
+    if (!_status.etcd_reachable && !_status.etcd_error.empty())
+      spdlog::info("event=etcd_reachable node={}", _cfg.node_id);
+    _status.etcd_reachable = true;
+    _status.etcd_error = s.ok() ? "" : s.detail;
+    if (!s.ok()) spdlog::warn("event=etcd_error node={} detail=\"{}\"", _cfg.node_id, s.detail);
+  }
+}
+
+etcd_status agent::join() {
+  auto s = _store.register_member(
+      {.id = _cfg.node_id,
+       .zone = _cfg.zone,
+       .management = _cfg.management_ip + ":" + std::to_string(_cfg.heartbeat_port),
+       .data = _data_address},
+      timeout());
+  note(s);
+  if (!s.ok()) return s;
+  s = _store.ensure_shard({.id = _cfg.shard, .vip = _cfg.vip, .zone = _cfg.zone}, timeout());
+  note(s);
+  return s;
+}
+
+local_inputs agent::inputs(time_ms now, const health_report& h) const {
+  local_inputs in;
+  in.health = h.level;
+  in.caught_up = true;  // no replication yet: every node holds what it holds
+  in.in_shard_zone = !_shard_zone.empty() && _shard_zone == _cfg.zone;
+  if (_heartbeats != nullptr)
+    in.healthy_peer_ready = _heartbeats->table().healthy_caught_up_replica(
+        now, _cfg.shard, _shard_zone, 0, _cfg.max_replica_lag);
+  return in;
+}
+
+void agent::step() {
+  time_ms now = vip_lease::now_ms();
+  const health_report h = _health ? _health() : health_report{};
+  if (_heartbeats != nullptr) {
+    heartbeat self;
+    self.node = _cfg.node_id;
+    self.zone = _cfg.zone;
+    self.shard = _cfg.shard;
+    self.node_role = _machine.current();
+    self.health = h.level;
+    for (const auto& r : h.reasons)
+      if (self.reasons.size() < kMaxReasons && !r.empty())
+        self.reasons.push_back(r.substr(0, kMaxReason));
+    self.epoch = static_cast<std::uint64_t>(_machine.epoch());
+    self.canary_latency_us = h.canary_latency_us;
+    _heartbeats->pump(now, self);
+    const auto [epoch, node] = _heartbeats->table().highest_primary(now, _cfg.shard);
+    if (epoch > 0) run(_machine.on_peer_primary(now, node, static_cast<std::int64_t>(epoch)));
+  }
+  _last_inputs = inputs(now, h);
+  run(_machine.tick(now, _last_inputs));
+  now = vip_lease::now_ms();
+  if (now >= _next_read) {
+    _next_read = now + _read_interval_ms;
+    auto r = _store.read_shard(_cfg.shard, timeout());
+    note(r.status);
+    now = vip_lease::now_ms();
+    if (r.status.ok()) {
+      if (r.config) _shard_zone = r.config->zone;
+      _last_inputs = inputs(now, h);
+      run(_machine.on_view(now, r.view, _last_inputs));
+    } else if (r.status.code == etcd_code::unreachable) {
+      run(_machine.on_etcd_unreachable(now));
+    } else {
+      spdlog::error("event=cluster_read_failed node={} detail=\"{}\"", _cfg.node_id,
+                    r.status.detail);
+    }
+  }
+}
+
+void agent::log_transition() {
+  if (_machine.transitions() == _logged_transitions) return;
+  _logged_transitions = _machine.transitions();
+  spdlog::info("event=cluster_role node={} shard={} role={} epoch={} reason=\"{}\"", _cfg.node_id,
+               _cfg.shard, to_string(_machine.current()), _machine.epoch(), _machine.reason());
+}
+
+void agent::run(std::vector<action> first) {
+  log_transition();  // the event that produced `first` may have changed the role
+  std::deque<action> todo(first.begin(), first.end());
+  while (!todo.empty()) {
+    const action a = todo.front();
+    todo.pop_front();
+    std::vector<action> more;
+    switch (a.what) {
+      case action::kind::grant_lease: {
+        const time_ms sent = vip_lease::now_ms();
+        auto r = _etcd.lease_grant(_cfg.lease_ttl_s, timeout());
+        note(r.status);
+        more = r.status.ok()
+                   ? _machine.on_lease_granted(vip_lease::now_ms(), sent, r.id, r.ttl_s * 1000)
+                   : _machine.on_lease_grant_failed(vip_lease::now_ms());
+        break;
+      }
+      case action::kind::claim: {
+        auto r = _store.claim(_cfg.shard, _cfg.node_id, _cfg.vip, a.epoch, a.mod_revision, a.lease,
+                              timeout());
+        note(r.status);
+        // A claim whose reply was lost may have won: the machine then revokes the lease,
+        // which deletes the key. Safe either way; nobody serves until a clean win.
+        more = _machine.on_claim_result(vip_lease::now_ms(), r.status.ok() && r.won,
+                                        r.status.ok() ? r.epoch : 0);
+        break;
+      }
+      case action::kind::renew_lease: {
+        const time_ms sent = vip_lease::now_ms();
+        // Never wait past the fencing deadline for a keepalive, if there is one to meet.
+        time_ms wait = _cfg.etcd_timeout_ms;
+        if (_machine.current() == role::primary)
+          wait = std::clamp<time_ms>(_machine.fence_deadline() - sent, 1, wait);
+        auto r = _etcd.lease_keepalive(a.lease, etcd_client::duration(wait));
+        note(r.status);
+        const time_ms now = vip_lease::now_ms();
+        if (r.alive())
+          more = _machine.on_renewed(now, sent, r.ttl_s * 1000);
+        else if (r.status.ok())
+          more = _machine.on_lease_gone(now);
+        else
+          more = _machine.on_renew_failed(now);
+        break;
+      }
+      case action::kind::revoke_lease: {
+        auto s = _etcd.lease_revoke(a.lease, timeout());
+        if (s.code != etcd_code::not_found) note(s);  // already gone is fine
+        break;
+      }
+      case action::kind::take_vip:
+        _vip.take(a.epoch, a.until);
+        if (_vip_hook) _vip_hook(true, a.epoch);
+        break;
+      case action::kind::extend_vip:
+        _vip.extend(a.until, vip_lease::now_ms());
+        break;
+      case action::kind::release_vip:
+        _vip.release();
+        if (_vip_hook) _vip_hook(false, _machine.epoch());
+        break;
+    }
+    log_transition();
+    todo.insert(todo.end(), more.begin(), more.end());
+  }
+  _status.current = _machine.current();
+  _status.epoch = _machine.epoch();
+  _status.lease = _machine.lease();
+  _status.reason = _machine.reason();
+  _status.transitions = _machine.transitions();
+}
+
+}  // namespace anvil::cluster

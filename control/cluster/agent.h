@@ -1,0 +1,81 @@
+// The cluster agent: the I/O edge around role_machine. Each step() reads the clock and
+// this node's health, pumps heartbeats, ticks the machine, reads the shard from etcd
+// when due, and performs the machine's actions in order (etcd calls with deadlines,
+// VIP take/extend/release on the vip_lease), feeding every result back. It runs on the
+// control side (its own thread or the control loop), never on an lcore; the lcores
+// only read the vip_lease.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "control/cluster/cluster_config.h"
+#include "control/cluster/cluster_store.h"
+#include "control/cluster/etcd_client.h"
+#include "control/cluster/health_input.h"
+#include "control/cluster/heartbeat_service.h"
+#include "control/cluster/role_machine.h"
+#include "control/cluster/vip_lease.h"
+
+namespace anvil::cluster {
+
+// What /v1/cluster and health will report about this node (the next step of issue 15).
+struct agent_status {
+  role current = role::replica;
+  std::int64_t epoch = 0;
+  std::int64_t lease = 0;
+  bool etcd_reachable = false;
+  std::string etcd_error;  // the last failure, empty after a success
+  std::string reason;      // of the last role change
+  std::uint64_t transitions = 0;
+  std::uint64_t etcd_calls = 0, etcd_failures = 0;
+};
+
+class agent {
+ public:
+  // `heartbeats` may be null (no peers: step-down then never happens, since no healthy
+  // replica is known). The references must outlive the agent.
+  // `data_address` is the node's own data-plane address ([network] ip), advertised in
+  // its member record.
+  agent(const cluster_config& cfg, etcd_client& etcd, vip_lease& vip, health_source health,
+        heartbeat_service* heartbeats = nullptr, std::string data_address = "");
+
+  // Registers this member and creates the shard's config if absent (a mismatch with
+  // another node's config is an error: a VIP is never silently redefined).
+  etcd_status join();
+  void step();
+  // Called after every VIP change with (owned, epoch): where the data plane is told to
+  // add the address and send gratuitous ARP, or to drop it.
+  void on_vip_change(std::function<void(bool, std::int64_t)> fn) { _vip_hook = std::move(fn); }
+
+  const agent_status& status() const { return _status; }
+  const role_machine& machine() const { return _machine; }
+  void set_read_interval_ms(time_ms ms) { _read_interval_ms = ms; }
+
+ private:
+  void run(std::vector<action> todo);
+  void log_transition();
+  void note(const etcd_status& s);
+  local_inputs inputs(time_ms now, const health_report& h) const;
+  etcd_client::duration timeout() const { return etcd_client::duration(_cfg.etcd_timeout_ms); }
+
+  cluster_config _cfg;
+  etcd_client& _etcd;
+  cluster_store _store;
+  vip_lease& _vip;
+  health_source _health;
+  heartbeat_service* _heartbeats;
+  role_machine _machine;
+  std::function<void(bool, std::int64_t)> _vip_hook;
+  std::string _data_address;
+  std::string _shard_zone;  // from etcd's shard config; empty until read
+  time_ms _read_interval_ms;
+  time_ms _next_read = 0;
+  local_inputs _last_inputs;
+  agent_status _status;
+  std::uint64_t _logged_transitions = 0;
+};
+
+}  // namespace anvil::cluster

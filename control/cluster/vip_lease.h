@@ -1,0 +1,55 @@
+// The VIP ownership a primary may act on, published by the cluster agent (one writer)
+// and read by whoever answers for the VIP (the lcores, ARP and new connections): "own it
+// until this steady-clock instant". Fencing is therefore enforced by time, by the
+// reader, even when the agent is stuck in an etcd call or descheduled: once the
+// deadline passes, holds() is false without anyone writing anything.
+//
+// Invariants: one writer; readers never block or write; the deadline only moves later
+// while the same ownership lasts (extend), and release() makes holds() false at once.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+namespace anvil::cluster {
+
+class vip_lease {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  static std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(clock::now().time_since_epoch())
+        .count();
+  }
+
+  // Writer (the agent): own the VIP at `epoch` until `until_ms` (steady ms).
+  void take(std::int64_t epoch, std::int64_t until_ms) {
+    _epoch.store(epoch, std::memory_order_relaxed);
+    _until_ms.store(until_ms, std::memory_order_release);
+  }
+  // Only while it still holds at `now_ms`: a lapsed ownership is never revived by a late
+  // extension (a new take() is needed, which the role machine gives only after etcd
+  // confirms).
+  void extend(std::int64_t until_ms, std::int64_t now_ms) {
+    const std::int64_t current = _until_ms.load(std::memory_order_relaxed);
+    if (now_ms < current && until_ms > current)
+      _until_ms.store(until_ms, std::memory_order_release);
+  }
+  void release() { _until_ms.store(kNobody, std::memory_order_release); }
+
+  // Readers: may the VIP be answered for at `now_ms`?
+  bool holds(std::int64_t now_ms) const {
+    return now_ms < _until_ms.load(std::memory_order_acquire);
+  }
+  std::int64_t until_ms() const { return _until_ms.load(std::memory_order_acquire); }
+  std::int64_t epoch() const { return _epoch.load(std::memory_order_relaxed); }
+
+ private:
+  // Below every clock reading: holds() is false for any `now`.
+  static constexpr std::int64_t kNobody = INT64_MIN;
+  alignas(64) std::atomic<std::int64_t> _until_ms{kNobody};
+  std::atomic<std::int64_t> _epoch{0};
+};
+
+}  // namespace anvil::cluster

@@ -244,6 +244,10 @@ handler::outcome handler::text_store(text_ctx& x, text_line& l, std::string_view
   } else if (res.st == cache::status::no_memory) {
     _counters.store_no_memory.add();
   }
+  // The engine says why an add/replace did not store (exists / not_found); memcached's
+  // text reply for both is NOT_STORED (EXISTS and NOT_FOUND are for cas).
+  if (!is_cas && (res.st == cache::status::exists || res.st == cache::status::not_found))
+    res.st = cache::status::not_stored;
   reply(x, l, store_reply(res.st));
   return outcome::done;
 }

@@ -101,6 +101,19 @@ handle_result handler::handle_text(connection& c, std::span<const std::byte> inp
     }
     std::size_t end = nl;
     if (end > 1 && rest[end - 1] == '\r') --end;
+    if (const outcome f = text_fast_get(c, rest.substr(0, end), out); f != outcome::close) {
+      if (f == outcome::sink_full) {
+        if (out.size == 0) {
+          _counters.protocol_errors.add();
+          c._closing = true;
+          continue;
+        }
+        res.sink_full = true;
+        break;
+      }
+      pos += nl + 1;
+      continue;
+    }
     text_line l(rest.substr(0, end));
     std::size_t data_used = 0, need = 0;
     x.close = false;
@@ -129,6 +142,36 @@ handle_result handler::handle_text(connection& c, std::span<const std::byte> inp
   _counters.bytes_read.add(pos);
   _counters.bytes_written.add(out.size - sink_start);
   return res;
+}
+
+// The hot path, memtier's memcache_text GET: "get <key>" or "gets <key>" with exactly one
+// key (no other spaces, no NUL), answered without tokenizing; the reply is the one the
+// general path gives. outcome::close here means "not this shape: take the general path".
+handler::outcome handler::text_fast_get(const connection& c, std::string_view line,
+                                        output_sink& out) {
+  if (line.size() < 5 || line[0] != 'g' || line[1] != 'e' || line[2] != 't') return outcome::close;
+  std::size_t p = 3;
+  const bool cas = line[3] == 's';
+  if (cas) ++p;
+  if (line[p] != ' ' || c._text_resume != 0) return outcome::close;
+  const std::string_view key = line.substr(p + 1);
+  if (key.empty() || key.size() > kMaxKeyLength ||
+      key.find_first_of(std::string_view(" \0", 2)) != std::string_view::npos)
+    return outcome::close;
+  const cache::item_view it = _session.get(key);
+  if (it.found) {
+    if (out.room() < text::value_size(key, it.flags, it.value, cas, it.cas) + 5)
+      return outcome::sink_full;
+    text::put_value(out, key, it.flags, it.value, cas, it.cas);
+    _counters.get_hits.add();
+  } else {
+    if (out.room() < 5) return outcome::sink_full;
+    _counters.get_misses.add();
+  }
+  text::put(out, "END\r\n");
+  _counters.cmd_get.add();
+  if (_prefixes.enabled()) _prefixes.record_get(key, it.found);
+  return outcome::done;
 }
 
 // process_command_ascii(): the first byte picks the family, then exact names and

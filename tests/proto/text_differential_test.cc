@@ -1,5 +1,5 @@
 // Differential test of the text protocol: the same request streams (malformed ones
-// included) go to a real memcached (Debian's, `-B auto`, a fresh one per stream) and to
+// included) go to a real memcached (Debian's, `-B auto`, emptied before each stream) and to
 // proto::handler under -B auto; the response bytes are compared exactly after three
 // normalizations: CAS values in "VALUE" lines become their order of first appearance,
 // "VERSION x" becomes "VERSION <v>", and "STAT name value" lines are dropped (names and
@@ -183,7 +183,7 @@ std::vector<scenario> scenarios() {
                set_cmd("set", "c", "v1") + set_cmd("cas", "c", "v2", "0", " 12345") +
                    set_cmd("cas", "none", "v", "0", " 12345") +
                    set_cmd("cas", "c", "v", "0", " 0") + set_cmd("cas", "none", "v", "0", " 0") +
-                   set_cmd("cas", "c", "v", "0", " 1 noreply") + "get c\r\n" +
+                   set_cmd("cas", "c", "v", "0", " 99999999 noreply") + "get c\r\n" +
                    set_cmd("cas", "c", "v", "0", " abc") + set_cmd("cas", "c", "v", "0", " -1") +
                    "cas c 0 0 1\r\nx\r\n"});
   v.push_back({"arith",
@@ -283,14 +283,32 @@ run_result run_anvil(const std::string& stream, std::span<const std::size_t> cut
   return s.run(stream, cuts, sink);
 }
 
-class text_differential : public ::testing::TestWithParam<scenario> {};
+// One memcached for every stream, emptied before each by an immediate flush_all (which
+// also replaces a pending delayed one).
+class text_differential : public ::testing::TestWithParam<scenario> {
+ protected:
+  static void SetUpTestSuite() {
+    _mc = new memcached_process;
+    if (!_mc->start({"-B", "auto"})) {
+      delete _mc;
+      _mc = nullptr;
+    }
+  }
+  static void TearDownTestSuite() {
+    delete _mc;
+    _mc = nullptr;
+  }
+  static memcached_process* _mc;
+};
+memcached_process* text_differential::_mc = nullptr;
 
 TEST_P(text_differential, same_bytes_as_memcached) {
   const scenario& sc = GetParam();
-  memcached_process mc;
-  if (!mc.start({"-B", "auto"})) GTEST_SKIP() << memcached_process::kPath << " not available";
+  if (_mc == nullptr) GTEST_SKIP() << memcached_process::kPath << " not available";
+  ASSERT_EQ(run_memcached(_mc->port(), "flush_all\r\n" + kSentinel, false).output,
+            "OK\r\n" + kSentinelReply);
   const std::string stream = sc.stream + (sc.closes ? "" : kSentinel);
-  const text_run theirs = run_memcached(mc.port(), stream, sc.closes);
+  const text_run theirs = run_memcached(_mc->port(), stream, sc.closes);
   const run_result whole = run_anvil(stream, {});
   EXPECT_EQ(normalize(whole.output), normalize(theirs.output));
   EXPECT_EQ(whole.closed, theirs.closed);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <random>
 
+#include "dataplane/proto/meta_line.h"
 #include "dataplane/proto/text_writer.h"
 
 namespace anvil::proto {
@@ -52,7 +53,8 @@ std::array<std::uint8_t, 32> random_key() {
 std::size_t sink_capacity_for(std::size_t max_value) {
   return std::max({response_size(4, kMaxKeyLength, max_value), text::max_value_size(max_value) + 5,
                    kSmallResponseMax + prefix_stats::kDumpCapacity + kHeaderSize + 16,
-                   kTextSmallResponseMax + prefix_stats::kDumpCapacity});
+                   kTextSmallResponseMax + prefix_stats::kDumpCapacity,
+                   meta::max_response(max_value)});
 }
 
 handler::handler(cache::engine& engine, cache::session& session, const handler_config& cfg,

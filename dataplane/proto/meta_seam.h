@@ -27,16 +27,14 @@
 // - On done, `data_consumed` = bytes of `after_line` consumed (ms: value + 2; else 0).
 //   The caller then drops the line, its terminator and those bytes.
 // - ctx.close = true: the caller sends what is in ctx.out, then closes the connection.
-// - Counters: bump ctx.counters.cmd_meta once per executed meta command (memcached's
-//   `cmd_meta`), plus the same get/set/touch/delete/incr counters the classic commands
-//   bump for the same work; errors in ctx.counters.protocol_errors.
+// - Counters: the same get/set/touch/delete/incr counters the classic commands bump
+//   for the same work; errors in ctx.counters.protocol_errors. `cmd_meta` counts `me`
+//   only: memcached 1.6.18 bumps it there and nowhere else (probed).
 // - Hot path rules: no allocation, no syscall, no lock of its own, no virtual call.
 // - Quiet mode (`q`) and `mn` need nothing from the caller: responses are written in
 //   request order into ctx.out, which the server sends once the input is drained.
 //
-// Until the meta commands land, meta_stub.cc answers "ERROR\r\n" for every meta line
-// (what a memcached without them would say). The meta implementation replaces
-// meta_stub.cc in dataplane/proto/meson.build (proto_handler_sources) with its files.
+// Implemented by meta_exec.cc (the commands) over meta_parser.h (the line).
 #pragma once
 
 #include <cstddef>

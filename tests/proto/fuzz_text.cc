@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -34,7 +35,9 @@ bool all_digits(std::string_view s) {
 bool known_line(std::string_view l) {
   for (std::string_view p :
        {"END", "STORED", "NOT_STORED", "EXISTS", "NOT_FOUND", "DELETED", "TOUCHED", "OK", "RESET",
-        "ERROR", "CLIENT_ERROR ", "SERVER_ERROR ", "VERSION ", "STAT ", "PREFIX "}) {
+        "ERROR", "CLIENT_ERROR ", "SERVER_ERROR ", "VERSION ", "STAT ", "PREFIX ",
+        // meta replies (VA is checked with its data block below)
+        "HD", "EN", "NS", "EX", "NF", "MN", "ME "}) {
     if (l.starts_with(p)) return true;
   }
   return all_digits(l);
@@ -48,6 +51,14 @@ void check_text(const char* p, std::size_t n) {
     require(eol != std::string_view::npos);
     const std::string_view line = s.substr(0, eol);
     s.remove_prefix(eol + 2);
+    if (line.starts_with("VA ")) {  // meta: VA <bytes> <flags>*, then the data block
+      const std::string_view n = line.substr(3, line.find(' ', 3) - 3);
+      require(all_digits(n));
+      const std::size_t bytes = std::strtoull(std::string(n).c_str(), nullptr, 10);
+      require(s.size() >= bytes + 2 && s.substr(bytes, 2) == "\r\n");
+      s.remove_prefix(bytes + 2);
+      continue;
+    }
     if (!line.starts_with("VALUE ")) {
       require(known_line(line));
       continue;

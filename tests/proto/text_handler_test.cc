@@ -251,11 +251,11 @@ TEST(text_receive, a_data_block_waits_for_all_its_bytes_and_swallows_refused_one
   EXPECT_EQ(s.counters.store_too_large.load(), 1u);
 }
 
-// --- the meta seam before the meta commands exist
+// --- the meta seam: meta lines reach execute_meta (meta_handler_test.cc has the commands)
 
 TEST(text_meta_seam, meta_lines_reach_the_seam) {
   stack s;
-  EXPECT_EQ(s.run("mn\r\nmg foo v\r\nmz foo\r\n").output, "ERROR\r\nERROR\r\nERROR\r\n");
+  EXPECT_EQ(s.run("mn\r\nmg foo v\r\nmz foo\r\n").output, "MN\r\nEN\r\nERROR\r\n");
   EXPECT_TRUE(is_meta_command("ms"));
   EXPECT_FALSE(is_meta_command("mz"));
   EXPECT_FALSE(is_meta_command("mgx"));

@@ -104,7 +104,8 @@ meta_result meta_exec::mg() {
   a.touch_exptime = wire_exptime(f.exptime);
   a.vivify = f.vivify;
   a.vivify_exptime = wire_exptime(_r.t_after_n ? f.exptime : f.autoviv_exptime);
-  a.key_binary = f.key_binary;
+  // memcached does not mark a vivified item's key binary (its k answers the raw key).
+  a.key_binary = false;
   a.recache = f.recache;
   a.recache_exptime = wire_exptime(f.recache_time);
   a.recache_after_touch = _r.t_before_r;

@@ -195,7 +195,9 @@ std::vector<stream_case> streams() {
        "ms Zm9v 2 b c k\r\nhi\r\nmg Zm9v b k v\r\nmg foo k\r\nme Zm9v b\r\n"
        "me foo\r\nmg Zm9 b\r\nmg foo b\r\nmg ==== b\r\nmg A=== b\r\n"
        "mg Zm!9v b k\r\nmg AA==Zm9v b k\r\nms AAE= 1 b k\r\nz\r\nmg AAE= b k v\r\n"
-       "md Zm9v b k q\r\nmg foo v\r\nmd Zm9 b\r\nma Zm9 b\r\nme Zm9 b\r\n"},
+       "md Zm9v b k q\r\nmg foo v\r\nmd Zm9 b\r\nma Zm9 b\r\nme Zm9 b\r\n"
+       "mg Zm9vMQ== b N30 k v\r\nmg Zm9vMQ== b k\r\nmg foo1 k\r\n"
+       "ma YmFy b N0 k\r\nmg bar k\r\n"},
       {"vivify",
        "mg vv N30 v c t s\r\nmg vv N30 v c t\r\nmg vv v t T0\r\nmg vv v t N30\r\n"
        "mg vw N30 T60 t\r\nmg vx T60 N30 t k\r\n"},

@@ -253,6 +253,11 @@ std::vector<stream_case> streams() {
                    " 2 k\r\nhi\r\nmg " + std::string(250, 'a') + " k s\r\nmd " +
                    std::string(251, 'a') + "\r\nma " + std::string(251, 'a') + "\r\nme " +
                    std::string(251, 'a') + "\r\nmg foo\tv k\r\n   mg   foo   v  \r\n"},
+      {"edges",
+       "ms z 0\r\n\r\nmg z s v\r\nmd z I T-1\r\nmg z v\r\nmg w N30 q\r\n"
+       "mg w v N0 t\r\nmg y v N0 t\r\nme y\r\nms e 1 T-1\r\nx\r\nme e\r\n"
+       "ms m 2 I\r\nhi\r\nmg m v\r\nmd m I q\r\nmd m I q\r\nmg m c v\r\nmg m\r\n"
+       "ma m\r\nms c 1\r\n1\r\nmd c I\r\nma c v\r\nmg c v\r\nmg c v\r\n"},
       {"too_large",
        "ms big 2\r\nhi\r\nms big 2097152 T0\r\n" + std::string(2097152, 'x') + "\r\nmg big v\r\n"},
       {"big_value", "ms big 500000\r\n" + std::string(500000, 'v') + "\r\nmg big s v\r\n"},

@@ -14,6 +14,7 @@ bool is_pow2(std::size_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
 engine::impl::impl(const engine_config& c) : cfg(c) {
   if (!cfg.time) throw std::invalid_argument("engine_config.time is required");
+  epoch = cfg.time->now();
   if (hwloc_topology_init(&topo_owner.t) == 0) {
     if (hwloc_topology_load(topo_owner.t) == 0) {
       topo = topo_owner.t;

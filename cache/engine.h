@@ -89,6 +89,44 @@ struct item_view {
   std::string_view value;
   std::uint32_t flags = 0;
   cas_t cas = 0;
+  // Additions for the meta commands (issue 16). The item state as it was *before* this
+  // request touched it (memcached's h/l answer "hit before?" and "last access"):
+  std::uint32_t expires_at = 0;   // absolute unix time, 0 = never
+  std::uint32_t last_access = 0;  // unix time of the last hit, or of the store
+  bool fetched = false;           // read since it was stored
+  bool win_sent = false;          // a client already holds the recache token (Z)
+  bool stale = false;             // invalidated: serve with X, recache (meta delete I)
+  bool key_binary = false;        // stored with a base64 key (meta b)
+};
+
+// Extra store behaviour for the meta commands; the defaults are a plain store.
+struct store_options {
+  bool key_binary = false;  // remember that the key came base64-encoded
+  // With expected_cas != 0 (set/replace): a CAS *older* than the item's still stores,
+  // but the new item is stale, keeps the old expiry and recache-token state (ms I).
+  bool invalidate = false;
+  cas_t new_cas = 0;  // the CAS to give the new item (meta E); 0 = the next one
+};
+
+// Meta get (mg): one lookup that may also touch, vivify and hand out the recache token.
+struct meta_get_args {
+  bool bump = true;    // mark fetched + last access (false: memcached's u flag)
+  bool touch = false;  // T: new expiry on a hit
+  exptime_t touch_exptime = 0;
+  bool vivify = false;  // N: on a miss, create an empty item with this expiry
+  exptime_t vivify_exptime = 0;
+  bool key_binary = false;  // the vivified item's key came base64-encoded
+  bool recache = false;     // R: win when the remaining TTL is below recache_seconds
+  exptime_t recache_exptime = 0;
+  bool recache_after_touch = false;  // compare with the expiry after T (T came before R)
+};
+
+struct meta_get_result {
+  item_view item;                    // the item after the request (touched copy), state before it
+  bool created = false;              // vivified by this request
+  bool won = false;                  // this request holds the recache token (W)
+  std::uint32_t expires_before = 0;  // the expiry before T (absolute, 0 = never)
+  bool no_memory = false;  // a touch or vivify could not get memory (the lookup still answers)
 };
 
 struct store_result {
@@ -100,7 +138,16 @@ struct arith_result {
   status st = status::ok;
   std::uint64_t value = 0;  // the new value on success
   cas_t cas = 0;
-  bool created = false;  // the key was missing and was created with `initial`
+  bool created = false;              // the key was missing and was created with `initial`
+  std::uint32_t expires_at = 0;      // the item's expiry after the operation (0 = never)
+  std::uint32_t expires_before = 0;  // ... and before it (an existing item; 0 = never)
+};
+
+// Extra incr/decr behaviour for meta arithmetic (ma); the defaults change nothing.
+struct arith_options {
+  bool set_exptime = false;  // T: give the item this expiry on success
+  exptime_t exptime = 0;
+  cas_t new_cas = 0;  // E: the CAS to give the result; 0 = the next one
 };
 
 // One live item as seen by iteration (snapshots) and fed back by restore.
@@ -159,11 +206,26 @@ class session {
   // result would be oversized returns too_large and keeps it.
   store_result store(store_mode mode, std::string_view key, std::string_view value,
                      std::uint32_t flags, exptime_t exptime, cas_t expected_cas = 0);
+  store_result store(store_mode mode, std::string_view key, std::string_view value,
+                     std::uint32_t flags, exptime_t exptime, cas_t expected_cas,
+                     const store_options& opt);
   status remove(std::string_view key, cas_t expected_cas = 0);
+  // Meta delete I: instead of removing, give the item a new CAS (opt.new_cas or the
+  // next), mark it stale, clear its recache token, and with set_exptime a new expiry.
+  // not_found / exists (CAS mismatch) / no_memory as for remove and store.
+  store_result invalidate(std::string_view key, cas_t expected_cas, bool set_exptime,
+                          exptime_t exptime, cas_t new_cas = 0);
   // incr wraps at 2^64, decr floors at 0. A missing key is created with `initial`
   // (flags 0) unless exptime == 0xffffffff, which gives not_found.
   arith_result incr_decr(std::string_view key, bool incr, std::uint64_t delta,
                          std::uint64_t initial, exptime_t exptime, cas_t expected_cas = 0);
+  arith_result incr_decr(std::string_view key, bool incr, std::uint64_t delta,
+                         std::uint64_t initial, exptime_t exptime, cas_t expected_cas,
+                         const arith_options& opt);
+  // Meta get: see meta_get_args. Counts a hit or a miss like get().
+  meta_get_result meta_get(std::string_view key, const meta_get_args& args);
+  // The item as it is, changing nothing (no hit/miss counted, not marked fetched): me.
+  item_view peek(std::string_view key);
   store_result touch(std::string_view key, exptime_t exptime);
   item_view get_and_touch(std::string_view key, exptime_t exptime);
   // Invalidate every item stored before now + delay_seconds (0 = now). One pending

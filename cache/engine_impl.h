@@ -54,8 +54,26 @@ struct engine::impl {
   std::atomic<std::uint64_t> flush_state{0};
 
   std::uint32_t now() const { return cfg.time->now(); }
+  // Item last-access times are kept relative to this (item_state, 28 bits).
+  std::uint32_t epoch = 0;
+  std::uint32_t rel_time(std::uint32_t t) const { return t > epoch ? t - epoch : 0; }
   partition_stats stats(std::size_t p) const;
 };
+
+// Header + key of a new item at r (state word included); returns where the value goes.
+inline std::byte* write_head(const reservation& r, std::string_view key, std::uint32_t vlen,
+                             std::uint64_t cas, std::uint32_t flags, std::uint32_t expires_at,
+                             std::uint32_t state) {
+  const std::uint32_t h = write_item_header(r.p, key, vlen, cas, flags, expires_at, state);
+  return r.p + h + key.size();
+}
+
+// Arena bytes of an item (padding included): what reserve() is asked for.
+inline std::size_t item_size(std::string_view key, std::size_t vlen, std::uint64_t cas,
+                             std::uint32_t flags, std::uint32_t expires_at) {
+  return align_item(item_header_len(static_cast<std::uint32_t>(vlen), cas, flags, expires_at) +
+                    key.size() + vlen);
+}
 
 // A record session::for_each_item reported: its arena offset and its segment's
 // incarnation (session::record_walk, for_each_stale).
@@ -133,6 +151,15 @@ struct session::impl {
     return {p, part, part->split(h)};
   }
   void drop_key(located& l, std::string_view key, std::uint32_t now);
+  // Links an empty item carrying the recache token (session_meta.cc).
+  std::uint64_t vivify(located& l, std::string_view key, exptime_t exptime, bool key_binary,
+                       std::uint32_t now, bool* created);
+  // The view of an item, its state word included (session.cc).
+  item_view view_of(const std::byte* p, const item_fields& f) const;
+  // A hit: fetched, last access = now (stores only when the word changes).
+  void mark_fetched(const std::byte* p, std::uint32_t now) const;
+  // The state word of a new item: these flags, last access = now.
+  std::uint32_t fresh_state(std::uint32_t flags, std::uint32_t now) const;
   // Copies the item with a new expiry (same CAS); returns its slot value, 0 when absent.
   std::uint64_t touch_item(located& l, std::string_view key, exptime_t exptime, std::uint32_t now,
                            item_fields* out, bool* no_memory);

@@ -377,7 +377,11 @@ bool partition::keep_locked(std::uint64_t off, const item_fields& f, const key_h
     o.max_expiry = kNeverExpires;
   else if (o.max_expiry != kNeverExpires)
     o.max_expiry = std::max(o.max_expiry, f.expires_at);
-  std::memcpy(at(to), at(off), len);  // same bytes, same CAS: the item moves, it is not rewritten
+  // Same bytes, same CAS: the item moves, it is not rewritten. The state word is the one
+  // part readers may change meanwhile, so it is copied with atomics (here and again
+  // under the bucket locks, where a recache win is set).
+  std::memcpy(at(to) + kItemStateBytes, at(off) + kItemStateBytes, len - kItemStateBytes);
+  item_state::store(at(to), item_state::load(at(off)));
   bool moved = false;
   bool walking = false;
   {
@@ -392,6 +396,7 @@ bool partition::keep_locked(std::uint64_t off, const item_fields& f, const key_h
       for (unsigned i = 0; i < kSlotsPerBucket && !moved; ++i) {
         const std::uint64_t s = b.slot[i].load(std::memory_order_relaxed);
         if (slot_item(s) != want) continue;
+        item_state::store(at(to), item_state::load(at(off)));
         // Release: the copied bytes are visible to whoever loads the new slot. The old
         // copy stays readable for readers that hold it until their next quiescent point.
         b.slot[i].store(make_slot(k.tag, to) | (s & kSlotAltBit), std::memory_order_release);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <charconv>
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -22,16 +23,31 @@ inline std::uint32_t absolute_expiry(exptime_t exptime, std::uint32_t now) {
   return exptime;
 }
 
-// memcached's safe_strtoull on item data: decimal digits, optionally followed by spaces
-// (memcached pads in-place results with spaces); at most UINT64_MAX. Empty is invalid.
+// memcached's safe_strtoull on item data (do_add_delta reads the value, which it stores
+// followed by "\r\n"): optional leading whitespace, an optional sign, decimal digits,
+// then the end or a whitespace character (whatever follows it is ignored: "1 2" reads
+// 1); at most UINT64_MAX; a '-' that makes a number at or above 2^63 is refused (a
+// smaller negative wraps, as strtoull does). Anything else is not a number.
 inline bool parse_counter(std::string_view v, std::uint64_t& out) {
-  std::size_t end = v.size();
-  while (end > 0 && (v[end - 1] == ' ' || v[end - 1] == '\r' || v[end - 1] == '\n')) --end;
-  if (end == 0) return false;
-  for (std::size_t i = 0; i < end; ++i)
-    if (v[i] < '0' || v[i] > '9') return false;
-  const auto r = std::from_chars(v.data(), v.data() + end, out);
-  return r.ec == std::errc() && r.ptr == v.data() + end;
+  const auto space = [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+  };
+  std::size_t i = 0;
+  while (i < v.size() && space(v[i])) ++i;
+  bool negative = false;
+  if (i < v.size() && (v[i] == '+' || v[i] == '-')) negative = v[i++] == '-';
+  const std::size_t digits = i;
+  std::uint64_t n = 0;
+  for (; i < v.size() && v[i] >= '0' && v[i] <= '9'; ++i) {
+    const auto d = static_cast<std::uint64_t>(v[i] - '0');
+    if (n > (~std::uint64_t{0} - d) / 10) return false;  // ERANGE
+    n = n * 10 + d;
+  }
+  if (i == digits || (i < v.size() && !space(v[i]))) return false;
+  if (negative) n = std::uint64_t{0} - n;
+  if (negative && static_cast<std::int64_t>(n) < 0) return false;
+  out = n;
+  return true;
 }
 
 // Decimal text of v into buf (at least 20 bytes); returns the length.

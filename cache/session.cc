@@ -18,30 +18,40 @@ constexpr std::uint64_t kRestoreCasStride = std::uint64_t{1} << 16;
 
 bool bad_key(std::string_view key) { return key.empty() || key.size() > kMaxKeyLength; }
 
-item_view view_of(const std::byte* p, const item_fields& f) {
+}  // namespace
+
+item_view session::impl::view_of(const std::byte* p, const item_fields& f) const {
   item_view v;
   v.found = true;
   v.key = item_key(p, f);
   v.value = item_value(p, f);
   v.flags = f.flags;
   v.cas = f.cas;
+  v.expires_at = f.expires_at;
+  const std::uint32_t w = item_state::load(p);
+  v.last_access = e->epoch + item_state::time_of(w);
+  v.fetched = (w & item_state::kFetched) != 0;
+  v.win_sent = (w & item_state::kWinSent) != 0;
+  v.stale = (w & item_state::kStale) != 0;
+  v.key_binary = (w & item_state::kKeyBinary) != 0;
   return v;
 }
 
-// Header + key of a new item at r; returns where the value goes.
-std::byte* write_head(const reservation& r, std::string_view key, std::uint32_t vlen,
-                      std::uint64_t cas, std::uint32_t flags, std::uint32_t expires_at) {
-  const std::uint32_t h = write_item_header(r.p, key, vlen, cas, flags, expires_at);
-  return r.p + h + key.size();
+// A hit: fetched, last access now. Stores only when the word changes (once per second
+// for a hot item), so a hot key's item line is not written on every read.
+void session::impl::mark_fetched(const std::byte* p, std::uint32_t now) const {
+  std::atomic_ref<std::uint32_t> r = item_state::word(p);
+  const std::uint32_t t = e->rel_time(now);
+  std::uint32_t w = r.load(std::memory_order_relaxed);
+  for (;;) {
+    const std::uint32_t nw = item_state::with_time(w | item_state::kFetched, t);
+    if (nw == w || r.compare_exchange_weak(w, nw, std::memory_order_relaxed)) return;
+  }
 }
 
-std::size_t item_size(std::string_view key, std::size_t vlen, std::uint64_t cas,
-                      std::uint32_t flags, std::uint32_t expires_at) {
-  return item_header_len(static_cast<std::uint32_t>(vlen), cas, flags, expires_at) + key.size() +
-         vlen;
+std::uint32_t session::impl::fresh_state(std::uint32_t flags, std::uint32_t now) const {
+  return item_state::with_time(flags, e->rel_time(now));
 }
-
-}  // namespace
 
 std::uint64_t session::impl::next_cas() {
   // Acquire pairs with raise_cas_counter's release: after a raise we take a new block.
@@ -93,7 +103,9 @@ item_view session::get(std::string_view key) {
       bump(c.hits);
       l.part->note_access(slot_offset(slot));
       s.note_view(l.p, slot_offset(slot));
-      return view_of(p, f);
+      const item_view v = s.view_of(p, f);
+      s.mark_fetched(p, now);
+      return v;
     }
   }
   bump(c.misses);
@@ -157,7 +169,8 @@ void session::get_batch(std::span<const std::string_view> keys, std::span<item_v
             bump(s.ctr[l.p].hits);
             l.part->note_access(slot_offset(slot));
             s.note_view(l.p, slot_offset(slot));
-            v = view_of(p, f);
+            v = s.view_of(p, f);
+            s.mark_fetched(p, now);
             continue;
           }
         }
@@ -178,7 +191,14 @@ void session::impl::drop_key(located& l, std::string_view key, std::uint32_t now
 
 store_result session::store(store_mode mode, std::string_view key, std::string_view value,
                             std::uint32_t flags, exptime_t exptime, cas_t expected_cas) {
+  return store(mode, key, value, flags, exptime, expected_cas, store_options{});
+}
+
+store_result session::store(store_mode mode, std::string_view key, std::string_view value,
+                            std::uint32_t flags, exptime_t exptime, cas_t expected_cas,
+                            const store_options& opt) {
   impl& s = *_impl;
+  const std::uint32_t base_state = opt.key_binary ? item_state::kKeyBinary : 0;
   if (bad_key(key)) return {status::bad_key, 0};
   impl::scope scope(s);
   const std::uint32_t now = s.e->now();
@@ -198,28 +218,42 @@ store_result session::store(store_mode mode, std::string_view key, std::string_v
     }
     // Lock-free pre-checks: a failure observed here is a valid answer (linearizes at the
     // read) and saves writing an item that would never be linked.
+    // ms I (opt.invalidate): an older CAS still stores, as a stale item with the current
+    // item's expiry; decided here so the item is written whole before the lock, and
+    // confirmed under it (a change in between answers exists, as any CAS race does).
+    bool stale_store = false;
+    std::uint32_t stale_exp = 0;
     if (mode == store_mode::add || mode == store_mode::replace || expected_cas != 0) {
       const std::uint64_t sl = l.part->find(l.k, key);
       bool present = false;
       std::uint64_t cur_cas = 0;
+      std::uint32_t cur_exp = 0;
       if (sl != 0) {
         const item_fields f = read_item(l.part->at(slot_offset(sl)));
         present = l.part->live(slot_offset(sl), f, now);
         cur_cas = f.cas;
+        cur_exp = f.expires_at;
       }
       if (expected_cas != 0 && !present) return {status::not_found, 0};
       if (expected_cas != 0 && cur_cas != expected_cas) {
-        bump(ctx.ctr->cas_mismatches);
-        return {status::exists, 0};
+        if (!opt.invalidate || expected_cas > cur_cas) {
+          bump(ctx.ctr->cas_mismatches);
+          return {status::exists, 0};
+        }
+        stale_store = true;
+        stale_exp = cur_exp;
       }
       if (mode == store_mode::add && present) return {status::exists, 0};
       if (mode == store_mode::replace && !present) return {status::not_found, 0};
     }
-    const std::uint64_t cas = s.next_cas();
-    const std::size_t n = item_size(key, value.size(), cas, flags, exp);
-    const reservation r = l.part->reserve(n, exp, ctx);
+    const std::uint32_t item_exp = stale_store ? stale_exp : exp;
+    const std::uint64_t cas = opt.new_cas != 0 ? opt.new_cas : s.next_cas();
+    const std::size_t n = item_size(key, value.size(), cas, flags, item_exp);
+    const reservation r = l.part->reserve(n, item_exp, ctx);
     if (!r.ok()) return {status::no_memory, 0};
-    std::byte* vp = write_head(r, key, static_cast<std::uint32_t>(value.size()), cas, flags, exp);
+    std::byte* vp =
+        write_head(r, key, static_cast<std::uint32_t>(value.size()), cas, flags, item_exp,
+                   s.fresh_state(base_state | (stale_store ? item_state::kStale : 0), now));
     if (!value.empty()) std::memcpy(vp, value.data(), value.size());
     store_result res{status::ok, cas};
     {
@@ -232,8 +266,16 @@ store_result session::store(store_mode mode, std::string_view key, std::string_v
           l.part->unlink_locked(cur, ctx, l.part->dead_reason(f, now));
           cur = nullptr;
         } else if (expected_cas != 0 && f.cas != expected_cas) {
-          bump(ctx.ctr->cas_mismatches);
-          res = {status::exists, 0};
+          if (stale_store && expected_cas < f.cas && f.expires_at == stale_exp) {
+            // The new item is not visible yet: it takes the old recache-token state.
+            const std::uint32_t old_w = item_state::load(l.part->at(off));
+            item_state::store(r.p, item_state::load(r.p) | (old_w & item_state::kWinSent));
+          } else {
+            bump(ctx.ctr->cas_mismatches);
+            res = {status::exists, 0};
+          }
+        } else if (stale_store) {
+          res = {status::exists, 0};  // changed to the very CAS given: a race, answer as one
         }
       }
       if (res.st == status::ok) {
@@ -271,7 +313,7 @@ store_result session::store(store_mode mode, std::string_view key, std::string_v
       return {status::exists, 0};
     }
     const std::size_t vlen = std::size_t{f.value_len} + value.size();
-    const std::uint64_t cas = s.next_cas();
+    const std::uint64_t cas = opt.new_cas != 0 ? opt.new_cas : s.next_cas();
     const std::size_t n = item_size(key, vlen, cas, f.flags, f.expires_at);
     // Same bound as a plain store (widest CAS), so the limit does not move with the CAS.
     // Unlike an oversized set, an append that would overflow keeps the old value.
@@ -279,8 +321,8 @@ store_result session::store(store_mode mode, std::string_view key, std::string_v
       return {status::too_large, 0};
     const reservation r = l.part->reserve(n, f.expires_at, ctx);
     if (!r.ok()) return {status::no_memory, 0};
-    std::byte* vp =
-        write_head(r, key, static_cast<std::uint32_t>(vlen), cas, f.flags, f.expires_at);
+    std::byte* vp = write_head(r, key, static_cast<std::uint32_t>(vlen), cas, f.flags, f.expires_at,
+                               s.fresh_state(base_state, now));
     bool done = false;
     {
       pair_lock lk(*l.part, l.k);
@@ -336,6 +378,12 @@ status session::remove(std::string_view key, cas_t expected_cas) {
 
 arith_result session::incr_decr(std::string_view key, bool incr, std::uint64_t delta,
                                 std::uint64_t initial, exptime_t exptime, cas_t expected_cas) {
+  return incr_decr(key, incr, delta, initial, exptime, expected_cas, arith_options{});
+}
+
+arith_result session::incr_decr(std::string_view key, bool incr, std::uint64_t delta,
+                                std::uint64_t initial, exptime_t exptime, cas_t expected_cas,
+                                const arith_options& opt) {
   impl& s = *_impl;
   if (bad_key(key)) return {status::bad_key, 0, 0};
   impl::scope scope(s);
@@ -365,6 +413,7 @@ arith_result session::incr_decr(std::string_view key, bool incr, std::uint64_t d
     }
     std::uint32_t flags = f.flags;
     std::uint32_t exp = f.expires_at;
+    if (present && opt.set_exptime) exp = absolute_expiry(opt.exptime, now);
     if (!present) {
       if (exptime == 0xffffffffu) return {status::not_found, 0, 0};
       value = initial;
@@ -372,12 +421,14 @@ arith_result session::incr_decr(std::string_view key, bool incr, std::uint64_t d
       exp = absolute_expiry(exptime, now);
     }
     const std::size_t len = format_counter(value, text);
-    const std::uint64_t cas = s.next_cas();
+    const std::uint64_t cas = opt.new_cas != 0 ? opt.new_cas : s.next_cas();
     const std::size_t n = item_size(key, len, cas, flags, exp);
     if (n > s.e->cfg.max_item_size) return {status::too_large, 0, 0};
     const reservation r = l.part->reserve(n, exp, ctx);
     if (!r.ok()) return {status::no_memory, 0, 0};
-    std::memcpy(write_head(r, key, static_cast<std::uint32_t>(len), cas, flags, exp), text, len);
+    std::memcpy(
+        write_head(r, key, static_cast<std::uint32_t>(len), cas, flags, exp, s.fresh_state(0, now)),
+        text, len);
     bool done = false;
     {
       pair_lock lk(*l.part, l.k);
@@ -385,6 +436,8 @@ arith_result session::incr_decr(std::string_view key, bool incr, std::uint64_t d
       if (present) {
         if (cur && cur->load(std::memory_order_relaxed) == sl &&
             read_item(l.part->at(slot_offset(sl))).cas == f.cas) {
+          // memcached rewrites a counter in place: the item keeps its state.
+          item_state::store(r.p, item_state::load(l.part->at(slot_offset(sl))));
           l.part->replace_locked(cur, make_slot(l.k.tag, r.off), ctx);
           done = true;
         }
@@ -406,7 +459,7 @@ arith_result session::incr_decr(std::string_view key, bool incr, std::uint64_t d
       }
     }
     l.part->commit(r);
-    if (done) return {status::ok, value, cas, !present};
+    if (done) return {status::ok, value, cas, !present, exp, f.expires_at};
   }
 }
 
@@ -427,7 +480,7 @@ std::uint64_t session::impl::touch_item(located& l, std::string_view key, exptim
       *no_memory = true;
       return 0;
     }
-    std::byte* vp = write_head(r, key, f.value_len, f.cas, f.flags, exp);
+    std::byte* vp = write_head(r, key, f.value_len, f.cas, f.flags, exp, 0);
     bool done = false;
     {
       pair_lock lk(*l.part, l.k);
@@ -438,6 +491,8 @@ std::uint64_t session::impl::touch_item(located& l, std::string_view key, exptim
         if (cf.cas == f.cas) {
           const std::string_view v = item_value(op, cf);
           if (!v.empty()) std::memcpy(vp, v.data(), v.size());
+          // Same item, new expiry: it keeps its state (fetched, token, stale, last access).
+          item_state::store(r.p, item_state::load(op));
           l.part->replace_locked(cur, make_slot(l.k.tag, r.off), c);
           done = true;
         }
@@ -460,8 +515,9 @@ store_result session::touch(std::string_view key, exptime_t exptime) {
   s.check_flush(l.p, now);
   item_fields f;
   bool no_memory = false;
-  if (s.touch_item(l, key, exptime, now, &f, &no_memory) == 0)
-    return {no_memory ? status::no_memory : status::not_found, 0};
+  const std::uint64_t sl = s.touch_item(l, key, exptime, now, &f, &no_memory);
+  if (sl == 0) return {no_memory ? status::no_memory : status::not_found, 0};
+  s.mark_fetched(l.part->at(slot_offset(sl)), now);  // memcached's touch bumps the item
   return {status::ok, f.cas};
 }
 
@@ -481,7 +537,9 @@ item_view session::get_and_touch(std::string_view key, exptime_t exptime) {
   }
   bump(s.ctr[l.p].hits);
   s.note_view(l.p, slot_offset(sl));
-  return view_of(l.part->at(slot_offset(sl)), f);
+  const item_view v = s.view_of(l.part->at(slot_offset(sl)), f);
+  s.mark_fetched(l.part->at(slot_offset(sl)), now);
+  return v;
 }
 
 void session::flush(std::uint32_t delay_seconds) {
@@ -554,7 +612,7 @@ status session::restore(const item_record& rec) {
   const reservation r = l.part->reserve(n, rec.expires_at, ctx);
   if (!r.ok()) return status::no_memory;
   std::byte* vp = write_head(r, rec.key, static_cast<std::uint32_t>(rec.value.size()), cas,
-                             rec.flags, rec.expires_at);
+                             rec.flags, rec.expires_at, s.fresh_state(0, now));
   if (!rec.value.empty()) std::memcpy(vp, rec.value.data(), rec.value.size());
   status st = status::ok;
   {

@@ -169,6 +169,12 @@ void apply_extended(server_config& c, const std::vector<std::string>& opts) {
   }
 }
 
+// memcached's -B values.
+std::string protocol_binding(const std::string& field, const std::string& v) {
+  if (v == "auto" || v == "binary" || v == "ascii") return v;
+  throw config_error(field, "'" + v + "' is not a protocol (auto | binary | ascii)");
+}
+
 using setter = std::function<void(const std::string& field, const toml::node&)>;
 using schema_map = std::map<std::string, std::map<std::string, setter>>;
 
@@ -190,6 +196,7 @@ schema_map make_schema(server_config& c) {
             text([&](auto f, auto v) { c.max_connections = positive(f, v, 10'000'000); })},
            {"max_item_size", text([&](auto f, auto v) { c.max_item_size = item_size(f, v); })},
            {"sasl", text([&](auto f, auto v) { c.sasl = boolean(f, v); })},
+           {"protocol", text([&](auto f, auto v) { c.protocol = protocol_binding(f, v); })},
            {"sasl_credentials", text([&](auto, auto v) { c.sasl_credentials = v; })},
        }},
       {"cache",
@@ -475,7 +482,7 @@ server_config load_config(const std::vector<std::string>& args) {
   CLI::App app{"anvil: a kernel-bypass memcached-binary cache appliance", "anvil"};
   app.set_version_flag("--version", "anvil 0.1.0");
   app.get_formatter()->column_width(34);
-  std::string config, p, U, m, t, c, I, l;
+  std::string config, p, U, m, t, c, I, l, B;
   std::vector<std::string> o;
   bool S = false, require_snapshots = false;
   int v = 0;
@@ -490,6 +497,7 @@ server_config load_config(const std::vector<std::string>& args) {
   app.add_option("-l,--listen", l, "the node's IPv4 address (network.ip)");
   app.add_option("-o,--extended", o,
                  "memcached extended options: idle_timeout=N (server.idle_timeout_s)");
+  app.add_option("-B,--protocol", B, "auto | binary | ascii (default auto: per connection)");
   app.add_flag("-S,--enable-sasl", S, "require SASL authentication");
   app.add_flag("-v,--verbose", v, "more logging (-vv: even more)");
   app.add_flag("--require-snapshots", require_snapshots,
@@ -525,6 +533,7 @@ server_config load_config(const std::vector<std::string>& args) {
     cfg.ip = l;
   }
   apply_extended(cfg, o);
+  if (app.count("-B")) cfg.protocol = protocol_binding("-B/--protocol", B);
   if (S) cfg.sasl = true;
   if (require_snapshots) cfg.snapshot_require = true;
   if (cfg.snapshot_require && cfg.snapshot_dir.empty())
@@ -550,6 +559,16 @@ server_config load_config(const std::vector<std::string>& args) {
                            " bytes, -I/--max-item-size): an item never spans segments");
   if (cfg.tcp_port == 0 && cfg.udp_port == 0)
     throw config_error("-p/--port", "TCP and UDP are both off: nothing to serve");
+  // memcached: "You cannot allow the ASCII protocol while using SASL"; without -B, -S
+  // selects binary.
+  if (cfg.sasl && cfg.protocol != "binary") {
+    if (app.count("-B") || cfg.protocol == "ascii")
+      throw config_error(app.count("-B") ? "-B/--protocol" : "memcached.protocol",
+                         "'" + cfg.protocol +
+                             "' with SASL (-S): the text protocol has no authentication; "
+                             "use binary");
+    cfg.protocol = "binary";
+  }
   if (cfg.sasl && cfg.sasl_credentials.empty())
     throw config_error("-S/--enable-sasl",
                        "needs memcached.sasl_credentials (a file of user:pbkdf2-sha256:... "

@@ -29,6 +29,9 @@ struct server_config {
   unsigned max_connections = 1024;
   std::uint64_t max_item_size = 1024 * 1024;
   bool sasl = false;
+  // -B / [memcached] protocol: "auto" (the first byte of a connection picks binary or
+  // text), "binary" or "ascii". SASL needs binary (memcached refuses -S with ASCII).
+  std::string protocol = "auto";
   std::string sasl_credentials;  // [memcached] sasl_credentials: file for -S (SASL PLAIN)
   int verbosity = 0;
 

@@ -236,9 +236,9 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
   }
   spdlog::info(
       "event=started lcores={} cpus={} mac={} ip={} tcp_port={} udp_port={} idle={} "
-      "handler=cache_server sasl={} tcp_rx_buffer={} tcp_tx_buffer={} partitions={}",
+      "handler=cache_server protocol={} sasl={} tcp_rx_buffer={} tcp_tx_buffer={} partitions={}",
       ports.size(), cpu_text(cpus), mac_text(ports[0]->mac()), cfg.ip, cfg.tcp_port, cfg.udp_port,
-      cfg.idle.mode == server::idle_policy::kind::busy_poll ? "busy-poll" : "backoff",
+      cfg.idle.mode == server::idle_policy::kind::busy_poll ? "busy-poll" : "backoff", cfg.protocol,
       setup.sasl ? "on" : "off", sc.tcp.rx_buffer, sc.tcp.tx_buffer,
       setup.engine->partition_count());
 
@@ -460,6 +460,10 @@ int run(int argc, char** argv) {
     const auto b = server::tcp_buffers(cfg.max_item_size);
     sc.tcp.rx_buffer = b.rx;
     sc.tcp.tx_buffer = b.tx;
+    setup.server.proto.max_get_line = b.rx - 1;  // a get line and its "\n" fit the buffer
+    setup.server.proto.protocols = cfg.protocol == "binary"  ? proto::binding::binary
+                                   : cfg.protocol == "ascii" ? proto::binding::ascii
+                                                             : proto::binding::auto_detect;
     auto ns = [](double s) { return static_cast<anvil::net::nanos>(s * 1e9); };
     sc.tcp.idle_timeout = ns(cfg.idle_timeout_s);
     sc.tcp.fin_wait_2_timeout = ns(cfg.fin_wait_2_timeout_s);

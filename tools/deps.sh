@@ -18,6 +18,8 @@ packages=(
   memcached libmemcached-tools python3 python3-pylibmc
   # high availability: etcd (tests start their own on loopback) and the HTTP client for its gateway
   etcd-server etcd-client libcpp-httplib-dev
+  # text-protocol clients (issue 16)
+  python3-pymemcache python3-memcache libcache-memcached-fast-perl
   # storage fault tests
   e2fsprogs util-linux
   # snapshot benchmark baseline (bench_io: O_DIRECT sequential write bandwidth)

@@ -16,7 +16,9 @@
 # servers, so drift in background load hits both alike.
 #
 # Load (tools/loadgen, anvil-loadgen): memcached binary protocol, plain GET/SET with
-# opaque 0 (memtier's pattern), GET_RATIO GETs, VALUE-byte values, KEYS keys chosen
+# opaque 0 (memtier's pattern), or with PROTOCOLS="memcache_binary memcache_text" both
+# memtier patterns, each point run once per protocol against the same server instance
+# (results SERVER-binary-cN / SERVER-text-cN, plus a text/binary table), GET_RATIO GETs, VALUE-byte values, KEYS keys chosen
 # uniformly and all set beforehand, PIPELINE requests outstanding per connection, every
 # GET hit verified, WARMUP unrecorded seconds, then DURATION measured seconds per point.
 #
@@ -46,6 +48,7 @@ SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 ANVIL_IDLE=${ANVIL_IDLE:-busy-poll}
 SERVERS=${SERVERS:-"memcached anvil"}
+PROTOCOLS=${PROTOCOLS:-memcache_binary}
 MEMORY_MB=${MEMORY_MB:-256}
 BOOST=${BOOST:-1}
 JOBS=${JOBS:-2}
@@ -149,7 +152,13 @@ loadgen() {  # CLIENT_NS JSON [args...]: anvil-loadgen on CLIENT_CPU, in the bac
   return "$rc"
 }
 
-point_args() { PARGS=(-c "$1" -P "$PIPELINE" -r "$GET_RATIO" -w "$WARMUP" -D "$DURATION" --no-prefill --verify); }
+point_args() {
+  PARGS=(-c "$1" -P "$PIPELINE" -r "$GET_RATIO" -w "$WARMUP" -D "$DURATION" --no-prefill --verify
+    --protocol "$2")
+}
+# Result name of a point: SERVER alone with one protocol, SERVER-binary / SERVER-text
+# with several.
+label() { if [[ $PROTOCOLS == *" "* ]]; then echo "$1-${2#memcache_}"; else echo "$1"; fi; }
 
 start_memcached() {
   ip netns exec "$MC_STACK_NS" taskset -c "$SERVER_CPU" memcached -t 1 -U 0 -l "$SERVER_IP" \
@@ -207,20 +216,22 @@ CONF
 # One measured point: writes $OUT/SERVER-cCONNS.json and .cpu ("server_ns requests
 # window_ns": server CPU over the point, requests it served, the window's length).
 point() {
-  local server=$1 c=$2 json="$OUT/$1-c$2.json" rc=0
+  local server=$1 c=$2 proto=$3 name
+  name=$(label "$1" "$3")
+  local json="$OUT/$name-c$2.json" rc=0
   if [[ $server == memcached ]]; then
     local t0 t1 w0 w1
     t0=$(run_ns "$mc_pid") w0=$(date +%s%N)
-    point_args "$c"
+    point_args "$c" "$proto"
     loadgen "$MC_CLIENT_NS" "$json" "${PARGS[@]}" || rc=$?
     t1=$(run_ns "$mc_pid") w1=$(date +%s%N)
     python3 -c 'import json,sys; print(sys.argv[1], json.load(open(sys.argv[2]))["responses_total"], sys.argv[3])' \
-      "$((t1 - t0))" "$json" "$((w1 - w0))" >"$OUT/$server-c$c.cpu" 2>/dev/null || echo "0 0 0" >"$OUT/$server-c$c.cpu"
+      "$((t1 - t0))" "$json" "$((w1 - w0))" >"$OUT/$name-c$c.cpu" 2>/dev/null || echo "0 0 0" >"$OUT/$name-c$c.cpu"
   else
     local b0 b1
     sleep 0.7
     read -r -a b0 <<<"$(anvil_counters)"
-    point_args "$c"
+    point_args "$c" "$proto"
     loadgen "$AV_CLIENT_NS" "$json" "${PARGS[@]}" || rc=$?
     sleep 0.7
     read -r -a b1 <<<"$(anvil_counters)"
@@ -229,11 +240,11 @@ point() {
       reqs=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["responses_total"])' "$json")
     fi
     awk -v b="$((b1[0] - b0[0]))" -v i="$((b1[2] - b0[2]))" -v hz="$TSC_HZ" -v r="$reqs" \
-      'BEGIN{printf "%.0f %d %.0f\n", b / hz * 1e9, r, (b + i) / hz * 1e9}' >"$OUT/$server-c$c.cpu"
+      'BEGIN{printf "%.0f %d %.0f\n", b / hz * 1e9, r, (b + i) / hz * 1e9}' >"$OUT/$name-c$c.cpu"
   fi
   local tput
   tput=$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print("%.0f req/s, p99 %.0f us, errors %d" % (j["throughput_rps"], j["latency_us"]["all"]["p99"], j["errors"]["total"]))' "$json" 2>/dev/null || echo "no result")
-  say "$server c=$c: $tput"
+  say "$name c=$c: $tput"
   return "$rc"
 }
 
@@ -247,10 +258,12 @@ if [[ " $SERVERS " == *" memcached "* ]]; then
     die "memcached pre-fill failed (see $OUT/memcached-prefill.json)"
 fi
 for c in $CONNS; do
-  if [[ " $SERVERS " == *" memcached "* ]]; then point memcached "$c" || failed=1; fi
+  if [[ " $SERVERS " == *" memcached "* ]]; then
+    for proto in $PROTOCOLS; do point memcached "$c" "$proto" || failed=1; done
+  fi
   if [[ " $SERVERS " == *" anvil "* && -z $anvil_reason ]]; then
     if start_anvil; then
-      point anvil "$c" || failed=1
+      for proto in $PROTOCOLS; do point anvil "$c" "$proto" || failed=1; done
       stop_pid "$av_pid"
       av_pid=
       cp "$OUT/anvil.log" "$OUT/anvil-c$c.log"
@@ -261,7 +274,16 @@ uptime >"$OUT/uptime-end"
 [[ -n $anvil_reason ]] && say "anvil not measured: $anvil_reason"
 
 # --- table -------------------------------------------------------------------------------
-python3 bench/e2e/table.py "$OUT" "$CONNS" "${anvil_reason:-}" | tee "$OUT/table.md"
+if [[ $PROTOCOLS == *" "* ]]; then
+  for proto in $PROTOCOLS; do
+    echo "### ${proto}" | tee -a "$OUT/table.md"
+    python3 bench/e2e/table.py "$OUT" "$CONNS" "${anvil_reason:-}" "-${proto#memcache_}" |
+      tee -a "$OUT/table.md"
+  done
+  python3 bench/e2e/protocols.py "$OUT" "$CONNS" | tee -a "$OUT/table.md"
+else
+  python3 bench/e2e/table.py "$OUT" "$CONNS" "${anvil_reason:-}" | tee "$OUT/table.md"
+fi
 say "load: start [$(sed 's/.*load/load/' "$OUT/uptime-start")], end [$(sed 's/.*load/load/' "$OUT/uptime-end")]"
 [[ $failed -eq 0 && -n $anvil_reason ]] && exit 2  # memcached-only: say so to callers too
 exit "$failed"

@@ -49,12 +49,13 @@ def errs(j):
 
 def main():
     out, conns, why = sys.argv[1], sys.argv[2].split(), sys.argv[3] if len(sys.argv) > 3 else ""
+    suffix = sys.argv[4] if len(sys.argv) > 4 else ""  # "-text": SERVER-text-cN files
     print("| conns | memcached req/s | anvil req/s | ratio | memcached p50 / p99 / p99.9 us "
           "| anvil p50 / p99 / p99.9 us | p99 ratio | memcached CPU ns/req | anvil busy ns/req "
           "| CPU ratio | server / client CPU busy, m | same, a | errors m / a |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for c in conns:
-        m, a = load(out, "memcached", c), load(out, "anvil", c)
+        m, a = load(out, "memcached" + suffix, c), load(out, "anvil" + suffix, c)
         ratio = p99r = cpur = "-"
         if m and a:
             if m["throughput_rps"]:

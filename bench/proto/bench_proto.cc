@@ -87,6 +87,40 @@ void BM_set(benchmark::State& state) {
 }
 BENCHMARK(BM_set);
 
+// The same two commands as text lines (memtier's memcache_text) on a text connection.
+void BM_text_get_hit(benchmark::State& state) {
+  bench_stack s;
+  preload(s);
+  s.conn.reset();  // the preload chose binary for it
+  std::vector<std::string> reqs;
+  reqs.reserve(kKeys);
+  for (int i = 0; i < kKeys; ++i) reqs.push_back("get " + key(i) + "\r\n");
+  std::size_t i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(s.handle(reqs[i++ % kKeys]));
+    if ((i & 63) == 0) s.ses.quiescent();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+  if (s.counters.get_hits.load() != static_cast<std::uint64_t>(state.iterations())) {
+    state.SkipWithError("not every GET hit");
+  }
+}
+BENCHMARK(BM_text_get_hit);
+
+void BM_text_set(benchmark::State& state) {
+  bench_stack s;
+  std::vector<std::string> reqs;
+  reqs.reserve(kKeys);
+  for (int i = 0; i < kKeys; ++i) reqs.push_back("set " + key(i) + " 0 0 32\r\n" + kValue + "\r\n");
+  std::size_t i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(s.handle(reqs[i++ % kKeys]));
+    if ((i & 63) == 0) s.ses.quiescent();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_text_set);
+
 // 32 GETKQ (all hits) then NOOP in one receive buffer: 33 requests, 33 responses.
 // Arg 0: batch lookups off/on; arg 1: keys in the cache (1K fits in L2; 1M does not).
 void BM_getkq_batch32(benchmark::State& state) {

@@ -8,16 +8,32 @@
 
 #include "cache/bucket.h"
 #include "dataplane/proto/handler.h"
+#include "dataplane/proto/text_line.h"
+#include "dataplane/proto/text_writer.h"
 
 namespace anvil::proto {
 namespace {
 
-// Appends "name value" stat packets; remembers whether any did not fit.
+// Appends "name value" stats, as binary packets or (echo opcode kTextStats) as
+// memcached's text lines "STAT name value\r\n" ended by "END\r\n"; remembers whether
+// any did not fit.
 class stat_writer {
  public:
-  stat_writer(output_sink& out, echo e) : _out(out), _e(e) {}
+  stat_writer(output_sink& out, echo e) : _out(out), _e(e), _text(e.opcode == kTextStats) {}
   void add(std::string_view name, std::string_view value) {
-    _ok = _ok && write_response(_out, _e, status::success, 0, {}, name, value);
+    if (!_ok) return;
+    if (!_text) {
+      _ok = write_response(_out, _e, status::success, 0, {}, name, value);
+      return;
+    }
+    if (_out.room() < 5 + name.size() + 1 + value.size() + 2) {
+      _ok = false;
+      return;
+    }
+    text::put(_out, "STAT ");
+    text::put(_out, name);
+    text::put(_out, " ");
+    text::put_line(_out, value);
   }
   void add(std::string_view name, std::uint64_t value) {
     char buf[24];
@@ -30,13 +46,20 @@ class stat_writer {
     add(name, std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
   }
   bool end() {
-    add({}, std::string_view{});
+    if (!_text) {
+      add({}, std::string_view{});
+    } else if (_ok && _out.room() >= 5) {
+      text::put(_out, "END\r\n");
+    } else {
+      _ok = false;
+    }
     return _ok;
   }
 
  private:
   output_sink& _out;
   echo _e;
+  bool _text;
   bool _ok = true;
 };
 
@@ -75,7 +98,7 @@ bool handler::write_general_stats(echo e, output_sink& out) {
   w.add("cmd_set", t.cmd_set);
   w.add("cmd_flush", t.cmd_flush);
   w.add("cmd_touch", t.cmd_touch);
-  w.add("cmd_meta", std::uint64_t{0});  // binary only: no meta commands
+  w.add("cmd_meta", t.cmd_meta);
   w.add("get_hits", t.get_hits);
   w.add("get_misses", t.get_misses);
   w.add("get_expired", t.get_expired);
@@ -151,7 +174,9 @@ bool handler::write_settings_stats(echo e, output_sink& out) {
   w.add("detail_enabled", _prefixes.enabled() ? "yes" : "no");
   w.add("cas_enabled", "yes");
   w.add("tcp_backlog", s.tcp_backlog);
-  w.add("binding_protocol", "binary");
+  w.add("binding_protocol", _cfg.protocols == binding::auto_detect ? "auto-negotiate"
+                            : _cfg.protocols == binding::ascii     ? "ascii"
+                                                                   : "binary");
   w.add("auth_enabled_sasl", _cfg.sasl != nullptr ? "yes" : "no");
   w.add("auth_enabled_ascii", "no");
   w.add("item_size_max", ec.max_item_size);
@@ -217,14 +242,7 @@ handler::outcome handler::exec_stat(const request& r, output_sink& out) {
   if (sub.empty()) {
     ok = write_general_stats(e, out);
   } else if (sub.starts_with("reset")) {
-    if (_facts.reset != nullptr) {
-      _facts.reset(_facts.ctx);
-    } else {
-#define ANVIL_PROTO_RESET(n) _counters.n.reset();
-      ANVIL_PROTO_COUNTERS(ANVIL_PROTO_RESET)
-#undef ANVIL_PROTO_RESET
-    }
-    _engine.reset_stats();
+    reset_all_stats();
     ok = write_response(out, e, status::success, 0, {}, {}, {});
   } else if (sub.starts_with("settings")) {
     ok = write_settings_stats(e, out);
@@ -248,17 +266,89 @@ handler::outcome handler::exec_stat(const request& r, output_sink& out) {
     stat_writer w(out, e);
     w.add("sizes_status", "disabled");
     ok = w.end();
-  } else if (_facts.group != nullptr) {
-    stat_writer w(out, e);
-    const auto emit = [](void* sink, std::string_view name, std::string_view value) {
-      static_cast<stat_writer*>(sink)->add(name, value);
-    };
-    if (_facts.group(_facts.ctx, sub, emit, &w))
-      ok = w.end();
-    else
-      write_error(out, e, status::key_enoent);
+  } else if (const int g = write_group_stats(e, out, sub); g >= 0) {
+    ok = g == 1;
   } else {
     write_error(out, e, status::key_enoent);
+  }
+  if (!ok) {
+    out.size = mark;  // roll back: the whole reply goes out after the flush
+    return outcome::sink_full;
+  }
+  return outcome::done;
+}
+
+void handler::reset_all_stats() {
+  if (_facts.reset != nullptr) {
+    _facts.reset(_facts.ctx);
+  } else {
+#define ANVIL_PROTO_RESET(n) _counters.n.reset();
+    ANVIL_PROTO_COUNTERS(ANVIL_PROTO_RESET)
+#undef ANVIL_PROTO_RESET
+  }
+  _engine.reset_stats();
+}
+
+// A group the server owns (`stats storage`), in either format.
+int handler::write_group_stats(echo e, output_sink& out, std::string_view name) {
+  if (_facts.group == nullptr) return -1;
+  const std::size_t mark = out.size;
+  stat_writer w(out, e);
+  const auto emit = [](void* sink, std::string_view n, std::string_view v) {
+    static_cast<stat_writer*>(sink)->add(n, v);
+  };
+  if (!_facts.group(_facts.ctx, name, emit, &w)) {
+    out.size = mark;
+    return -1;
+  }
+  return w.end() ? 1 : 0;
+}
+
+// process_stat() of the text protocol: exact sub-command names (strcmp), memcached's
+// replies for reset/detail/cachedump, "ERROR" for a group nobody knows.
+handler::outcome handler::text_stats(text_ctx& x, text_line& l) {
+  output_sink& out = x.out;
+  const echo e{kTextStats, 0};
+  const std::size_t mark = out.size;
+  bool ok = true;
+  if (l.ntokens == 2) {
+    ok = write_general_stats(e, out);
+  } else {
+    const std::string_view sub = l.tok[1];
+    if (sub == "reset") {
+      reset_all_stats();
+      text::put_line(out, "RESET");
+    } else if (sub == "detail") {
+      const std::string_view arg = l.ntokens < 4 ? std::string_view{} : l.tok[2];
+      if (arg == "on" || arg == "off") {
+        _prefixes.set_enabled(arg == "on");
+        text::put_line(out, "OK");
+      } else if (arg == "dump") {
+        const std::string_view dump = _prefixes.dump(_dump_buf);
+        ok = out.room() >= dump.size();
+        if (ok) text::put(out, dump);
+      } else {
+        _counters.protocol_errors.add();
+        text::put_line(out, "CLIENT_ERROR usage: stats detail on|off|dump");
+      }
+    } else if (sub == "settings") {
+      ok = write_settings_stats(e, out);
+    } else if (sub == "cachedump") {  // dump_enabled is "no"
+      text::put_line(out, "CLIENT_ERROR stats cachedump not allowed");
+    } else if (sub == "items") {
+      ok = write_items_stats(e, out, false);
+    } else if (sub == "slabs") {
+      ok = write_items_stats(e, out, true);
+    } else if (sub == "sizes") {
+      stat_writer w(out, e);
+      w.add("sizes_status", "disabled");
+      ok = w.end();
+    } else if (const int g = write_group_stats(e, out, sub); g >= 0) {
+      ok = g == 1;
+    } else {
+      _counters.unknown_commands.add();
+      text::put_line(out, "ERROR");
+    }
   }
   if (!ok) {
     out.size = mark;  // roll back: the whole reply goes out after the flush

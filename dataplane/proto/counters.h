@@ -15,6 +15,7 @@ namespace anvil::proto {
   X(cmd_set) \
   X(cmd_flush) \
   X(cmd_touch) \
+  X(cmd_meta) \
   X(get_hits) \
   X(get_misses) \
   X(get_expired) \

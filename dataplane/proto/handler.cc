@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <random>
 
+#include "dataplane/proto/meta_line.h"
+#include "dataplane/proto/text_writer.h"
+
 namespace anvil::proto {
 namespace {
 
@@ -47,6 +50,13 @@ std::array<std::uint8_t, 32> random_key() {
 
 }  // namespace
 
+std::size_t sink_capacity_for(std::size_t max_value) {
+  return std::max({response_size(4, kMaxKeyLength, max_value), text::max_value_size(max_value) + 5,
+                   kSmallResponseMax + prefix_stats::kDumpCapacity + kHeaderSize + 16,
+                   kTextSmallResponseMax + prefix_stats::kDumpCapacity,
+                   meta::max_response(max_value)});
+}
+
 handler::handler(cache::engine& engine, cache::session& session, const handler_config& cfg,
                  lcore_counters& counters, facts_provider facts, mutation_hook hook)
     : _engine(engine),
@@ -60,10 +70,7 @@ handler::handler(cache::engine& engine, cache::session& session, const handler_c
   if (_cfg.sasl_max_failures == 0) _cfg.sasl_max_failures = 1;
 }
 
-std::size_t handler::min_sink_capacity() const {
-  return std::max(response_size(4, kMaxKeyLength, _cfg.max_value),
-                  kSmallResponseMax + prefix_stats::kDumpCapacity + kHeaderSize + 16);
-}
+std::size_t handler::min_sink_capacity() const { return sink_capacity_for(_cfg.max_value); }
 
 // Gathers the run of complete, valid Get-family packets starting at `pos` (at most
 // kGetBatch); anything else ends the run and takes the ordinary path.
@@ -88,6 +95,21 @@ std::size_t handler::collect_gets(const connection& c, std::span<const std::byte
 }
 
 handle_result handler::handle(connection& c, std::span<const std::byte> input, output_sink& out) {
+  if (c._protocol == connection::protocol::unknown) [[unlikely]] {
+    if (input.empty()) return {.need_bytes = 1, .need_more = true};
+    const bool magic = std::to_integer<std::uint8_t>(input[0]) == kRequestMagic;
+    // SASL forces binary (memcached refuses -S with the ASCII protocol); a binary-only
+    // server reads a text client's first byte as a bad magic and closes, as memcached.
+    const bool text = _cfg.protocols == binding::ascii ||
+                      (_cfg.protocols == binding::auto_detect && _cfg.sasl == nullptr && !magic);
+    c._protocol = text ? connection::protocol::text : connection::protocol::binary;
+  }
+  if (c._protocol == connection::protocol::text) return handle_text(c, input, out);
+  return handle_binary(c, input, out);
+}
+
+handle_result handler::handle_binary(connection& c, std::span<const std::byte> input,
+                                     output_sink& out) {
   handle_result res;
   const std::size_t sink_start = out.size;
   std::size_t pos = 0;

@@ -38,6 +38,7 @@
 
 #include "cache/engine.h"
 #include "dataplane/proto/counters.h"
+#include "dataplane/proto/meta_seam.h"
 #include "dataplane/proto/mutation_hook.h"
 #include "dataplane/proto/parser.h"
 #include "dataplane/proto/prefix_stats.h"
@@ -46,6 +47,11 @@
 #include "dataplane/proto/writer.h"
 
 namespace anvil::proto {
+
+// memcached's -B: which protocols a connection may speak. With `auto_detect` the first
+// byte of a connection decides: 0x80 (the binary request magic) selects binary, anything
+// else the text protocol (classic and meta commands) for the life of the connection.
+enum class binding : std::uint8_t { auto_detect, binary, ascii };
 
 struct handler_config {
   // Values longer than this are refused with 0x03 (E2BIG) without being buffered;
@@ -59,20 +65,30 @@ struct handler_config {
   std::uint32_t sasl_max_failures = 3;
   bool flush_enabled = true;                  // memcached -F turns flush off (then 0x20)
   std::string_view version = "1.6.18-anvil";  // Version's reply and `version` stat
-  bool batch_gets = true;    // look runs of Get-family requests up with get_batch()
-  server_settings settings;  // what `stats settings` reports about the server
+  bool batch_gets = true;                    // look runs of Get-family requests up with get_batch()
+  server_settings settings;                  // what `stats settings` reports about the server
+  binding protocols = binding::auto_detect;  // memcached -B (SASL forces binary)
+  // The longest get/gets line accepted (memcached's are unbounded; ours must fit the
+  // receive buffer): longer ones get "CLIENT_ERROR line too long" and a close.
+  std::size_t max_get_line = 64 * 1024 - 1024;
 };
 
 // Per-connection protocol state. Plain data, no allocation; reset() for reuse.
 class connection {
  public:
+  enum class protocol : std::uint8_t { unknown, binary, text };
+
   bool authenticated() const { return _authenticated; }
   bool closing() const { return _closing; }
+  protocol speaks() const { return _protocol; }
+  void use(protocol p) { _protocol = p; }  // before the first byte (UDP: binary only)
   void reset() { *this = connection{}; }
 
  private:
   friend class handler;
-  std::uint64_t _skip = 0;  // bytes of a refused packet still to discard
+  std::uint64_t _skip = 0;  // bytes of a refused packet (or text data block) to discard
+  protocol _protocol = protocol::unknown;  // chosen by the first byte (handler_config::protocols)
+  std::uint32_t _text_resume = 0;  // a multi-get stopped for room: line offset of its next key
   std::uint32_t _auth_failures = 0;
   bool _authenticated = false;
   bool _closing = false;
@@ -85,6 +101,17 @@ struct handle_result {
   bool sink_full = false;          // stopped for room: flush the sink and call again
   bool close_after_flush = false;  // send what is in the sink, then close
 };
+
+// Stat groups written as text lines instead of binary packets: an echo whose opcode is
+// this value (no binary opcode is) selects memcached's "STAT name value\r\n" format.
+inline constexpr std::uint8_t kTextStats = 0xff;
+
+// The largest single response of either protocol for values up to `max_value` bytes (a
+// binary GETK hit, a text "VALUE <key> <flags> <bytes> <cas>" hit with END, or a stats
+// detail dump), i.e. the send buffer a server must give a handler.
+std::size_t sink_capacity_for(std::size_t max_value);
+
+struct text_line;  // text_line.h
 
 class handler {
  public:
@@ -108,6 +135,7 @@ class handler {
   // hashes the burst, prefetches buckets and items a group ahead).
   static constexpr std::size_t kGetBatch = 32;
 
+  handle_result handle_binary(connection& c, std::span<const std::byte> input, output_sink& out);
   outcome execute(connection& c, const request& r, output_sink& out);
   std::size_t collect_gets(const connection& c, std::span<const std::byte> input, std::size_t pos);
   outcome exec_get(const request& r, output_sink& out);
@@ -119,9 +147,31 @@ class handler {
   outcome exec_flush(const request& r, output_sink& out);
   outcome exec_sasl(connection& c, const request& r, output_sink& out);
   outcome exec_stat(const request& r, output_sink& out);
+  // Stat groups, written as binary packets (echo) or, with e.opcode == kTextStats, as
+  // memcached's text lines "STAT name value\r\n" ... "END\r\n".
   bool write_general_stats(echo e, output_sink& out);
   bool write_settings_stats(echo e, output_sink& out);
   bool write_items_stats(echo e, output_sink& out, bool slabs);
+
+  void reset_all_stats();
+  // A stat group the server owns: -1 unknown (nothing written), 0 did not fit (rolled
+  // back), 1 written.
+  int write_group_stats(echo e, output_sink& out, std::string_view name);
+
+  // The text protocol (text_handler.cc, text_commands.cc).
+  handle_result handle_text(connection& c, std::span<const std::byte> input, output_sink& out);
+  outcome text_fast_get(const connection& c, std::string_view line, output_sink& out);
+  outcome text_dispatch(connection& c, text_ctx& x, text_line& l, std::string_view after,
+                        std::size_t& data_used, std::size_t& need);
+  outcome text_get(connection& c, text_ctx& x, text_line& l, bool cas, bool touch);
+  outcome text_store(text_ctx& x, text_line& l, std::string_view after, std::size_t& data_used,
+                     std::size_t& need);
+  outcome text_touch(text_ctx& x, text_line& l);
+  outcome text_arith(text_ctx& x, text_line& l, bool incr);
+  outcome text_delete(text_ctx& x, text_line& l);
+  outcome text_flush(text_ctx& x, text_line& l);
+  outcome text_verbosity(text_ctx& x, text_line& l);
+  outcome text_stats(text_ctx& x, text_line& l);
 
   cache::engine& _engine;
   cache::session& _session;

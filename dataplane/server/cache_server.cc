@@ -55,13 +55,13 @@ std::uint64_t requests_served(const proto::lcore_counters& c) {
 tcp_buffer_sizes tcp_buffers(std::size_t max_item_size) {
   constexpr std::size_t kMin = 64 * 1024, kPage = 4096;
   auto round = [](std::size_t n) { return (n + kPage - 1) / kPage * kPage; };
-  // A whole request: 24-byte header + extras (<= 255) + key (<= 250) + value.
-  const std::size_t rx = std::max(kMin, round(max_item_size + 24 + 255 + 250));
-  // handler::min_sink_capacity(): a GETK hit of the largest value, or a stats dump.
-  const std::size_t sink = std::max(
-      proto::response_size(4, cache::kMaxKeyLength, max_item_size),
-      proto::kSmallResponseMax + proto::prefix_stats::kDumpCapacity + proto::kHeaderSize + 16);
-  const std::size_t tx = std::max(kMin, round(sink));
+  // A whole request: a binary 24-byte header + extras (<= 255) + key (<= 250) + value,
+  // or a text command line (<= kTextMaxLine + "\r\n") + value + "\r\n".
+  const std::size_t request =
+      std::max(max_item_size + 24 + 255 + 250, proto::kTextMaxLine + 2 + max_item_size + 2);
+  const std::size_t rx = std::max(kMin, round(request));
+  // handler::min_sink_capacity(): the largest value response, or a stats dump.
+  const std::size_t tx = std::max(kMin, round(proto::sink_capacity_for(max_item_size)));
   return {static_cast<std::uint32_t>(rx), static_cast<std::uint32_t>(tx)};
 }
 
@@ -143,6 +143,7 @@ void cache_server::serve(net::tcp_conn& c) {
 
 void cache_server::udp(net::bytes request, net::udp_reply& reply) {
   proto::connection conn;  // UDP has no connection state: one request, one reply
+  conn.use(proto::connection::protocol::binary);  // the text protocol is TCP only
   proto::output_sink out{reply.space.data(), reply.space.size(), 0};
   _handler.handle(conn, request, out);
   reply.len = out.size;

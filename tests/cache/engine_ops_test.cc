@@ -154,10 +154,30 @@ TEST_F(ops, incr_decr_semantics) {
 }
 
 TEST_F(ops, incr_non_numeric) {
-  for (std::string_view bad : {"abc", "", "-1", "12a", "18446744073709551616", " 1"}) {
+  for (std::string_view bad : {"abc", "", " ", "-1", "-", "+", "12a", "1-", "18446744073709551616",
+                               "-9223372036854775807"}) {
     s.store(store_mode::set, "n", bad, 0, 0);
     EXPECT_EQ(s.incr_decr("n", true, 1, 0, 0).st, status::non_numeric) << bad;
     EXPECT_EQ(val("n"), bad);
+  }
+}
+
+// memcached reads a counter with strtoull (probed against 1.6.18): leading whitespace
+// and a sign are read, and a whitespace character ends the number (the rest is ignored).
+TEST_F(ops, incr_reads_numbers_as_memcached_does) {
+  const std::pair<std::string_view, std::uint64_t> cases[] = {{" 1", 2},
+                                                              {"1 2", 2},
+                                                              {"1\t2", 2},
+                                                              {"+5", 6},
+                                                              {"-0", 1},
+                                                              {"\t7 ", 8},
+                                                              {"18446744073709551615", 0},
+                                                              {"-18446744073709551615", 2}};
+  for (const auto& [text, want] : cases) {
+    s.store(store_mode::set, "n", text, 0, 0);
+    const arith_result r = s.incr_decr("n", true, 1, 0, 0);
+    EXPECT_EQ(r.st, status::ok) << text;
+    EXPECT_EQ(r.value, want) << text;
   }
 }
 

@@ -1,6 +1,7 @@
 // End to end: real, unmodified clients (libmemcached's memccapable, memcslap, memaslap,
-// pylibmc, memjs) and this folder's own verifying clients, run in the client namespace
-// of a fresh testnet against a server in the stack namespace. Every test is
+// pylibmc, memjs; for the text protocol memccapable -a, pymemcache, python-memcache,
+// Cache::Memcached::Fast) and this folder's own verifying clients (binary, text, both), run in the
+// client namespace of a fresh testnet against a server in the stack namespace. Every test is
 // parameterized by the server: anvil over AF_PACKET, anvil over DPDK's net_af_packet
 // vdev, and Debian's memcached (the reference: a test that fails only against anvil
 // points at a server bug, not at the harness).
@@ -203,6 +204,71 @@ TEST_P(E2e, MemjsBasics) {
   const int rc = client("node " + e2e_dir() + "/node/memjs_basics.js " + addr(), &out, 60);
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("memjs: ok"), std::string::npos) << out;
+}
+
+// --- the text protocol on the same port (issue 16)
+
+TEST_P(E2e, MemccapableAsciiAllPass) {
+  START();
+  std::string out;
+  const int rc = client("memccapable -a -t 5 -h " + server->ip() + " -p 11211", &out, 120);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("All tests passed"), std::string::npos) << out;
+  EXPECT_EQ(out.find("[FAIL]"), std::string::npos) << out;
+}
+
+TEST_P(E2e, PymemcacheTextBasics) {
+  START();
+  std::string out;
+  const int rc =
+      client("/usr/bin/python3 " + e2e_dir() + "/pymemcache_basics.py " + addr(), &out, 60);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("pymemcache: ok"), std::string::npos) << out;
+}
+
+TEST_P(E2e, PythonMemcacheTextBasics) {
+  START();
+  std::string out;
+  const int rc =
+      client("/usr/bin/python3 " + e2e_dir() + "/python_memcache_basics.py " + addr(), &out, 60);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("python-memcache: ok"), std::string::npos) << out;
+}
+
+TEST_P(E2e, CacheMemcachedFastTextBasics) {
+  START();
+  std::string out;
+  const int rc =
+      client("perl " + e2e_dir() + "/cache_memcached_fast_basics.pl " + addr(), &out, 60);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("cache-memcached-fast: ok"), std::string::npos) << out;
+}
+
+// memtier_benchmark --protocol=memcache_text: "get"/"set" lines pipelined, replies by
+// order, every value checked.
+TEST_P(E2e, TextPipelinedGetSetVerified) {
+  START();
+  load_options o = load(4, 64, 4000);
+  o.text_every = 1;
+  o.min_value = 1;
+  o.max_value = 5000;
+  const load_result r = run_load(o);
+  EXPECT_TRUE(r.ok()) << r.summary();
+  EXPECT_EQ(r.ops_ok, 4 * 4000) << r.summary();
+  EXPECT_EQ(control(), "");
+}
+
+// Binary and text connections at once on one server (every other connection text).
+TEST_P(E2e, MixedBinaryAndTextConnections) {
+  START();
+  load_options o = load(16, 16, 1500);
+  o.text_every = 2;
+  o.min_value = 1;
+  o.max_value = 3000;
+  const load_result r = run_load(o);
+  EXPECT_TRUE(r.ok()) << r.summary();
+  EXPECT_EQ(r.ops_ok, 16 * 1500) << r.summary();
+  EXPECT_EQ(control(), "");
 }
 
 // memtier_benchmark --protocol=memcache_binary: GET/SET with opaque 0, many in flight

@@ -45,6 +45,7 @@ struct conn {
   std::deque<expect> pending;
   std::vector<int> key_gen;
   int issued = 0, completed = 0;
+  bool text = false;  // memcache_text requests instead of binary
 };
 
 class load_run {
@@ -82,6 +83,19 @@ class load_run {
       const int i = c.issued++;
       const int k = int(mix(std::uint64_t(i) * 7919 + std::uint64_t(c.id)) %
                         std::uint64_t(_o.keys_per_connection));
+      if (c.text) {
+        if (i % _o.set_every == 0) {
+          const std::string v = value(c, k, i);
+          c.out += "set " + key(c, k) + " " + std::to_string(flags(c, k, i)) + " 0 " +
+                   std::to_string(v.size()) + "\r\n" + v + "\r\n";
+          c.key_gen[std::size_t(k)] = i;
+          c.pending.push_back({op_set, k, i});
+        } else {
+          c.out += "get " + key(c, k) + "\r\n";
+          c.pending.push_back({op_get, k, c.key_gen[std::size_t(k)]});
+        }
+        continue;
+      }
       if (i % _o.set_every == 0) {
         c.out += set_request(key(c, k), value(c, k, i), flags(c, k, i));
         c.key_gen[std::size_t(k)] = i;
@@ -91,6 +105,44 @@ class load_run {
         c.pending.push_back({op_get, k, c.key_gen[std::size_t(k)]});
       }
     }
+  }
+
+  // The length of the complete text reply at the start of `in` to the oldest pending
+  // request (0: incomplete), or npos when it cannot be one.
+  std::size_t complete_text(const conn& c, std::string_view in) const {
+    const std::size_t eol = in.find("\r\n");
+    if (eol == std::string_view::npos) return in.size() > 600 ? std::string_view::npos : 0;
+    if (c.pending.front().op == op_set || !in.starts_with("VALUE ")) return eol + 2;
+    const std::size_t sp = in.rfind(' ', eol);
+    const std::size_t len =
+        std::strtoul(std::string(in.substr(sp + 1, eol - sp - 1)).c_str(), nullptr, 10);
+    const std::size_t total = eol + 2 + len + 2 + 5;  // data, "\r\n", "END\r\n"
+    return in.size() < total ? 0 : total;
+  }
+
+  bool check_text(conn& c, std::string_view bytes) {
+    const expect e = c.pending.front();
+    c.pending.pop_front();
+    std::string want;
+    if (e.op == op_set) {
+      want = "STORED\r\n";
+    } else if (e.gen < 0) {
+      want = "END\r\n";
+    } else {
+      const std::string v = value(c, e.key, e.gen);
+      want = "VALUE " + key(c, e.key) + " " + std::to_string(flags(c, e.key, e.gen)) + " " +
+             std::to_string(v.size()) + "\r\n" + v + "\r\nEND\r\n";
+    }
+    if (bytes != want) {
+      ++(e.op == op_set ? _r.errors : _r.wrong_values);
+      problem(c, std::string(e.op == op_set ? "text SET " : "text GET ") + key(c, e.key) +
+                     " (gen " + std::to_string(e.gen) + ") answered " + hex(bytes, 64) +
+                     " expected " + hex(want, 64));
+      return false;
+    }
+    ++_r.ops_ok;
+    ++c.completed;
+    return true;
   }
 
   // Checks one response against the oldest pending request.
@@ -205,7 +257,25 @@ class load_run {
       c.in.append(buf, std::size_t(n));
     }
     std::size_t off = 0;
-    for (;;) {
+    while (c.text) {
+      if (off == c.in.size()) break;
+      if (c.pending.empty()) {
+        ++_r.errors;
+        problem(c, "a response nobody asked for: " + hex(std::string_view(c.in).substr(off)));
+        return finish(c);
+      }
+      const std::size_t n = complete_text(c, std::string_view(c.in).substr(off));
+      if (n == 0) break;
+      if (n == std::string_view::npos || !check_text(c, std::string_view(c.in).substr(off, n))) {
+        if (n == std::string_view::npos) {
+          ++_r.errors;
+          problem(c, "not a text reply: " + hex(std::string_view(c.in).substr(off), 64));
+        }
+        return finish(c);
+      }
+      off += n;
+    }
+    for (; !c.text;) {
       auto* p = reinterpret_cast<const unsigned char*>(c.in.data()) + off;
       const std::size_t n = complete_response(p, c.in.size() - off);
       if (n == 0) break;
@@ -234,6 +304,7 @@ class load_run {
     for (int i = 0; i < _o.connections; ++i) {
       conn& c = conns[std::size_t(i)];
       c.id = i;
+      c.text = _o.text_every > 0 && i % _o.text_every == 0;
       c.key_gen.assign(std::size_t(_o.keys_per_connection), -1);
       c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       if (c.fd < 0) {

@@ -1,9 +1,10 @@
 // A verifying load client: many connections, each a pipeline of plain binary GET/SET
-// with opaque 0 (memtier_benchmark's memcache_binary pattern), responses matched to
-// requests purely by order. Each connection owns its keys, so the expected answer to
-// every GET (value, flags, or a miss) is known exactly at the time it is sent.
-// Runs on one thread inside the client namespace with epoll; bounded by op count and a
-// deadline, never by a timing assertion.
+// with opaque 0 (memtier_benchmark's memcache_binary pattern) or of text "get"/"set"
+// lines (its memcache_text pattern; load_options::text_every mixes both on one server),
+// responses matched to requests purely by order. Each connection owns its keys, so the expected
+// answer to every GET (value, flags, or a miss) is known exactly at the time it is sent. Runs on
+// one thread inside the client namespace with epoll; bounded by op count and a deadline, never by a
+// timing assertion.
 #pragma once
 
 #include <chrono>
@@ -21,6 +22,9 @@ struct load_options {
   int keys_per_connection = 64;
   int min_value = 1, max_value = 2000;
   int set_every = 3;  // one SET in this many ops, the rest GETs
+  // memtier's memcache_text pattern ("set k f 0 n" / "get k", replies by order) on
+  // every n-th connection (ids 0, n, 2n...): 0 = all binary, 1 = all text.
+  int text_every = 0;
   std::chrono::milliseconds deadline{60000};
   std::uint32_t seed = 1;
 };

@@ -492,6 +492,7 @@ TEST_F(differential_settings, key_sets_and_values_for_the_same_flags) {
                                          .time = &clk});
   cache::session ses = eng.open_session();
   handler_config hc;
+  hc.protocols = binding::binary;  // as the memcached it is compared with (-B binary)
   hc.settings = server_settings{.tcp_port = static_cast<std::uint16_t>(mc.port()),
                                 .udp_port = static_cast<std::uint16_t>(udp),
                                 .inter = "127.0.0.1",

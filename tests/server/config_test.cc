@@ -57,6 +57,22 @@ TEST(Config, DefaultsFollowMemcachedWhereTheyMeanTheSame) {
   EXPECT_EQ(c.dpdk_tx_ring, 1024u) << "DPDK's usual TX ring (l3fwd), room for 16 bursts of 64";
 }
 
+// memcached's -B (issue 16): auto by default; SASL binds binary and refuses text.
+TEST(Config, ProtocolBinding) {
+  EXPECT_EQ(load({}).protocol, "auto");
+  EXPECT_EQ(load({"-B", "ascii"}).protocol, "ascii");
+  EXPECT_EQ(load({"--protocol", "binary"}).protocol, "binary");
+  EXPECT_EQ(load({}, std::string(kMinimal) + "[memcached]\nprotocol = \"ascii\"\n").protocol,
+            "ascii");
+  EXPECT_EQ(
+      load({"-B", "auto"}, std::string(kMinimal) + "[memcached]\nprotocol = \"binary\"\n").protocol,
+      "auto")
+      << "the flag wins";
+  const std::string creds = std::string(kMinimal) + "[memcached]\nsasl_credentials = \"/c\"\n";
+  EXPECT_EQ(load({"-S"}, creds).protocol, "binary") << "-S alone binds binary, as memcached";
+  EXPECT_EQ(load({"-S", "-B", "binary"}, creds).protocol, "binary");
+}
+
 TEST(Config, CacheSizingKeys) {
   auto d = load({});
   EXPECT_EQ(d.segment_size, 0u) << "automatic";
@@ -245,6 +261,14 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{{}, "[cache]\nexpected_item_bytes = \"2g\"\n", "cache.expected_item_bytes"},
         bad_case{{}, "[memcached]\nsasl = true\n", "-S/--enable-sasl"},
         bad_case{{}, "[memcached]\nverbose = 1\n", "memcached.verbose"},
+        bad_case{{"-B", "text"}, "", "-B/--protocol"},
+        bad_case{{}, "[memcached]\nprotocol = \"text\"\n", "memcached.protocol"},
+        bad_case{{"-S", "-B", "auto"}, "[memcached]\nsasl_credentials = \"/c\"\n", "-B/--protocol"},
+        bad_case{
+            {"-S", "-B", "ascii"}, "[memcached]\nsasl_credentials = \"/c\"\n", "-B/--protocol"},
+        bad_case{{"-S"},
+                 "[memcached]\nprotocol = \"ascii\"\nsasl_credentials = \"/c\"\n",
+                 "memcached.protocol"},
         bad_case{{},
                  "!"
                  "[network]\nport_type = \"xdp\"\n",

@@ -165,5 +165,61 @@ TEST(Keyspace, KeysArePaddedAndValuesAreAFunctionOfTheKey) {
                           [](std::byte x) { return std::byte{'a'} <= x && x <= std::byte{'z'}; }));
 }
 
+// --- memcache_text
+
+std::span<const std::byte> bytes(std::string_view s) {
+  return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
+}
+
+TEST(TextWire, RequestsAreMemtiersLines) {
+  std::vector<std::byte> buf(64);
+  std::string v = "abc";
+  std::size_t n = wire::encode_text_get(buf.data(), "key1");
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(buf.data()), n), "get key1\r\n");
+  EXPECT_EQ(n, wire::text_get_len(4));
+  n = wire::encode_text_set(buf.data(), "key1", bytes(v));
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(buf.data()), n), "set key1 0 0 3\r\nabc\r\n");
+  EXPECT_LE(n, wire::text_set_len(4, 3));
+  n = wire::encode_text_set(buf.data(), "k", {});
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(buf.data()), n), "set k 0 0 0\r\n\r\n");
+}
+
+TEST(TextWire, RepliesParseAtEverySplitPoint) {
+  const std::string hit = "VALUE key1 0 5\r\nhello\r\nEND\r\n";
+  for (std::size_t k = 0; k < hit.size(); ++k) {
+    wire::response r{};
+    std::size_t used = 0;
+    EXPECT_EQ(
+        wire::parse_text_response(bytes(std::string_view(hit).substr(0, k)), wire::kOpGet, r, used),
+        wire::parse_result::need_more)
+        << k;
+  }
+  wire::response r{};
+  std::size_t used = 0;
+  ASSERT_EQ(wire::parse_text_response(bytes(hit + "END\r\n"), wire::kOpGet, r, used),
+            wire::parse_result::ok);
+  EXPECT_EQ(used, hit.size());
+  EXPECT_EQ(r.status, wire::kStatusOk);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(r.value().data()), r.value().size()),
+            "hello");
+  ASSERT_EQ(wire::parse_text_response(bytes("END\r\n"), wire::kOpGet, r, used),
+            wire::parse_result::ok);
+  EXPECT_EQ(r.status, wire::kStatusKeyNotFound);
+  ASSERT_EQ(wire::parse_text_response(bytes("STORED\r\n"), wire::kOpSet, r, used),
+            wire::parse_result::ok);
+  EXPECT_EQ(r.status, wire::kStatusOk);
+  ASSERT_EQ(
+      wire::parse_text_response(bytes("SERVER_ERROR out of memory\r\n"), wire::kOpSet, r, used),
+      wire::parse_result::ok);
+  EXPECT_NE(r.status, wire::kStatusOk);
+  EXPECT_EQ(
+      wire::parse_text_response(bytes("VALUE k 0 2\r\nabcEND\r\nEND\r\n"), wire::kOpGet, r, used),
+      wire::parse_result::bad_lengths);
+  EXPECT_EQ(wire::parse_text_response(bytes(std::string(2000, 'x')), wire::kOpGet, r, used),
+            wire::parse_result::bad_lengths);
+  EXPECT_EQ(wire::parse_text_response(bytes("VALUE k 0 99999999999\r\n"), wire::kOpGet, r, used),
+            wire::parse_result::bad_lengths);
+}
+
 }  // namespace
 }  // namespace anvil::loadgen

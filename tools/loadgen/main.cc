@@ -14,7 +14,7 @@ namespace {
 int run_main(int argc, char** argv) {
   using anvil::loadgen::options;
   options o;
-  CLI::App app{"anvil-loadgen: memcached binary-protocol load (pipelined GET/SET, opaque 0)"};
+  CLI::App app{"anvil-loadgen: memcached binary- or text-protocol load (pipelined GET/SET)"};
   app.add_option("-s,--server", o.host, "server address")->capture_default_str();
   app.add_option("-p,--port", o.port, "server TCP port")->capture_default_str();
   app.add_option("-c,--connections", o.connections, "connections")
@@ -26,6 +26,10 @@ int run_main(int argc, char** argv) {
   app.add_option("-P,--pipeline", o.pipeline, "requests outstanding per connection")
       ->capture_default_str()
       ->check(CLI::Range(1u, 4096u));
+  std::string protocol = "memcache_binary";
+  app.add_option("--protocol", protocol, "memcache_binary | memcache_text (memtier's names)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"memcache_binary", "memcache_text"}));
   app.add_option("-r,--get-ratio", o.get_ratio, "fraction of GETs (rest SET)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
@@ -56,6 +60,7 @@ int run_main(int argc, char** argv) {
   app.add_flag("-q,--quiet", o.quiet, "no text report");
   CLI11_PARSE(app, argc, argv);
   if (o.prefill_only) o.prefill = true;
+  o.text = protocol == "memcache_text";
 
   anvil::loadgen::run_result r;
   try {

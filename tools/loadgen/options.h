@@ -12,6 +12,7 @@ struct options {
   unsigned connections = 1;
   unsigned threads = 1;
   unsigned pipeline = 1;        // requests outstanding per connection
+  bool text = false;            // memtier's memcache_text instead of memcache_binary
   double get_ratio = 0.9;       // fraction of GETs; the rest are SETs
   std::uint64_t keys = 100000;  // key space, chosen uniformly
   std::size_t value_len = 32;

@@ -53,6 +53,7 @@ std::string json_report(const options& o, const run_result& r) {
   const auto& e = r.errors;
   nlohmann::json j = {
       {"target", fmt::format("{}:{}", o.host, o.port)},
+      {"protocol", o.text ? "memcache_text" : "memcache_binary"},
       {"connections", o.connections},
       {"connections_open", r.connections_open},
       {"threads", o.threads},

@@ -68,6 +68,7 @@ class inflight_ring {
   std::size_t size() const { return _size; }
   bool empty() const { return _size == 0; }
   void push(const inflight& f) { _slots[(_head + _size++) & (_slots.size() - 1)] = f; }
+  const inflight& front() const { return _slots[_head]; }
   inflight pop() {
     const inflight f = _slots[_head];
     _head = (_head + 1) & (_slots.size() - 1);
@@ -104,16 +105,17 @@ class worker {
       : _o(o), _ks(ks), _addr(addr), _addr_len(addr_len) {
     _ep = ::epoll_create1(EPOLL_CLOEXEC);
     if (_ep < 0) throw std::runtime_error("epoll_create1 failed");
-    const std::size_t req_max = wire::set_len(ks.key_len(), ks.value_len());
+    const std::size_t req_max = std::max(wire::set_len(ks.key_len(), ks.value_len()),
+                                         wire::text_set_len(ks.key_len(), ks.value_len()));
     _max_body = 8 + ks.key_len() + ks.value_len() + 256;
     for (unsigned i = 0; i < conns; ++i) {
       auto c = std::make_unique<connection>(
           o.pipeline, o.seed * 0x9e3779b97f4a7c15ull + index * 1000003ull + i, i);
       c->tx.resize(std::size_t(o.pipeline) * req_max);
-      c->rx.resize(
-          std::max<std::size_t>(std::size_t{64} * 1024,
-                                std::size_t(o.pipeline) * (wire::kHeaderLen + 4 + ks.value_len()) +
-                                    wire::kHeaderLen + _max_body));
+      c->rx.resize(std::max<std::size_t>(
+          std::size_t{64} * 1024,
+          std::size_t(o.pipeline) * (wire::kHeaderLen + 32 + ks.key_len() + ks.value_len()) +
+              wire::kHeaderLen + _max_body));
       _conns.push_back(std::move(c));
     }
     _value.resize(ks.value_len());
@@ -258,7 +260,8 @@ void worker::issue(connection& c, phase p, std::uint64_t now) {
         (static_cast<unsigned __int128>(splitmix64(c.rng)) * _ks.keys()) >> 64);
     op = double(r >> 11) * 0x1p-53 < _o.get_ratio ? wire::kOpGet : wire::kOpSet;
   }
-  const std::size_t need = wire::set_len(_ks.key_len(), _ks.value_len());
+  const std::size_t need = std::max(wire::set_len(_ks.key_len(), _ks.value_len()),
+                                    wire::text_set_len(_ks.key_len(), _ks.value_len()));
   if (c.tx_len + need > c.tx.size()) {  // compact what a partial send left behind
     std::memmove(c.tx.data(), c.tx.data() + c.tx_head, c.tx_len - c.tx_head);
     c.tx_len -= c.tx_head;
@@ -267,10 +270,11 @@ void worker::issue(connection& c, phase p, std::uint64_t now) {
   _ks.key(key, _key.data());
   std::byte* out = c.tx.data() + c.tx_len;
   if (op == wire::kOpGet) {
-    c.tx_len += wire::encode_get(out, _key);
+    c.tx_len += _o.text ? wire::encode_text_get(out, _key) : wire::encode_get(out, _key);
   } else {
     _ks.value(key, _value);
-    c.tx_len += wire::encode_set(out, _key, _value);
+    c.tx_len +=
+        _o.text ? wire::encode_text_set(out, _key, _value) : wire::encode_set(out, _key, _value);
   }
   c.fifo.push({now, key, op});
 }
@@ -369,8 +373,15 @@ void worker::on_readable(connection& c, phase p, std::uint64_t now) {
   for (;;) {
     wire::response r{};
     std::size_t used = 0;
-    const auto pr =
-        wire::parse_response(std::span(c.rx.data() + off, c.rx_len - off), r, used, _max_body);
+    const auto in = std::span(c.rx.data() + off, c.rx_len - off);
+    if (_o.text && c.fifo.empty() && !in.empty()) {
+      fail(_r.errors.protocol, "text response to no request");
+      close_conn(c);
+      return;
+    }
+    if (_o.text && in.empty()) break;
+    const auto pr = _o.text ? wire::parse_text_response(in, c.fifo.front().op, r, used, _max_body)
+                            : wire::parse_response(in, r, used, _max_body);
     if (pr == wire::parse_result::need_more) break;
     if (pr != wire::parse_result::ok) {
       fail(_r.errors.protocol,

@@ -1,7 +1,7 @@
-// The few memcached binary-protocol frames the load generator speaks, written here on
-// purpose instead of reusing dataplane/proto: the load generator checks the server, so
-// it shares no code with it. Requests are memtier's memcache_binary pattern: plain
-// GET and SET (not the quiet variants), opaque 0, CAS 0, responses in request order.
+// The few memcached binary-protocol frames (and text lines) the load generator speaks, written here
+// on purpose instead of reusing dataplane/proto: the load generator checks the server, so it shares
+// no code with it. Requests are memtier's memcache_binary pattern: plain GET and SET (not the quiet
+// variants), opaque 0, CAS 0, responses in request order.
 #pragma once
 
 #include <cstddef>
@@ -103,6 +103,89 @@ inline parse_result parse_response(std::span<const std::byte> in, response& r,
   const std::size_t head = kHeaderLen + r.extras_len + r.key_len;
   r._value = in.subspan(head, kHeaderLen + r.body_len - head);
   consumed = kHeaderLen + r.body_len;
+  return parse_result::ok;
+}
+
+// --- memtier's memcache_text pattern: "get <key>" and "set <key> 0 0 <n>" lines.
+
+inline std::size_t put_text(std::byte* p, std::string_view s) {
+  std::memcpy(p, s.data(), s.size());
+  return s.size();
+}
+inline std::size_t put_decimal(std::byte* p, std::size_t v) {
+  char buf[20];
+  std::size_t n = 0;
+  do {
+    buf[n++] = char('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  for (std::size_t i = 0; i < n; ++i) p[i] = std::byte(buf[n - 1 - i]);
+  return n;
+}
+
+inline constexpr std::size_t text_get_len(std::size_t key_len) { return 4 + key_len + 2; }
+inline constexpr std::size_t text_set_len(std::size_t key_len, std::size_t value_len) {
+  return 4 + key_len + 5 + 20 + 2 + value_len + 2;  // an upper bound (length digits)
+}
+
+inline std::size_t encode_text_get(std::byte* out, std::string_view key) {
+  std::size_t n = put_text(out, "get ");
+  n += put_text(out + n, key);
+  return n + put_text(out + n, "\r\n");
+}
+
+inline std::size_t encode_text_set(std::byte* out, std::string_view key,
+                                   std::span<const std::byte> value) {
+  std::size_t n = put_text(out, "set ");
+  n += put_text(out + n, key);
+  n += put_text(out + n, " 0 0 ");
+  n += put_decimal(out + n, value.size());
+  n += put_text(out + n, "\r\n");
+  if (!value.empty()) std::memcpy(out + n, value.data(), value.size());
+  n += value.size();
+  return n + put_text(out + n, "\r\n");
+}
+
+// Parses the text reply to a request of opcode `op` (kOpGet/kOpSet) from the front of
+// `in` into `r` (opcode = op, opaque 0): STORED -> ok; END -> key not found; VALUE ...
+// END -> ok with the value; any other line -> status 0xffff. bad_lengths when no line
+// ends within `max_line` bytes or a VALUE's data is not followed by "\r\nEND\r\n".
+inline parse_result parse_text_response(std::span<const std::byte> in, std::uint8_t op, response& r,
+                                        std::size_t& consumed, std::size_t max_body = 1u << 20,
+                                        std::size_t max_line = 1024) {
+  const std::string_view s(reinterpret_cast<const char*>(in.data()), in.size());
+  const std::size_t eol = s.find("\r\n");
+  if (eol == std::string_view::npos)
+    return s.size() > max_line ? parse_result::bad_lengths : parse_result::need_more;
+  r = response{};
+  r.opcode = op;
+  const std::string_view line = s.substr(0, eol);
+  consumed = eol + 2;
+  if (op == kOpSet) {
+    r.status = line == "STORED" ? kStatusOk : 0xffff;
+    return parse_result::ok;
+  }
+  if (line == "END") {
+    r.status = kStatusKeyNotFound;
+    return parse_result::ok;
+  }
+  if (!line.starts_with("VALUE ")) {
+    r.status = 0xffff;
+    return parse_result::ok;
+  }
+  const std::size_t sp = line.rfind(' ');
+  std::size_t len = 0;
+  for (char c : line.substr(sp + 1)) {
+    if (c < '0' || c > '9' || len > max_body) return parse_result::bad_lengths;
+    len = len * 10 + std::size_t(c - '0');
+  }
+  if (len > max_body) return parse_result::bad_lengths;
+  const std::size_t total = consumed + len + 2 + 5;
+  if (s.size() < total) return parse_result::need_more;
+  if (s.substr(consumed + len, 7) != "\r\nEND\r\n") return parse_result::bad_lengths;
+  r.status = kStatusOk;
+  r._value = in.subspan(consumed, len);
+  consumed = total;
   return parse_result::ok;
 }
 

@@ -1,0 +1,263 @@
+// The text protocol's framing loop: finds each command line, applies memcached's
+// line-length rule, and dispatches as memcached's process_command_ascii() does (same
+// order of checks, same arity rules, same error lines). Commands are in
+// text_commands.cc; meta commands go through meta_seam.h.
+//
+// Framing rules (memcached 1.6 try_read_command_ascii, made independent of how the
+// bytes arrive so that a request split anywhere behaves the same):
+// - a line ends at "\n"; a "\r" before it is dropped when the line holds more than it;
+// - a line whose first 2049 bytes hold no "\n" closes the connection without a reply,
+//   unless it is a get/gets line (at most 100 leading spaces): those may be up to
+//   handler_config::max_get_line bytes (memcached: unbounded), beyond which they are
+//   answered "CLIENT_ERROR line too long" and the connection is closed;
+// - a storage command runs once its line and data block (<bytes> + 2) are contiguous
+//   in the input; a refused data block (too large) is skipped as it streams in.
+// Backpressure as in binary: a command runs only with kTextSmallResponseMax bytes of
+// room; a multi-get that runs out of room stops before the value that does not fit and
+// resumes there (connection::_text_resume) after the flush, without repeating a value.
+#include <algorithm>
+#include <cstring>
+
+#include "dataplane/proto/handler.h"
+#include "dataplane/proto/text_line.h"
+#include "dataplane/proto/text_writer.h"
+
+namespace anvil::proto {
+namespace {
+
+std::string_view as_text(std::span<const std::byte> s) {
+  return {reinterpret_cast<const char*>(s.data()), s.size()};
+}
+
+// memcached's exception for lines without "\n" past 2048 bytes: a large multiget.
+bool is_get_line(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size() && s[i] == ' ') ++i;
+  if (i > 100) return false;
+  s.remove_prefix(i);
+  return s.starts_with("get ") || s.starts_with("gets ");
+}
+
+}  // namespace
+
+handle_result handler::handle_text(connection& c, std::span<const std::byte> input,
+                                   output_sink& out) {
+  handle_result res;
+  const std::size_t sink_start = out.size;
+  const std::string_view in = as_text(input);
+  const std::size_t n = in.size();
+  std::size_t pos = 0;
+  text_ctx x{_engine,   _session, _cfg, _counters,
+             _prefixes, _hook,    out,  _engine.config().time->now()};
+
+  while (true) {
+    if (c._closing) {
+      res.close_after_flush = true;
+      break;
+    }
+    if (c._skip > 0) {  // the rest of a refused data block
+      const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(c._skip, n - pos));
+      pos += k;
+      c._skip -= k;
+      if (c._skip > 0) {
+        res.need_more = true;
+        res.need_bytes = 1;
+        break;
+      }
+    }
+    if (pos == n) {
+      res.need_more = true;
+      res.need_bytes = 1;
+      break;
+    }
+    const std::string_view rest = in.substr(pos);
+    const std::size_t nl = rest.find('\n');
+    const std::size_t line_len = nl == std::string_view::npos ? rest.size() : nl;
+    if (line_len > kTextMaxLine) {
+      if (!is_get_line(rest.substr(0, std::min(rest.size(), std::size_t{128})))) {
+        _counters.protocol_errors.add();  // memcached closes without a word
+        c._closing = true;
+        continue;
+      }
+      if (line_len > _cfg.max_get_line) {
+        if (out.room() < kTextSmallResponseMax) {
+          res.sink_full = true;
+          break;
+        }
+        _counters.protocol_errors.add();
+        text::put_line(out, "CLIENT_ERROR line too long");
+        c._closing = true;
+        continue;
+      }
+    }
+    if (nl == std::string_view::npos) {
+      res.need_more = true;
+      res.need_bytes = rest.size() + 1;
+      break;
+    }
+    if (out.room() < kTextSmallResponseMax) {
+      res.sink_full = true;
+      break;
+    }
+    std::size_t end = nl;
+    if (end > 1 && rest[end - 1] == '\r') --end;
+    if (const outcome f = text_fast_get(c, rest.substr(0, end), out); f != outcome::close) {
+      if (f == outcome::sink_full) {
+        if (out.size == 0) {
+          _counters.protocol_errors.add();
+          c._closing = true;
+          continue;
+        }
+        res.sink_full = true;
+        break;
+      }
+      pos += nl + 1;
+      continue;
+    }
+    text_line l(rest.substr(0, end));
+    std::size_t data_used = 0, need = 0;
+    x.close = false;
+    x.swallow = 0;
+    const outcome o = text_dispatch(c, x, l, rest.substr(nl + 1), data_used, need);
+    if (need != 0) {
+      res.need_more = true;
+      res.need_bytes = nl + 1 + need;
+      break;
+    }
+    if (o == outcome::sink_full) {
+      if (out.size == 0) {  // cannot fit even in an empty sink: give up on the peer
+        _counters.protocol_errors.add();
+        c._closing = true;
+        continue;
+      }
+      res.sink_full = true;
+      break;
+    }
+    pos += nl + 1 + data_used;
+    c._skip = x.swallow;
+    if (o == outcome::close || x.close) c._closing = true;
+  }
+  if (res.sink_full) _counters.backpressure_stops.add();
+  res.consumed = pos;
+  _counters.bytes_read.add(pos);
+  _counters.bytes_written.add(out.size - sink_start);
+  return res;
+}
+
+// The hot path, memtier's memcache_text GET: "get <key>" or "gets <key>" with exactly one
+// key (no other spaces, no NUL), answered without tokenizing; the reply is the one the
+// general path gives. outcome::close here means "not this shape: take the general path".
+handler::outcome handler::text_fast_get(const connection& c, std::string_view line,
+                                        output_sink& out) {
+  if (line.size() < 5 || line[0] != 'g' || line[1] != 'e' || line[2] != 't') return outcome::close;
+  std::size_t p = 3;
+  const bool cas = line[3] == 's';
+  if (cas) ++p;
+  if (line[p] != ' ' || c._text_resume != 0) return outcome::close;
+  const std::string_view key = line.substr(p + 1);
+  if (key.empty() || key.size() > kMaxKeyLength ||
+      key.find_first_of(std::string_view(" \0", 2)) != std::string_view::npos)
+    return outcome::close;
+  const cache::item_view it = _session.get(key);
+  if (it.found) {
+    if (out.room() < text::value_size(key, it.flags, it.value, cas, it.cas) + 5)
+      return outcome::sink_full;
+    text::put_value(out, key, it.flags, it.value, cas, it.cas);
+    _counters.get_hits.add();
+  } else {
+    if (out.room() < 5) return outcome::sink_full;
+    _counters.get_misses.add();
+  }
+  text::put(out, "END\r\n");
+  _counters.cmd_get.add();
+  if (_prefixes.enabled()) _prefixes.record_get(key, it.found);
+  return outcome::done;
+}
+
+// process_command_ascii(): the first byte picks the family, then exact names and
+// memcached's token counts (ntokens includes the terminal token).
+handler::outcome handler::text_dispatch(connection& c, text_ctx& x, text_line& l,
+                                        std::string_view after, std::size_t& data_used,
+                                        std::size_t& need) {
+  auto error = [&] {
+    _counters.unknown_commands.add();
+    text::put_line(x.out, "ERROR");
+    return outcome::done;
+  };
+  auto tokens_in = [&](std::size_t a, std::size_t b) { return l.ntokens == a || l.ntokens == b; };
+  if (l.ntokens < 2 || l.tok[0].size() < 2) return error();
+  const std::string_view cmd = l.tok[0];
+  const char first = cmd[0];
+  if (first == 'm' && cmd.size() == 2) {
+    if (!is_meta_command(cmd)) return error();
+    const meta_result r = execute_meta(x, l.line, after);
+    if (r.status == meta_status::sink_full) return outcome::sink_full;
+    if (r.status == meta_status::need_more) {
+      need = std::max<std::size_t>(r.need_bytes, 1);
+      return outcome::done;
+    }
+    data_used = r.data_consumed;
+    return outcome::done;
+  }
+  if (first == 'g') {
+    if (l.ntokens < 3) return error();
+    if (cmd == "get") return text_get(c, x, l, false, false);
+    if (cmd == "gets") return text_get(c, x, l, true, false);
+    if (cmd == "gat") return text_get(c, x, l, false, true);
+    if (cmd == "gats") return text_get(c, x, l, true, true);
+    return error();
+  }
+  if (cmd == "set" || cmd == "add" || cmd == "append" || cmd == "replace" || cmd == "prepend") {
+    if (!tokens_in(6, 7)) return error();
+    return text_store(x, l, after, data_used, need);
+  }
+  if (cmd == "cas") {
+    if (!tokens_in(7, 8)) return error();
+    return text_store(x, l, after, data_used, need);
+  }
+  if (cmd == "stats") return text_stats(x, l);
+  if (cmd == "incr" || cmd == "decr") {
+    if (!tokens_in(4, 5)) return error();
+    return text_arith(x, l, cmd == "incr");
+  }
+  if (cmd == "delete") {
+    if (l.ntokens < 3 || l.ntokens > 5) return error();
+    return text_delete(x, l);
+  }
+  if (cmd == "touch") {
+    if (!tokens_in(4, 5)) return error();
+    return text_touch(x, l);
+  }
+  if (cmd == "bget") {  // memcached keeps this ancient alias of get
+    if (l.ntokens < 3) return error();
+    return text_get(c, x, l, false, false);
+  }
+  if (cmd == "flush_all") {
+    if (l.ntokens < 2 || l.ntokens > 4) return error();
+    return text_flush(x, l);
+  }
+  if (cmd == "version") {
+    text::put(x.out, "VERSION ");
+    text::put_line(x.out, _cfg.version.substr(0, 64));
+    return outcome::done;
+  }
+  if (cmd == "quit") return outcome::close;
+  if (cmd == "verbosity") {
+    if (!tokens_in(3, 4)) return error();
+    return text_verbosity(x, l);
+  }
+  if (cmd == "shutdown") {  // memcached without -A
+    text::put_line(x.out, "ERROR: shutdown not enabled");
+    return outcome::done;
+  }
+  // Other names in memcached's first-byte families are unknown there (or machinery Anvil
+  // lacks: slabs, cache_memlimit); past them memcached closes on an HTTP request line.
+  if (std::string_view("sacidt").find(first) != std::string_view::npos) return error();
+  if (l.tok[l.ntokens - 2].starts_with("HTTP/")) {  // memcached closes on an HTTP request
+    _counters.protocol_errors.add();
+    return outcome::close;
+  }
+  return error();
+}
+
+}  // namespace anvil::proto

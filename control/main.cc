@@ -157,6 +157,10 @@ struct serving_setup {
   server::server_shared shared;
   std::optional<std::string> admin_token;   // [admin] token_file, read at start-up
   std::vector<unsigned> housekeeping_cpus;  // allowed cpus no lcore polls on
+  // The seams of control/admin (health_source.h, metrics.h) for other control rooms:
+  // applied to the admin server each time it starts. Empty health: storage only.
+  admin::health_source admin_health;
+  std::vector<std::pair<std::string, admin::collector>> admin_collectors;
 };
 
 // The admin API (control/admin/): started once every lcore polls, on the housekeeping
@@ -192,6 +196,8 @@ void fill_admin_view(const server_config& cfg, serving_setup& setup, L& lcores,
 std::unique_ptr<admin::admin_server> start_admin(const server_config& cfg, serving_setup& setup,
                                                  admin::node_view& view, bool first_try) {
   auto a = std::make_unique<admin::admin_server>(cfg.admin, view, setup.admin_token);
+  if (setup.admin_health) a->set_health_source(setup.admin_health);
+  for (const auto& [name, c] : setup.admin_collectors) a->collectors().add(name, c);
   try {
     a->start(setup.housekeeping_cpus);
   } catch (const std::exception& e) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "control/cluster/cluster_config.h"
+#include "control/admin/admin_config.h"
 #include "dataplane/port/afpacket_port.h"
 #include "dataplane/port/frame.h"
 #include "dataplane/server/idle_policy.h"
@@ -79,6 +80,8 @@ struct server_config {
   bool snapshot_require = false;
   // [cluster]: high availability (control/cluster/, docs/cluster.md). Off by default.
   cluster::cluster_config cluster;
+  // [admin]: the admin API and /metrics (control/admin/, docs/admin.md).
+  admin::admin_config admin;
 };
 
 // A rejected setting: `field` is how the user named it.

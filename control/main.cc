@@ -25,6 +25,9 @@
 #include <optional>
 #include <set>
 
+#include "control/admin/admin_server.h"
+#include "control/admin/config_json.h"
+#include "control/admin/token.h"
 #include "control/cache_sizing.h"
 #include "control/config.h"
 #include "control/engine_clock.h"
@@ -156,7 +159,68 @@ struct serving_setup {
   std::optional<proto::credentials> sasl;
   server::cache_server_config server;
   server::server_shared shared;
+  std::optional<std::string> admin_token;   // [admin] token_file, read at start-up
+  std::vector<unsigned> housekeeping_cpus;  // allowed cpus no lcore polls on
+  // The seams of control/admin (health_source.h, metrics.h) for other control rooms:
+  // applied to the admin server each time it starts. Empty health: storage only.
+  admin::health_source admin_health;
+  std::vector<std::pair<std::string, admin::collector>> admin_collectors;
 };
+
+// The admin API (control/admin/): started once every lcore polls, on the housekeeping
+// cpus; it reads the lcores' counters and acts through server_shared::control only.
+template <class L>
+void fill_admin_view(const server_config& cfg, serving_setup& setup, L& lcores,
+                     const std::vector<unsigned>& cpus, admin::node_view& view) {
+  view.version = std::string(setup.server.proto.version);
+  view.node_id = cfg.node_id;
+  view.pid = setup.shared.pid;
+  view.started_at_unix = setup.shared.started_at;
+  view.port_type = to_string(cfg.port);
+  view.interface = cfg.port == port_kind::afpacket ? cfg.interface : cfg.dpdk_device;
+  view.mac = mac_text(lcores.port(0).mac());
+  view.ip = cfg.ip;
+  view.tcp_port = cfg.tcp_port;
+  view.udp_port = cfg.udp_port;
+  for (unsigned i = 0; i < lcores.size(); ++i)
+    view.lcores.push_back({i, cpus[i], &lcores.counters(i), &lcores.port(i).counters()});
+  view.shared = &setup.shared;
+  view.engine = setup.engine.get();
+  view.snapshots = setup.snapshots.get();
+  view.snapshot_dir = cfg.snapshot_dir;
+  view.snapshot_interval_s = cfg.snapshot_interval_s;
+  view.snapshot_keep = cfg.snapshot_keep;
+  view.cycles_per_second = setup.server.latency.cycles_per_second;
+  view.effective_config = admin::effective_config(cfg);
+  view.config_digest = admin::config_digest(view.effective_config);
+}
+
+// Null when the address cannot be bound (in use, not local): serving goes on without the
+// admin API, the error says why, and the control thread tries again every few seconds.
+std::unique_ptr<admin::admin_server> start_admin(const server_config& cfg, serving_setup& setup,
+                                                 admin::node_view& view, bool first_try) {
+  auto a = std::make_unique<admin::admin_server>(cfg.admin, view, setup.admin_token);
+  if (setup.admin_health) a->set_health_source(setup.admin_health);
+  for (const auto& [name, c] : setup.admin_collectors) a->collectors().add(name, c);
+  try {
+    a->start(setup.housekeeping_cpus);
+  } catch (const std::exception& e) {
+    if (first_try)
+      spdlog::error("event=admin_unavailable listen={} reason={}", cfg.admin.listen_text(),
+                    q(std::string(e.what()) +
+                      "; serving continues without the admin API, retrying every 5 s"));
+    return nullptr;
+  }
+  spdlog::info(
+      "event=admin_listening listen={} auth={} cpus={} max_connections={}", a->listen_text(),
+      setup.admin_token ? "bearer" : "off",
+      setup.housekeeping_cpus.empty() ? std::string("any") : cpu_text(setup.housekeeping_cpus),
+      cfg.admin.max_connections);
+  if (setup.housekeeping_cpus.empty())
+    spdlog::warn("event=admin_unpinned reason={}",
+                 q("every allowed cpu runs an lcore: the admin threads share their cpus"));
+  return a;
+}
 
 // On demand (SIGUSR1 now, the admin API later): queued on the io thread, never waited
 // for here; the outcome shows in `stats storage` and an event=snapshot_* line.
@@ -194,6 +258,7 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
   setup.shared.proto.assign(ports.size(), nullptr);
   setup.shared.serving.assign(ports.size(), nullptr);
   setup.shared.net.assign(ports.size(), nullptr);
+  setup.shared.latency.assign(ports.size(), nullptr);
   setup.shared.threads = static_cast<std::uint32_t>(ports.size());
   std::vector<server::cache_server*> handlers(ports.size());
   server::loop_config lc;
@@ -241,6 +306,14 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
       cfg.idle.mode == server::idle_policy::kind::busy_poll ? "busy-poll" : "backoff", cfg.protocol,
       setup.sasl ? "on" : "off", sc.tcp.rx_buffer, sc.tcp.tx_buffer,
       setup.engine->partition_count());
+  admin::node_view admin_view;
+  std::unique_ptr<admin::admin_server> admin_api;
+  auto admin_retry = std::chrono::steady_clock::now();
+  if (cfg.admin.enabled) {
+    fill_admin_view(cfg, setup, lcores, cpus, admin_view);
+    admin_api = start_admin(cfg, setup, admin_view, true);
+    admin_retry += std::chrono::seconds(5);
+  }
 
   // The engine's clock ticks here (monotonic, control/engine_clock.h); the stats line is
   // periodic if asked.
@@ -262,6 +335,10 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
     if (sig == SIGUSR1) {
       request_snapshot(setup, "SIGUSR1");
       sig = -1;
+    }
+    if (cfg.admin.enabled && !admin_api && std::chrono::steady_clock::now() >= admin_retry) {
+      admin_api = start_admin(cfg, setup, admin_view, false);
+      admin_retry += std::chrono::seconds(5);
     }
     if (sig < 0 && stats_every > 0 && clk::now() >= next_stats) {
       next_stats +=
@@ -286,7 +363,8 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
   }
   for (unsigned i = 0; i < lcores.size(); ++i)
     log_lcore("lcore_final", i, cpus[i], lcores.counters(i), lcores.port(i), *handlers[i]);
-  if (setup.snapshots) {  // the final snapshot (bounded), after the last mutation
+  if (admin_api) admin_api->stop();  // before the snapshot service and the lcores go
+  if (setup.snapshots) {             // the final snapshot (bounded), after the last mutation
     setup.snapshots->stop();
     const auto r = setup.snapshots->last_result();
     spdlog::info("event=snapshot_final ok={} snapshot_id={} reason={}", r.ok, r.snapshot_id,
@@ -373,7 +451,14 @@ int run(int argc, char** argv) {
       cfg.memory_mb, cpus.size(), cpu_text(cpus), cfg.max_connections, cfg.max_item_size,
       cfg.verbosity);
   serving_setup setup;
+  for (unsigned c : topo->allowed_cpus())  // off the lcores' cpus when there are others
+    if (std::find(cpus.begin(), cpus.end(), c) == cpus.end()) setup.housekeeping_cpus.push_back(c);
   try {
+    if (cfg.admin.enabled && !cfg.admin.token_file.empty()) {
+      auto t = admin::load_token_file(cfg.admin.token_file);
+      if (!t.token) throw config_error("admin.token_file", t.error);
+      setup.admin_token = std::move(t.token);
+    }
     if (cfg.sasl) {
       std::string err;
       setup.sasl = proto::credentials::load_file(cfg.sasl_credentials, &err);

@@ -30,7 +30,9 @@ struct server_options {
 
 class server_under_test {
  public:
-  server_under_test(server_kind kind, const test::testnet& net, server_options opts = {});
+  // `extra_config` is appended to anvil's TOML file (e.g. an [admin] section).
+  server_under_test(server_kind kind, const test::testnet& net, server_options opts = {},
+                    const std::string& extra_config = "");
   ~server_under_test();
   server_under_test(const server_under_test&) = delete;
   server_under_test& operator=(const server_under_test&) = delete;

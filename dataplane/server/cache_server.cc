@@ -68,6 +68,7 @@ tcp_buffer_sizes tcp_buffers(std::size_t max_item_size) {
 cache_server::cache_server(cache::engine& engine, const cache_server_config& cfg,
                            server_shared& shared, unsigned lcore)
     : _shared(shared),
+      _health(lcore < shared.health.size() ? shared.health[lcore] : nullptr),
       _session(engine.open_session()),
       _handler(engine, _session, cfg.proto, _proto_counters,
                proto::facts_provider{&shared, &fill_server_facts, &request_stats_reset,

@@ -31,6 +31,7 @@
 #include "dataplane/port/frame.h"
 #include "dataplane/port/port_counters.h"
 #include "dataplane/proto/handler.h"
+#include "dataplane/server/lcore_health.h"
 #include "dataplane/server/tx_budget.h"
 
 namespace anvil::server {
@@ -59,6 +60,8 @@ struct server_shared {
   std::vector<proto::lcore_counters*> proto;  // one per lcore
   std::vector<lcore_serving_stats*> serving;  // one per lcore
   std::vector<const net::net_counters*> net;  // one per lcore (set by each server)
+  // The health monitor's mailbox per lcore (lcore_health.h); empty or null: no canary.
+  std::vector<lcore_health*> health;
   // Stat groups owned off the data plane (`stats storage`: snapshot health), answered
   // on the lcore that got the Stat request; must be lock-free for the caller. Null: none.
   void* stat_group_ctx = nullptr;
@@ -148,7 +151,12 @@ class cache_server {
     _tx_budget = kTxBudgetFrames;  // the end of an iteration: a new budget
     if (_stats.reset_requested.load(std::memory_order_relaxed)) [[unlikely]]
       reset_counters();
+    if (_health != nullptr) _health->poll(_session);  // canary round, fault knob
     _session.quiescent();
+  }
+  // How long the iteration took (TSC cycles): loop-stall detection.
+  void on_iteration(std::uint64_t cycles) {
+    if (_health != nullptr) _health->on_iteration(cycles);
   }
 
   // Nothing to serve: hand the pages of a few closed connections' large buffers back to
@@ -213,6 +221,7 @@ class cache_server {
   void reset_counters();
 
   server_shared& _shared;
+  lcore_health* _health = nullptr;
   cache::session _session;
   proto::lcore_counters _proto_counters;
   lcore_serving_stats _stats;

@@ -16,6 +16,8 @@ packages=(
   iproute2 ethtool nftables procps
   # real peers and clients for the end-to-end tests and the benchmark
   memcached libmemcached-tools python3 python3-pylibmc
+  # alert rule tests (promtool) and the Prometheus end-to-end test
+  prometheus
   # storage fault tests
   e2fsprogs util-linux
   # snapshot benchmark baseline (bench_io: O_DIRECT sequential write bandwidth)

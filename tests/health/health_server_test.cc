@@ -22,7 +22,7 @@ namespace {
 
 constexpr const char* kFastHealth =
     "[health]\ninterval_s = 0.2\ncanary_p99_ms = 50\ncanary_window_s = 1.5\n"
-    "canary_timeout_s = 30\nloop_stall_ms = 100\nrecover_intervals = 2\n";
+    "canary_timeout_s = 30\nloop_stall_ms = 60\nrecover_intervals = 2\n";
 
 class HealthServer : public ::testing::Test {
  protected:
@@ -39,7 +39,7 @@ long long num(const stats_map& m, const std::string& k) {
 TEST_F(HealthServer, SlowLcoreIsDegradedWithCanarySlowAndRecovers) {
   anvil::test::testnet net;
   health_server srv(net, std::string(kFastHealth) +
-                             "[debug]\nenable_fault_knobs = true\nlcore_delay_us = 200000\n"
+                             "[debug]\nenable_fault_knobs = true\nlcore_delay_us = 100000\n"
                              "lcore_delay_lcore = 0\n");
   ASSERT_EQ(srv.wait_ready(), "") << srv.process().log();
   EXPECT_NE(srv.process().log().find("event=fault_knobs_enabled"), std::string::npos);
@@ -56,7 +56,7 @@ TEST_F(HealthServer, SlowLcoreIsDegradedWithCanarySlowAndRecovers) {
   EXPECT_GE(num(h, "canary_p99_us"), 50'000);
   EXPECT_GT(num(h, "canary_rounds"), 0);  // it answers: slow, not failed
   EXPECT_FALSE(health_server::has_reason(h, "canary_failed"));
-  // A 200 ms iteration is also a loop stall (threshold 100 ms).
+  // A 100 ms iteration is also a loop stall (threshold 60 ms).
   h = srv.wait_health(
       [](const stats_map& m) { return health_server::has_reason(m, "loop_stall"); });
   EXPECT_TRUE(health_server::has_reason(h, "loop_stall")) << health_server::get(h, "reasons");

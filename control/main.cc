@@ -9,7 +9,9 @@
 // Each lcore runs a cache_server (dataplane/server/cache_server.h): its own TCP/IP
 // stack instance (connection table, timers, buffers), a cache session and protocol
 // counters, over its own port queue; flows are spread by the port (fanout hash / RSS)
-// and every lcore listens. The control thread advances the engine clock, logs stats
+// and every lcore listens. The control thread advances the engine clock, runs the health
+// monitor (control/health/: canary rounds through each lcore's mailbox, loop stalls,
+// state + reasons; SIGUSR2 toggles the [debug] fault knob), logs stats
 // and, on a signal, stops the lcores (they answer what they hold, close connections
 // and drain, bounded) and logs each lcore's busy cycles and requests served.
 #include <signal.h>
@@ -291,9 +293,10 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
   lc.idle = cfg.idle;
   lc.drain_timeout_ns = static_cast<std::uint64_t>(cfg.shutdown_timeout_s * 0.8 * 1e9);
   using lcores_t = server::lcore_set<P, server::cache_server>;
-  std::optional<lcores_t> started;
+  // The mailboxes and the monitor outlive the lcores (declared first, destroyed last).
   std::vector<std::unique_ptr<server::lcore_health>> mailboxes;
   std::unique_ptr<health::health_monitor> monitor;
+  std::optional<lcores_t> started;
   try {
     monitor = make_monitor<lcores_t>(cfg, setup, ports.size(), mailboxes, [&]() -> const lcores_t* {
       return started ? &*started : nullptr;

@@ -260,8 +260,8 @@ TEST(HealthMonitor, StatsTextSurvivesLongReasons) {
 }
 
 // A real lcore thread: its loop polls the mailbox, the monitor runs here. The fault
-// knob makes every iteration sleep 30 ms: each round then waits for the lcore's
-// current iteration, so p99 exceeds 10 ms as soon as a few rounds were answered.
+// knob makes every iteration sleep 60 ms: each round then waits for the lcore's
+// current iteration, so p99 exceeds 25 ms as soon as a few rounds were answered.
 TEST(HealthMonitorThreaded, FaultKnobMakesTheCanarySlowThenRecovers) {
   engine_fixture f(2);
   lcore_health h;
@@ -277,7 +277,8 @@ TEST(HealthMonitorThreaded, FaultKnobMakesTheCanarySlowThenRecovers) {
   });
   auto cfg = fast_config();
   cfg.interval_s = 0.01;
-  cfg.canary_window_s = 0.3;              // rounds older than this leave the percentiles
+  cfg.canary_window_s = 0.3;  // rounds older than this leave the percentiles
+  cfg.thresholds.canary_p99_s = 0.025;
   cfg.thresholds.canary_timeout_s = 600;  // a preempted test thread is slow, not failed
   cfg.thresholds.recover_evaluations = 2;
   health_monitor m(cfg, {&h}, {}, health_monitor::calibrate_tsc(), 0);
@@ -294,8 +295,8 @@ TEST(HealthMonitorThreaded, FaultKnobMakesTheCanarySlowThenRecovers) {
   };
   ASSERT_TRUE(run_until(health_state::ok, reason_code::canary_slow, false));
   const auto before = m.snapshot().canary_rounds;
-  m.set_lcore_delay(0, 30'000);
-  EXPECT_EQ(m.lcore_delay(0), 30'000u);
+  m.set_lcore_delay(0, 60'000);
+  EXPECT_EQ(m.lcore_delay(0), 60'000u);
   EXPECT_TRUE(run_until(health_state::degraded, reason_code::canary_slow, true))
       << m.snapshot().canary_p99_s;
   EXPECT_GT(m.snapshot().canary_rounds, before);  // it answered: slow, not failed

@@ -190,6 +190,7 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
   setup.shared.proto.assign(ports.size(), nullptr);
   setup.shared.serving.assign(ports.size(), nullptr);
   setup.shared.net.assign(ports.size(), nullptr);
+  setup.shared.latency.assign(ports.size(), nullptr);
   setup.shared.threads = static_cast<std::uint32_t>(ports.size());
   std::vector<server::cache_server*> handlers(ports.size());
   server::loop_config lc;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "control/admin/admin_config.h"
 #include "dataplane/port/afpacket_port.h"
 #include "dataplane/port/frame.h"
 #include "dataplane/server/idle_policy.h"
@@ -73,6 +74,8 @@ struct server_config {
   // prepared (created, listed) at start stops start-up (exit 1) instead of serving
   // with storage degraded. Off by default.
   bool snapshot_require = false;
+  // [admin]: the admin API and /metrics (control/admin/, docs/admin.md).
+  admin::admin_config admin;
 };
 
 // A rejected setting: `field` is how the user named it.

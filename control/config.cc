@@ -413,6 +413,33 @@ schema_map make_schema(server_config& c) {
               c.debug_lcore_delay_lcore = whole_in(f, v, 0, 1023, "an lcore index");
             })},
        }},
+      {"admin",
+       {
+           {"enabled", text([&](auto f, auto v) { c.admin.enabled = boolean(f, v); })},
+           {"listen", text([&](auto f, auto v) {
+              const auto colon = v.rfind(':');
+              if (colon == std::string::npos || !is_ipv4(v.substr(0, colon)))
+                throw config_error(f, "'" + v + "' is not IPv4:port (e.g. 127.0.0.1:11311)");
+              c.admin.address = v.substr(0, colon);
+              c.admin.port = port_number(f, v.substr(colon + 1));
+            })},
+           {"token_file", text([&](auto, auto v) { c.admin.token_file = v; })},
+           {"max_connections",
+            text([&](auto f, auto v) { c.admin.max_connections = positive(f, v, 4096); })},
+           {"threads", text([&](auto f, auto v) { c.admin.threads = positive(f, v, 64); })},
+           {"read_timeout_s", text([&](auto f, auto v) {
+              c.admin.read_timeout_s = number_in(f, v, 0.1, 3600, "a number of seconds");
+            })},
+           {"write_timeout_s", text([&](auto f, auto v) {
+              c.admin.write_timeout_s = number_in(f, v, 0.1, 3600, "a number of seconds");
+            })},
+           {"max_body_bytes", text([&](auto f, auto v) {
+              auto n = parse_size(v);
+              if (!n || *n < 1 || *n > 64ull * 1024 * 1024)
+                throw config_error(f, "'" + v + "' is not a size in bytes (1..64m)");
+              c.admin.max_body_bytes = *n;
+            })},
+       }},
   };
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "control/admin/admin_config.h"
 #include "dataplane/port/afpacket_port.h"
 #include "dataplane/port/frame.h"
 #include "dataplane/server/idle_policy.h"
@@ -87,6 +88,8 @@ struct server_config {
   bool debug_fault_knobs = false;
   unsigned debug_lcore_delay_us = 0;     // that lcore sleeps this long every iteration
   unsigned debug_lcore_delay_lcore = 0;  // which lcore (index, not cpu)
+  // [admin]: the admin API and /metrics (control/admin/, docs/admin.md).
+  admin::admin_config admin;
 };
 
 // A rejected setting: `field` is how the user named it.

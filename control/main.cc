@@ -28,10 +28,14 @@
 #include <optional>
 #include <set>
 
+#include "control/admin/admin_server.h"
+#include "control/admin/config_json.h"
+#include "control/admin/token.h"
 #include "control/cache_sizing.h"
 #include "control/config.h"
 #include "control/engine_clock.h"
 #include "control/health/canary_keys.h"
+#include "control/health/health_metrics.h"
 #include "control/health/health_monitor.h"
 #include "dataplane/port/afpacket_port.h"
 #include "dataplane/proto/sasl.h"
@@ -157,12 +161,56 @@ struct serving_setup {
   std::optional<proto::credentials> sasl;
   server::cache_server_config server;
   server::server_shared shared;
+  std::optional<std::string> admin_token;   // [admin] token_file, read at start-up
+  std::vector<unsigned> housekeeping_cpus;  // allowed cpus no lcore polls on
   // What `stats storage` / `stats health` read (lock-free on the lcore that asks).
   struct stat_sources {
     const io::snapshot_service* snapshots = nullptr;
     const health::health_monitor* health = nullptr;  // set before the lcores start
   } stat_src;
 };
+
+// The admin API (control/admin/): started once every lcore polls, on the housekeeping
+// cpus; it reads the lcores' counters and acts through server_shared::control only.
+template <class L>
+std::unique_ptr<admin::admin_server> start_admin(const server_config& cfg, serving_setup& setup,
+                                                 L& lcores, const std::vector<unsigned>& cpus,
+                                                 admin::node_view& view,
+                                                 const health::health_monitor& monitor) {
+  view.version = std::string(setup.server.proto.version);
+  view.node_id = cfg.node_id;
+  view.pid = setup.shared.pid;
+  view.started_at_unix = setup.shared.started_at;
+  view.port_type = to_string(cfg.port);
+  view.interface = cfg.port == port_kind::afpacket ? cfg.interface : cfg.dpdk_device;
+  view.mac = mac_text(lcores.port(0).mac());
+  view.ip = cfg.ip;
+  view.tcp_port = cfg.tcp_port;
+  view.udp_port = cfg.udp_port;
+  for (unsigned i = 0; i < lcores.size(); ++i)
+    view.lcores.push_back({i, cpus[i], &lcores.counters(i), &lcores.port(i).counters()});
+  view.shared = &setup.shared;
+  view.engine = setup.engine.get();
+  view.snapshots = setup.snapshots.get();
+  view.snapshot_dir = cfg.snapshot_dir;
+  view.snapshot_interval_s = cfg.snapshot_interval_s;
+  view.snapshot_keep = cfg.snapshot_keep;
+  view.cycles_per_second = setup.server.latency.cycles_per_second;
+  view.effective_config = admin::effective_config(cfg);
+  view.config_digest = admin::config_digest(view.effective_config);
+  auto a = std::make_unique<admin::admin_server>(cfg.admin, view, setup.admin_token);
+  health::plug_into_admin(monitor, *a, cfg.snapshot_interval_s);  // /v1/health, /metrics
+  a->start(setup.housekeeping_cpus);
+  spdlog::info(
+      "event=admin_listening listen={} auth={} cpus={} max_connections={}", a->listen_text(),
+      setup.admin_token ? "bearer" : "off",
+      setup.housekeeping_cpus.empty() ? std::string("any") : cpu_text(setup.housekeeping_cpus),
+      cfg.admin.max_connections);
+  if (setup.housekeeping_cpus.empty())
+    spdlog::warn("event=admin_unpinned reason={}",
+                 q("every allowed cpu runs an lcore: the admin threads share their cpus"));
+  return a;
+}
 
 // On demand (SIGUSR1 now, the admin API later): queued on the io thread, never waited
 // for here; the outcome shows in `stats storage` and an event=snapshot_* line.
@@ -287,6 +335,7 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
   setup.shared.proto.assign(ports.size(), nullptr);
   setup.shared.serving.assign(ports.size(), nullptr);
   setup.shared.net.assign(ports.size(), nullptr);
+  setup.shared.latency.assign(ports.size(), nullptr);
   setup.shared.threads = static_cast<std::uint32_t>(ports.size());
   std::vector<server::cache_server*> handlers(ports.size());
   server::loop_config lc;
@@ -345,6 +394,22 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
       cfg.idle.mode == server::idle_policy::kind::busy_poll ? "busy-poll" : "backoff",
       setup.sasl ? "on" : "off", sc.tcp.rx_buffer, sc.tcp.tx_buffer,
       setup.engine->partition_count());
+  admin::node_view admin_view;
+  std::unique_ptr<admin::admin_server> admin_api;
+  if (cfg.admin.enabled) {
+    try {
+      admin_api = start_admin(cfg, setup, lcores, cpus, admin_view, *monitor);
+    } catch (const std::exception& e) {
+      spdlog::error("event=start_failed reason={}", q(std::string("admin API: ") + e.what()));
+      lcores.request_stop();
+      if (!lcores.wait_stopped(
+              std::chrono::milliseconds(static_cast<long>(cfg.shutdown_timeout_s * 1000)))) {
+        spdlog::shutdown();
+        std::_Exit(1);
+      }
+      return 1;
+    }
+  }
 
   // The engine's clock ticks here (monotonic, control/engine_clock.h); the stats line is
   // periodic if asked.
@@ -399,7 +464,8 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
   }
   for (unsigned i = 0; i < lcores.size(); ++i)
     log_lcore("lcore_final", i, cpus[i], lcores.counters(i), lcores.port(i), *handlers[i]);
-  if (setup.snapshots) {  // the final snapshot (bounded), after the last mutation
+  if (admin_api) admin_api->stop();  // before the snapshot service and the lcores go
+  if (setup.snapshots) {             // the final snapshot (bounded), after the last mutation
     setup.snapshots->stop();
     const auto r = setup.snapshots->last_result();
     spdlog::info("event=snapshot_final ok={} snapshot_id={} reason={}", r.ok, r.snapshot_id,
@@ -488,7 +554,14 @@ int run(int argc, char** argv) {
       cfg.memory_mb, cpus.size(), cpu_text(cpus), cfg.max_connections, cfg.max_item_size,
       cfg.verbosity);
   serving_setup setup;
+  for (unsigned c : topo->allowed_cpus())  // off the lcores' cpus when there are others
+    if (std::find(cpus.begin(), cpus.end(), c) == cpus.end()) setup.housekeeping_cpus.push_back(c);
   try {
+    if (cfg.admin.enabled && !cfg.admin.token_file.empty()) {
+      auto t = admin::load_token_file(cfg.admin.token_file);
+      if (!t.token) throw config_error("admin.token_file", t.error);
+      setup.admin_token = std::move(t.token);
+    }
     if (cfg.sasl) {
       std::string err;
       setup.sasl = proto::credentials::load_file(cfg.sasl_credentials, &err);

@@ -12,6 +12,7 @@ packages=(
   libdpdk-dev dpdk-dev liburing-dev libtbb-dev libhwloc-dev libgtest-dev libgmock-dev
   libbenchmark-dev libxxhash-dev libisal-dev libcli11-dev libtomlplusplus-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev libfuse3-dev fuse3 libsodium-dev
+  libcpp-httplib-dev prometheus
   # network test fixture and dev mode
   iproute2 ethtool nftables procps
   # real peers and clients for the end-to-end tests and the benchmark

@@ -1,50 +1,68 @@
 #include "control/health/health_metrics.h"
 
-#include <fmt/format.h>
+#include <string>
+#include <vector>
 
 namespace anvil::health {
-namespace {
 
-void family(std::string& out, const char* name, const char* type, const char* help) {
-  fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+namespace admin = control::admin;
+
+admin::health_report to_admin_report(const health_report& r) {
+  admin::health_report out;
+  out.state = static_cast<admin::health_state>(r.state);
+  out.since_unix = static_cast<std::uint64_t>(r.state_since_ms / 1000);
+  for (const auto& x : r.reasons)
+    out.reasons.push_back(
+        {to_string(x.code), x.detail, static_cast<std::uint64_t>(x.since_ms / 1000)});
+  return out;
+}
+static_assert(static_cast<int>(admin::health_state::ok) == static_cast<int>(health_state::ok) &&
+              static_cast<int>(admin::health_state::degraded) ==
+                  static_cast<int>(health_state::degraded) &&
+              static_cast<int>(admin::health_state::failing) ==
+                  static_cast<int>(health_state::failing));
+
+void append_health_metrics(const health_snapshot& s, double snapshot_interval_s,
+                           admin::exposition& x) {
+  const auto& b = latency_histogram::kBounds;
+  std::vector<double> bounds(b.begin(), b.end());
+  std::vector<std::uint64_t> counts;
+  for (std::size_t i = 0; i <= b.size(); ++i) counts.push_back(s.histogram.bucket(i));
+  x.histogram("anvil_canary_duration_seconds",
+              "Canary round latency (set+get+delete through every partition of an lcore), "
+              "posted by the control thread to answered by the lcore",
+              bounds, counts, s.histogram.sum());
+  x.family("anvil_canary_p99_seconds", "gauge",
+           "Canary p99 over the [health] canary_window_s window, as the health state is judged");
+  x.sample("anvil_canary_p99_seconds", {}, s.canary_p99_s);
+  x.family("anvil_canary_rounds_total", "counter", "Canary rounds answered, all lcores");
+  x.sample("anvil_canary_rounds_total", {}, s.canary_rounds);
+  x.family("anvil_canary_failures_total", "counter",
+           "Canary rounds answered with a failed set/get or a wrong value");
+  x.sample("anvil_canary_failures_total", {}, s.canary_failures);
+  x.family("anvil_loop_stalls_total", "counter",
+           "Poll-loop iterations longer than [health] loop_stall_ms");
+  for (std::size_t i = 0; i < s.lcores.size(); ++i) {
+    const std::string l = std::to_string(i);
+    x.sample("anvil_loop_stalls_total", {{"lcore", l}}, s.lcores[i].stalls);
+  }
+  x.family("anvil_health_transitions_total", "counter",
+           "Times the health state changed to this state");
+  for (std::size_t i = 0; i < s.report.transitions_to.size(); ++i)
+    x.sample("anvil_health_transitions_total", {{"state", to_string(static_cast<health_state>(i))}},
+             s.report.transitions_to[i]);
+  x.family("anvil_health_evaluations_total", "counter", "Health evaluations done");
+  x.sample("anvil_health_evaluations_total", {}, s.report.evaluations);
+  x.family("anvil_snapshot_interval_seconds", "gauge",
+           "[snapshot] interval_s: periodic snapshot period (0: off)");
+  x.sample("anvil_snapshot_interval_seconds", {}, snapshot_interval_s);
 }
 
-}  // namespace
-
-void append_health_metrics(const health_snapshot& s, double snapshot_interval_s, std::string& out) {
-  auto o = std::back_inserter(out);
-  family(out, "anvil_canary_duration_seconds", "histogram",
-         "Canary round latency (set+get+delete through every partition), posted by the control "
-         "thread to answered by the lcore");
-  for (std::size_t i = 0; i < latency_histogram::kBounds.size(); ++i)
-    fmt::format_to(o, "anvil_canary_duration_seconds_bucket{{le=\"{}\"}} {}\n",
-                   latency_histogram::kBounds[i], s.histogram.cumulative(i));
-  fmt::format_to(o, "anvil_canary_duration_seconds_bucket{{le=\"+Inf\"}} {}\n",
-                 s.histogram.count());
-  fmt::format_to(o, "anvil_canary_duration_seconds_sum {}\n", s.histogram.sum());
-  fmt::format_to(o, "anvil_canary_duration_seconds_count {}\n", s.histogram.count());
-  family(out, "anvil_canary_p99_seconds", "gauge",
-         "Canary p99 over the [health] canary_window_s window, as the health state is judged");
-  fmt::format_to(o, "anvil_canary_p99_seconds {}\n", s.canary_p99_s);
-  family(out, "anvil_canary_rounds_total", "counter", "Canary rounds answered, all lcores");
-  fmt::format_to(o, "anvil_canary_rounds_total {}\n", s.canary_rounds);
-  family(out, "anvil_canary_failures_total", "counter",
-         "Canary rounds answered with a failed set/get or a wrong value");
-  fmt::format_to(o, "anvil_canary_failures_total {}\n", s.canary_failures);
-  family(out, "anvil_loop_stalls_total", "counter",
-         "Poll-loop iterations longer than [health] loop_stall_ms");
-  for (std::size_t i = 0; i < s.lcores.size(); ++i)
-    fmt::format_to(o, "anvil_loop_stalls_total{{lcore=\"{}\"}} {}\n", i, s.lcores[i].stalls);
-  family(out, "anvil_health_transitions_total", "counter",
-         "Times the health state changed to this state");
-  for (std::size_t i = 0; i < s.report.transitions_to.size(); ++i)
-    fmt::format_to(o, "anvil_health_transitions_total{{state=\"{}\"}} {}\n",
-                   to_string(static_cast<health_state>(i)), s.report.transitions_to[i]);
-  family(out, "anvil_health_evaluations_total", "counter", "Health evaluations done");
-  fmt::format_to(o, "anvil_health_evaluations_total {}\n", s.report.evaluations);
-  family(out, "anvil_snapshot_interval_seconds", "gauge",
-         "[snapshot] interval_s: periodic snapshot period (0: off)");
-  fmt::format_to(o, "anvil_snapshot_interval_seconds {}\n", snapshot_interval_s);
+void plug_into_admin(const health_monitor& m, admin::admin_server& a, double snapshot_interval_s) {
+  a.set_health_source([&m] { return to_admin_report(m.snapshot().report); });
+  a.collectors().add("health", [&m, snapshot_interval_s](admin::exposition& x) {
+    append_health_metrics(m.snapshot(), snapshot_interval_s, x);
+  });
 }
 
 }  // namespace anvil::health

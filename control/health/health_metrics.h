@@ -1,17 +1,29 @@
-// The health model's Prometheus families (text format 0.0.4), appended to a scrape by
-// the admin server's metrics collector seam (control/admin/metrics.h). Written from a
-// health_snapshot (a copy taken under the monitor's mutex), never from lcore state.
-// docs/health.md lists the families.
+// The health monitor plugged into the admin server (control/admin/): its report is what
+// GET /v1/health answers and what anvil_health_state / anvil_health_reason show, and its
+// own families (canary histogram and p99, rounds, failures, loop stalls, transitions,
+// the snapshot interval for the snapshot-stale alert) join /metrics through the
+// collector seam. Everything is read from a health_snapshot (a copy taken under the
+// monitor's mutex) on admin threads, never from lcore state. docs/health.md lists them.
 #pragma once
 
-#include <string>
-
+#include "control/admin/admin_server.h"
+#include "control/admin/health_source.h"
+#include "control/admin/metrics.h"
 #include "control/health/health_monitor.h"
 
 namespace anvil::health {
 
-// `snapshot_interval_s`: [snapshot] interval_s (0: periodic snapshots off), exported as
-// anvil_snapshot_interval_seconds for the snapshot-stale alert.
-void append_health_metrics(const health_snapshot& s, double snapshot_interval_s, std::string& out);
+// The monitor's report in the admin API's terms (reason codes as text, unix seconds).
+control::admin::health_report to_admin_report(const health_report& r);
+
+// The health families (not anvil_health_state/_reason: the admin server writes those
+// from the health source). `snapshot_interval_s`: [snapshot] interval_s (0: off).
+void append_health_metrics(const health_snapshot& s, double snapshot_interval_s,
+                           control::admin::exposition& x);
+
+// Sets the admin server's health source and adds the "health" collector. Call before
+// admin_server::start(); `m` must outlive the admin server.
+void plug_into_admin(const health_monitor& m, control::admin::admin_server& a,
+                     double snapshot_interval_s);
 
 }  // namespace anvil::health

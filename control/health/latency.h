@@ -39,6 +39,8 @@ class latency_histogram {
   void add(double seconds);
   // Cumulative count of samples <= kBounds[i]; i == kBounds.size() is +Inf (= count()).
   std::uint64_t cumulative(std::size_t i) const;
+  // Samples in bucket i alone (i == kBounds.size(): above the last bound).
+  std::uint64_t bucket(std::size_t i) const { return i < _b.size() ? _b[i] : 0; }
   std::uint64_t count() const { return _count; }
   double sum() const { return _sum; }
 

@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "dataplane/proto/request_counts.h"
+
 namespace anvil::proto {
 
 // clang-format off
@@ -63,6 +65,8 @@ struct alignas(64) lcore_counters {
 #define ANVIL_PROTO_FIELD(n) counter n;
   ANVIL_PROTO_COUNTERS(ANVIL_PROTO_FIELD)
 #undef ANVIL_PROTO_FIELD
+  // By operation and status (anvil_requests_total); never reset (request_counts.h).
+  request_counts requests;
 };
 
 // A plain copy of the counters (a sum over lcores, or one lcore's view).

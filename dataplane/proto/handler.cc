@@ -96,6 +96,7 @@ handle_result handler::handle(connection& c, std::span<const std::byte> input, o
 
   auto close_with = [&](echo e, status st) {
     write_error(out, e, st);  // room for it was checked before
+    count_request(e.opcode, status_class(static_cast<std::uint16_t>(st)));
     c._closing = true;
   };
 
@@ -129,12 +130,14 @@ handle_result handler::handle(connection& c, std::span<const std::byte> input, o
         _session.get_batch({_batch_keys.data(), count}, {_batch_items.data(), count});
         std::size_t i = 0;
         for (; i < count; ++i) {
+          const std::size_t mark = out.size;
           const cache::item_view& it =
               is_reserved_key(_batch_keys[i]) ? cache::item_view{} : _batch_items[i];
           if (out.room() < kSmallResponseMax ||
               emit_get(_batch_reqs[i], it, out) == outcome::sink_full) {
             break;
           }
+          count_request(_batch_reqs[i].hdr.opcode, out, mark);
           pos += _batch_reqs[i].size();
         }
         if (i < count) {  // stopped for room: the rest is looked up again next call
@@ -192,6 +195,7 @@ handle_result handler::handle(connection& c, std::span<const std::byte> input, o
           continue;
         }
         write_error(out, e, status::unknown_command);
+        count_request(h.opcode, req_status::unknown_command);
         pos += kHeaderSize;
         c._skip = h.bodylen;  // exactly the rest of this packet
         continue;
@@ -211,6 +215,7 @@ handle_result handler::handle(connection& c, std::span<const std::byte> input, o
         _counters.too_large.add();
         if (is_store(h.opcode)) _counters.store_too_large.add();
         write_error(out, e, is_sasl(h.opcode) ? status::enomem : status::e2big);
+        count_request(h.opcode, is_sasl(h.opcode) ? req_status::enomem : req_status::e2big);
         pos += head;
         c._skip = h.bodylen - h.extlen - h.keylen;
         continue;
@@ -224,6 +229,7 @@ handle_result handler::handle(connection& c, std::span<const std::byte> input, o
       break;
     }
     const request r = make_request(h, p);
+    const std::size_t mark = out.size;
     const outcome o = execute(c, r, out);
     if (o == outcome::sink_full) {
       if (out.size == 0) {  // cannot fit even in an empty sink: give up on the peer
@@ -234,6 +240,7 @@ handle_result handler::handle(connection& c, std::span<const std::byte> input, o
       res.sink_full = true;
       break;
     }
+    count_request(h.opcode, out, mark);
     pos += r.size();
     if (o == outcome::close) c._closing = true;
   }

@@ -101,6 +101,11 @@ class handler {
   // unknown opcode with a larger body is answered and the connection closed.
   std::size_t max_packet_body() const { return 255 + kMaxKeyLength + _cfg.max_value; }
 
+  // Requests answered (or completed silently, quiet) since start: every request counted
+  // in lcore_counters::requests. Owner lcore only (a plain count; the server reads the
+  // difference around a burst to weight its latency histogram).
+  std::uint64_t requests_completed() const { return _completed; }
+
  private:
   enum class outcome : std::uint8_t { done, sink_full, close };
 
@@ -122,11 +127,23 @@ class handler {
   bool write_general_stats(echo e, output_sink& out);
   bool write_settings_stats(echo e, output_sink& out);
   bool write_items_stats(echo e, output_sink& out, bool slabs);
+  // One request completed: its status is that of the response written at `mark`, or
+  // `quiet` when it wrote none.
+  void count_request(std::uint8_t opcode, const output_sink& out, std::size_t mark) {
+    count_request(opcode, out.size >= mark + kHeaderSize
+                              ? status_class(load_be16(out.data + mark + 6))
+                              : req_status::quiet);
+  }
+  void count_request(std::uint8_t opcode, req_status s) {
+    _counters.requests.record(opcode, s);
+    ++_completed;
+  }
 
   cache::engine& _engine;
   cache::session& _session;
   handler_config _cfg;
   lcore_counters& _counters;
+  std::uint64_t _completed = 0;
   facts_provider _facts;
   mutation_hook _hook;
   prefix_stats _prefixes;

@@ -68,6 +68,8 @@ tcp_buffer_sizes tcp_buffers(std::size_t max_item_size) {
 cache_server::cache_server(cache::engine& engine, const cache_server_config& cfg,
                            server_shared& shared, unsigned lcore)
     : _shared(shared),
+      _lcore(lcore),
+      _latency(cfg.latency),
       _health(lcore < shared.health.size() ? shared.health[lcore] : nullptr),
       _session(engine.open_session()),
       _handler(engine, _session, cfg.proto, _proto_counters,
@@ -81,6 +83,7 @@ cache_server::cache_server(cache::engine& engine, const cache_server_config& cfg
   shared.proto.at(lcore) = &_proto_counters;
   shared.serving.at(lcore) = &_stats;
   shared.net.at(lcore) = &_stack.counters();
+  if (shared.latency.size() > lcore) shared.latency[lcore] = &_latency;
 }
 
 void cache_server::accept(net::tcp_conn& c) {
@@ -88,6 +91,12 @@ void cache_server::accept(net::tcp_conn& c) {
   st.proto.reset();
   if (_stopping) {  // draining: refuse new connections
     st.open = false;
+    c.abort();
+    return;
+  }
+  if (_shared.control.draining.load(std::memory_order_relaxed)) {  // POST /v1/drain
+    st.open = false;
+    _stats.drain_refused.add();
     c.abort();
     return;
   }

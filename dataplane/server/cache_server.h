@@ -31,6 +31,8 @@
 #include "dataplane/port/frame.h"
 #include "dataplane/port/port_counters.h"
 #include "dataplane/proto/handler.h"
+#include "dataplane/server/cycles.h"
+#include "dataplane/server/latency_histogram.h"
 #include "dataplane/server/lcore_health.h"
 #include "dataplane/server/tx_budget.h"
 
@@ -41,8 +43,23 @@ struct alignas(64) lcore_serving_stats {
   std::atomic<std::uint64_t> curr_connections{0};  // established, not yet closed
   port::counter total_connections;
   port::counter rejected_connections;  // refused at the global -c limit
+  port::counter drain_refused;         // refused while draining (admin API POST /v1/drain)
   port::counter udp_requests;
   std::atomic<bool> reset_requested{false};  // set by any lcore's "stats reset"
+};
+
+// Requests from the control side that an lcore polls (the admin API): written by one
+// control thread at a time, read with one relaxed/acquire load per lcore iteration or
+// per accept. An lcore never waits for the control side; the control side may wait
+// (bounded) for `flush_done`.
+struct alignas(64) control_requests {
+  // While true every lcore refuses new TCP connections (RST, drain_refused) and keeps
+  // serving the ones it has. Read on accept only.
+  std::atomic<bool> draining{false};
+  // A cache flush for lcore 0 to run with its own session: (sequence << 32) | delay s.
+  // A new request replaces a pending one; lcore 0 publishes the sequence it ran.
+  std::atomic<std::uint64_t> flush_request{0};
+  std::atomic<std::uint32_t> flush_done{0};
 };
 
 // Shared, read-only after start-up except for the per-lcore blocks above.
@@ -57,9 +74,11 @@ struct server_shared {
   std::uint64_t connection_slots = 0;  // each lcore's table (0: max_connections)
   // Accepted and not yet closed, all lcores (written on accept/close only).
   alignas(64) std::atomic<std::uint64_t> open_connections{0};
-  std::vector<proto::lcore_counters*> proto;  // one per lcore
-  std::vector<lcore_serving_stats*> serving;  // one per lcore
-  std::vector<const net::net_counters*> net;  // one per lcore (set by each server)
+  std::vector<proto::lcore_counters*> proto;      // one per lcore
+  std::vector<lcore_serving_stats*> serving;      // one per lcore
+  std::vector<const net::net_counters*> net;      // one per lcore (set by each server)
+  std::vector<const latency_histogram*> latency;  // one per lcore (set by each server)
+  control_requests control;
   // The health monitor's mailbox per lcore (lcore_health.h); empty or null: no canary.
   std::vector<lcore_health*> health;
   // Stat groups owned off the data plane (`stats storage`: snapshot health), answered
@@ -82,6 +101,7 @@ std::uint64_t requests_served(const proto::lcore_counters& c);
 struct cache_server_config {
   net::stack_config stack;
   proto::handler_config proto;
+  latency_bounds latency = latency_bounds::measured();  // histogram buckets in cycles
 };
 
 // Receive/send buffer sizes that satisfy the protocol's contiguity and sink rules.
@@ -113,6 +133,8 @@ class cache_server {
   // ---- poll_loop hooks ------------------------------------------------------------
   template <class Sink>
   void on_rx(std::span<const port::rx_frame> burst, Sink& tx, std::uint64_t now_ns) {
+    const std::uint64_t t0 = cycles_now();
+    const std::uint64_t served = _handler.requests_completed();
     const net::nanos now = static_cast<net::nanos>(now_ns);
     for (const auto& f : burst) {
       const bool verified = f.csum == port::csum_state::verified;
@@ -121,6 +143,9 @@ class cache_server {
     budget_sink<Sink> out(tx, _tx_budget);
     _stack.flush(now, out);
     _output_held = out.held();
+    // Burst received -> responses queued: every request this burst completed took it.
+    if (const std::uint64_t n = _handler.requests_completed() - served; n != 0)
+      _latency.record(cycles_now() - t0, n);
   }
 
   // Output the stack held back (the iteration's TX budget ran out, or the port's kept
@@ -151,6 +176,8 @@ class cache_server {
     _tx_budget = kTxBudgetFrames;  // the end of an iteration: a new budget
     if (_stats.reset_requested.load(std::memory_order_relaxed)) [[unlikely]]
       reset_counters();
+    if (_lcore == 0) [[unlikely]]
+      run_control_flush();
     if (_health != nullptr) _health->poll(_session);  // canary round, fault knob
     _session.quiescent();
   }
@@ -210,6 +237,7 @@ class cache_server {
   const net::net_counters& net_counters() const { return _stack.counters(); }
   const proto::lcore_counters& proto_counters() const { return _proto_counters; }
   const lcore_serving_stats& serving_stats() const { return _stats; }
+  const latency_histogram& latency() const { return _latency; }
 
   static constexpr net::nanos kTimerGranularityNs = 1'000'000;  // 1 ms
 
@@ -219,8 +247,21 @@ class cache_server {
     bool open = false;
   };
   void reset_counters();
+  // Lcore 0: a flush the admin API queued (control_requests::flush_request).
+  void run_control_flush() {
+    const std::uint64_t r = _shared.control.flush_request.load(std::memory_order_acquire);
+    const auto seq = static_cast<std::uint32_t>(r >> 32);
+    if (seq == _flush_seen) [[likely]]
+      return;
+    _session.flush(static_cast<std::uint32_t>(r));
+    _flush_seen = seq;
+    _shared.control.flush_done.store(seq, std::memory_order_release);
+  }
 
   server_shared& _shared;
+  unsigned _lcore;
+  std::uint32_t _flush_seen = 0;
+  latency_histogram _latency;
   lcore_health* _health = nullptr;
   cache::session _session;
   proto::lcore_counters _proto_counters;

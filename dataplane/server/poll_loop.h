@@ -112,7 +112,9 @@ class poll_loop {
     if constexpr (requires { _h.quiescent(); }) _h.quiescent();
     const bool busy = !burst.empty() || sent > 0;
     _c.iterations.add();
-    const std::uint64_t dt = cycles_now() - t0;
+    const std::uint64_t t1 = cycles_now();
+    const std::uint64_t dt = t1 - t0;
+    window(t0, t1, dt, busy, now);
     if constexpr (requires { _h.on_iteration(dt); }) _h.on_iteration(dt);
     if (busy) {
       _c.busy_cycles.add(dt);
@@ -125,6 +127,24 @@ class poll_loop {
   }
 
  private:
+  // The one-second window figures (loop_counters.h): a few compares per iteration.
+  void window(std::uint64_t t0, std::uint64_t t1, std::uint64_t dt, bool busy, std::uint64_t now) {
+    if (_win_start == 0) {
+      _win_start = t0;
+      _win_end_ns = now + kWindowNs;
+    }
+    if (busy) _win_busy += dt;
+    if (dt > _win_longest) _win_longest = dt;
+    if (now < _win_end_ns) return;
+    _c.window_cycles.store(t1 - _win_start, std::memory_order_relaxed);
+    _c.window_busy_cycles.store(_win_busy, std::memory_order_relaxed);
+    _c.window_longest_iteration.store(_win_longest, std::memory_order_relaxed);
+    _c.windows.store(_c.windows.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    _win_start = t1;
+    _win_end_ns = now + kWindowNs;
+    _win_busy = _win_longest = 0;
+  }
+
   void idle(bool busy) {
     if (busy) {
       _empty_polls = 0;
@@ -142,6 +162,8 @@ class poll_loop {
   loop_config _cfg;
   loop_counters& _c;
   static constexpr std::uint64_t kStatsPeriodNs = 1'000'000'000;
+  static constexpr std::uint64_t kWindowNs = 1'000'000'000;
+  std::uint64_t _win_start = 0, _win_end_ns = 0, _win_busy = 0, _win_longest = 0;
   std::uint64_t _next_timer = 0;
   std::uint64_t _next_stats = 0;
   std::uint32_t _empty_polls = 0;

@@ -57,6 +57,7 @@ server_under_test::server_under_test(server_kind kind, const test::testnet& net,
               "\"net_af_packet0,iface="
            << net.stack_if() << "\"]\n";
     }
+    conf << opts.extra_config;
     conf.close();
     argv.insert(argv.end(), {ANVIL_BINARY, "--config", _config_path, "-p", port, "-m",
                              std::to_string(opts.memory_mb), "-c",

@@ -26,6 +26,7 @@ struct server_options {
   bool udp = false;  // -U on the same port as TCP
   int memory_mb = 64;
   int max_connections = 2048;
+  std::string extra_config;  // appended to anvil's TOML file (e.g. an [admin] section)
 };
 
 class server_under_test {

@@ -1,5 +1,6 @@
-// The health families as Prometheus text: names, labels, cumulative buckets, and the
-// whole exposition accepted by `promtool check metrics` (when promtool is installed;
+// The health monitor in the admin server's terms: the report as /v1/health shows it, and
+// the health families written through the admin exposition (names, labels, cumulative
+// buckets), the whole accepted by `promtool check metrics` (when promtool is installed;
 // Debian's prometheus package, tools/deps.sh).
 #include <gtest/gtest.h>
 
@@ -30,12 +31,39 @@ bool has_line(const std::string& text, const std::string& line) {
   return text.find("\n" + line + "\n") != std::string::npos || text.rfind(line + "\n", 0) == 0;
 }
 
+std::string text(const health_snapshot& s, double interval) {
+  control::admin::exposition x;
+  append_health_metrics(s, interval, x);
+  return x.text();
+}
+
+TEST(HealthMetrics, ReportInAdminTerms) {
+  health_report r;
+  r.state = health_state::degraded;
+  r.state_since_ms = 1'764'970'100'999;
+  r.reasons.push_back({reason_code::canary_slow, "p99 60 ms", 1'764'970'100'500});
+  r.reasons.push_back({reason_code::storage, "EIO", 1'764'970'000'000});
+  const auto a = to_admin_report(r);
+  EXPECT_EQ(a.state, control::admin::health_state::degraded);
+  EXPECT_EQ(a.since_unix, 1'764'970'100u);
+  ASSERT_EQ(a.reasons.size(), 2u);
+  EXPECT_EQ(a.reasons[0].code, "canary_slow");
+  EXPECT_EQ(a.reasons[0].detail, "p99 60 ms");
+  EXPECT_EQ(a.reasons[0].since_unix, 1'764'970'100u);
+  EXPECT_EQ(a.reasons[1].code, "storage");
+  health_report f;
+  f.state = health_state::failing;
+  EXPECT_EQ(to_admin_report(f).state, control::admin::health_state::failing);
+  EXPECT_TRUE(to_admin_report(health_report{}).reasons.empty());
+}
+
 TEST(HealthMetrics, FamiliesAndValues) {
-  std::string t;
-  append_health_metrics(sample(), 60, t);
+  const std::string t = text(sample(), 60);
   EXPECT_TRUE(has_line(t, "# TYPE anvil_canary_duration_seconds histogram"));
-  EXPECT_TRUE(has_line(t, "anvil_canary_duration_seconds_bucket{le=\"0.0001\"} 1"));
-  EXPECT_TRUE(has_line(t, "anvil_canary_duration_seconds_bucket{le=\"0.0005\"} 3"));
+  // Bounds as the admin exposition formats every double.
+  const auto le = [](double b) { return control::admin::exposition::format_double(b); };
+  EXPECT_TRUE(has_line(t, "anvil_canary_duration_seconds_bucket{le=\"" + le(0.0001) + "\"} 1"));
+  EXPECT_TRUE(has_line(t, "anvil_canary_duration_seconds_bucket{le=\"" + le(0.0005) + "\"} 3"));
   EXPECT_TRUE(has_line(t, "anvil_canary_duration_seconds_bucket{le=\"0.025\"} 4"));
   EXPECT_TRUE(has_line(t, "anvil_canary_duration_seconds_bucket{le=\"2.5\"} 4"));
   EXPECT_TRUE(has_line(t, "anvil_canary_duration_seconds_bucket{le=\"+Inf\"} 5"));
@@ -51,8 +79,7 @@ TEST(HealthMetrics, FamiliesAndValues) {
 }
 
 TEST(HealthMetrics, EmptySnapshotIsStillValid) {
-  std::string t;
-  append_health_metrics(health_snapshot{}, 0, t);
+  const std::string t = text(health_snapshot{}, 0);
   EXPECT_TRUE(has_line(t, "anvil_canary_duration_seconds_bucket{le=\"+Inf\"} 0"));
   EXPECT_TRUE(has_line(t, "anvil_snapshot_interval_seconds 0"));
 }
@@ -60,8 +87,7 @@ TEST(HealthMetrics, EmptySnapshotIsStillValid) {
 TEST(HealthMetrics, PromtoolAcceptsTheExposition) {
   if (std::system("command -v promtool >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "promtool not installed (Debian package prometheus)";
-  std::string t;
-  append_health_metrics(sample(), 60, t);
+  const std::string t = text(sample(), 60);
   char path[] = "/tmp/anvil-health-metrics-XXXXXX";
   const int fd = ::mkstemp(path);
   ASSERT_GE(fd, 0);

@@ -211,8 +211,31 @@ TEST(Config, HealthAndFaultKnobKeys) {
   EXPECT_EQ(c.debug_lcore_delay_us, 10'000'000u);
   EXPECT_EQ(c.debug_lcore_delay_lcore, 1u);
   // Enabled but no delay: allowed (SIGUSR2 then has nothing to toggle).
-  EXPECT_TRUE(load({}, std::string(kMinimal) + "[debug]\nenable_fault_knobs = true\n")
-                  .debug_fault_knobs);
+  EXPECT_TRUE(
+      load({}, std::string(kMinimal) + "[debug]\nenable_fault_knobs = true\n").debug_fault_knobs);
+}
+
+TEST(Config, AdminSectionDefaultsAndValues) {
+  const auto d = load({});
+  EXPECT_TRUE(d.admin.enabled);
+  EXPECT_EQ(d.admin.listen_text(), "127.0.0.1:11311");
+  EXPECT_EQ(d.admin.token_file, "");
+  EXPECT_EQ(d.admin.max_connections, 16u);
+  EXPECT_EQ(d.admin.max_body_bytes, 65536u);
+  const auto c = load({}, std::string(kMinimal) +
+                              "[admin]\nenabled = false\nlisten = \"10.1.2.3:0\"\n"
+                              "token_file = \"/etc/anvil/token\"\nmax_connections = 1\n"
+                              "threads = 2\nread_timeout_s = 0.5\nwrite_timeout_s = 2\n"
+                              "max_body_bytes = \"1k\"\n");
+  EXPECT_FALSE(c.admin.enabled);
+  EXPECT_EQ(c.admin.address, "10.1.2.3");
+  EXPECT_EQ(c.admin.port, 0u);
+  EXPECT_EQ(c.admin.token_file, "/etc/anvil/token");
+  EXPECT_EQ(c.admin.max_connections, 1u);
+  EXPECT_EQ(c.admin.threads, 2u);
+  EXPECT_DOUBLE_EQ(c.admin.read_timeout_s, 0.5);
+  EXPECT_DOUBLE_EQ(c.admin.write_timeout_s, 2);
+  EXPECT_EQ(c.admin.max_body_bytes, 1024u);
 }
 
 TEST(Config, HelpAndVersionExitEarly) {
@@ -258,6 +281,18 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{{"--frobnicate"}, "", "command line"},
         bad_case{{"-t", "3"}, "[lcores]\ncores = [0, 1]\n", "-t/--threads"},
         bad_case{{}, "[memcached]\nport = \"x\"\n", "memcached.port"},
+        bad_case{{}, "[admin]\nlisten = \"11311\"\n", "admin.listen"},
+        bad_case{{}, "[admin]\nlisten = \"localhost:11311\"\n", "admin.listen"},
+        bad_case{{}, "[admin]\nlisten = \"127.0.0.1:65536\"\n", "admin.listen"},
+        bad_case{{}, "[admin]\nlisten = \"127.0.0.1:\"\n", "admin.listen"},
+        bad_case{{}, "[admin]\nmax_connections = 0\n", "admin.max_connections"},
+        bad_case{{}, "[admin]\nthreads = 0\n", "admin.threads"},
+        bad_case{{}, "[admin]\nread_timeout_s = 0\n", "admin.read_timeout_s"},
+        bad_case{{}, "[admin]\nwrite_timeout_s = \"x\"\n", "admin.write_timeout_s"},
+        bad_case{{}, "[admin]\nmax_body_bytes = 0\n", "admin.max_body_bytes"},
+        bad_case{{}, "[admin]\nmax_body_bytes = \"65m\"\n", "admin.max_body_bytes"},
+        bad_case{{}, "[admin]\nenabled = \"on\"\n", "admin.enabled"},
+        bad_case{{}, "[admin]\nport = 1\n", "admin.port"},
         bad_case{{}, "[memcached]\nport = 65536\n", "memcached.port"},
         bad_case{{}, "[memcached]\nudp_port = -5\n", "memcached.udp_port"},
         bad_case{{}, "[memcached]\nmemory_mb = 0\n", "memcached.memory_mb"},
@@ -364,13 +399,17 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{{}, "[health]\nsomething = 1\n", "health.something"},
         // The fault knob is refused without the explicit second key, and must be sane.
         bad_case{{}, "[debug]\nlcore_delay_us = 1000\n", "debug.lcore_delay_us"},
-        bad_case{{}, "[debug]\nenable_fault_knobs = false\nlcore_delay_us = 1\n",
+        bad_case{{},
+                 "[debug]\nenable_fault_knobs = false\nlcore_delay_us = 1\n",
                  "debug.lcore_delay_us"},
-        bad_case{{}, "[debug]\nenable_fault_knobs = true\nlcore_delay_us = 1.5\n",
+        bad_case{{},
+                 "[debug]\nenable_fault_knobs = true\nlcore_delay_us = 1.5\n",
                  "debug.lcore_delay_us"},
-        bad_case{{}, "[debug]\nenable_fault_knobs = true\nlcore_delay_us = -1\n",
+        bad_case{{},
+                 "[debug]\nenable_fault_knobs = true\nlcore_delay_us = -1\n",
                  "debug.lcore_delay_us"},
-        bad_case{{}, "[debug]\nenable_fault_knobs = true\nlcore_delay_us = 10000001\n",
+        bad_case{{},
+                 "[debug]\nenable_fault_knobs = true\nlcore_delay_us = 10000001\n",
                  "debug.lcore_delay_us"},
         bad_case{{}, "[debug]\nenable_fault_knobs = maybe\n", "--config"},
         bad_case{{}, "[debug]\nenable_fault_knobs = \"maybe\"\n", "debug.enable_fault_knobs"},

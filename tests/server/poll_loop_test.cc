@@ -4,6 +4,7 @@
 #include "dataplane/server/poll_loop.h"
 
 #include "dataplane/server/drop_handler.h"
+#include "dataplane/server/latency_histogram.h"
 #include "dataplane/server/lcore_set.h"
 #include "dataplane/server/tx_budget.h"
 
@@ -478,6 +479,45 @@ TEST(LcoreSet, StartIsBoundedAndNamesTheLcoreThatDidNotStart) {
   EXPECT_EQ(set.start_report(), "");
   set.request_stop();
   EXPECT_TRUE(set.wait_stopped(std::chrono::seconds(5)));
+}
+
+
+// The one-second window figures (loop_counters.h): published by the loop once a window
+// ends; the longest iteration covers a slow one (a handler that sleeps 30 ms once), and
+// the busy cycles never exceed the window's wall cycles. Bounded by iteration count and
+// a 5 s guard, asserted on lower bounds only (a slow machine makes them larger).
+struct slow_once_handler : echo_handler {
+  template <class Sink>
+  void on_rx(std::span<const rx_frame> burst, Sink& tx, std::uint64_t now) {
+    echo_handler::on_rx(burst, tx, now);
+    if (!slept) {
+      slept = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    }
+  }
+  bool slept = false;
+};
+
+TEST(PollLoop, PublishesTheLongestIterationAndBusyCyclesOfTheLastWindow) {
+  fake_port p;
+  slow_once_handler h;
+  loop_counters c;
+  poll_loop loop(p, h, {}, c);
+  EXPECT_EQ(c.windows.load(), 0u);
+  p.push_burst({frame_of(1)});
+  const std::uint64_t start = monotonic_ns();
+  while (c.windows.load() == 0 && monotonic_ns() - start < 5'000'000'000ull) loop.run_once();
+  ASSERT_EQ(c.windows.load(), 1u) << "a window ends after about a second";
+  const double cps = latency_bounds::measured().cycles_per_second;
+  EXPECT_GE(double(c.window_longest_iteration.load()), 0.029 * cps);
+  EXPECT_GE(double(c.window_busy_cycles.load()), 0.029 * cps);
+  EXPECT_LE(c.window_busy_cycles.load(), c.window_cycles.load());
+  EXPECT_GE(double(c.window_cycles.load()), 0.9 * cps);
+  // The next window has no slow iteration: what it publishes is its own.
+  while (c.windows.load() == 1 && monotonic_ns() - start < 8'000'000'000ull) loop.run_once();
+  ASSERT_EQ(c.windows.load(), 2u);
+  EXPECT_LT(c.window_longest_iteration.load(), c.window_cycles.load());
+  EXPECT_EQ(c.window_busy_cycles.load(), 0u) << "nothing was received or sent";
 }
 
 }  // namespace

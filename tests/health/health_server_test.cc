@@ -12,9 +12,13 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 #include "tests/health/health_server.h"
+#include "tests/health/http_get.h"
 #include "tests/io/fault_env.h"
 
 namespace anvil::health::test {
@@ -30,6 +34,29 @@ class HealthServer : public ::testing::Test {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root (namespaces, FUSE)";
   }
 };
+
+// GET /v1/health on the node's admin address (the [admin] default, in its namespace).
+struct api_health {
+  int status = 0;
+  std::string state;
+  std::vector<std::string> codes;
+  nlohmann::json body;
+  bool has(const std::string& c) const {
+    return std::find(codes.begin(), codes.end(), c) != codes.end();
+  }
+};
+api_health v1_health(const anvil::test::testnet& net) {
+  api_health h;
+  const auto r = http_get(net.stack_ns(), 11311, "/v1/health");
+  h.status = r.status;
+  h.body = nlohmann::json::parse(r.body, nullptr, false);
+  if (h.body.is_object()) {
+    h.state = h.body.value("state", "");
+    for (const auto& x : h.body.value("reasons", nlohmann::json::array()))
+      h.codes.push_back(x.value("code", ""));
+  }
+  return h;
+}
 
 long long num(const stats_map& m, const std::string& k) {
   auto it = m.find(k);
@@ -66,6 +93,12 @@ TEST_F(HealthServer, SlowLcoreIsDegradedWithCanarySlowAndRecovers) {
       << srv.process().log();
   EXPECT_NE(srv.process().log().find("event=health_reason_raised code=canary_slow"),
             std::string::npos);
+  // The admin API shows the same: 200 (degraded still serves) with the reason and since.
+  auto api = v1_health(net);
+  EXPECT_EQ(api.status, 200) << api.body.dump();
+  EXPECT_EQ(api.state, "degraded") << api.body.dump();
+  EXPECT_TRUE(api.has("canary_slow")) << api.body.dump();
+  EXPECT_GT(api.body.value("since_unix", 0LL), 0);
 
   // Lift the fault: ok again once the slow rounds have left the window.
   srv.process().signal(SIGUSR2);
@@ -79,6 +112,10 @@ TEST_F(HealthServer, SlowLcoreIsDegradedWithCanarySlowAndRecovers) {
             std::string::npos);
   EXPECT_NE(srv.process().log().find("event=health_reason_cleared code=canary_slow"),
             std::string::npos);
+  api = v1_health(net);
+  EXPECT_EQ(api.status, 200);
+  EXPECT_EQ(api.state, "ok") << api.body.dump();
+  EXPECT_TRUE(api.codes.empty()) << api.body.dump();
 
   // And slow again on the next toggle (the knob is for HA tests too).
   srv.process().signal(SIGUSR2);
@@ -87,6 +124,36 @@ TEST_F(HealthServer, SlowLcoreIsDegradedWithCanarySlowAndRecovers) {
   EXPECT_TRUE(health_server::has_reason(h, "canary_slow"));
   srv.process().signal(SIGTERM);
   EXPECT_EQ(srv.process().wait(30s).value_or(-1), 0) << srv.process().log();
+}
+
+// An lcore that does not come back within canary_timeout_s: `failing` with reason
+// canary_failed, and GET /v1/health answers 503 while the lcore is stuck (the admin API
+// never waits for an lcore). The lcore sleeps 3 s per iteration from the start.
+TEST_F(HealthServer, StuckLcoreIsFailingAndTheApiSays503) {
+  anvil::test::testnet net;
+  health_server srv(net,
+                    "[health]\ninterval_s = 0.2\ncanary_timeout_s = 1\nrecover_intervals = 1\n"
+                    "[debug]\nenable_fault_knobs = true\nlcore_delay_us = 3000000\n");
+  ASSERT_TRUE(srv.process().wait_for_log("event=started", 60s)) << srv.process().log();
+  api_health api;
+  for (int i = 0; i < 300 && api.state != "failing"; ++i) {
+    api = v1_health(net);
+    if (api.state != "failing") std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_EQ(api.state, "failing") << api.body.dump() << srv.process().log();
+  EXPECT_EQ(api.status, 503);
+  EXPECT_TRUE(api.has("canary_failed")) << api.body.dump();
+  EXPECT_NE(api.body.dump().find("lcore 0: canary round unanswered"), std::string::npos)
+      << api.body.dump();
+  EXPECT_NE(srv.process().log().find("event=health_state state=failing"), std::string::npos);
+  // Lifted: the lcore answers again, the failure clears.
+  srv.process().signal(SIGUSR2);
+  for (int i = 0; i < 300 && api.has("canary_failed"); ++i) {
+    std::this_thread::sleep_for(100ms);
+    api = v1_health(net);
+  }
+  EXPECT_FALSE(api.has("canary_failed")) << api.body.dump();
+  EXPECT_NE(api.status, 503);
 }
 
 TEST_F(HealthServer, CanaryRoundsMoveNoClientVisibleCounter) {

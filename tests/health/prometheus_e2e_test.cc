@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "tests/health/health_server.h"
 #include "tests/health/http_get.h"
@@ -156,6 +157,25 @@ TEST_F(PrometheusE2e, StorageFaultFiresTheStorageAlertAndItResolves) {
                                                    : ANVIL_SOURCE_ROOT_DEFAULT) +
       "/control/alerts/anvil.rules.yml";
   ASSERT_TRUE(std::filesystem::exists(rules)) << rules;
+  // Every metric the rules name is in the node's scrape (a renamed metric would leave an
+  // alert that can never fire).
+  {
+    std::ifstream in(rules);
+    const std::string text((std::istreambuf_iterator<char>(in)), {});
+    const std::regex name("anvil_[a-z0-9_]+");
+    int checked = 0;
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), name);
+         it != std::sregex_iterator(); ++it, ++checked) {
+      const std::string n = it->str();
+      // A sample, or the family itself (anvil_health_reason has samples only while a
+      // reason is active).
+      EXPECT_TRUE(m.body.find("\n" + n + "{") != std::string::npos ||
+                  m.body.find("\n" + n + " ") != std::string::npos ||
+                  m.body.find("# TYPE " + n + " ") != std::string::npos)
+          << "the rules use " << n << " but the node does not export it";
+    }
+    EXPECT_GE(checked, 15);
+  }
   prometheus_process prom(ns, pd.path(), rules, kAdminPort);
 
   // Prometheus scrapes the node (up == 1) and evaluates the rules.

@@ -16,7 +16,9 @@
 #     stack namespace fetches /metrics every SCRAPE_EVERY s for the whole phase (curl,
 #     each scrape's size and time logged); "off": nothing scrapes;
 #  3. table: req/s and p99 per phase, the medians per kind, on/off ratios, and the noise:
-#     the spread of the "off" phases among themselves (max/min - 1).
+#     the spread of the "off" phases among themselves (max/min - 1). Also the CPU time
+#     anvil's threads other than the lcore (control, admin) used per phase, from
+#     /proc/<pid>/task/*/stat: what one scrape costs, independent of the machine's noise.
 #
 # Cleanup on any exit: the processes it started (by PID) and its namespaces; $OUT is kept.
 # Exit status: 0 when every phase ran without load errors and every "on" phase scraped.
@@ -112,6 +114,18 @@ loadgen() {  # SECONDS JSON [args...]: anvil-loadgen on CLIENT_CPU in the client
   return "$rc"
 }
 
+# CPU ticks (utime + stime) of anvil's threads not pinned to the lcore's cpu alone.
+side_ticks() {
+  local t total=0 allowed
+  for t in /proc/"$av_pid"/task/*; do
+    allowed=$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' "$t/status" 2>/dev/null) || continue
+    [[ $allowed == "$SERVER_CPU" ]] && continue
+    total=$((total + $(awk '{print $14 + $15}' "$t/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+HZ=$(getconf CLK_TCK)
+
 say "results in $OUT; lcore on CPU $SERVER_CPU, load generator on CPU $CLIENT_CPU; filling $KEYS keys"
 loadgen 120 "$OUT/fill.json" --prefill-only -c 16 -P 16 || die "the fill reported errors"
 
@@ -129,9 +143,11 @@ for ph in "${phases[@]}"; do
     sc_pid=$!
   fi
   rc=0
+  t0=$(side_ticks)
   loadgen "$((WARMUP + DURATION + 30))" "$OUT/$ph.json" -c "$CONNS" -P "$PIPELINE" -r "$GET_RATIO" \
     -w "$WARMUP" -D "$DURATION" --no-prefill --verify || rc=$?
   ((rc == 0)) || failed=1
+  echo "$ph $(($(side_ticks) - t0)) $HZ" >>"$OUT/side_cpu"
   if [[ $kind == on ]]; then
     stop_pid "$sc_pid" 2
     sc_pid=
@@ -144,9 +160,12 @@ done
 python3 - "$OUT" "${phases[@]}" <<'PY' | tee "$OUT/table.md"
 import json, statistics, sys
 out, phases = sys.argv[1], sys.argv[2:]
-rps, p99 = {}, {}
-print("| phase | scrapes (answered, mean bytes, mean s) | req/s | p50 µs | p99 µs | errors |")
-print("|---|---|---:|---:|---:|---:|")
+rps, p99, side = {}, {}, {}
+for line in open(f"{out}/side_cpu"):
+    ph, ticks, hz = line.split()
+    side[ph] = int(ticks) / int(hz)
+print("| phase | scrapes (answered, mean bytes, mean s) | req/s | p50 µs | p99 µs | errors | CPU s off the lcore |")
+print("|---|---|---:|---:|---:|---:|---:|")
 for ph in phases:
     kind = ph.split("-")[0]
     try:
@@ -163,7 +182,7 @@ for ph in phases:
         if rows:
             sc = "%d, %.0f B, %.4f s" % (len(rows), statistics.mean(float(r[1]) for r in rows),
                                          statistics.mean(float(r[2]) for r in rows))
-    print(f"| {ph} | {sc} | {j['throughput_rps']:,.0f} | {l['p50']:.0f} | {l['p99']:.0f} | {j['errors']['total']} |")
+    print(f"| {ph} | {sc} | {j['throughput_rps']:,.0f} | {l['p50']:.0f} | {l['p99']:.0f} | {j['errors']['total']} | {side.get(ph, 0):.2f} |")
 if rps.get("off") and rps.get("on"):
     ro, rn = statistics.median(rps["off"]), statistics.median(rps["on"])
     po, pn = statistics.median(p99["off"]), statistics.median(p99["on"])
@@ -172,5 +191,8 @@ if rps.get("off") and rps.get("on"):
     print(f"\nmedian req/s: off {ro:,.0f}, on {rn:,.0f}: on/off = {rn / ro:.3f} ({100 * (rn / ro - 1):+.1f}%)")
     print(f"median p99: off {po:.0f} µs, on {pn:.0f} µs: on/off = {pn / po:.3f} ({100 * (pn / po - 1):+.1f}%)")
     print(f"noise (spread of the off phases, max/min - 1): req/s {100 * noise_r:.1f}%, p99 {100 * noise_p:.1f}%")
+    so = statistics.median([v for k, v in side.items() if k.startswith("off")])
+    sn = statistics.median([v for k, v in side.items() if k.startswith("on")])
+    print(f"CPU off the lcore per phase (median): off {so:.2f} s, on {sn:.2f} s")
 PY
 exit "$failed"

@@ -173,10 +173,8 @@ struct serving_setup {
 // The admin API (control/admin/): started once every lcore polls, on the housekeeping
 // cpus; it reads the lcores' counters and acts through server_shared::control only.
 template <class L>
-std::unique_ptr<admin::admin_server> start_admin(const server_config& cfg, serving_setup& setup,
-                                                 L& lcores, const std::vector<unsigned>& cpus,
-                                                 admin::node_view& view,
-                                                 const health::health_monitor& monitor) {
+void fill_admin_view(const server_config& cfg, serving_setup& setup, L& lcores,
+                     const std::vector<unsigned>& cpus, admin::node_view& view) {
   view.version = std::string(setup.server.proto.version);
   view.node_id = cfg.node_id;
   view.pid = setup.shared.pid;
@@ -198,9 +196,24 @@ std::unique_ptr<admin::admin_server> start_admin(const server_config& cfg, servi
   view.cycles_per_second = setup.server.latency.cycles_per_second;
   view.effective_config = admin::effective_config(cfg);
   view.config_digest = admin::config_digest(view.effective_config);
+}
+
+// Null when the address cannot be bound (in use, not local): serving goes on without the
+// admin API, the error says why, and the control thread tries again every few seconds.
+std::unique_ptr<admin::admin_server> start_admin(const server_config& cfg, serving_setup& setup,
+                                                 admin::node_view& view, bool first_try,
+                                                 const health::health_monitor& monitor) {
   auto a = std::make_unique<admin::admin_server>(cfg.admin, view, setup.admin_token);
   health::plug_into_admin(monitor, *a, cfg.snapshot_interval_s);  // /v1/health, /metrics
-  a->start(setup.housekeeping_cpus);
+  try {
+    a->start(setup.housekeeping_cpus);
+  } catch (const std::exception& e) {
+    if (first_try)
+      spdlog::error("event=admin_unavailable listen={} reason={}", cfg.admin.listen_text(),
+                    q(std::string(e.what()) +
+                      "; serving continues without the admin API, retrying every 5 s"));
+    return nullptr;
+  }
   spdlog::info(
       "event=admin_listening listen={} auth={} cpus={} max_connections={}", a->listen_text(),
       setup.admin_token ? "bearer" : "off",
@@ -396,19 +409,11 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
       setup.engine->partition_count());
   admin::node_view admin_view;
   std::unique_ptr<admin::admin_server> admin_api;
+  auto admin_retry = std::chrono::steady_clock::now();
   if (cfg.admin.enabled) {
-    try {
-      admin_api = start_admin(cfg, setup, lcores, cpus, admin_view, *monitor);
-    } catch (const std::exception& e) {
-      spdlog::error("event=start_failed reason={}", q(std::string("admin API: ") + e.what()));
-      lcores.request_stop();
-      if (!lcores.wait_stopped(
-              std::chrono::milliseconds(static_cast<long>(cfg.shutdown_timeout_s * 1000)))) {
-        spdlog::shutdown();
-        std::_Exit(1);
-      }
-      return 1;
-    }
+    fill_admin_view(cfg, setup, lcores, cpus, admin_view);
+    admin_api = start_admin(cfg, setup, admin_view, true, *monitor);
+    admin_retry += std::chrono::seconds(5);
   }
 
   // The engine's clock ticks here (monotonic, control/engine_clock.h); the stats line is
@@ -440,6 +445,10 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
     if (sig == SIGUSR2) {
       toggle_fault_knob(cfg, *monitor);
       sig = -1;
+    }
+    if (cfg.admin.enabled && !admin_api && std::chrono::steady_clock::now() >= admin_retry) {
+      admin_api = start_admin(cfg, setup, admin_view, false, *monitor);
+      admin_retry += std::chrono::seconds(5);
     }
     if (sig < 0 && stats_every > 0 && clk::now() >= next_stats) {
       next_stats +=

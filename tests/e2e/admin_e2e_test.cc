@@ -5,7 +5,10 @@
 // on 127.0.0.1:11311 inside the stack namespace; the test talks to it from there.
 // Bounded by operation counts and deadlines, never by timing assertions.
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include <gtest/gtest.h>
@@ -213,6 +216,34 @@ TEST_F(AdminE2e, TheApiKeepsAnsweringWhileTheLcoreIsSaturated) {
   EXPECT_GT(asked, 5) << "the load ended before the API was exercised";
   EXPECT_EQ(answered, asked) << "every admin request during the load was answered";
   EXPECT_GT(busy_iterations, 0);
+}
+
+// The admin address already taken (another process listens there): anvil serves
+// anyway, says why the admin API is unavailable, and takes the address once it is free.
+TEST(AdminE2eStart, ATakenAdminAddressDoesNotStopServingAndIsRetried) {
+  test::testnet net;
+  const int blocker = test::socket_in_netns(net.stack_ns(), AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(11311);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(blocker, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(blocker, 1), 0);
+  server_under_test server(server_kind::anvil_afpacket, net);
+  ASSERT_EQ(server.wait_ready(), "");
+  for (int i = 0; i < 200 && server.log().find("event=admin_unavailable") == std::string::npos; ++i)
+    std::this_thread::sleep_for(25ms);
+  EXPECT_NE(server.log().find("event=admin_unavailable listen=127.0.0.1:11311"), std::string::npos)
+      << server.log();
+  EXPECT_EQ(control_check(net.client_ns(), server.ip(), server.port()), "");
+  ::close(blocker);
+  bool listening = false;
+  for (int i = 0; i < 150 && !listening; ++i) {  // retried every 5 s: 15 s is three tries
+    listening = server.log().find("event=admin_listening") != std::string::npos;
+    if (!listening) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(listening) << server.log();
+  EXPECT_TRUE(server.alive());
 }
 
 }  // namespace

@@ -178,8 +178,9 @@ class cache_server {
       reset_counters();
     if (_lcore == 0) [[unlikely]]
       run_control_flush();
-    if (_health != nullptr) _health->poll(_session);  // canary round, fault knob
+    if (_health != nullptr) _health->poll(_session);  // a canary round, when posted
     _session.quiescent();
+    if (_health != nullptr) _health->fault_delay();  // [debug] lcore_delay_us
   }
   // How long the iteration took (TSC cycles): loop-stall detection.
   void on_iteration(std::uint64_t cycles) {

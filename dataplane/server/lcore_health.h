@@ -74,6 +74,11 @@ struct alignas(64) lcore_health {
       _seen = want;
       run_canary(s, want);
     }
+  }
+  // Once per iteration, after the session's quiescent point: the fault knob's sleep, taken
+  // while the session holds no views, so a slowed lcore delays its own requests but never
+  // holds back the memory other lcores reclaim.
+  void fault_delay() const {
     if (const std::uint32_t d = delay_us.load(std::memory_order_relaxed); d != 0) [[unlikely]] {
       timespec ts{static_cast<time_t>(d / 1'000'000), static_cast<long>(d % 1'000'000) * 1000};
       ::nanosleep(&ts, nullptr);

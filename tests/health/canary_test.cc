@@ -272,6 +272,7 @@ TEST(HealthMonitorThreaded, FaultKnobMakesTheCanarySlowThenRecovers) {
     while (!stop.load(std::memory_order_relaxed)) {
       h.poll(s);
       s.quiescent();
+      h.fault_delay();
       std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
   });

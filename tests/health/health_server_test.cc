@@ -25,8 +25,8 @@ namespace anvil::health::test {
 namespace {
 
 constexpr const char* kFastHealth =
-    "[health]\ninterval_s = 0.2\ncanary_p99_ms = 50\ncanary_window_s = 1.5\n"
-    "canary_timeout_s = 30\nloop_stall_ms = 60\nrecover_intervals = 2\n";
+    "[health]\ninterval_s = 0.2\ncanary_p99_ms = 70\ncanary_window_s = 1.5\n"
+    "canary_timeout_s = 30\nloop_stall_ms = 100\nrecover_intervals = 2\n";
 
 class HealthServer : public ::testing::Test {
  protected:
@@ -66,7 +66,7 @@ long long num(const stats_map& m, const std::string& k) {
 TEST_F(HealthServer, SlowLcoreIsDegradedWithCanarySlowAndRecovers) {
   anvil::test::testnet net;
   health_server srv(net, std::string(kFastHealth) +
-                             "[debug]\nenable_fault_knobs = true\nlcore_delay_us = 100000\n"
+                             "[debug]\nenable_fault_knobs = true\nlcore_delay_us = 150000\n"
                              "lcore_delay_lcore = 0\n");
   ASSERT_EQ(srv.wait_ready(), "") << srv.process().log();
   EXPECT_NE(srv.process().log().find("event=fault_knobs_enabled"), std::string::npos);
@@ -76,14 +76,14 @@ TEST_F(HealthServer, SlowLcoreIsDegradedWithCanarySlowAndRecovers) {
   });
   ASSERT_EQ(health_server::get(h, "state"), "degraded") << srv.process().log();
   ASSERT_TRUE(health_server::has_reason(h, "canary_slow")) << health_server::get(h, "reasons");
-  EXPECT_NE(health_server::get(h, "reason:canary_slow").find("over the 50.0 ms threshold"),
+  EXPECT_NE(health_server::get(h, "reason:canary_slow").find("over the 70.0 ms threshold"),
             std::string::npos)
       << health_server::get(h, "reason:canary_slow");
   EXPECT_GT(num(h, "since_ms:canary_slow"), 0);
-  EXPECT_GE(num(h, "canary_p99_us"), 50'000);
+  EXPECT_GE(num(h, "canary_p99_us"), 70'000);
   EXPECT_GT(num(h, "canary_rounds"), 0);  // it answers: slow, not failed
   EXPECT_FALSE(health_server::has_reason(h, "canary_failed"));
-  // A 100 ms iteration is also a loop stall (threshold 60 ms).
+  // A 150 ms iteration is also a loop stall (threshold 100 ms).
   h = srv.wait_health(
       [](const stats_map& m) { return health_server::has_reason(m, "loop_stall"); });
   EXPECT_TRUE(health_server::has_reason(h, "loop_stall")) << health_server::get(h, "reasons");
@@ -104,7 +104,9 @@ TEST_F(HealthServer, SlowLcoreIsDegradedWithCanarySlowAndRecovers) {
   srv.process().signal(SIGUSR2);
   ASSERT_TRUE(
       srv.process().wait_for_log("event=fault_knob knob=lcore_delay_us lcore=0 value=0", 10s));
-  h = srv.wait_health([](const stats_map& m) { return health_server::get(m, "state") == "ok"; });
+  // (A loaded machine preempts the lcore too: more tries, each still one answered request.)
+  h = srv.wait_health([](const stats_map& m) { return health_server::get(m, "state") == "ok"; },
+                      900);
   EXPECT_EQ(health_server::get(h, "state"), "ok")
       << health_server::get(h, "reasons") << " " << health_server::get(h, "reason:canary_slow");
   EXPECT_EQ(health_server::get(h, "reasons"), "");

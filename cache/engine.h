@@ -188,8 +188,14 @@ class session {
   // of every partition, the records it leaves out are exactly the snapshot's state at
   // that point: a delete or flush made during the walk is not undone by a restore, and
   // of a key reported more than once at most one record (the live one) remains.
+  // With `refresh`: a key whose reported record was replaced (stored again, touched,
+  // moved by eviction) and whose live record the walk did not report gets that live
+  // record passed to refresh(), once per key, so the keys written most often during the
+  // walk (the hottest) are in the snapshot with the value they have at the check. Views
+  // are valid during the call; the callback may call walk_pause() before it waits.
   void record_walk(bool on);
-  void for_each_stale(std::size_t partition, const std::function<void(std::uint64_t)>& fn);
+  void for_each_stale(std::size_t partition, const std::function<void(std::uint64_t)>& fn,
+                      const std::function<void(const item_record&)>& refresh = {});
 
   // Insert an item exactly as recorded (snapshot restore): keeps its CAS and expiry.
   // Expired records are skipped and reported as not_found. A key that is already live

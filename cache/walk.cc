@@ -16,6 +16,10 @@
 // record whose segment incarnation changed, that is no longer live (expired, flushed) or
 // no longer linked by its key (deleted, replaced) is stale. The item's memory is read only
 // while its incarnation matches after the last quiescent point (the walk's own rule).
+#include <algorithm>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "cache/engine_impl.h"
@@ -209,7 +213,8 @@ void session::record_walk(bool on) {
 }
 
 void session::for_each_stale(std::size_t partition_index,
-                             const std::function<void(std::uint64_t)>& fn) {
+                             const std::function<void(std::uint64_t)>& fn,
+                             const std::function<void(const item_record&)>& refresh) {
   impl& s = *_impl;
   engine::impl& e = *s.e;
   if (partition_index >= s.walked.size()) return;
@@ -219,22 +224,76 @@ void session::for_each_stale(std::size_t partition_index,
   s.view_segs.clear();
   impl::scope scope(s);
   partition& part = *e.parts[partition_index];
+  const partition::walk_guard checking(part);  // no eviction moves during the check
   const std::uint32_t now = e.now();
   s.check_flush(partition_index, now);
+  // Each segment incarnation's records are one run of `list`, in offset order (the walk
+  // reads an incarnation once, front to back): where each run is, to tell whether a
+  // record was reported.
+  std::unordered_map<std::uint64_t, std::pair<std::size_t, std::size_t>> runs;
+  if (refresh) {
+    for (std::size_t i = 0; i < list.size();) {
+      std::size_t j = i + 1;
+      while (j < list.size() && list[j].seq == list[i].seq) ++j;
+      runs.emplace(list[i].seq, std::pair{i, j});
+      i = j;
+    }
+  }
+  auto reported = [&](std::uint64_t off, std::uint64_t seq) {
+    const auto it = runs.find(seq);
+    if (it == runs.end()) return false;
+    const auto first = list.begin() + static_cast<std::ptrdiff_t>(it->second.first);
+    const auto last = list.begin() + static_cast<std::ptrdiff_t>(it->second.second);
+    const auto at = std::lower_bound(
+        first, last, off, [](const walked_record& w, std::uint64_t o) { return w.off < o; });
+    return at != last && at->off == off;
+  };
+  std::unordered_set<std::string> refreshed;
+  bool paused = false;
+  s.pause_walk = [&] {
+    e.q->offline(s.slot);
+    paused = true;
+  };
+  struct clear_on_exit {
+    impl& s;
+    ~clear_on_exit() { s.pause_walk = nullptr; }
+  } clear{s};
   for (std::size_t i = 0; i < list.size(); ++i) {
     if (i % (kBatch * kQuiesceBatches) == 0) e.q->quiesce(s.slot);
     const auto& w = list[i];
     const auto seg = static_cast<std::uint32_t>(w.off / part.segment_size());
     bool current = false;
+    std::uint64_t replacement = 0;  // the key's live item now, when it was stored again
     if (part.live_seq(seg) == w.seq) {
       // The incarnation matched after our last quiescent point: the memory is not reused
       // before the next one.
       const std::byte* p = part.at(w.off);
       const item_fields f = read_item(p);
       const key_hash k = part.split(hash_key(item_key(p, f)));
-      current = part.live(w.off, f, now) && part.linked(k, w.off);
+      const bool live = part.live(w.off, f, now);
+      current = live && part.linked(k, w.off);
+      if (!current && live && refresh) replacement = part.find(k, item_key(p, f));
     }
     if (!current) fn(i);
+    if (replacement == 0) continue;
+    const std::uint64_t off = slot_offset(replacement);
+    const auto rseg = static_cast<std::uint32_t>(off / part.segment_size());
+    const std::uint64_t rseq = part.live_seq(rseg);
+    const std::byte* p = part.at(off);
+    const item_fields f = read_item(p);
+    if (rseq == 0 || !part.live(off, f, now) || reported(off, rseq)) continue;
+    item_record rec;
+    rec.key = item_key(p, f);
+    rec.value = item_value(p, f);
+    rec.flags = f.flags;
+    rec.expires_at = f.expires_at;
+    rec.cas = f.cas;
+    if (!refreshed.emplace(rec.key).second) continue;  // one record per key: the first
+    refresh(rec);
+    if (paused) {  // the callback waited offline: back online before reading on
+      paused = false;
+      e.q->online(s.slot);
+    }
   }
 }
 

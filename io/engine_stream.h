@@ -24,9 +24,9 @@ class engine_source final : public item_source {
   }
   cache::cas_t cas_counter() override { return _engine.cas_counter(); }
   void pause() override { _session.walk_pause(); }
-  void for_each_stale(std::size_t partition,
-                      const std::function<void(std::uint64_t)>& fn) override {
-    _session.for_each_stale(partition, fn);
+  void for_each_stale(std::size_t partition, const std::function<void(std::uint64_t)>& fn,
+                      const std::function<void(const cache::item_record&)>& refresh) override {
+    _session.for_each_stale(partition, fn, refresh);
   }
 
  private:

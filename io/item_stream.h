@@ -28,9 +28,13 @@ class item_source {
   // After every partition was walked: fn(i) for each i-th record (0-based, in the order
   // for_each_item reported them) of `partition` that is no longer its key's live record
   // (deleted, flushed, expired or replaced since). The snapshot records them as stale
-  // and restore skips them. Default: none (a source nobody mutates meanwhile).
+  // and restore skips them. refresh(rec): the live record of a key that was replaced
+  // after it was reported, when the walk did not report that one (at most once per key;
+  // it may call pause() before waiting); the snapshot adds it. Default: none (a source
+  // nobody mutates meanwhile).
   virtual void for_each_stale(std::size_t /*partition*/,
-                              const std::function<void(std::uint64_t)>& /*fn*/) {}
+                              const std::function<void(std::uint64_t)>& /*fn*/,
+                              const std::function<void(const cache::item_record&)>& /*refresh*/) {}
 };
 
 // One per inserting thread.

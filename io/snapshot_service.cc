@@ -236,9 +236,9 @@ void snapshot_service::state::attempt() {
     health.put(storage_health::last_duration_us, static_cast<std::uint64_t>(res.seconds * 1e6));
     health.set_ok();
     spdlog::info(
-        "event=snapshot_written snapshot_id={} items={} stale={} bytes={} direct={} "
-        "seconds={:.3f} mb_per_s={:.1f} storage=ok",
-        id, res.items, res.stale, res.bytes, res.direct, res.seconds,
+        "event=snapshot_written snapshot_id={} items={} stale={} refreshed={} bytes={} "
+        "direct={} seconds={:.3f} mb_per_s={:.1f} storage=ok",
+        id, res.items, res.stale, res.refreshed, res.bytes, res.direct, res.seconds,
         res.seconds > 0 ? static_cast<double>(res.bytes) / res.seconds / 1e6 : 0.0);
   } else {
     health.add(storage_health::snapshots_failed);

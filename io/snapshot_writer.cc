@@ -270,57 +270,70 @@ class writer {
     }
     _header = _ring->alloc_buffer(kHeaderSize, kHeaderSize);
     for (std::size_t p = 0; p < _info.partition_count && !_failed; ++p) {
-      _src.for_each_item(p, [&](const cache::item_record& rec) {
-        if (_failed) return;  // the iteration cannot be stopped early; it is cheap to finish
-        if (cancelled()) {
-          fail("write " + _data_path, -ECANCELED);
-          return;
-        }
-        if (_cur != nullptr && _builder.fits(rec)) {
-          _builder.add(rec);
-          ++_ordinal;
-          return;
-        }
-        // Getting a block may wait for the disk (or the rate limit). Keep a private copy
-        // of the record and let the walk pass quiescent points meanwhile: a slow or hung
-        // disk must never hold back the memory reclamation that serving depends on.
-        _spill_key.assign(rec.key);
-        _spill_value.assign(rec.value);
-        cache::item_record copy = rec;
-        copy.key = _spill_key;
-        copy.value = _spill_value;
-        _pausable = true;
-        const bool ok = (_cur == nullptr || (!_builder.empty() && flush_block())) &&
-                        start_block(static_cast<std::uint32_t>(p));
-        _pausable = false;
-        if (!ok) return;
-        if (!_builder.fits(copy)) {  // cannot happen: blocks are sized for the largest item
-          // A skipped record would shift every later ordinal the stale list names.
-          fail("write " + _data_path + ": an item larger than a block", -EFBIG);
-          return;
-        }
-        _builder.add(copy);
-        ++_ordinal;
-      });
+      _src.for_each_item(p, [&](const cache::item_record& rec) { add_record(rec, p); });
       _walked.push_back(_ordinal);  // records 0 .. _walked[p]-1 come from partitions <= p
     }
     if (_failed) return false;
-    if (_cur != nullptr && !_builder.empty() && !flush_block()) return false;
-    return write_stale_blocks() && drain();
-  }
-
-  // After the whole walk: the records that stopped being their key's live record during
-  // it (deleted, flushed, rewritten) go into stale blocks, so a restore does not bring
-  // them back. Collected first (the source holds a session while it checks), then written.
-  bool write_stale_blocks() {
+    // After the whole walk: the records that stopped being their key's live record
+    // during it (deleted, flushed, rewritten) are named in stale blocks, so a restore
+    // does not bring them back; a key rewritten after its record was reported gets its
+    // live record added (refreshed), so the keys written most often keep their newest
+    // value instead of dropping out. Item blocks first, stale blocks last.
     std::vector<std::uint64_t> stale;
-    for (std::size_t p = 0; p < _walked.size(); ++p) {
+    for (std::size_t p = 0; p < _walked.size() && !_failed; ++p) {
       const std::uint64_t base = p == 0 ? 0 : _walked[p - 1];
       const std::uint64_t count = _walked[p] - base;
-      _src.for_each_stale(p, [&](std::uint64_t i) {
-        if (i < count) stale.push_back(base + i);
-      });
+      _src.for_each_stale(
+          p,
+          [&](std::uint64_t i) {
+            if (i < count) stale.push_back(base + i);
+          },
+          [&](const cache::item_record& rec) {
+            ++_res.refreshed;
+            add_record(rec, p);
+          });
     }
+    if (_failed) return false;
+    if (_cur != nullptr && !_builder.empty() && !flush_block()) return false;
+    return write_stale_blocks(stale) && drain();
+  }
+
+  // One record into the current block; a full block is written first. Called from the
+  // source's callbacks, whose record views are valid during the call only.
+  void add_record(const cache::item_record& rec, std::size_t p) {
+    if (_failed) return;  // the iteration cannot be stopped early; it is cheap to finish
+    if (cancelled()) {
+      fail("write " + _data_path, -ECANCELED);
+      return;
+    }
+    if (_cur != nullptr && _builder.fits(rec)) {
+      _builder.add(rec);
+      ++_ordinal;
+      return;
+    }
+    // Getting a block may wait for the disk (or the rate limit). Keep a private copy
+    // of the record and let the walk go offline meanwhile: a slow or hung disk must
+    // never hold back the memory reclamation that serving depends on.
+    _spill_key.assign(rec.key);
+    _spill_value.assign(rec.value);
+    cache::item_record copy = rec;
+    copy.key = _spill_key;
+    copy.value = _spill_value;
+    _pausable = true;
+    const bool ok = (_cur == nullptr || (!_builder.empty() && flush_block())) &&
+                    start_block(static_cast<std::uint32_t>(p));
+    _pausable = false;
+    if (!ok) return;
+    if (!_builder.fits(copy)) {  // cannot happen: blocks are sized for the largest item
+      // A skipped record would shift every later ordinal the stale list names.
+      fail("write " + _data_path + ": an item larger than a block", -EFBIG);
+      return;
+    }
+    _builder.add(copy);
+    ++_ordinal;
+  }
+
+  bool write_stale_blocks(const std::vector<std::uint64_t>& stale) {
     _res.stale = stale.size();
     const std::size_t cap = stale_capacity(_block_size);
     for (std::size_t at = 0; at < stale.size(); at += cap) {

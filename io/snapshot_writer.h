@@ -43,6 +43,7 @@ struct snapshot_result {
   std::uint64_t snapshot_id = 0;
   std::uint64_t items = 0;
   std::uint64_t stale = 0;  // of which recorded stale (deleted/flushed/rewritten during the walk)
+  std::uint64_t refreshed = 0;  // of which live records of keys rewritten after their report
   std::uint64_t blocks = 0;
   std::uint64_t bytes = 0;  // data file size
   std::uint64_t cas_counter = 0;

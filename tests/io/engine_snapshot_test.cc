@@ -238,12 +238,13 @@ class interleaving_source final : public item_source {
   }
   cache::cas_t cas_counter() override { return _src.cas_counter(); }
   void pause() override { _src.pause(); }
-  void for_each_stale(std::size_t p, const std::function<void(std::uint64_t)>& fn) override {
+  void for_each_stale(std::size_t p, const std::function<void(std::uint64_t)>& fn,
+                      const std::function<void(const cache::item_record&)>& refresh) override {
     if (!_checked) {
       _checked = true;
       _before();
     }
-    _src.for_each_stale(p, fn);
+    _src.for_each_stale(p, fn, refresh);
   }
 
  private:
@@ -337,6 +338,61 @@ TEST(EngineSnapshot, DeletesAndRewritesDuringTheWalkAreNotUndone) {
   std::cout << "during the walk: " << writes_during << " sets, " << deletes_during
             << " deletes; snapshot " << r.items << " records, " << r.stale << " stale; " << present
             << " of " << live << " live keys restored\n";
+}
+
+// Keys stored again or touched after the walk reported them (the hottest keys of a
+// busy cache) are in the snapshot with their value at the end check, not dropped as
+// stale: their live records are added (refreshed), once per key. A key deleted after
+// its report stays out.
+TEST(EngineSnapshot, KeysRewrittenAfterTheirReportKeepTheirNewestValue) {
+  constexpr int kKeys = 4'000;
+  test::temp_dir d;
+  cache::clock clk(kStart);
+  cache::engine e(ecfg(clk));
+  auto s = e.open_session();
+  for (int i = 0; i < kKeys; ++i) {
+    ASSERT_EQ(s.store(cache::store_mode::set, "k:" + std::to_string(i), "old", 0, 0).st,
+              cache::status::ok);
+    s.quiescent();
+  }
+  // After the walk, before its end check (the walk reported every key): keys 0..299
+  // rewritten three times each, 300..599 touched, 600..699 deleted.
+  interleaving_source src(
+      e, [] {},
+      [&] {
+        std::thread([&] {
+          auto w = e.open_session();
+          for (int round = 0; round < 3; ++round)
+            for (int i = 0; i < 300; ++i) {
+              ASSERT_EQ(w.store(cache::store_mode::set, "k:" + std::to_string(i),
+                                "new" + std::to_string(round), 0, 0)
+                            .st,
+                        cache::status::ok);
+              w.quiescent();
+            }
+          for (int i = 300; i < 600; ++i) {
+            ASSERT_EQ(w.touch("k:" + std::to_string(i), 0).st, cache::status::ok);
+            w.quiescent();
+          }
+          for (int i = 600; i < 700; ++i) {
+            ASSERT_EQ(w.remove("k:" + std::to_string(i)), cache::status::ok);
+            w.quiescent();
+          }
+        }).join();
+      });
+  writer_config w;
+  w.dir = d.path();
+  w.node_id = kNode;
+  const auto r = write_snapshot(src, w, 1, clk.now());
+  ASSERT_TRUE(r.ok) << r.reason;
+  EXPECT_EQ(r.refreshed, 600u);
+  EXPECT_EQ(r.stale, 700u);  // the reported records of the 600 refreshed and 100 deleted keys
+  EXPECT_EQ(r.items, static_cast<std::uint64_t>(kKeys) + 600u);
+  const auto truth = state_of(e, kKeys);
+  restore_result rr;
+  EXPECT_EQ(expect_never_contradicts(d.path(), clk, truth, &rr), kKeys - 100);
+  EXPECT_EQ(rr.items_restored, static_cast<std::uint64_t>(kKeys - 100));
+  EXPECT_EQ(*truth[0], "new2");
 }
 
 // A flush during the walk: every record reported before it is stale, so nothing stored

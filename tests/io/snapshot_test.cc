@@ -348,7 +348,8 @@ class stale_source final : public item_source {
     _v.for_each_item(p, fn);
   }
   cache::cas_t cas_counter() override { return _v.cas_counter(); }
-  void for_each_stale(std::size_t p, const std::function<void(std::uint64_t)>& fn) override {
+  void for_each_stale(std::size_t p, const std::function<void(std::uint64_t)>& fn,
+                      const std::function<void(const cache::item_record&)>&) override {
     if (p < _stale.size())
       for (auto i : _stale[p]) fn(i);
   }

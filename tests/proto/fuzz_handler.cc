@@ -48,7 +48,8 @@ struct world {
         ses(eng.open_session()),
         creds(*proto::credentials::parse(proto::credentials::make_line("u", "p", "saltsalt", 1),
                                          nullptr)),
-        h(eng, ses, proto::handler_config{.sasl = nullptr}, counters),
+        h(eng, ses, proto::handler_config{.sasl = nullptr, .protocols = proto::binding::binary},
+          counters),
         h_sasl(eng, ses, proto::handler_config{.sasl = &creds, .batch_gets = false}, counters) {}
   cache::clock clk;
   cache::engine eng;

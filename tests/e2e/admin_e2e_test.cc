@@ -46,10 +46,10 @@ class AdminE2e : public ::testing::Test {
     std::ofstream(token) << kToken << "\n";
     ::chmod(token.c_str(), 0600);
     net = std::make_unique<test::testnet>();
-    server_options o;
-    o.extra_config = "[admin]\ntoken_file = \"" + token + "\"\n[snapshot]\ndir = \"" + dir->path() +
-                     "/snapshots\"\n";
-    server = std::make_unique<server_under_test>(server_kind::anvil_afpacket, *net, o);
+    const std::string extra = "[admin]\ntoken_file = \"" + token + "\"\n[snapshot]\ndir = \"" +
+                              dir->path() + "/snapshots\"\n";
+    server = std::make_unique<server_under_test>(server_kind::anvil_afpacket, *net,
+                                                 server_options{}, extra);
     ASSERT_EQ(server->wait_ready(), "");
     for (int i = 0; i < 200; ++i) {
       if (server->log().find("event=admin_listening") != std::string::npos) break;

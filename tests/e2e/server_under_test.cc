@@ -30,7 +30,7 @@ std::string kind_name(server_kind k) {
 }
 
 server_under_test::server_under_test(server_kind kind, const test::testnet& net,
-                                     server_options opts)
+                                     server_options opts, const std::string& extra_config)
     : _kind(kind), _net(net), _ip(net.stack_ip()) {
   static int n = 0;
   const std::string tag = std::to_string(::getpid()) + "-" + std::to_string(n++);
@@ -57,7 +57,7 @@ server_under_test::server_under_test(server_kind kind, const test::testnet& net,
               "\"net_af_packet0,iface="
            << net.stack_if() << "\"]\n";
     }
-    conf << opts.extra_config;
+    conf << extra_config;
     conf.close();
     argv.insert(argv.end(), {ANVIL_BINARY, "--config", _config_path, "-p", port, "-m",
                              std::to_string(opts.memory_mb), "-c",

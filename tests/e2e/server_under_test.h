@@ -26,12 +26,13 @@ struct server_options {
   bool udp = false;  // -U on the same port as TCP
   int memory_mb = 64;
   int max_connections = 2048;
-  std::string extra_config;  // appended to anvil's TOML file (e.g. an [admin] section)
 };
 
 class server_under_test {
  public:
-  server_under_test(server_kind kind, const test::testnet& net, server_options opts = {});
+  // `extra_config` is appended to anvil's TOML file (e.g. an [admin] section).
+  server_under_test(server_kind kind, const test::testnet& net, server_options opts = {},
+                    const std::string& extra_config = "");
   ~server_under_test();
   server_under_test(const server_under_test&) = delete;
   server_under_test& operator=(const server_under_test&) = delete;

@@ -163,6 +163,10 @@ struct serving_setup {
   server::server_shared shared;
   std::optional<std::string> admin_token;   // [admin] token_file, read at start-up
   std::vector<unsigned> housekeeping_cpus;  // allowed cpus no lcore polls on
+  // The seams of control/admin (health_source.h, metrics.h) for other control rooms:
+  // applied to the admin server each time it starts. Empty health: storage only.
+  admin::health_source admin_health;
+  std::vector<std::pair<std::string, admin::collector>> admin_collectors;
   // What `stats storage` / `stats health` read (lock-free on the lcore that asks).
   struct stat_sources {
     const io::snapshot_service* snapshots = nullptr;
@@ -201,10 +205,10 @@ void fill_admin_view(const server_config& cfg, serving_setup& setup, L& lcores,
 // Null when the address cannot be bound (in use, not local): serving goes on without the
 // admin API, the error says why, and the control thread tries again every few seconds.
 std::unique_ptr<admin::admin_server> start_admin(const server_config& cfg, serving_setup& setup,
-                                                 admin::node_view& view, bool first_try,
-                                                 const health::health_monitor& monitor) {
+                                                 admin::node_view& view, bool first_try) {
   auto a = std::make_unique<admin::admin_server>(cfg.admin, view, setup.admin_token);
-  health::plug_into_admin(monitor, *a, cfg.snapshot_interval_s);  // /v1/health, /metrics
+  if (setup.admin_health) a->set_health_source(setup.admin_health);
+  for (const auto& [name, c] : setup.admin_collectors) a->collectors().add(name, c);
   try {
     a->start(setup.housekeeping_cpus);
   } catch (const std::exception& e) {
@@ -316,6 +320,10 @@ std::unique_ptr<health::health_monitor> make_monitor(
   auto m = std::make_unique<health::health_monitor>(
       mc, raw, std::move(in), health::health_monitor::calibrate_tsc(), unix_ms());
   setup.stat_src.health = m.get();
+  // /v1/health and anvil_health_* from the monitor, its families on /metrics.
+  setup.admin_health = health::health_source_of(*m);
+  setup.admin_collectors.emplace_back("health",
+                                      health::health_collector_of(*m, cfg.snapshot_interval_s));
   if (cfg.debug_fault_knobs) {
     spdlog::warn("event=fault_knobs_enabled lcore_delay_us={} lcore={} reason={}",
                  cfg.debug_lcore_delay_us, cfg.debug_lcore_delay_lcore,
@@ -412,7 +420,7 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
   auto admin_retry = std::chrono::steady_clock::now();
   if (cfg.admin.enabled) {
     fill_admin_view(cfg, setup, lcores, cpus, admin_view);
-    admin_api = start_admin(cfg, setup, admin_view, true, *monitor);
+    admin_api = start_admin(cfg, setup, admin_view, true);
     admin_retry += std::chrono::seconds(5);
   }
 
@@ -447,7 +455,7 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
       sig = -1;
     }
     if (cfg.admin.enabled && !admin_api && std::chrono::steady_clock::now() >= admin_retry) {
-      admin_api = start_admin(cfg, setup, admin_view, false, *monitor);
+      admin_api = start_admin(cfg, setup, admin_view, false);
       admin_retry += std::chrono::seconds(5);
     }
     if (sig < 0 && stats_every > 0 && clk::now() >= next_stats) {

@@ -58,11 +58,14 @@ void append_health_metrics(const health_snapshot& s, double snapshot_interval_s,
   x.sample("anvil_snapshot_interval_seconds", {}, snapshot_interval_s);
 }
 
-void plug_into_admin(const health_monitor& m, admin::admin_server& a, double snapshot_interval_s) {
-  a.set_health_source([&m] { return to_admin_report(m.snapshot().report); });
-  a.collectors().add("health", [&m, snapshot_interval_s](admin::exposition& x) {
+admin::health_source health_source_of(const health_monitor& m) {
+  return [&m] { return to_admin_report(m.snapshot().report); };
+}
+
+admin::collector health_collector_of(const health_monitor& m, double snapshot_interval_s) {
+  return [&m, snapshot_interval_s](admin::exposition& x) {
     append_health_metrics(m.snapshot(), snapshot_interval_s, x);
-  });
+  };
 }
 
 }  // namespace anvil::health

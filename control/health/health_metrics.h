@@ -6,7 +6,6 @@
 // monitor's mutex) on admin threads, never from lcore state. docs/health.md lists them.
 #pragma once
 
-#include "control/admin/admin_server.h"
 #include "control/admin/health_source.h"
 #include "control/admin/metrics.h"
 #include "control/health/health_monitor.h"
@@ -21,9 +20,9 @@ control::admin::health_report to_admin_report(const health_report& r);
 void append_health_metrics(const health_snapshot& s, double snapshot_interval_s,
                            control::admin::exposition& x);
 
-// Sets the admin server's health source and adds the "health" collector. Call before
-// admin_server::start(); `m` must outlive the admin server.
-void plug_into_admin(const health_monitor& m, control::admin::admin_server& a,
-                     double snapshot_interval_s);
+// The admin server's health source and the "health" collector, both reading `m` (which
+// must outlive every admin server they are given to).
+control::admin::health_source health_source_of(const health_monitor& m);
+control::admin::collector health_collector_of(const health_monitor& m, double snapshot_interval_s);
 
 }  // namespace anvil::health

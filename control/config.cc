@@ -139,6 +139,15 @@ double number_in(const std::string& field, const std::string& v, double min, dou
   throw config_error(field, "'" + v + "' must be " + what + " " + text(min) + ".." + text(max));
 }
 
+// A whole number in [min, max].
+unsigned whole_in(const std::string& field, const std::string& v, double min, double max,
+                  const std::string& what) {
+  const double d = number_in(field, v, min, max, what);
+  if (d != static_cast<double>(static_cast<unsigned>(d)))
+    throw config_error(field, "'" + v + "' must be a whole number");
+  return static_cast<unsigned>(d);
+}
+
 double seconds(const std::string& field, const std::string& v, double max) {
   return number_in(field, v, 0, max, "a number of seconds");
 }
@@ -374,6 +383,46 @@ schema_map make_schema(server_config& c) {
             })},
        }},
       {"cluster", cluster::cluster_schema(c.cluster)},
+      {"health",
+       {
+           {"interval_s", text([&](auto f, auto v) {
+              c.health_interval_s = number_in(f, v, 0.01, 3600, "a number of seconds");
+            })},
+           {"canary_p99_ms", text([&](auto f, auto v) {
+              c.health_canary_p99_ms = number_in(f, v, 0.001, 1e6, "milliseconds");
+            })},
+           {"canary_timeout_s", text([&](auto f, auto v) {
+              c.health_canary_timeout_s = number_in(f, v, 0.01, 3600, "a number of seconds");
+            })},
+           {"canary_window_s", text([&](auto f, auto v) {
+              c.health_canary_window_s = number_in(f, v, 0.01, 86400, "a number of seconds");
+            })},
+           {"loop_stall_ms", text([&](auto f, auto v) {
+              c.health_loop_stall_ms = number_in(f, v, 0.001, 1e6, "milliseconds");
+            })},
+           {"evictions_per_s", text([&](auto f, auto v) {
+              c.health_evictions_per_s = number_in(f, v, 0, 1e12, "a rate per second");
+            })},
+           {"port_errors_per_s", text([&](auto f, auto v) {
+              c.health_port_errors_per_s = number_in(f, v, 0, 1e12, "a rate per second");
+            })},
+           {"connections_near_pct", text([&](auto f, auto v) {
+              c.health_connections_pct = number_in(f, v, 1, 100, "a percentage 1..100");
+            })},
+           {"recover_intervals",
+            text([&](auto f, auto v) { c.health_recover_intervals = positive(f, v, 1000); })},
+       }},
+      {"debug",
+       {
+           {"enable_fault_knobs",
+            text([&](auto f, auto v) { c.debug_fault_knobs = boolean(f, v); })},
+           {"lcore_delay_us", text([&](auto f, auto v) {
+              c.debug_lcore_delay_us = whole_in(f, v, 0, 10'000'000, "microseconds");
+            })},
+           {"lcore_delay_lcore", text([&](auto f, auto v) {
+              c.debug_lcore_delay_lcore = whole_in(f, v, 0, 1023, "an lcore index");
+            })},
+       }},
       {"admin",
        {
            {"enabled", text([&](auto f, auto v) { c.admin.enabled = boolean(f, v); })},
@@ -563,6 +612,15 @@ server_config load_config(const std::vector<std::string>& args) {
   if (app.count("-B")) cfg.protocol = protocol_binding("-B/--protocol", B);
   if (S) cfg.sasl = true;
   if (require_snapshots) cfg.snapshot_require = true;
+  // A fault knob in a production config by mistake would make a node slow on purpose:
+  // it needs the second, explicit key (docs/anvil.md, [debug]).
+  if (cfg.debug_lcore_delay_us != 0 && !cfg.debug_fault_knobs)
+    throw config_error("debug.lcore_delay_us",
+                       "a test-only fault knob: refused unless [debug] enable_fault_knobs = true");
+  if (cfg.debug_lcore_delay_lcore >= (cfg.cores.empty() ? cfg.lcores : cfg.cores.size()))
+    throw config_error("debug.lcore_delay_lcore",
+                       "lcore " + std::to_string(cfg.debug_lcore_delay_lcore) +
+                           " does not exist (lcores are numbered from 0)");
   if (cfg.snapshot_require && cfg.snapshot_dir.empty())
     throw config_error(require_snapshots ? "--require-snapshots" : "snapshot.require",
                        "snapshots are required but no [snapshot] dir is set");

@@ -80,6 +80,20 @@ struct server_config {
   bool snapshot_require = false;
   // [cluster]: high availability (control/cluster/, docs/cluster.md). Off by default.
   cluster::cluster_config cluster;
+  // [health] (control/health/health_monitor.h): the evaluation period and thresholds.
+  double health_interval_s = 1.0;
+  double health_canary_p99_ms = 10;       // canary p99 above this: degraded (canary_slow)
+  double health_canary_timeout_s = 2.0;   // a canary round unanswered this long: failing
+  double health_canary_window_s = 10;     // canary percentiles over this window
+  double health_loop_stall_ms = 50;       // an lcore iteration longer than this: loop_stall
+  double health_evictions_per_s = 1000;   // unexpired items evicted per s: memory_pressure
+  double health_port_errors_per_s = 100;  // port drops/errors per s: port_errors
+  double health_connections_pct = 90;     // open connections vs -c: connections_near_limit
+  unsigned health_recover_intervals = 3;  // evaluations below threshold before a reason clears
+  // [debug]: test-only fault knobs, refused at start unless enable_fault_knobs is set.
+  bool debug_fault_knobs = false;
+  unsigned debug_lcore_delay_us = 0;     // that lcore sleeps this long every iteration
+  unsigned debug_lcore_delay_lcore = 0;  // which lcore (index, not cpu)
   // [admin]: the admin API and /metrics (control/admin/, docs/admin.md).
   admin::admin_config admin;
 };

@@ -9,7 +9,9 @@
 // Each lcore runs a cache_server (dataplane/server/cache_server.h): its own TCP/IP
 // stack instance (connection table, timers, buffers), a cache session and protocol
 // counters, over its own port queue; flows are spread by the port (fanout hash / RSS)
-// and every lcore listens. The control thread advances the engine clock, logs stats
+// and every lcore listens. The control thread advances the engine clock, runs the health
+// monitor (control/health/: canary rounds through each lcore's mailbox, loop stalls,
+// state + reasons; SIGUSR2 toggles the [debug] fault knob), logs stats
 // and, on a signal, stops the lcores (they answer what they hold, close connections
 // and drain, bounded) and logs each lcore's busy cycles and requests served.
 #include <signal.h>
@@ -21,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <set>
@@ -31,6 +34,9 @@
 #include "control/cache_sizing.h"
 #include "control/config.h"
 #include "control/engine_clock.h"
+#include "control/health/canary_keys.h"
+#include "control/health/health_metrics.h"
+#include "control/health/health_monitor.h"
 #include "dataplane/port/afpacket_port.h"
 #include "dataplane/proto/sasl.h"
 #include "dataplane/server/cache_server.h"
@@ -165,6 +171,11 @@ struct serving_setup {
   // applied to the admin server each time it starts. Empty health: storage only.
   admin::health_source admin_health;
   std::vector<std::pair<std::string, admin::collector>> admin_collectors;
+  // What `stats storage` / `stats health` read (lock-free on the lcore that asks).
+  struct stat_sources {
+    const io::snapshot_service* snapshots = nullptr;
+    const health::health_monitor* health = nullptr;  // set before the lcores start
+  } stat_src;
 };
 
 // The admin API (control/admin/): started once every lcore polls, on the housekeeping
@@ -234,11 +245,16 @@ void request_snapshot(serving_setup& setup, const char* source) {
   spdlog::info("event=snapshot_requested source={} ticket={}", source, ticket);
 }
 
-// `stats storage`: the snapshot health, read lock-free on the lcore that asked.
+// `stats storage`: the snapshot health; `stats health`: the node's health (control/health/).
+// Both read lock-free on the lcore that asked.
 bool storage_stat_group(void* ctx, std::string_view name, proto::facts_provider::stat_emit emit,
                         void* sink) {
+  const auto* src = static_cast<const serving_setup::stat_sources*>(ctx);
+  if (name == "health" && src->health != nullptr)
+    return src->health->for_each_stat(
+        [&](std::string_view k, std::string_view v) { emit(sink, k, v); });
   if (name != "storage") return false;
-  const auto* svc = static_cast<const io::snapshot_service*>(ctx);
+  const auto* svc = src->snapshots;
   if (svc == nullptr) {
     emit(sink, "state", "off");
     emit(sink, "reason", "no [snapshot] dir configured");
@@ -246,6 +262,92 @@ bool storage_stat_group(void* ctx, std::string_view name, proto::facts_provider:
   }
   svc->health().for_each_stat([&](std::string_view k, std::string_view v) { emit(sink, k, v); });
   return true;
+}
+
+std::int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The health monitor and one canary mailbox per lcore (filled before the lcores start:
+// each cache_server picks its mailbox up in its constructor). `lcores()` gives the
+// running lcore set, or null before it started; the inputs read it on the control thread.
+template <class L>
+std::unique_ptr<health::health_monitor> make_monitor(
+    const server_config& cfg, serving_setup& setup, std::size_t n,
+    std::vector<std::unique_ptr<server::lcore_health>>& mailboxes,
+    std::function<const L*()> lcores) {
+  std::vector<server::lcore_health*> raw;
+  for (unsigned i = 0; i < n; ++i) {
+    mailboxes.push_back(std::make_unique<server::lcore_health>());
+    mailboxes.back()->canary_keys = health::canary_keys(i, setup.engine->partition_count());
+    raw.push_back(mailboxes.back().get());
+  }
+  setup.shared.health = raw;
+  health::monitor_config mc;
+  mc.interval_s = cfg.health_interval_s;
+  mc.canary_window_s = cfg.health_canary_window_s;
+  mc.loop_stall_s = cfg.health_loop_stall_ms / 1e3;
+  auto& t = mc.thresholds;
+  t.canary_p99_s = cfg.health_canary_p99_ms / 1e3;
+  t.canary_timeout_s = cfg.health_canary_timeout_s;
+  t.memory_pressure_evictions_per_s = cfg.health_evictions_per_s;
+  t.port_errors_per_s = cfg.health_port_errors_per_s;
+  t.connections_near_pct = cfg.health_connections_pct;
+  t.recover_evaluations = cfg.health_recover_intervals;
+  health::monitor_inputs in;
+  const io::snapshot_service* snaps = setup.snapshots.get();
+  in.storage = [snaps]() -> std::pair<bool, std::string> {
+    if (snaps == nullptr) return {false, ""};
+    return {snaps->health().state() == io::storage_state::degraded, snaps->health().reason()};
+  };
+  cache::engine* engine = setup.engine.get();
+  in.evictions = [engine] { return engine->total_stats().evictions; };
+  in.port_errors = [lcores] {
+    std::uint64_t sum = 0;
+    if (const L* l = lcores())
+      for (unsigned i = 0; i < l->size(); ++i) {
+        const auto& c = l->port(i).counters();
+        sum += c.rx_kernel_drops.get() + c.rx_missed.get() + c.rx_nombuf.get() + c.tx_dropped.get();
+      }
+    return sum;
+  };
+  server::server_shared* shared = &setup.shared;
+  const std::uint64_t limit = cfg.max_connections;
+  in.connections = [shared, limit]() -> std::pair<std::uint64_t, std::uint64_t> {
+    std::uint64_t open = 0;
+    for (const auto* s : shared->serving)
+      if (s != nullptr) open += s->curr_connections.load(std::memory_order_relaxed);
+    return {open, limit};
+  };
+  auto m = std::make_unique<health::health_monitor>(
+      mc, raw, std::move(in), health::health_monitor::calibrate_tsc(), unix_ms());
+  setup.stat_src.health = m.get();
+  // /v1/health and anvil_health_* from the monitor, its families on /metrics.
+  setup.admin_health = health::health_source_of(*m);
+  setup.admin_collectors.emplace_back("health",
+                                      health::health_collector_of(*m, cfg.snapshot_interval_s));
+  if (cfg.debug_fault_knobs) {
+    spdlog::warn("event=fault_knobs_enabled lcore_delay_us={} lcore={} reason={}",
+                 cfg.debug_lcore_delay_us, cfg.debug_lcore_delay_lcore,
+                 q("[debug] enable_fault_knobs: test-only faults may be injected (SIGUSR2 "
+                   "toggles lcore_delay_us); never in production"));
+    if (cfg.debug_lcore_delay_us != 0)
+      m->set_lcore_delay(cfg.debug_lcore_delay_lcore, cfg.debug_lcore_delay_us);
+  }
+  return m;
+}
+
+// SIGUSR2: the [debug] lcore delay on or off (only with enable_fault_knobs).
+void toggle_fault_knob(const server_config& cfg, health::health_monitor& m) {
+  if (!cfg.debug_fault_knobs) {
+    spdlog::warn("event=fault_knob_refused signal=SIGUSR2 reason={}",
+                 q("fault knobs are off: [debug] enable_fault_knobs = true to use them"));
+    return;
+  }
+  const unsigned l = cfg.debug_lcore_delay_lcore;
+  m.set_lcore_delay(l, m.lcore_delay(l) != 0 ? 0 : cfg.debug_lcore_delay_us);
 }
 
 template <class P>
@@ -265,7 +367,18 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
   lc.idle = cfg.idle;
   lc.drain_timeout_ns = static_cast<std::uint64_t>(cfg.shutdown_timeout_s * 0.8 * 1e9);
   using lcores_t = server::lcore_set<P, server::cache_server>;
+  // The mailboxes and the monitor outlive the lcores (declared first, destroyed last).
+  std::vector<std::unique_ptr<server::lcore_health>> mailboxes;
+  std::unique_ptr<health::health_monitor> monitor;
   std::optional<lcores_t> started;
+  try {
+    monitor = make_monitor<lcores_t>(cfg, setup, ports.size(), mailboxes, [&]() -> const lcores_t* {
+      return started ? &*started : nullptr;
+    });
+  } catch (const std::exception& e) {
+    spdlog::error("event=start_failed reason={}", q(std::string("health monitor: ") + e.what()));
+    return 1;
+  }
   try {
     started.emplace(
         ports, cpus, topo, lc,
@@ -323,10 +436,15 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
                                      std::chrono::duration<double>(stats_every));
   int sig = -1;
   while (sig < 0) {
-    double wait_s = 0.25;
+    monitor->tick(server::monotonic_ns(), unix_ms());
+    double wait_s =
+        std::clamp(static_cast<double>(monitor->next_due_ns() -
+                                       std::min(monitor->next_due_ns(), server::monotonic_ns())) /
+                       1e9,
+                   0.001, 0.25);
     if (stats_every > 0)
       wait_s =
-          std::clamp(std::chrono::duration<double>(next_stats - clk::now()).count(), 0.001, 0.25);
+          std::clamp(std::chrono::duration<double>(next_stats - clk::now()).count(), 0.001, wait_s);
     timespec ts{
         static_cast<time_t>(wait_s),
         static_cast<long>((wait_s - static_cast<double>(static_cast<time_t>(wait_s))) * 1e9)};
@@ -334,6 +452,10 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
     setup.clock_driver.tick();
     if (sig == SIGUSR1) {
       request_snapshot(setup, "SIGUSR1");
+      sig = -1;
+    }
+    if (sig == SIGUSR2) {
+      toggle_fault_knob(cfg, *monitor);
       sig = -1;
     }
     if (cfg.admin.enabled && !admin_api && std::chrono::steady_clock::now() >= admin_retry) {
@@ -407,11 +529,13 @@ int run(int argc, char** argv) {
   ::signal(SIGINT, SIG_DFL);
   ::signal(SIGTERM, SIG_DFL);
   ::signal(SIGUSR1, SIG_DFL);
+  ::signal(SIGUSR2, SIG_DFL);
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGUSR1);  // take a snapshot now (until the admin API exists)
+  sigaddset(&signals, SIGUSR2);  // toggle the [debug] fault knob (when enabled)
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   std::unique_ptr<server::cpu_topology> topo;
@@ -523,7 +647,8 @@ int run(int argc, char** argv) {
         q(cfg.snapshot_dir), cfg.snapshot_interval_s, cfg.snapshot_keep, cfg.snapshot_at_shutdown,
         cfg.snapshot_nice, sc.cpus.empty() ? std::string("any") : cpu_text(sc.cpus));
   }
-  setup.shared.stat_group_ctx = setup.snapshots.get();
+  setup.stat_src.snapshots = setup.snapshots.get();
+  setup.shared.stat_group_ctx = &setup.stat_src;
   setup.shared.stat_group = &storage_stat_group;
   setup.shared.pid = static_cast<std::uint32_t>(::getpid());
   setup.shared.started_at = setup.clock_driver.started_unix();

@@ -12,15 +12,17 @@ packages=(
   libdpdk-dev dpdk-dev liburing-dev libtbb-dev libhwloc-dev libgtest-dev libgmock-dev
   libbenchmark-dev libxxhash-dev libisal-dev libcli11-dev libtomlplusplus-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev libfuse3-dev fuse3 libsodium-dev
-  libcpp-httplib-dev prometheus
+  libcpp-httplib-dev
   # network test fixture and dev mode
   iproute2 ethtool nftables procps
   # real peers and clients for the end-to-end tests and the benchmark
   memcached libmemcached-tools python3 python3-pylibmc
   # high availability: etcd (tests start their own on loopback) and the HTTP client for its gateway
-  etcd-server etcd-client libcpp-httplib-dev
+  etcd-server etcd-client
   # text-protocol clients (issue 16)
   python3-pymemcache python3-memcache libcache-memcached-fast-perl
+  # alert rule tests (promtool) and the Prometheus end-to-end test
+  prometheus
   # storage fault tests
   e2fsprogs util-linux
   # snapshot benchmark baseline (bench_io: O_DIRECT sequential write bandwidth)

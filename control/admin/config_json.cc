@@ -73,6 +73,20 @@ nlohmann::json effective_config(const server_config& c) {
         {"read_timeout_s", c.admin.read_timeout_s},
         {"write_timeout_s", c.admin.write_timeout_s},
         {"max_body_bytes", c.admin.max_body_bytes}}},
+      {"health",
+       {{"interval_s", c.health_interval_s},
+        {"canary_p99_ms", c.health_canary_p99_ms},
+        {"canary_timeout_s", c.health_canary_timeout_s},
+        {"canary_window_s", c.health_canary_window_s},
+        {"loop_stall_ms", c.health_loop_stall_ms},
+        {"evictions_per_s", c.health_evictions_per_s},
+        {"port_errors_per_s", c.health_port_errors_per_s},
+        {"connections_near_pct", c.health_connections_pct},
+        {"recover_intervals", c.health_recover_intervals}}},
+      {"debug",
+       {{"enable_fault_knobs", c.debug_fault_knobs},
+        {"lcore_delay_us", c.debug_lcore_delay_us},
+        {"lcore_delay_lcore", c.debug_lcore_delay_lcore}}},
   };
 }
 

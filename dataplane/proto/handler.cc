@@ -1,6 +1,7 @@
 // The framing loop: validation in memcached's order, skip of refused packets,
 // backpressure, and dispatch to the per-command executors (commands_*.cc).
 #include "dataplane/proto/handler.h"
+#include "dataplane/proto/reserved_keys.h"
 
 #include <algorithm>
 #include <random>
@@ -152,8 +153,10 @@ handle_result handler::handle_binary(connection& c, std::span<const std::byte> i
         std::size_t i = 0;
         for (; i < count; ++i) {
           const std::size_t mark = out.size;
+          const cache::item_view& it =
+              is_reserved_key(_batch_keys[i]) ? cache::item_view{} : _batch_items[i];
           if (out.room() < kSmallResponseMax ||
-              emit_get(_batch_reqs[i], _batch_items[i], out) == outcome::sink_full) {
+              emit_get(_batch_reqs[i], it, out) == outcome::sink_full) {
             break;
           }
           count_request(_batch_reqs[i].hdr.opcode, out, mark);
@@ -229,7 +232,7 @@ handle_result handler::handle_binary(connection& c, std::span<const std::byte> i
         }
         if (h.opcode == op::set || h.opcode == op::setq) {
           const request r = make_request(h, p);
-          _session.remove(r.key);
+          if (!is_reserved_key(r.key)) _session.remove(r.key);
         }
         _counters.too_large.add();
         if (is_store(h.opcode)) _counters.store_too_large.add();
@@ -273,6 +276,13 @@ done:
 
 handler::outcome handler::execute(connection& c, const request& r, output_sink& out) {
   const echo e{r.hdr.opcode, r.hdr.opaque};
+  if (is_reserved_key(r.key) && r.hdr.opcode != op::stat && !is_sasl(r.hdr.opcode)) [[unlikely]] {
+    // The server's own keys (reserved_keys.h): a miss for a GET, 0x04 for the rest,
+    // as the engine answers a key it cannot hold; the engine is never asked.
+    if (is_get(r.hdr.opcode)) return emit_get(r, cache::item_view{}, out);
+    write_error(out, e, status::einval);
+    return outcome::done;
+  }
   switch (r.hdr.opcode) {
     case op::get:
     case op::getq:

@@ -70,6 +70,7 @@ cache_server::cache_server(cache::engine& engine, const cache_server_config& cfg
     : _shared(shared),
       _lcore(lcore),
       _latency(cfg.latency),
+      _health(lcore < shared.health.size() ? shared.health[lcore] : nullptr),
       _session(engine.open_session()),
       _handler(engine, _session, cfg.proto, _proto_counters,
                proto::facts_provider{&shared, &fill_server_facts, &request_stats_reset,

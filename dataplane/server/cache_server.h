@@ -33,6 +33,7 @@
 #include "dataplane/proto/handler.h"
 #include "dataplane/server/cycles.h"
 #include "dataplane/server/latency_histogram.h"
+#include "dataplane/server/lcore_health.h"
 #include "dataplane/server/tx_budget.h"
 
 namespace anvil::server {
@@ -78,6 +79,8 @@ struct server_shared {
   std::vector<const net::net_counters*> net;      // one per lcore (set by each server)
   std::vector<const latency_histogram*> latency;  // one per lcore (set by each server)
   control_requests control;
+  // The health monitor's mailbox per lcore (lcore_health.h); empty or null: no canary.
+  std::vector<lcore_health*> health;
   // Stat groups owned off the data plane (`stats storage`: snapshot health), answered
   // on the lcore that got the Stat request; must be lock-free for the caller. Null: none.
   void* stat_group_ctx = nullptr;
@@ -175,7 +178,13 @@ class cache_server {
       reset_counters();
     if (_lcore == 0) [[unlikely]]
       run_control_flush();
+    if (_health != nullptr) _health->poll(_session);  // a canary round, when posted
     _session.quiescent();
+    if (_health != nullptr) _health->fault_delay();  // [debug] lcore_delay_us
+  }
+  // How long the iteration took (TSC cycles): loop-stall detection.
+  void on_iteration(std::uint64_t cycles) {
+    if (_health != nullptr) _health->on_iteration(cycles);
   }
 
   // Nothing to serve: hand the pages of a few closed connections' large buffers back to
@@ -254,6 +263,7 @@ class cache_server {
   unsigned _lcore;
   std::uint32_t _flush_seen = 0;
   latency_histogram _latency;
+  lcore_health* _health = nullptr;
   cache::session _session;
   proto::lcore_counters _proto_counters;
   lcore_serving_stats _stats;

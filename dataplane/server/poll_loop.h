@@ -14,6 +14,8 @@
 //   void on_stop(Sink&, uint64_t now_ns)         once, when stop is requested
 //   bool in_flight() const                       keep polling after stop while true,
 //                                                up to loop_config::drain_timeout_ns
+//   void on_iteration(uint64_t cycles)           after every iteration, with its length
+//                                                in TSC cycles (loop-stall detection)
 //   void on_thread_start()                       once, on the lcore thread
 //   void on_idle()                               after an iteration that received and
 //                                                sent nothing (may make a syscall: the
@@ -113,6 +115,7 @@ class poll_loop {
     const std::uint64_t t1 = cycles_now();
     const std::uint64_t dt = t1 - t0;
     window(t0, t1, dt, busy, now);
+    if constexpr (requires { _h.on_iteration(dt); }) _h.on_iteration(dt);
     if (busy) {
       _c.busy_cycles.add(dt);
     } else {

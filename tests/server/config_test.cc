@@ -200,6 +200,37 @@ TEST(Config, RequireSnapshotsIsOffByDefaultAndSetByFlagOrFile) {
   EXPECT_FALSE(load({}, with_dir + "require = false\n").snapshot_require);
 }
 
+TEST(Config, HealthAndFaultKnobKeys) {
+  const auto d = load({});
+  EXPECT_DOUBLE_EQ(d.health_interval_s, 1.0);
+  EXPECT_DOUBLE_EQ(d.health_canary_p99_ms, 10);
+  EXPECT_FALSE(d.debug_fault_knobs);
+  EXPECT_EQ(d.debug_lcore_delay_us, 0u);
+  const auto c = load({"-t", "2"}, std::string(kMinimal) +
+                                       "[health]\ninterval_s = 0.2\ncanary_p99_ms = 50\n"
+                                       "canary_timeout_s = 3\ncanary_window_s = 2\n"
+                                       "loop_stall_ms = 20\nevictions_per_s = 0\n"
+                                       "port_errors_per_s = 5\nconnections_near_pct = 100\n"
+                                       "recover_intervals = 1\n"
+                                       "[debug]\nenable_fault_knobs = true\n"
+                                       "lcore_delay_us = 10000000\nlcore_delay_lcore = 1\n");
+  EXPECT_DOUBLE_EQ(c.health_interval_s, 0.2);
+  EXPECT_DOUBLE_EQ(c.health_canary_p99_ms, 50);
+  EXPECT_DOUBLE_EQ(c.health_canary_timeout_s, 3);
+  EXPECT_DOUBLE_EQ(c.health_canary_window_s, 2);
+  EXPECT_DOUBLE_EQ(c.health_loop_stall_ms, 20);
+  EXPECT_DOUBLE_EQ(c.health_evictions_per_s, 0);
+  EXPECT_DOUBLE_EQ(c.health_port_errors_per_s, 5);
+  EXPECT_DOUBLE_EQ(c.health_connections_pct, 100);
+  EXPECT_EQ(c.health_recover_intervals, 1u);
+  EXPECT_TRUE(c.debug_fault_knobs);
+  EXPECT_EQ(c.debug_lcore_delay_us, 10'000'000u);
+  EXPECT_EQ(c.debug_lcore_delay_lcore, 1u);
+  // Enabled but no delay: allowed (SIGUSR2 then has nothing to toggle).
+  EXPECT_TRUE(
+      load({}, std::string(kMinimal) + "[debug]\nenable_fault_knobs = true\n").debug_fault_knobs);
+}
+
 TEST(Config, AdminSectionDefaultsAndValues) {
   const auto d = load({});
   EXPECT_TRUE(d.admin.enabled);
@@ -379,6 +410,35 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{{"--require-snapshots"}, "", "--require-snapshots"},      // without a dir
         bad_case{{}, "[snapshot]\nnice = 20\n", "snapshot.nice"},
         bad_case{{}, "[snapshot]\nnice = 1.5\n", "snapshot.nice"},
+        bad_case{{}, "[health]\ninterval_s = 0\n", "health.interval_s"},
+        bad_case{{}, "[health]\ncanary_p99_ms = -1\n", "health.canary_p99_ms"},
+        bad_case{{}, "[health]\ncanary_timeout_s = \"soon\"\n", "health.canary_timeout_s"},
+        bad_case{{}, "[health]\ncanary_window_s = 0\n", "health.canary_window_s"},
+        bad_case{{}, "[health]\nloop_stall_ms = 0\n", "health.loop_stall_ms"},
+        bad_case{{}, "[health]\nevictions_per_s = -1\n", "health.evictions_per_s"},
+        bad_case{{}, "[health]\nport_errors_per_s = \"many\"\n", "health.port_errors_per_s"},
+        bad_case{{}, "[health]\nconnections_near_pct = 101\n", "health.connections_near_pct"},
+        bad_case{{}, "[health]\nconnections_near_pct = 0\n", "health.connections_near_pct"},
+        bad_case{{}, "[health]\nrecover_intervals = 0\n", "health.recover_intervals"},
+        bad_case{{}, "[health]\nsomething = 1\n", "health.something"},
+        // The fault knob is refused without the explicit second key, and must be sane.
+        bad_case{{}, "[debug]\nlcore_delay_us = 1000\n", "debug.lcore_delay_us"},
+        bad_case{{},
+                 "[debug]\nenable_fault_knobs = false\nlcore_delay_us = 1\n",
+                 "debug.lcore_delay_us"},
+        bad_case{{},
+                 "[debug]\nenable_fault_knobs = true\nlcore_delay_us = 1.5\n",
+                 "debug.lcore_delay_us"},
+        bad_case{{},
+                 "[debug]\nenable_fault_knobs = true\nlcore_delay_us = -1\n",
+                 "debug.lcore_delay_us"},
+        bad_case{{},
+                 "[debug]\nenable_fault_knobs = true\nlcore_delay_us = 10000001\n",
+                 "debug.lcore_delay_us"},
+        bad_case{{}, "[debug]\nenable_fault_knobs = maybe\n", "--config"},
+        bad_case{{}, "[debug]\nenable_fault_knobs = \"maybe\"\n", "debug.enable_fault_knobs"},
+        bad_case{{"-t", "2"}, "[debug]\nlcore_delay_lcore = 2\n", "debug.lcore_delay_lcore"},
+        bad_case{{}, "[debug]\nlcore_delay_lcore = 1\n", "debug.lcore_delay_lcore"},
         bad_case{{}, "[cache]\nsize = 1\n", "cache"}, bad_case{{}, "network = 5\n", "network"},
         bad_case{{}, "[network\n", "--config"}));
 

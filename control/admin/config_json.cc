@@ -4,6 +4,32 @@
 
 namespace anvil::control::admin {
 
+namespace {
+
+nlohmann::json cluster_json(const cluster::cluster_config& c) {
+  nlohmann::json peers = nlohmann::json::array();
+  for (const auto& p : c.peers)
+    peers.push_back(p.node + "@" + p.host + ":" + std::to_string(p.port));
+  return {{"node_id", c.node_id},
+          {"zone", c.zone},
+          {"shard", c.shard},
+          {"vip", c.vip},
+          {"management_ip", c.management_ip},
+          {"heartbeat_port", c.heartbeat_port},
+          {"heartbeat_interval_ms", c.heartbeat_interval_ms},
+          {"suspect_after", c.suspect_after},
+          {"dead_after", c.dead_after},
+          {"etcd_endpoints", c.etcd_endpoints},
+          {"etcd_prefix", c.etcd_prefix},
+          {"etcd_timeout_ms", c.etcd_timeout_ms},
+          {"lease_ttl_s", c.lease_ttl_s},
+          {"fence_margin_ms", c.fence_margin_ms},
+          {"max_replica_lag", c.max_replica_lag},
+          {"peers", peers}};
+}
+
+}  // namespace
+
 nlohmann::json effective_config(const server_config& c) {
   using nlohmann::json;
   const char* csum = c.csum_partial == port::csum_partial_policy::accept ? "accept" : "drop";
@@ -16,7 +42,8 @@ nlohmann::json effective_config(const server_config& c) {
         {"max_connections", c.max_connections},
         {"max_item_size", c.max_item_size},
         {"sasl", c.sasl},
-        {"sasl_credentials", c.sasl_credentials}}},
+        {"sasl_credentials", c.sasl_credentials},
+        {"protocol", c.protocol}}},
       {"cache", {{"segment_size", c.segment_size}, {"expected_item_bytes", c.expected_item_bytes}}},
       {"network",
        {{"port_type", to_string(c.port)},
@@ -87,6 +114,7 @@ nlohmann::json effective_config(const server_config& c) {
        {{"enable_fault_knobs", c.debug_fault_knobs},
         {"lcore_delay_us", c.debug_lcore_delay_us},
         {"lcore_delay_lcore", c.debug_lcore_delay_lcore}}},
+      {"cluster", cluster_json(c.cluster)},
   };
 }
 

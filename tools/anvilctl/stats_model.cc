@@ -80,11 +80,13 @@ double quantile(const std::vector<std::pair<double, double>>& c, double q) {
 std::vector<std::pair<double, double>> bucket_delta(
     const std::vector<std::pair<double, double>>& prev,
     const std::vector<std::pair<double, double>>& cur) {
+  bool same_bounds = prev.size() == cur.size();
+  for (std::size_t i = 0; same_bounds && i < cur.size(); ++i)
+    same_bounds = prev[i].first == cur[i].first;
+  if (!same_bounds) return cur;  // a first sample, or another server: the whole count
   std::vector<std::pair<double, double>> out;
-  for (std::size_t i = 0; i < cur.size(); ++i) {
-    const double before = i < prev.size() && prev[i].first == cur[i].first ? prev[i].second : 0;
-    out.emplace_back(cur[i].first, std::max(0.0, cur[i].second - before));
-  }
+  for (std::size_t i = 0; i < cur.size(); ++i)
+    out.emplace_back(cur[i].first, std::max(0.0, cur[i].second - prev[i].second));
   return out;
 }
 

@@ -35,8 +35,8 @@ stats_sample sample_of(const nlohmann::json& stats);
 // whose count reaches q of the total. NaN when the histogram is empty; +inf when the
 // rank falls in the +Inf bucket.
 double quantile(const std::vector<std::pair<double, double>>& cumulative, double q);
-// cur - prev bucket by bucket (bounds taken from cur; a bucket missing from prev counts
-// 0; a counter that went backwards, e.g. a restarted server, gives 0).
+// cur - prev bucket by bucket; a counter that went backwards (a restarted server)
+// gives 0; when the bounds differ (a first sample, another server) cur whole.
 std::vector<std::pair<double, double>> bucket_delta(
     const std::vector<std::pair<double, double>>& prev,
     const std::vector<std::pair<double, double>>& cur);

@@ -10,6 +10,7 @@
 #include <linux/magic.h>
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -68,6 +69,22 @@ check_result fold(const std::string& name, const std::vector<check_result>& part
   }
   if (r.result == verdict::pass) r.fix.clear();
   return r;
+}
+
+// A whole non-negative decimal number (sysfs counts); nullopt for "", "-1", "12x".
+std::optional<std::uint64_t> count_of(const std::optional<std::string>& s) {
+  if (!s || s->empty()) return std::nullopt;
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
+  if (ec != std::errc() || p != s->data() + s->size()) return std::nullopt;
+  return v;
+}
+
+std::optional<int> int_of(const std::string& s) {
+  int v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
 }
 
 std::string pci_address(std::string a) {
@@ -138,13 +155,8 @@ std::optional<int> cpu_node(const host_view& h, unsigned cpu) {
     auto list = h.sys("devices/system/node/" + n + "/cpulist");
     if (!list) continue;
     auto cpus = parse_kernel_cpu_list(*list);
-    if (cpus && std::find(cpus->begin(), cpus->end(), cpu) != cpus->end()) {
-      try {
-        return std::stoi(n.substr(4));
-      } catch (const std::exception&) {
-        return std::nullopt;
-      }
-    }
+    if (cpus && std::find(cpus->begin(), cpus->end(), cpu) != cpus->end())
+      return int_of(n.substr(4));
   }
   return std::nullopt;
 }
@@ -188,12 +200,7 @@ std::uint64_t dpdk_memory_mb(const std::vector<std::string>& a) {
     std::uint64_t total = 0;
     std::istringstream in(list);
     std::string part;
-    while (std::getline(in, part, ',')) {
-      try {
-        total += std::stoull(part);
-      } catch (const std::exception&) {
-      }
-    }
+    while (std::getline(in, part, ',')) total += count_of(part).value_or(0);
     return total;
   };
   for (std::size_t i = 0; i < a.size(); ++i) {
@@ -230,24 +237,18 @@ check_result check_hugepages(const host_view& h, const server_config& c) {
   std::uint64_t total = 0, free = 0;
   std::string sizes;
   for (const auto& d : h.sys_list("kernel/mm/hugepages")) {
-    // "hugepages-2048kB"
-    std::uint64_t kb = 0;
-    try {
-      kb = std::stoull(d.substr(d.find('-') + 1));
-    } catch (const std::exception&) {
-      continue;
-    }
-    std::uint64_t n = 0, f = 0;
-    try {
-      n = std::stoull(h.sys_line("kernel/mm/hugepages/" + d + "/nr_hugepages").value_or("0"));
-      f = std::stoull(h.sys_line("kernel/mm/hugepages/" + d + "/free_hugepages").value_or("0"));
-    } catch (const std::exception&) {
-      continue;  // a malformed count is no pages
-    }
-    if (n == 0) continue;
-    total += n * kb * 1024;
-    free += f * kb * 1024;
-    sizes += (sizes.empty() ? "" : ", ") + std::to_string(n) + " x " + human_bytes(kb * 1024.0);
+    // "hugepages-2048kB"; a malformed count (or size) is no pages.
+    std::string size = d.substr(d.find('-') + 1);
+    if (size.size() < 3 || size.substr(size.size() - 2) != "kB") continue;
+    const auto kb = count_of(size.substr(0, size.size() - 2));
+    const auto n = count_of(h.sys_line("kernel/mm/hugepages/" + d + "/nr_hugepages"));
+    const auto f = count_of(h.sys_line("kernel/mm/hugepages/" + d + "/free_hugepages"));
+    if (!kb || !n || *kb == 0 || *n > (1ull << 40) / *kb) continue;
+    if (*n == 0) continue;
+    total += *n * *kb * 1024;
+    free += std::min(f.value_or(0), *n) * *kb * 1024;
+    sizes += (sizes.empty() ? "" : ", ") + std::to_string(*n) + " x " +
+             human_bytes(static_cast<double>(*kb) * 1024);
   }
   const std::string reserve =
       "echo 1024 > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages (or hugepages=1024 "
@@ -415,14 +416,13 @@ check_result check_numa(const host_view& h, const server_config& c,
       parts.push_back(pass(name, label + " has no PCI device (virtual): NUMA does not apply"));
       continue;
     }
-    int node = -1;
-    try {
-      node = std::stoi(*text);
-    } catch (const std::exception&) {
+    const auto parsed = int_of(*text);
+    if (!parsed) {
       parts.push_back(
           warn(name, label + ": malformed numa_node '" + *text + "'", "check /sys/" + path));
       continue;
     }
+    const int node = *parsed;
     if (node < 0) {
       parts.push_back(warn(name, label + ": the firmware reports no NUMA node",
                            "check the BIOS (ACPI SRAT) or place lcores by lstopo"));

@@ -37,6 +37,7 @@
 #include "control/health/canary_keys.h"
 #include "control/health/health_metrics.h"
 #include "control/health/health_monitor.h"
+#include "control/service_notify.h"
 #include "dataplane/port/afpacket_port.h"
 #include "dataplane/proto/sasl.h"
 #include "dataplane/server/cache_server.h"
@@ -427,6 +428,9 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
     admin_api = start_admin(cfg, setup, admin_view, true);
     admin_retry += std::chrono::seconds(5);
   }
+  // READY=1 after the admin API started (or, if its address is taken, is retrying).
+  notify_ready("serving on " + cfg.ip + ":" + std::to_string(cfg.tcp_port) + " with " +
+               std::to_string(ports.size()) + " lcores");
 
   // The engine's clock ticks here (monotonic, control/engine_clock.h); the stats line is
   // periodic if asked.
@@ -475,6 +479,7 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
                sig == SIGINT ? "SIGINT" : "SIGTERM", open,
                q("signal received: refusing new connections, answering what was received, "
                  "closing connections, draining in-flight responses"));
+  notify_stopping("draining connections, then the final snapshot");
   lcores.request_stop();
   const auto bound = std::chrono::milliseconds(static_cast<long>(cfg.shutdown_timeout_s * 1000));
   if (!lcores.wait_stopped(bound)) {

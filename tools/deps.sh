@@ -13,6 +13,8 @@ packages=(
   libbenchmark-dev libxxhash-dev libisal-dev libcli11-dev libtomlplusplus-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev libfuse3-dev fuse3 libsodium-dev
   libcpp-httplib-dev
+  # sd_notify (Type=notify in tools/deploy/anvil.service)
+  libsystemd-dev
   # network test fixture and dev mode
   iproute2 ethtool nftables procps
   # real peers and clients for the end-to-end tests and the benchmark

@@ -33,14 +33,17 @@ inline std::string slurp_file(const std::string& p) {
 
 // `poke`, when given, is called with the child's pid every few milliseconds while it
 // runs (to signal it).
-inline ctl_run run_ctl(const std::vector<std::string>& args,
-                       std::chrono::seconds bound = std::chrono::seconds(30),
-                       const std::function<void(pid_t)>& poke = nullptr) {
+// `ns` non-empty: run it inside that network namespace (ip netns exec).
+inline ctl_run run_ctl_in(const std::string& ns, const std::vector<std::string>& args,
+                          std::chrono::seconds bound = std::chrono::seconds(30),
+                          const std::function<void(pid_t)>& poke = nullptr) {
   char out_t[] = "/tmp/anvilctl-out-XXXXXX";
   char err_t[] = "/tmp/anvilctl-err-XXXXXX";
   const int out_fd = ::mkstemp(out_t);
   const int err_fd = ::mkstemp(err_t);
-  std::vector<std::string> argv{ANVILCTL_BINARY};
+  std::vector<std::string> argv;
+  if (!ns.empty()) argv = {"/usr/bin/ip", "netns", "exec", ns};
+  argv.push_back(ANVILCTL_BINARY);
   argv.insert(argv.end(), args.begin(), args.end());
   const pid_t pid = ::fork();
   if (pid == 0) {
@@ -77,6 +80,12 @@ inline ctl_run run_ctl(const std::vector<std::string>& args,
   std::remove(out_t);
   std::remove(err_t);
   return r;
+}
+
+inline ctl_run run_ctl(const std::vector<std::string>& args,
+                       std::chrono::seconds bound = std::chrono::seconds(30),
+                       const std::function<void(pid_t)>& poke = nullptr) {
+  return run_ctl_in("", args, bound, poke);
 }
 
 }  // namespace anvil::test

@@ -124,8 +124,9 @@ const lcore_sample* find_lcore(const stats_sample& s, long lcore) {
   return nullptr;
 }
 
+// `seconds`: measured between the two samples (the rates use it); `every`: --interval.
 void render(cli_context& ctx, const std::string& where, const stats_sample& prev,
-            const stats_sample& cur, double seconds, bool clear) {
+            const stats_sample& cur, double seconds, double every, bool clear) {
   std::vector<lcore_rates> rates;
   for (const auto& l : cur.lcores) {
     const lcore_sample* p = find_lcore(prev, l.lcore);
@@ -145,7 +146,7 @@ void render(cli_context& ctx, const std::string& where, const stats_sample& prev
   ::gmtime_r(&now, &tm);
   char when[32];
   std::strftime(when, sizeof when, "%H:%M:%S UTC", &tm);
-  out += "anvil top  " + where + "  " + when + "  every " + human_latency(seconds) +
+  out += "anvil top  " + where + "  " + when + "  every " + human_latency(every) +
          "  (q or Ctrl-C quits)\n\n";
   table t{{"LCORE", "CPU", "OPS/S", "HIT%", "P50", "P99", "CONNS", "BUSY%", "LONGEST"}, {}};
   for (const auto& r : rates) t.rows.push_back(row(r, std::to_string(r.lcore)));
@@ -168,7 +169,7 @@ void run_top(cli_context& ctx, double interval, long iterations) {
     if (wait_or_quit(interval, keys.active())) break;
     auto [cur, cur_t] = sample();
     render(ctx, c.where(), prev, cur, std::chrono::duration<double>(cur_t - prev_t).count(),
-           tty_out);
+           interval, tty_out);
     prev = std::move(cur);
     prev_t = cur_t;
   }

@@ -289,7 +289,17 @@ TEST(AnvilctlClient, FlushLogLevelAndConfig) {
   srv.on("POST /v1/flush", fake_admin::answer{200, R"({"flushed": true, "delay_seconds": 0})"});
   ctl_run r = run_ctl({"--server", srv.address(), "--token-file", tok, "flush", "--yes"});
   EXPECT_EQ(r.rc, 0) << r.err;
-  EXPECT_EQ(json::parse(srv.seen().back().body)["delay_seconds"], 0.0);
+  EXPECT_EQ(srv.seen().back().body, R"({"delay_seconds":0})");  // a whole number
+  r = run_ctl(
+      {"--server", srv.address(), "--token-file", tok, "flush", "--yes", "--delay", "4294967295"});
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(srv.seen().back().body, R"({"delay_seconds":4294967295})");
+  for (const char* bad : {"-1", "4294967296", "1.5", "x"})
+    EXPECT_EQ(
+        run_ctl({"--server", srv.address(), "--token-file", tok, "flush", "--yes", "--delay", bad})
+            .rc,
+        2)
+        << bad;
   srv.on("POST /v1/flush",
          fake_admin::answer{202, R"({"flushed": false, "queued": true, "delay_seconds": 0})"});
   r = run_ctl({"--server", srv.address(), "--token-file", tok, "flush", "--yes"});

@@ -41,14 +41,17 @@ void run_flush(cli_context& ctx, CLI::App* cmd) {
   if (cmd->count("--yes") == 0)
     throw ctl_error(exit_usage,
                     "flush makes every item on the node invisible: run it again with --yes");
-  const double delay = cmd->get_option("--delay")->as<double>();
+  // docs/admin.md: a whole number of seconds (as memcached's flush_all [delay]).
+  const auto delay = cmd->get_option("--delay")->as<std::uint64_t>();
   const json r = ctx.client().post("/v1/flush", json{{"delay_seconds", delay}});
   const bool flushed = r.value("flushed", false);
   if (!flushed) ctx.rc = exit_unhealthy;
   if (ctx.json) return print_json(ctx.o(), r);
   if (flushed)
     ctx.o() << "flushed"
-            << (delay > 0 ? " (items stored before now + " + human_duration(delay) + ")" : "")
+            << (delay > 0 ? " (items stored before now + " +
+                                human_duration(static_cast<double>(delay)) + ")"
+                          : "")
             << '\n';
   else
     ctx.o() << "flush queued, not applied yet: lcore 0 did not get to it within 2 s (stuck or "
@@ -94,7 +97,7 @@ void add_ops_commands(CLI::App& app, cli_context& ctx) {
   flush->add_flag("--yes")->description("yes, flush this node");
   flush->add_option("--delay", "flush what was stored before now + this many seconds")
       ->default_val(0)
-      ->check(CLI::Range(0.0, 4294967295.0));
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{4294967295}));
   flush->callback([&ctx, flush] { run_flush(ctx, flush); });
 
   auto* log = app.add_subcommand("log-level", "Change the server's log level (token)");

@@ -37,6 +37,13 @@ TEST(Deploy, ExampleConfigParses) {
   EXPECT_EQ(c.snapshot_dir, "/var/lib/anvil/snapshots");
   EXPECT_GT(c.snapshot_interval_s, 0);
   EXPECT_TRUE(c.snapshot_require);
+  // The admin API on the management address, never loopback-only or every interface,
+  // with a token for the mutating endpoints.
+  EXPECT_TRUE(c.admin.enabled);
+  EXPECT_NE(c.admin.address, "127.0.0.1");
+  EXPECT_NE(c.admin.address, "0.0.0.0");
+  EXPECT_NE(c.admin.address, c.ip) << "the data-plane address is the stack's, not the kernel's";
+  EXPECT_EQ(c.admin.token_file.rfind("/etc/anvil/", 0), 0u) << c.admin.token_file;
   // No test-mode EAL flags in a production example.
   for (const auto& a : c.eal_args) {
     EXPECT_NE(a, "--no-huge");

@@ -3,6 +3,8 @@
 // verdict, never an exception. The binary runs once against a good and a bad tree.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -431,6 +433,37 @@ TEST(DoctorStorage, ProbeWritesSyncsAndCleansUp) {
   EXPECT_EQ(probe_storage(d.path(), 0).written_bytes, 0u);
 }
 
+TEST(DoctorAdmin, TokenFileAndListenAddress) {
+  anvil::test::temp_dir d("anvil-doctor");
+  server_config c = afpacket_config();
+  c.admin.token_file = d.path() + "/token";
+  std::ofstream(c.admin.token_file) << "secret\n";
+  ::chmod(c.admin.token_file.c_str(), 0600);
+  check_result r = check_admin(c);
+  EXPECT_EQ(r.result, verdict::pass) << r.detail;
+  ::chmod(c.admin.token_file.c_str(), 0640);
+  r = check_admin(c);
+  EXPECT_EQ(r.result, verdict::fail);
+  EXPECT_NE(r.detail.find("mode 0640"), std::string::npos) << r.detail;
+  EXPECT_EQ(r.fix, "chmod 600 " + c.admin.token_file);
+  ::chmod(c.admin.token_file.c_str(), 0400);  // stricter is fine
+  EXPECT_EQ(check_admin(c).result, verdict::pass);
+  std::ofstream(c.admin.token_file, std::ios::trunc).close();
+  EXPECT_EQ(check_admin(c).result, verdict::fail);  // empty
+  c.admin.token_file = d.path();
+  EXPECT_EQ(check_admin(c).result, verdict::fail);  // a directory
+  c.admin.token_file = d.path() + "/missing";
+  EXPECT_EQ(check_admin(c).result, verdict::fail);
+  c.admin.token_file.clear();
+  EXPECT_EQ(check_admin(c).result, verdict::warn);
+  c.admin.token_file = d.path() + "/token";
+  std::ofstream(c.admin.token_file) << "secret\n";
+  c.admin.address = "0.0.0.0";
+  EXPECT_EQ(check_admin(c).result, verdict::warn);
+  c.admin.enabled = false;
+  EXPECT_EQ(check_admin(c).result, verdict::warn);
+}
+
 TEST(DoctorClock, Judge) {
   EXPECT_EQ(judge_clock({true, true, 0.01, ""}).result, verdict::pass);
   EXPECT_EQ(judge_clock({true, true, 0.6, ""}).result, verdict::warn);
@@ -461,12 +494,12 @@ TEST(DoctorBinary, GoodAndBadHosts) {
   anvil::test::ctl_run r = doctor({});
   EXPECT_EQ(r.rc, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("PASS  nic"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("ready: 9 checks, 0 failed"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ready: 10 checks, 0 failed"), std::string::npos) << r.out;
 
   r = doctor({"--json"});
   ASSERT_EQ(r.rc, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
-  EXPECT_EQ(j["checks"].size(), 9u);
+  EXPECT_EQ(j["checks"].size(), 10u);
   EXPECT_NE(j["result"], "fail");
 
   h.put("sys/class/net/eth1/operstate", "down\n");

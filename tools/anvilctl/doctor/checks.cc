@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/timex.h>
@@ -454,6 +455,46 @@ check_result check_numa(const host_view& h, const server_config& c,
   return fold(name, parts);
 }
 
+check_result check_admin(const server_config& c) {
+  const std::string name = "admin";
+  const auto& a = c.admin;
+  if (!a.enabled)
+    return warn(name, "the admin API is off: no /metrics, no /v1/health, no anvilctl",
+                "set [admin] enabled = true and listen on the management address");
+  std::vector<check_result> parts;
+  if (a.address == "0.0.0.0")
+    parts.push_back(warn(name, "listens on every interface (" + a.listen_text() + ")",
+                         "set [admin] listen to the management network's address"));
+  else
+    parts.push_back(pass(name, "listens on " + a.listen_text()));
+  if (a.token_file.empty()) {
+    parts.push_back(warn(name, "no token_file: drain, flush, snapshot now and log-level answer 403",
+                         "set [admin] token_file to a file of mode 0600 holding a random token"));
+  } else {
+    struct stat st {};
+    const std::string& f = a.token_file;
+    if (::stat(f.c_str(), &st) != 0) {
+      parts.push_back(fail(name, "token_file " + f + ": " + std::strerror(errno),
+                           "head -c 32 /dev/urandom | base64 > " + f + " && chmod 600 " + f));
+    } else if (!S_ISREG(st.st_mode)) {
+      parts.push_back(fail(name, "token_file " + f + " is not a regular file",
+                           "point [admin] token_file at a regular file"));
+    } else if ((st.st_mode & 077) != 0) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
+      parts.push_back(fail(name,
+                           "token_file " + f + " has mode " + mode + ": anvil refuses to start",
+                           "chmod 600 " + f));
+    } else if (st.st_size == 0) {
+      parts.push_back(fail(name, "token_file " + f + " is empty: anvil refuses to start",
+                           "head -c 32 /dev/urandom | base64 > " + f));
+    } else {
+      parts.push_back(pass(name, "token_file " + f + " (0600)"));
+    }
+  }
+  return fold(name, parts);
+}
+
 storage_probe probe_storage(const std::string& dir, std::uint64_t bytes) {
   namespace fs = std::filesystem;
   storage_probe p;
@@ -586,6 +627,7 @@ std::vector<check_result> run_all(const host_view& h, const server_config& c) {
   out.push_back(check_nic(h, c));
   out.push_back(check_cpu_isolation(h, c, cpus));
   out.push_back(check_numa(h, c, cpus));
+  out.push_back(check_admin(c));
   out.push_back(
       judge_storage(c.snapshot_dir.empty() ? storage_probe{} : probe_storage(c.snapshot_dir), c));
   out.push_back(judge_clock(probe_clock()));

@@ -49,6 +49,10 @@ check_result check_cpu_isolation(const host_view& h, const control::server_confi
 check_result check_numa(const host_view& h, const control::server_config& c,
                         const std::vector<unsigned>& cpus);
 
+// [admin]: the API on; a token file anvil will accept (regular, mode 0600 or stricter, not
+// empty: anvil refuses to start otherwise); not listening on every interface.
+check_result check_admin(const control::server_config& c);
+
 // What a timed write+fsync in the snapshot directory found.
 struct storage_probe {
   std::string probed_dir;   // the snapshot dir, or its nearest existing ancestor

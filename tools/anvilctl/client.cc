@@ -63,9 +63,9 @@ admin_client::raw admin_client::send(const std::string& method, const std::strin
   c.set_write_timeout(sec, usec);
   httplib::Headers h{{"Accept", "application/json"}};
   if (!_o.token.empty()) h.emplace("Authorization", "Bearer " + _o.token);
-  httplib::Result r = method == "GET"    ? c.Get(path.c_str(), h)
-                      : method == "POST" ? c.Post(path.c_str(), h, body, "application/json")
-                                         : c.Put(path.c_str(), h, body, "application/json");
+  httplib::Result r = method == "GET"    ? c.Get(path, h)
+                      : method == "POST" ? c.Post(path, h, body, "application/json")
+                                         : c.Put(path, h, body, "application/json");
   if (!r) {
     throw ctl_error(exit_unreachable, "cannot reach the admin API at " + where() + " (" +
                                           httplib::to_string(r.error()) +

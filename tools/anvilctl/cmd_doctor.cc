@@ -66,8 +66,9 @@ void run_doctor(cli_context& ctx, const std::string& config, const doctor::host_
 void add_doctor_command(CLI::App& app, cli_context& ctx) {
   auto* d = app.add_subcommand(
       "doctor",
-      "Check this host before a deployment (no server needed): hugepages, NIC driver or "
-      "interface, cpu isolation, NUMA, snapshot disk, clock; exit 1 when a check fails");
+      "Check this host before a deployment (no server needed): memory, hugepages, NIC "
+      "driver or interface, cpu isolation, NUMA, admin token, snapshot disk, clock; exit 1 "
+      "when a check fails");
   d->add_option("--config", "the anvil config file to check against")
       ->default_val("/etc/anvil/anvil.toml");
   d->add_option("--proc-root", "read /proc from here instead (tests)")->default_val("/proc");

@@ -32,9 +32,7 @@ constexpr group_fn groups[] = {
     anvil::ctl::add_ops_commands,  anvil::ctl::add_doctor_command,
 };
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   using namespace anvil::ctl;
   cli_context ctx;
   CLI::App app{"anvilctl: operate an Anvil cache node through its admin API", "anvilctl"};
@@ -77,4 +75,17 @@ int main(int argc, char** argv) {
     return exit_unhealthy;
   }
   return ctx.rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {  // a bug, not a user error: say so, never abort
+    std::cerr << "anvilctl: internal error: " << e.what() << '\n';
+  } catch (...) {
+    std::cerr << "anvilctl: internal error\n";
+  }
+  return anvil::ctl::exit_unhealthy;
 }

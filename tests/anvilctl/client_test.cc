@@ -36,15 +36,16 @@ int closed_port() {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
   socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+    std::abort();
   ::close(fd);
   return ntohs(a.sin_port);
 }
 
 std::string write_token(const anvil::test::temp_dir& d, const std::string& text) {
-  const std::string p = d.path() + "/token";
+  std::string p = d.path() + "/token";
   std::ofstream(p) << text;
   return p;
 }

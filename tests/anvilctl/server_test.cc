@@ -22,7 +22,7 @@ using nlohmann::json;
 class served_node {
  public:
   // `snapshot_dir` is written as given (a path that cannot be prepared degrades storage).
-  explicit served_node(const std::string& snapshot_dir = "") : _dir("anvilctl-e2e"), _net() {
+  explicit served_node(const std::string& snapshot_dir = "") : _dir("anvilctl-e2e") {
     _token = _dir.path() + "/admin.token";
     std::ofstream(_token) << "e2e-token-1234\n";
     ::chmod(_token.c_str(), 0600);
@@ -39,7 +39,7 @@ class served_node {
                                          _net.stack_ns());
   }
   bool started() { return _p->wait_for_log("event=started", 20s); }
-  ctl_run ctl(std::vector<std::string> args) { return run_ctl_in(_net.stack_ns(), args); }
+  ctl_run ctl(const std::vector<std::string>& args) { return run_ctl_in(_net.stack_ns(), args); }
   ctl_run ctl_token(std::vector<std::string> args) {
     args.insert(args.begin(), {"--token-file", _token});
     return ctl(args);

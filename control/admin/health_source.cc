@@ -6,18 +6,6 @@
 
 namespace anvil::control::admin {
 
-const char* to_string(health_state s) {
-  switch (s) {
-    case health_state::ok:
-      return "ok";
-    case health_state::degraded:
-      return "degraded";
-    case health_state::failing:
-      return "failing";
-  }
-  return "failing";
-}
-
 storage_health_source::storage_health_source(const io::snapshot_service* snapshots,
                                              std::function<std::uint64_t()> now_unix)
     : _snapshots(snapshots), _now(std::move(now_unix)) {

@@ -11,14 +11,16 @@
 #include <string>
 #include <vector>
 
+#include "control/health_state.h"
+
 namespace anvil::io {
 class snapshot_service;
 }
 
 namespace anvil::control::admin {
 
-enum class health_state : std::uint8_t { ok, degraded, failing };
-const char* to_string(health_state s);
+using control::health_state;
+using control::to_string;
 inline constexpr health_state kHealthStates[] = {health_state::ok, health_state::degraded,
                                                  health_state::failing};
 

@@ -9,18 +9,13 @@ namespace admin = control::admin;
 
 admin::health_report to_admin_report(const health_report& r) {
   admin::health_report out;
-  out.state = static_cast<admin::health_state>(r.state);
+  out.state = r.state;  // one type: control/health_state.h
   out.since_unix = static_cast<std::uint64_t>(r.state_since_ms / 1000);
   for (const auto& x : r.reasons)
     out.reasons.push_back(
         {to_string(x.code), x.detail, static_cast<std::uint64_t>(x.since_ms / 1000)});
   return out;
 }
-static_assert(static_cast<int>(admin::health_state::ok) == static_cast<int>(health_state::ok) &&
-              static_cast<int>(admin::health_state::degraded) ==
-                  static_cast<int>(health_state::degraded) &&
-              static_cast<int>(admin::health_state::failing) ==
-                  static_cast<int>(health_state::failing));
 
 void append_health_metrics(const health_snapshot& s, double snapshot_interval_s,
                            admin::exposition& x) {

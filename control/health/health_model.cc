@@ -6,18 +6,6 @@
 
 namespace anvil::health {
 
-const char* to_string(health_state s) {
-  switch (s) {
-    case health_state::ok:
-      return "ok";
-    case health_state::degraded:
-      return "degraded";
-    case health_state::failing:
-      return "failing";
-  }
-  return "failing";
-}
-
 const char* to_string(reason_code r) {
   switch (r) {
     case reason_code::canary_failed:

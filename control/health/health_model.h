@@ -17,10 +17,12 @@
 #include <string>
 #include <vector>
 
+#include "control/health_state.h"
+
 namespace anvil::health {
 
-enum class health_state : std::uint8_t { ok, degraded, failing };
-const char* to_string(health_state s);
+using health_state = control::health_state;
+using control::to_string;
 
 // Machine-readable reasons, in a fixed order (the order reports list them in).
 enum class reason_code : std::uint8_t {

@@ -117,11 +117,16 @@ inline std::uint32_t write_item_header(std::byte* p, std::string_view key, std::
   return static_cast<std::uint32_t>(o);
 }
 
-// The header length from the descriptor byte alone (so a parser of a copied range can
-// tell whether a whole header lies inside it before it reads one).
+// The descriptor byte's offset: the first kItemDescriptorEnd bytes of an item (state word,
+// descriptor) tell its header length.
+inline constexpr std::size_t kItemDescriptorEnd = kItemStateBytes + 1;
+// The header length (state word included) from the descriptor byte alone, p[4] of the
+// item (so a parser of a copied range can tell whether a whole header lies inside it
+// before it reads one).
 inline std::uint32_t item_header_len(std::byte descriptor) {
   const auto d = static_cast<unsigned>(descriptor);
-  return 2 + (d & 3) + 1 + ((d >> 2) & 7) + 1 + ((d & 0x20) ? 4 : 0) + ((d & 0x40) ? 4 : 0);
+  return kItemStateBytes + 2 + (d & 3) + 1 + ((d >> 2) & 7) + 1 + ((d & 0x20) ? 4 : 0) +
+         ((d & 0x40) ? 4 : 0);
 }
 
 inline item_fields read_item(const std::byte* p) {

@@ -95,6 +95,21 @@ class walker {
   }
 
  private:
+  // Item memory is read here while readers may update an item's state word (a relaxed
+  // atomic: item_state in item.h), so the copy reads relaxed atomic words, never a plain
+  // memcpy over them. Items start 4-byte aligned and span multiples of 4 bytes, and so do
+  // a chunk's offset and length.
+  static void copy_words(std::byte* dst, const std::byte* src, std::size_t n) {
+    const auto* from = reinterpret_cast<const std::uint32_t*>(src);
+    for (std::size_t i = 0; i < n / 4; ++i) {
+      const std::uint32_t w = __atomic_load_n(from + i, __ATOMIC_RELAXED);
+      std::memcpy(dst + 4 * i, &w, 4);
+    }
+    for (std::size_t i = n / 4 * 4; i < n; ++i)
+      dst[i] = static_cast<std::byte>(
+          __atomic_load_n(reinterpret_cast<const unsigned char*>(src) + i, __ATOMIC_RELAXED));
+  }
+
   // Copies [pos, pos + n) of the segment into the buffer if it still is incarnation
   // r.seq, under a hazard on that one segment (qsbr.h): the session stays offline.
   bool copy(const seg_ref& r, std::uint32_t pos, std::size_t n) {
@@ -102,7 +117,7 @@ class walker {
     qsbr& q = *_s.e->q;
     q.protect(_s.slot, _part, r.seg);
     const bool same = _p.live_seq(r.seg) == r.seq;
-    if (same) std::memcpy(_buf.data(), _p.at(std::uint64_t{r.seg} * _p.segment_size() + pos), n);
+    if (same) copy_words(_buf.data(), _p.at(std::uint64_t{r.seg} * _p.segment_size() + pos), n);
     q.unprotect(_s.slot);
     return same;
   }
@@ -110,7 +125,9 @@ class walker {
   // Whether an item starts at `at` and ends within the first n bytes of the copy; its
   // length in *len. An item past n (or a header cut at n) is left for the next chunk.
   bool whole_item(std::size_t at, std::size_t n, std::size_t* len) const {
-    if (at >= n || item_header_len(_buf[at]) > n - at) return false;
+    if (at >= n || n - at < kItemDescriptorEnd ||
+        item_header_len(_buf[at + kItemStateBytes]) > n - at)
+      return false;
     *len = item_total_len(read_item(_buf.data() + at));
     return *len <= n - at;
   }

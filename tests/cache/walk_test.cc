@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cache/engine.h"
+#include "cache/item.h"
 #include "cache/partition.h"
 #include "cache/qsbr.h"
 
@@ -196,6 +197,24 @@ TEST(WalkOffline, AHazardHoldsBackOneSegmentNotReclamation) {
 
 // Sizes around the walker's 64 KiB chunk: items cut by a chunk edge, one exactly a chunk
 // long, one byte over, and items several chunks long, between small ones.
+// The walker tells from the descriptor byte alone whether an item's whole header lies
+// in its copy: that length must be the one read_item() finds, for every width of value
+// length and CAS, with and without flags and expiry (the state word included: it was
+// 4 bytes short once the state word came first, and a header cut by the end of a copy
+// was read past the buffer).
+TEST(WalkOffline, HeaderLengthFromTheDescriptorMatchesTheHeader) {
+  alignas(4) std::byte buf[kMaxItemHeader + 8];
+  for (std::uint32_t vlen : {0u, 1u, 255u, 256u, 65535u, 65536u, 1u << 24})
+    for (std::uint64_t cas : {std::uint64_t{1}, std::uint64_t{1} << 20, ~std::uint64_t{0}})
+      for (std::uint32_t flags : {0u, 7u})
+        for (std::uint32_t exp : {0u, 1'800'000'000u}) {
+          const std::uint32_t hdr = write_item_header(buf, "", vlen, cas, flags, exp);
+          EXPECT_EQ(item_header_len(buf[kItemDescriptorEnd - 1]), hdr);
+          EXPECT_EQ(read_item(buf).header_len, hdr);
+          EXPECT_EQ(item_header_len(vlen, cas, flags, exp), hdr);
+        }
+}
+
 TEST(WalkOffline, ItemsAroundTheChunkSizeAreReportedOnceAndWhole) {
   clock clk(kT0);
   engine e(small_cfg(&clk));

@@ -196,8 +196,8 @@ TEST(TextWire, RepliesParseAtEverySplitPoint) {
   }
   wire::response r{};
   std::size_t used = 0;
-  ASSERT_EQ(wire::parse_text_response(bytes(hit + "END\r\n"), wire::kOpGet, r, used),
-            wire::parse_result::ok);
+  const std::string two = hit + "END\r\n";  // r.value() points into it: keep it alive
+  ASSERT_EQ(wire::parse_text_response(bytes(two), wire::kOpGet, r, used), wire::parse_result::ok);
   EXPECT_EQ(used, hit.size());
   EXPECT_EQ(r.status, wire::kStatusOk);
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(r.value().data()), r.value().size()),

@@ -59,13 +59,18 @@ local_inputs agent::inputs(time_ms now, const health_report& h) const {
   in.in_shard_zone = !_shard_zone.empty() && _shard_zone == _cfg.zone;
   if (_heartbeats != nullptr)
     in.healthy_peer_ready = _heartbeats->table().healthy_caught_up_replica(
-        now, _cfg.shard, _shard_zone, 0, _cfg.max_replica_lag);
+        now, _cfg.shard, _shard_zone, position(), _cfg.max_replica_lag);
+  if (_machine.handing_over())
+    in.handover_target_ready =
+        (_op && _op->skip_wait) ||
+        handover_ready(facts_of(now, _machine.handover_target()), shard_now());
   return in;
 }
 
 void agent::step() {
   time_ms now = vip_lease::now_ms();
   const health_report h = _health ? _health() : health_report{};
+  take_request(now, h);
   if (_heartbeats != nullptr) {
     heartbeat self;
     self.node = _cfg.node_id;
@@ -78,6 +83,7 @@ void agent::step() {
         self.reasons.push_back(r.substr(0, kMaxReason));
     self.epoch = static_cast<std::uint64_t>(_machine.epoch());
     self.canary_latency_us = h.canary_latency_us;
+    self.replication_position = position();
     _heartbeats->pump(now, self);
     const auto [epoch, node] = _heartbeats->table().highest_primary(now, _cfg.shard);
     if (epoch > 0) run(_machine.on_peer_primary(now, node, static_cast<std::int64_t>(epoch)));
@@ -92,6 +98,8 @@ void agent::step() {
     now = vip_lease::now_ms();
     if (r.status.ok()) {
       if (r.config) _shard_zone = r.config->zone;
+      _last_view = r.view;
+      _have_view = true;
       _last_inputs = inputs(now, h);
       run(_machine.on_view(now, r.view, _last_inputs));
     } else if (r.status.code == etcd_code::unreachable) {
@@ -101,6 +109,7 @@ void agent::step() {
                     r.status.detail);
     }
   }
+  progress_op(vip_lease::now_ms());
 }
 
 void agent::log_transition() {
@@ -129,7 +138,7 @@ void agent::run(std::vector<action> first) {
       }
       case action::kind::claim: {
         auto r = _store.claim(_cfg.shard, _cfg.node_id, _cfg.vip, a.epoch, a.mod_revision, a.lease,
-                              timeout());
+                              timeout(), a.handover_revision);
         note(r.status);
         // A claim whose reply was lost may have won: the machine then revokes the lease,
         // which deletes the key. Safe either way; nobody serves until a clean win.
@@ -170,6 +179,37 @@ void agent::run(std::vector<action> first) {
         _vip.release();
         if (_vip_hook) _vip_hook(false, _machine.epoch());
         break;
+      case action::kind::pause_writes:
+        _vip.pause_writes();
+        spdlog::info("event=writes_paused node={} shard={} target={}", _cfg.node_id, _cfg.shard,
+                     _machine.handover_target());
+        break;
+      case action::kind::resume_writes:
+        _vip.resume_writes();
+        spdlog::info("event=writes_resumed node={} shard={} why=\"{}\"", _cfg.node_id, _cfg.shard,
+                     _machine.handover_end_reason());
+        break;
+      case action::kind::hand_over: {
+        // The handover key lives on its own lease: if the target never claims, it expires
+        // and an ordinary election follows.
+        auto g = _etcd.lease_grant(handover_ttl_ms() / 1000, timeout());
+        note(g.status);
+        handover_outcome out = handover_outcome::unknown;
+        if (g.status.ok()) {
+          auto r = _store.hand_over(_cfg.shard, _cfg.node_id, _cfg.vip, a.epoch, a.node, a.force,
+                                    g.id, timeout());
+          note(r.status);
+          if (r.status.ok()) out = r.committed ? handover_outcome::done : handover_outcome::refused;
+          if (out == handover_outcome::refused) (void)_etcd.lease_revoke(g.id, timeout());
+        }
+        spdlog::info("event=handover node={} shard={} target={} epoch={} outcome={}", _cfg.node_id,
+                     _cfg.shard, a.node, a.epoch,
+                     out == handover_outcome::done      ? "done"
+                     : out == handover_outcome::refused ? "refused"
+                                                        : "unknown");
+        more = _machine.on_handover_result(vip_lease::now_ms(), out);
+        break;
+      }
     }
     log_transition();
     todo.insert(todo.end(), more.begin(), more.end());

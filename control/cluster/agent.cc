@@ -19,7 +19,9 @@ agent::agent(const cluster_config& cfg, etcd_client& etcd, vip_lease& vip, healt
                 .lease_ttl_ms = cfg.lease_ttl_s * 1000,
                 .fence_margin_ms = cfg.fence_margin_ms}),
       _data_address(std::move(data_address)),
-      _read_interval_ms(cfg.heartbeat_interval_ms) {}
+      _read_interval_ms(cfg.heartbeat_interval_ms) {
+  if (_cfg.vip_zone.empty()) _cfg.vip_zone = _cfg.zone;
+}
 
 void agent::note(const etcd_status& s) {
   ++_status.etcd_calls;
@@ -47,7 +49,7 @@ etcd_status agent::join() {
       timeout());
   note(s);
   if (!s.ok()) return s;
-  s = _store.ensure_shard({.id = _cfg.shard, .vip = _cfg.vip, .zone = _cfg.zone}, timeout());
+  s = _store.ensure_shard({.id = _cfg.shard, .vip = _cfg.vip, .zone = _cfg.vip_zone}, timeout());
   note(s);
   return s;
 }

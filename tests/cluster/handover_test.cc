@@ -106,7 +106,8 @@ TEST(Handover, AReadyTargetGetsTheShardAfterTheVipIsReleased) {
   role_machine m = handing_over(1400, true);
   auto a = m.tick(1200, ready());
   ASSERT_EQ(kinds(a), (std::vector<K>{K::release_vip, K::hand_over}));
-  EXPECT_EQ(a[1], (action{.what = K::hand_over, .lease = 42, .epoch = 5, .node = "b", .force = true}));
+  EXPECT_EQ(a[1],
+            (action{.what = K::hand_over, .lease = 42, .epoch = 5, .node = "b", .force = true}));
   EXPECT_TRUE(m.tick(1210, ready()).empty()) << "the handover goes out once";
   EXPECT_TRUE(m.tick(1500, ready()).size() == 1) << "the lease is still renewed meanwhile";
 }
@@ -182,11 +183,10 @@ TEST(Handover, TheTargetStandsAndItsClaimConsumesTheHandoverKey) {
   EXPECT_EQ(kinds(m.on_view(0, handover_view("a", 77), {})), std::vector<K>{K::grant_lease});
   EXPECT_EQ(m.current(), role::candidate);
   auto a = m.on_lease_granted(5, 0, 9, kTtl);
-  EXPECT_EQ(a, (std::vector<action>{{.what = K::claim,
-                                     .lease = 9,
-                                     .epoch = 4,
-                                     .mod_revision = 3,
-                                     .handover_revision = 77}}));
+  EXPECT_EQ(
+      a,
+      (std::vector<action>{
+          {.what = K::claim, .lease = 9, .epoch = 4, .mod_revision = 3, .handover_revision = 77}}));
 }
 
 TEST(Handover, AnOrdinaryCandidateClaimsExpectingNoHandoverKey) {

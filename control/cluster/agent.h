@@ -36,6 +36,11 @@ struct agent_status {
   std::string reason;      // of the last role change
   std::uint64_t transitions = 0;
   std::uint64_t etcd_calls = 0, etcd_failures = 0;
+  // The shard as the last successful read showed it.
+  std::string primary;           // its primary's node ("" : none)
+  std::int64_t shard_epoch = 0;  // its epoch
+  std::string shard_zone;        // the zone of its VIP ("" until read)
+  bool joined = false;           // join() succeeded
 };
 
 class agent {
@@ -55,8 +60,9 @@ class agent {
   // add the address and send gratuitous ARP, or to drop it.
   void on_vip_change(std::function<void(bool, std::int64_t)> fn) { _vip_hook = std::move(fn); }
 
-  // This node's replication position (heartbeats, switchover catch-up); 0 when unset
-  // (no replication: every node is at 0 and a switchover never waits).
+  // This node's replication position (heartbeats, caught-up); 0 when unset (no
+  // replication: every node is at 0). A node counts as caught up while it is at most
+  // max_replica_lag behind the last position the shard's primary heartbeated.
   void set_replication_position(std::function<std::uint64_t()> fn) { _position = std::move(fn); }
 
   // An operator action, from any thread (the admin API). step() runs it; the future is
@@ -67,6 +73,10 @@ class agent {
   const agent_status& status() const { return _status; }
   const role_machine& machine() const { return _machine; }
   void set_read_interval_ms(time_ms ms) { _read_interval_ms = ms; }
+  // A clean stop (SIGTERM): if this node holds a lease, stop answering for the VIP,
+  // then revoke the lease so a replica can win at its next read instead of waiting a
+  // TTL. The agent must not step afterwards.
+  etcd_status resign();
 
  private:
   void run(std::vector<action> todo);

@@ -17,6 +17,8 @@
 #include <chrono>
 #include <cstdint>
 
+#include "dataplane/net/address_gate.h"
+
 namespace anvil::cluster {
 
 class vip_lease {
@@ -31,6 +33,7 @@ class vip_lease {
   // Writer (the agent): own the VIP at `epoch` until `until_ms` (steady ms).
   void take(std::int64_t epoch, std::int64_t until_ms) {
     _epoch.store(epoch, std::memory_order_relaxed);
+    _takes.store(_takes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     _until_ms.store(until_ms, std::memory_order_release);
     _writes_paused.store(false, std::memory_order_release);
   }
@@ -58,13 +61,20 @@ class vip_lease {
   bool writes_paused() const { return _writes_paused.load(std::memory_order_acquire); }
   // For the data plane's handler (proto::handler_config::write_fence): one load per write.
   const std::atomic<bool>& write_fence() const { return _writes_paused; }
+  std::uint64_t takes() const { return _takes.load(std::memory_order_relaxed); }
+
+  // The read side for the data plane (dataplane/net/address_gate.h): `ip` is answered
+  // for exactly while holds() would say so, and every take() starts a gratuitous ARP
+  // burst on each lcore. The lease must outlive the stacks.
+  net::address_gate gate(net::ip4_addr ip) const { return {ip, &_until_ms, &_takes}; }
 
  private:
   // Below every clock reading: holds() is false for any `now`.
-  static constexpr std::int64_t kNobody = INT64_MIN;
+  static constexpr std::int64_t kNobody = net::address_gate::kNobody;
   alignas(64) std::atomic<std::int64_t> _until_ms{kNobody};
   std::atomic<std::int64_t> _epoch{0};
   std::atomic<bool> _writes_paused{false};
+  std::atomic<std::uint64_t> _takes{0};  // take() calls, for the data plane's ARP bursts
 };
 
 }  // namespace anvil::cluster

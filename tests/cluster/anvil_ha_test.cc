@@ -27,6 +27,7 @@
 #include <cstring>
 #include <fstream>
 #include <optional>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -355,7 +356,7 @@ std::string node_config(const testnet& net, timing t, const std::string& vip = k
          "\"\n"
          "[cluster]\nnode_id = \"a\"\nzone = \"z1\"\nshard = \"s1\"\nvip = \"" +
          vip +
-         "\"\nmanagement_ip = \"127.0.0.1\"\n"
+         "\"\nmanagement_ip = \"127.0.0.1\"\npeers = [\"b@127.0.0.2\"]\n"
          "etcd_endpoints = [\"" +
          ns_etcd::endpoint() +
          "\"]\nheartbeat_interval_ms = 20\nlease_ttl_s = " + std::to_string(t.lease_ttl_s) +
@@ -434,7 +435,11 @@ TEST_F(AnvilHa, BecomesPrimaryServesTheVipAndFencesWhenEtcdDies) {
   EXPECT_EQ(s["etcd"]["last_error"], "");
   EXPECT_NE(s["lease"], "0");
   EXPECT_EQ(s["health"]["level"], "ok");
-  EXPECT_TRUE(s["peers"].is_array());
+  ASSERT_EQ(s["peers"].size(), 1u) << "b is configured and never heard";
+  EXPECT_EQ(s["peers"][0]["node"], "b");
+  EXPECT_EQ(s["peers"][0]["state"], "unknown");
+  EXPECT_EQ(s["peers"][0]["seen"], false);
+  EXPECT_GT(s["heartbeats"]["sent"].get<std::uint64_t>(), 0u);
   const auto [mstatus, metrics] = http_get(_net.stack_ns(), kAdminPort, "/metrics");
   EXPECT_EQ(mstatus, 200);
   EXPECT_NE(metrics.find("anvil_cluster_role{shard=\"s1\",role=\"primary\"} 1"), std::string::npos)
@@ -442,6 +447,24 @@ TEST_F(AnvilHa, BecomesPrimaryServesTheVipAndFencesWhenEtcdDies) {
   EXPECT_NE(metrics.find("anvil_cluster_vip_held{shard=\"s1\",vip=\"198.18.0.100\"} 1"),
             std::string::npos);
   EXPECT_NE(metrics.find("anvil_cluster_etcd_reachable 1"), std::string::npos);
+  {
+    // Every anvil_cluster_* name the alert rules use is exported by a clustered node (a
+    // renamed metric would leave an alert that can never fire).
+    const char* root = std::getenv("ANVIL_SOURCE_ROOT");
+    std::ifstream in(std::string(root != nullptr ? root : ANVIL_SOURCE_ROOT_DEFAULT) +
+                     "/control/alerts/anvil.rules.yml");
+    ASSERT_TRUE(in);
+    const std::string rules((std::istreambuf_iterator<char>(in)), {});
+    const std::regex name("anvil_cluster_[a-z0-9_]+");
+    int checked = 0;
+    for (auto it = std::sregex_iterator(rules.begin(), rules.end(), name);
+         it != std::sregex_iterator(); ++it, ++checked)
+      EXPECT_TRUE(metrics.find("\n" + it->str() + "{") != std::string::npos ||
+                  metrics.find("\n" + it->str() + " ") != std::string::npos ||
+                  metrics.find("# TYPE " + it->str() + " ") != std::string::npos)
+          << "the rules use " << it->str() << " but a clustered node does not export it";
+    EXPECT_GE(checked, 5);
+  }
 
   // etcd dies: no keepalive can succeed, so the node must stop answering for the VIP
   // by its fencing deadline (TTL - margin after its last renewal was sent).

@@ -12,6 +12,7 @@ nlohmann::json cluster_json(const cluster::cluster_config& c) {
     peers.push_back(p.node + "@" + p.host + ":" + std::to_string(p.port));
   return {{"node_id", c.node_id},
           {"zone", c.zone},
+          {"vip_zone", c.vip_zone},
           {"shard", c.shard},
           {"vip", c.vip},
           {"management_ip", c.management_ip},

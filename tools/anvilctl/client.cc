@@ -59,7 +59,10 @@ admin_client::raw admin_client::send(const std::string& method, const std::strin
   const auto sec = static_cast<time_t>(whole);
   const auto usec = static_cast<time_t>((_o.timeout_s - whole) * 1e6);
   c.set_connection_timeout(sec, usec);
-  c.set_read_timeout(sec, usec);
+  const double read_s = _o.timeout_s + _o.extra_read_s;
+  const double read_whole = std::floor(read_s);
+  c.set_read_timeout(static_cast<time_t>(read_whole),
+                     static_cast<time_t>((read_s - read_whole) * 1e6));
   c.set_write_timeout(sec, usec);
   httplib::Headers h{{"Accept", "application/json"}};
   if (!_o.token.empty()) h.emplace("Authorization", "Bearer " + _o.token);

@@ -17,6 +17,9 @@ struct client_options {
   endpoint server;
   std::string token;       // empty: send no Authorization header
   double timeout_s = 5.0;  // connect, read and write, each
+  // Extra time for the answer of a request the server works on (an operator action);
+  // the connect and write bounds stay timeout_s.
+  double extra_read_s = 0.0;
 };
 
 struct response {

@@ -78,8 +78,9 @@ void run_peers(cli_context& ctx) {
 void run_action(cli_context& ctx, const std::string& path, const json& body,
                 std::int64_t timeout_ms) {
   cli_context slow = ctx;
-  // The node answers within timeout_ms plus its handover TTL and a margin.
-  slow.timeout_s = ctx.timeout_s + static_cast<double>(timeout_ms) / 1000.0 + 130.0;
+  // The node answers within timeout_ms plus its handover TTL (2 x lease_ttl_s, at most
+  // 120 s) and a margin; connecting stays bounded by --timeout.
+  slow.extra_read_s = static_cast<double>(timeout_ms) / 1000.0 + 125.0;
   const response r = slow.client().call("POST", path, &body);
   if (r.status == 400 || r.status == 404)
     throw ctl_error(exit_code_for_status(r.status), error_message(r.body));

@@ -10,6 +10,7 @@ admin_client cli_context::client() const {
   client_options o;
   o.server = *e;
   o.timeout_s = timeout_s;
+  o.extra_read_s = extra_read_s;
   if (!token_file.empty()) o.token = read_token_file(token_file);
   return admin_client(o);
 }

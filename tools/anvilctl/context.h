@@ -16,6 +16,7 @@ struct cli_context {
   std::string token_file;
   bool json = false;
   double timeout_s = 5.0;
+  double extra_read_s = 0.0;  // set by commands whose answer the server works on
   std::ostream* out = &std::cout;
   int rc = exit_ok;
 

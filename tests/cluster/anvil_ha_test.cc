@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -34,6 +36,7 @@
 
 #include "control/cluster/cluster_store.h"
 #include "control/cluster/etcd_client.h"
+#include "control/cluster/heartbeat.h"
 #include "tests/server/anvil_process.h"
 #include "tests/support/netns.h"
 #include "tests/support/temp_dir.h"
@@ -526,6 +529,138 @@ TEST_F(AnvilHa, AShardEtcdKnowsWithAnotherVipRefusesToStart) {
   EXPECT_NE(log.find("event=start_failed node=a shard=s1"), std::string::npos) << log;
   EXPECT_NE(log.find("198.18.0.200"), std::string::npos) << "the reason names the other VIP";
   EXPECT_EQ(log.find("event=started"), std::string::npos) << "never served";
+}
+
+// One HTTP/1.0 POST with a bearer token to a server on `ns`'s loopback: {status, body}.
+std::pair<int, std::string> http_post(const std::string& ns, int port, const std::string& path,
+                                      const std::string& body, const std::string& token) {
+  const int fd = socket_in_netns(ns, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string reply;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    std::string req = "POST " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n";
+    if (!token.empty()) req += "Authorization: Bearer " + token + "\r\n";
+    req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\n\r\n" + body;
+    if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) reply.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  int status = 0;
+  if (reply.rfind("HTTP/1.", 0) == 0 && reply.size() > 12) status = std::atoi(reply.c_str() + 9);
+  const auto b = reply.find("\r\n\r\n");
+  return {status, b == std::string::npos ? "" : reply.substr(b + 4)};
+}
+
+// The operator endpoints on a real node, and the switchover's write fence on its data
+// plane: peer b is faked by heartbeats from b's configured address (degraded, so it is
+// never ready); while a waits for it, a SET on the VIP gets 0x86 and a GET is served;
+// when the wait times out writes are accepted again and a is still primary.
+TEST_F(AnvilHa, AnOperatorSwitchoverFencesWritesOnTheVipUntilItTimesOut) {
+  temp_dir tok("anvil-ha-token");
+  const std::string token_path = tok.path() + "/token";
+  std::ofstream(token_path) << "s3cret\n";
+  ::chmod(token_path.c_str(), 0600);
+  std::string cfg = node_config(_net, {});
+  cfg.replace(cfg.find("[admin]\n"), 8, "[admin]\ntoken_file = \"" + token_path + "\"\n");
+  _conf = std::make_unique<config_file>(cfg);
+  _p = std::make_unique<anvil_process>(
+      std::vector<std::string>{"--config", _conf->path(), "-t", std::to_string(kLcores)},
+      _net.stack_ns());
+  ASSERT_TRUE(_p->wait_for_log("event=started", 20s)) << _p->log();
+  ASSERT_TRUE(_p->wait_for_log("role=primary", 10s)) << _p->log();
+
+  const std::string ns = _net.stack_ns();
+  const std::string failover = R"({"shard": "s1", "to": "b", "timeout_ms": 1500})";
+  EXPECT_EQ(http_post(ns, kAdminPort, "/v1/cluster/failover", failover, "").first, 401);
+  auto [st, body] = http_post(ns, kAdminPort, "/v1/cluster/failover", failover, "s3cret");
+  EXPECT_EQ(st, 409) << body;
+  EXPECT_NE(body.find("b has never sent a heartbeat"), std::string::npos) << body;
+  std::tie(st, body) =
+      http_post(ns, kAdminPort, "/v1/cluster/promote", R"({"node": "a"})", "s3cret");
+  EXPECT_EQ(st, 200) << body;
+  EXPECT_NE(body.find("a is already primary"), std::string::npos) << body;
+  std::tie(st, body) =
+      http_post(ns, kAdminPort, "/v1/cluster/demote", R"({"node": "x y"})", "s3cret");
+  EXPECT_EQ(st, 400) << body;
+
+  // Fake b: a degraded replica heartbeating from 127.0.0.2:11312 to a's 127.0.0.1:11312.
+  std::atomic<bool> stop{false};
+  std::thread fake_b([&] {
+    const int fd = socket_in_netns(ns, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in me{}, to{};
+    me.sin_family = to.sin_family = AF_INET;
+    me.sin_port = to.sin_port = htons(11312);
+    ::inet_pton(AF_INET, "127.0.0.2", &me.sin_addr);
+    ::inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&me), sizeof me) != 0) {
+      ADD_FAILURE() << "bind 127.0.0.2:11312: " << std::strerror(errno);
+      ::close(fd);
+      return;
+    }
+    cluster::heartbeat hb;
+    hb.node = "b";
+    hb.zone = "z1";
+    hb.shard = "s1";
+    hb.health = cluster::health_level::degraded;
+    hb.reasons = {"canary_slow"};
+    hb.incarnation = 7;
+    std::vector<std::uint8_t> buf;
+    while (!stop.load()) {
+      ++hb.seq;
+      cluster::encode(hb, buf);
+      ::sendto(fd, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+      std::this_thread::sleep_for(20ms);
+    }
+    ::close(fd);
+  });
+  bool heard = false;
+  for (int i = 0; i < 250 && !heard; ++i) {
+    heard = cluster_status()["peers"][0]["state"] == "alive";
+    if (!heard) std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(heard) << "a hears the fake b";
+
+  vip_client c(_net);
+  ASSERT_TRUE(c.connected()) << _p->log();
+  auto r = c.call(0x01, "k", "before");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->first, 0) << "writes accepted before the switchover";
+  std::pair<int, std::string> outcome;
+  std::thread op(
+      [&] { outcome = http_post(ns, kAdminPort, "/v1/cluster/failover", failover, "s3cret"); });
+  // While a waits for b (never ready: degraded), writes on the VIP are refused, reads go on.
+  bool fenced = false;
+  for (int i = 0; i < 200 && !fenced; ++i) {
+    r = c.call(0x01, "k", "during");
+    ASSERT_TRUE(r) << "the connection stays up during the switchover";
+    fenced = r->first == 0x86;
+    if (!fenced) std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_TRUE(fenced) << "a SET on the VIP got 0x86 while the switchover waited";
+  r = c.call(0x00, "k");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->first, 0);
+  op.join();
+  EXPECT_EQ(outcome.first, 503) << outcome.second;
+  EXPECT_NE(outcome.second.find("timed_out"), std::string::npos) << outcome.second;
+  EXPECT_NE(outcome.second.find("b is alive, replica, degraded"), std::string::npos)
+      << outcome.second;
+  r = c.call(0x01, "k", "after");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->first, 0) << "writes resumed after the timeout";
+  EXPECT_EQ(cluster_status()["role"], "primary");
+  stop = true;
+  fake_b.join();
 }
 
 }  // namespace

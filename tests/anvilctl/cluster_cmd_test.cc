@@ -174,8 +174,9 @@ TEST(AnvilctlCluster, BadRequestsAndMissingArgumentsAreUsageErrors) {
       << "demote has no --force";
   EXPECT_EQ(srv.seen().size(), before) << "nothing was sent";
   // 401 without a token: refused (4).
-  srv.on("POST /v1/cluster/demote",
-         fake_admin::answer{401, R"J({"error": "unauthorized", "reason": "bad or missing token"})J"});
+  srv.on(
+      "POST /v1/cluster/demote",
+      fake_admin::answer{401, R"J({"error": "unauthorized", "reason": "bad or missing token"})J"});
   EXPECT_EQ(run_ctl({"--server", srv.address(), "demote", "a"}).rc, 4);
   // A body without an outcome (not our server) is an error, not a crash.
   srv.on("POST /v1/cluster/demote", fake_admin::answer{200, R"J({"hello": 1})J"});

@@ -20,6 +20,7 @@
 
 #include "dataplane/proto/handler.h"
 #include "dataplane/proto/text_line.h"
+#include "dataplane/proto/text_numbers.h"
 #include "dataplane/proto/text_writer.h"
 
 namespace anvil::proto {
@@ -114,11 +115,15 @@ handle_result handler::handle_text(connection& c, std::span<const std::byte> inp
       pos += nl + 1;
       continue;
     }
-    text_line l(rest.substr(0, end));
+    const std::string_view line = rest.substr(0, end), after = rest.substr(nl + 1);
     std::size_t data_used = 0, need = 0;
     x.close = false;
     x.swallow = 0;
-    const outcome o = text_dispatch(c, x, l, rest.substr(nl + 1), data_used, need);
+    outcome o = text_fast_set(x, line, after, data_used, need);
+    if (o == outcome::close) {
+      text_line l(line);
+      o = text_dispatch(c, x, l, after, data_used, need);
+    }
     if (need != 0) {
       res.need_more = true;
       res.need_bytes = nl + 1 + need;
@@ -172,6 +177,36 @@ handler::outcome handler::text_fast_get(const connection& c, std::string_view li
   _counters.cmd_get.add();
   if (_prefixes.enabled()) _prefixes.record_get(key, it.found);
   return outcome::done;
+}
+
+// The hot path, memtier's memcache_text SET: "set <key> <flags> <exptime> <bytes>" with
+// single spaces, a key of 1..250 bytes without NUL, and plain numbers of at most 9
+// digits, i.e. exactly the lines whose tokens text_line would give the same way and
+// whose numbers every memcached reading takes as they are. Anything else (noreply, cas,
+// signs, long numbers, extra spaces or tokens, a '\r' inside the line) takes the general
+// path, so the replies are those text_store gives. outcome::close means "not this shape".
+handler::outcome handler::text_fast_set(text_ctx& x, std::string_view line, std::string_view after,
+                                        std::size_t& data_used, std::size_t& need) {
+  const std::size_t n = line.size();
+  if (n < 11 || line[0] != 's' || line[1] != 'e' || line[2] != 't' || line[3] != ' ')
+    return outcome::close;
+  std::size_t p = 4;
+  while (p < n && line[p] != ' ' && line[p] != '\0') ++p;
+  const std::size_t key_len = p - 4;
+  if (p == n || line[p] != ' ' || key_len == 0 || key_len > kMaxKeyLength) return outcome::close;
+  text_store_args a;
+  a.key = line.substr(4, key_len);
+  a.opcode = op::set;
+  const std::int32_t flags = text::plain_number(line, ++p);
+  if (flags < 0 || p == n || line[p] != ' ') return outcome::close;
+  const std::int32_t exptime = text::plain_number(line, ++p);
+  if (exptime < 0 || p == n || line[p] != ' ') return outcome::close;
+  const std::int32_t bytes = text::plain_number(line, ++p);
+  if (bytes < 0 || p != n) return outcome::close;
+  a.flags = static_cast<std::uint32_t>(flags);
+  a.exptime = exptime;
+  a.value_len = static_cast<std::size_t>(bytes);
+  return text_store_run(x, a, after, data_used, need);
 }
 
 // process_command_ascii(): the first byte picks the family, then exact names and

@@ -218,6 +218,17 @@ std::vector<scenario> scenarios() {
            "get q8\r\nset q9 0 -1 1\r\nx\r\nget q9\r\nset q10 0 4294967297 1\r\nx\r\n" +
            "get q10\r\nset q11 0 0 4294967297\r\nset q12 00 0 1\r\ny\r\nget q12\r\n" +
            "set q13 0 0 2147483647\r\n"});
+  // The SET fast path's shape (memtier's line) and its near misses, which take the
+  // general path: every one must still answer as memcached does.
+  v.push_back({"fast_set_shapes",
+               "set f1 999999999 0 1\r\na\r\nget f1\r\nset f2 1000000000 0 1\r\nb\r\n" +
+                   std::string("get f2\r\nset f3 0 0 000000002\r\ncc\r\nget f3\r\n") +
+                   "set f4 0 0 0000000002\r\ndd\r\nget f4\r\nset f5 0 0 1 \r\ne\r\n" +
+                   "get f5\r\nset  f6 0  0 1\r\nf\r\nget f6\r\nset f7 0 0 1\r\r\ng\r\n" +
+                   "get f7\r\nset f\t8 7 0 1\r\nh\r\nget f\t8\r\nset f9 0 0 1\r\nxy\r\n" +
+                   "get f9\r\nset f10 0 100 2\r\nab\r\nget f10\r\nset f11 0 0\r\n" +
+                   "set f12 0 0 1 2\r\nset \r\nset f13 0 0 -0\r\n\r\nget f13\r\n" + "set f" + '\0' +
+                   "z 0 0 1\r\ni\r\nget f\r\n"});
   v.push_back({"bad_data_chunk", "set b 0 0 3\r\nabcd\r\nget b\r\nset b 0 0 3\r\nabc\n\r\n" +
                                      std::string("set b 0 0 1\r\n\r\r\nget b\r\n")});
   v.push_back({"value_too_large",

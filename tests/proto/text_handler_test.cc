@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "dataplane/proto/text_numbers.h"
@@ -251,6 +252,86 @@ TEST(text_receive, a_data_block_waits_for_all_its_bytes_and_swallows_refused_one
   EXPECT_EQ(s.counters.store_too_large.load(), 1u);
 }
 
+// --- the SET fast path (text_fast_set) answers exactly as the general path
+
+// Runs `set <key> <args>` (fast shape) and the same line with a trailing space, which
+// text_line tokenizes alike but the fast path refuses, on fresh stacks with the
+// mutation hook on; replies, counters and hook calls must agree, whole and split at
+// every byte.
+void expect_fast_set_as_general(const std::string& key, const std::string& args,
+                                const std::string& block, const std::string& after = "") {
+  struct seen_t {
+    std::vector<std::string> calls;
+  };
+  auto one = [&](const std::string& line, std::span<const std::size_t> cuts) {
+    seen_t seen;
+    mutation_hook hook{&seen, [](void* ctx, const mutation& m) {
+                         static_cast<seen_t*>(ctx)->calls.push_back(
+                             std::to_string(m.opcode) + " " + std::string(m.key) + " " +
+                             std::string(m.value) + " " + std::to_string(m.flags) + " " +
+                             std::to_string(m.exptime));
+                       }};
+    handler_config hc;
+    hc.max_value = 1000;
+    stack s(hc, 8u << 20, {}, hook);
+    const run_result r = s.run(line + block + after + "get " + key + "\r\n", cuts);
+    return std::tuple{r.output,
+                      r.closed,
+                      s.counters.cmd_set.load(),
+                      s.counters.protocol_errors.load(),
+                      s.counters.total_items.load(),
+                      s.counters.store_too_large.load(),
+                      seen.calls};
+  };
+  const std::string fast = "set " + key + " " + args + "\r\n";
+  const std::string general = "set " + key + " " + args + " \r\n";
+  const auto want = one(general, {});
+  EXPECT_EQ(one(fast, {}), want) << fast;
+  const std::string in = fast + block + after;
+  std::vector<std::size_t> cuts;
+  for (std::size_t k = 1; k < in.size(); ++k) cuts.push_back(k);
+  EXPECT_EQ(one(fast, cuts), want) << fast << " byte by byte";
+}
+
+TEST(text_fast_set, agrees_with_the_general_path_at_every_boundary) {
+  expect_fast_set_as_general("k", "0 0 1", "x\r\n");
+  expect_fast_set_as_general("k", "0 0 0", "\r\n");
+  expect_fast_set_as_general("k", "999999999 0 3", "abc\r\n");   // 9 digits: fast
+  expect_fast_set_as_general("k", "4294967295 0 3", "abc\r\n");  // 10: general
+  expect_fast_set_as_general("k", "4294967296 0 3", "abc\r\n");  // truncated to 0
+  expect_fast_set_as_general("k", "000000007 0 1", "x\r\n");     // leading zeros
+  expect_fast_set_as_general("k", "7 100 1", "x\r\n");
+  expect_fast_set_as_general("k", "7 999999999 1", "x\r\n");   // absolute, past
+  expect_fast_set_as_general("k", "7 1700000100 1", "x\r\n");  // absolute, future
+  expect_fast_set_as_general("k", "0 0 000000001", "x\r\n");
+  expect_fast_set_as_general("k", "0 0 0000000001", "x\r\n");                    // 10 digits
+  expect_fast_set_as_general("k", "0 0 1000", std::string(1000, 'v') + "\r\n");  // max
+  expect_fast_set_as_general("k", "0 0 1001", std::string(1001, 'v') + "\r\n");  // too large
+  expect_fast_set_as_general("k", "0 0 2", "abc\r\n", "\r\n");                   // bad data chunk
+  expect_fast_set_as_general("k", "0 0 2", "ab\n\r\n");                          // bad data chunk
+  expect_fast_set_as_general(std::string(250, 'k'), "0 0 1", "x\r\n");
+  expect_fast_set_as_general(std::string(251, 'k'), "0 0 1", "x\r\n");
+  expect_fast_set_as_general("a\tb", "0 0 1", "x\r\n");  // a tab is key text
+  expect_fast_set_as_general("k", "0 0 1\r", "x\r\n");   // "1\r" is a number
+}
+
+TEST(text_fast_set, near_misses_take_the_general_path) {
+  stack s;
+  // Each of these is refused by the fast path; the replies are the general path's.
+  EXPECT_EQ(s.run("set k 0 0 -1\r\nset k -1 0 1\r\nset k 0 0 1x\r\n").output,
+            "CLIENT_ERROR bad command line format\r\nCLIENT_ERROR bad command line format\r\n"
+            "CLIENT_ERROR bad command line format\r\n");
+  EXPECT_EQ(s.run("set  k  0  0  1\r\nx\r\nget k\r\n").output,
+            "STORED\r\nVALUE k 0 1\r\nx\r\nEND\r\n");
+  EXPECT_EQ(s.run(std::string("set a") + '\0' + "b 0 0 1\r\nx\r\n").output, "ERROR\r\nERROR\r\n")
+      << "the line ends at a NUL";
+  EXPECT_EQ(s.run("set k 0 0 1 noreply\r\ny\r\nget k\r\n").output, "VALUE k 0 1\r\ny\r\nEND\r\n");
+  EXPECT_EQ(s.run("set k 0 0\r\nset k\r\nset \r\nset k 0 0 1 2 3\r\n").output,
+            "ERROR\r\nERROR\r\nERROR\r\nERROR\r\n");
+  EXPECT_EQ(s.run("set k +1 0 1\r\nz\r\nget k\r\n").output,
+            "STORED\r\nVALUE k 1 1\r\nz\r\nEND\r\n");
+}
+
 // --- the meta seam: meta lines reach execute_meta (meta_handler_test.cc has the commands)
 
 TEST(text_meta_seam, meta_lines_reach_the_seam) {
@@ -262,6 +343,29 @@ TEST(text_meta_seam, meta_lines_reach_the_seam) {
 }
 
 // --- memcached's number parsing (util.c safe_strto*)
+
+TEST(text_numbers, plain_number_takes_one_to_nine_digits) {
+  using text::plain_number;
+  auto at = [](std::string_view s, std::size_t p = 0) {
+    const std::int32_t v = plain_number(s, p);
+    return std::pair{v, p};
+  };
+  EXPECT_EQ(at("0"), (std::pair{0, std::size_t{1}}));
+  EXPECT_EQ(at("7 "), (std::pair{7, std::size_t{1}}));
+  EXPECT_EQ(at("x 12 y", 2), (std::pair{12, std::size_t{4}}));
+  EXPECT_EQ(at("999999999"), (std::pair{999999999, std::size_t{9}}));
+  EXPECT_EQ(at("000000001"), (std::pair{1, std::size_t{9}}));
+  EXPECT_EQ(at("1000000000").first, -1) << "a tenth digit";
+  EXPECT_EQ(at("0000000000").first, -1);
+  EXPECT_EQ(at("").first, -1);
+  EXPECT_EQ(at("5", 1).first, -1) << "at the end";
+  EXPECT_EQ(at(" 5").first, -1);
+  EXPECT_EQ(at("-5").first, -1);
+  EXPECT_EQ(at("+5").first, -1);
+  EXPECT_EQ(at("/").first, -1) << "'0' - 1";
+  EXPECT_EQ(at(":").first, -1) << "'9' + 1";
+  EXPECT_EQ(at("12x"), (std::pair{12, std::size_t{2}})) << "the caller checks the end";
+}
 
 TEST(text_numbers, memcached_quirks) {
   using namespace text;

@@ -100,6 +100,31 @@ handle_result handler::handle_text(connection& c, std::span<const std::byte> inp
       res.sink_full = true;
       break;
     }
+    if (_cfg.batch_gets) {  // a run of single-key gets: looked up together, as binary
+      const std::size_t count = collect_text_gets(c, in, pos);
+      if (count >= 2) {
+        _session.get_batch({_batch_keys.data(), count}, {_batch_items.data(), count});
+        std::size_t i = 0;
+        for (; i < count; ++i) {
+          if (out.room() < kTextSmallResponseMax ||
+              text_emit_get(_batch_keys[i], _text_batch_cas[i], _batch_items[i], out) ==
+                  outcome::sink_full) {
+            break;
+          }
+          pos += _text_batch_len[i];
+        }
+        if (i < count) {  // stopped for room: the rest is looked up again next call
+          if (out.size == 0) {
+            _counters.protocol_errors.add();
+            c._closing = true;
+            continue;
+          }
+          res.sink_full = true;
+          break;
+        }
+        continue;
+      }
+    }
     std::size_t end = nl;
     if (end > 1 && rest[end - 1] == '\r') --end;
     if (const outcome f = text_fast_get(c, rest.substr(0, end), out); f != outcome::close) {
@@ -149,21 +174,41 @@ handle_result handler::handle_text(connection& c, std::span<const std::byte> inp
   return res;
 }
 
+namespace {
+
 // The hot path, memtier's memcache_text GET: "get <key>" or "gets <key>" with exactly one
 // key (no other spaces, no NUL), answered without tokenizing; the reply is the one the
-// general path gives. outcome::close here means "not this shape: take the general path".
+// general path gives. False for any other line (the callers also refuse it while a
+// multi-get is being resumed).
+bool fast_get_shape(std::string_view line, std::string_view& key, bool& cas) {
+  if (line.size() < 5 || line[0] != 'g' || line[1] != 'e' || line[2] != 't') return false;
+  std::size_t p = 3;
+  cas = line[3] == 's';
+  if (cas) ++p;
+  if (line[p] != ' ') return false;
+  key = line.substr(p + 1);
+  return !key.empty() && key.size() <= kMaxKeyLength &&
+         key.find_first_of(std::string_view(" \0", 2)) == std::string_view::npos;
+}
+
+// The longest line fast_get_shape() accepts, with its "\r\n".
+constexpr std::size_t kFastGetMaxLine = 5 + kMaxKeyLength + 2;
+
+}  // namespace
+
+// outcome::close means "not this shape: take the general path".
 handler::outcome handler::text_fast_get(const connection& c, std::string_view line,
                                         output_sink& out) {
-  if (line.size() < 5 || line[0] != 'g' || line[1] != 'e' || line[2] != 't') return outcome::close;
-  std::size_t p = 3;
-  const bool cas = line[3] == 's';
-  if (cas) ++p;
-  if (line[p] != ' ' || c._text_resume != 0) return outcome::close;
-  const std::string_view key = line.substr(p + 1);
-  if (key.empty() || key.size() > kMaxKeyLength ||
-      key.find_first_of(std::string_view(" \0", 2)) != std::string_view::npos)
-    return outcome::close;
-  const cache::item_view it = _session.get(key);
+  std::string_view key;
+  bool cas = false;
+  if (c._text_resume != 0 || !fast_get_shape(line, key, cas)) return outcome::close;
+  return text_emit_get(key, cas, _session.get(key), out);
+}
+
+// One single-key get's reply ("VALUE ...\r\n<data>\r\n" if found, then "END\r\n") and
+// its counters; sink_full (nothing written, nothing counted) if it does not fit.
+handler::outcome handler::text_emit_get(std::string_view key, bool cas, const cache::item_view& it,
+                                        output_sink& out) {
   if (it.found) {
     if (out.room() < text::value_size(key, it.flags, it.value, cas, it.cas) + 5)
       return outcome::sink_full;
@@ -177,6 +222,31 @@ handler::outcome handler::text_fast_get(const connection& c, std::string_view li
   _counters.cmd_get.add();
   if (_prefixes.enabled()) _prefixes.record_get(key, it.found);
   return outcome::done;
+}
+
+// Gathers the run of complete single-key get lines starting at `pos` (at most
+// kGetBatch; memtier pipelines them), as collect_gets() does for binary: their keys in
+// _batch_keys, their lengths and gets-ness in _text_batch_len / _text_batch_cas.
+// Anything else ends the run.
+std::size_t handler::collect_text_gets(const connection& c, std::string_view input,
+                                       std::size_t pos) {
+  if (c._text_resume != 0) return 0;
+  std::size_t count = 0;
+  while (count < kGetBatch && pos < input.size()) {
+    const std::string_view rest = input.substr(pos);
+    const void* nlp = std::memchr(rest.data(), '\n', std::min(rest.size(), kFastGetMaxLine));
+    if (nlp == nullptr) break;
+    const std::size_t nl = static_cast<std::size_t>(static_cast<const char*>(nlp) - rest.data());
+    std::size_t end = nl;
+    if (end > 1 && rest[end - 1] == '\r') --end;
+    bool cas = false;
+    if (!fast_get_shape(rest.substr(0, end), _batch_keys[count], cas)) break;
+    _text_batch_cas[count] = cas;
+    _text_batch_len[count] = static_cast<std::uint16_t>(nl + 1);
+    pos += nl + 1;
+    ++count;
+  }
+  return count;
 }
 
 // The hot path, memtier's memcache_text SET: "set <key> <flags> <exptime> <bytes>" with

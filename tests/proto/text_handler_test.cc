@@ -332,6 +332,60 @@ TEST(text_fast_set, near_misses_take_the_general_path) {
             "STORED\r\nVALUE k 1 1\r\nz\r\nEND\r\n");
 }
 
+// --- runs of single-key gets, looked up together (engine get_batch) as binary's
+
+// Batched lookups answer exactly like one-by-one lookups: hits, misses, gets, runs cut
+// by other commands, by a full sink (the rest is looked up again) and by any split.
+TEST(text_get_batch, same_bytes_as_single_lookups) {
+  std::string in;
+  for (int i = 0; i < 40; i += 3)
+    in += "set b" + std::to_string(i) + " " + std::to_string(i) + " 0 " + std::to_string(i * 5) +
+          "\r\n" + std::string(static_cast<std::size_t>(i) * 5, 'v') + "\r\n";
+  for (int i = 0; i < 40; ++i) {
+    in += (i % 4 == 1 ? "gets b" : "get b") + std::to_string(i) + (i % 5 == 2 ? "\n" : "\r\n");
+    if (i == 20) in += "set b21 0 0 4\r\nlate\r\n";
+    if (i == 25) in += "get b0 b3 none\r\n";
+    if (i == 30) in += "get " + std::string(251, 'k') + "\r\nget b30\r\r\n";
+  }
+  in += "get b39\r\n";
+  std::string first;
+  for (int batch = 0; batch < 2; ++batch) {
+    for (std::size_t sink : {std::size_t{0}, std::size_t{1100}}) {
+      for (bool bytewise : {false, true}) {
+        std::vector<std::size_t> cuts;
+        if (bytewise)
+          for (std::size_t k = 1; k < in.size(); ++k) cuts.push_back(k);
+        stack s(handler_config{.batch_gets = batch == 1});
+        const run_result rr = s.run(in, cuts, sink);
+        if (first.empty()) first = rr.output;
+        const std::string how = "batch=" + std::to_string(batch) + " sink=" + std::to_string(sink) +
+                                " bytewise=" + (bytewise ? "1" : "0");
+        EXPECT_EQ(rr.output, first) << how;
+        EXPECT_FALSE(rr.closed) << how;
+        EXPECT_EQ(s.counters.cmd_get.load(), 45u) << how;
+        EXPECT_EQ(s.counters.get_hits.load(), 17u) << how;  // "b30\r" misses
+        if (sink != 0 && !bytewise) {
+          EXPECT_GT(s.counters.backpressure_stops.load(), 0u) << how;
+        }
+      }
+    }
+  }
+  EXPECT_NE(first.find("VALUE b39 39 195\r\n"), std::string::npos);
+  EXPECT_NE(first.find("VALUE b21 0 4 "), std::string::npos) << "a gets, after the late set";
+  EXPECT_NE(first.find("\r\nlate\r\n"), std::string::npos);
+}
+
+TEST(text_get_batch, a_value_that_cannot_fit_an_empty_sink_closes) {
+  stack s;
+  s.run(set_cmd("big", std::string(4000, 'b')));
+  connection c;
+  const run_result r = drive(s.h, s.ses, c, "get big\r\nget big\r\nget big\r\n", {}, 3000);
+  EXPECT_TRUE(r.closed);
+  EXPECT_EQ(r.output, "");
+  EXPECT_EQ(s.counters.protocol_errors.load(), 1u);
+  EXPECT_EQ(s.counters.cmd_get.load(), 0u);
+}
+
 // --- the meta seam: meta lines reach execute_meta (meta_handler_test.cc has the commands)
 
 TEST(text_meta_seam, meta_lines_reach_the_seam) {

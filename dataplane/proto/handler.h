@@ -176,10 +176,9 @@ class handler {
 
   // The text protocol (text_handler.cc, text_commands.cc).
   handle_result handle_text(connection& c, std::span<const std::byte> input, output_sink& out);
-  outcome text_fast_get(const connection& c, std::string_view line, output_sink& out);
   outcome text_emit_get(std::string_view key, bool cas, const cache::item_view& it,
                         output_sink& out);
-  std::size_t collect_text_gets(const connection& c, std::string_view input, std::size_t pos);
+  std::size_t collect_text_gets(std::string_view input, std::size_t pos);
   outcome text_dispatch(connection& c, text_ctx& x, text_line& l, std::string_view after,
                         std::size_t& data_used, std::size_t& need);
   outcome text_get(connection& c, text_ctx& x, text_line& l, bool cas, bool touch);

@@ -39,6 +39,24 @@ bool is_get_line(std::string_view s) {
   return s.starts_with("get ") || s.starts_with("gets ");
 }
 
+// The hot path, memtier's memcache_text GET: "get <key>" or "gets <key>" with exactly one
+// key (no other spaces, no NUL), answered without tokenizing; the reply is the one the
+// general path gives. False for any other line (the callers also refuse it while a
+// multi-get is being resumed).
+bool fast_get_shape(std::string_view line, std::string_view& key, bool& cas) {
+  if (line.size() < 5 || line[0] != 'g' || line[1] != 'e' || line[2] != 't') return false;
+  std::size_t p = 3;
+  cas = line[3] == 's';
+  if (cas) ++p;
+  if (line[p] != ' ') return false;
+  key = line.substr(p + 1);
+  return !key.empty() && key.size() <= kMaxKeyLength &&
+         key.find_first_of(std::string_view(" \0", 2)) == std::string_view::npos;
+}
+
+// The longest line fast_get_shape() accepts, with its "\r\n".
+constexpr std::size_t kFastGetMaxLine = 5 + kMaxKeyLength + 2;
+
 }  // namespace
 
 handle_result handler::handle_text(connection& c, std::span<const std::byte> input,
@@ -100,36 +118,31 @@ handle_result handler::handle_text(connection& c, std::span<const std::byte> inp
       res.sink_full = true;
       break;
     }
-    if (_cfg.batch_gets) {  // a run of single-key gets: looked up together, as binary
-      const std::size_t count = collect_text_gets(c, in, pos);
-      if (count >= 2) {
-        _session.get_batch({_batch_keys.data(), count}, {_batch_items.data(), count});
-        std::size_t i = 0;
-        for (; i < count; ++i) {
-          if (out.room() < kTextSmallResponseMax ||
-              text_emit_get(_batch_keys[i], _text_batch_cas[i], _batch_items[i], out) ==
-                  outcome::sink_full) {
-            break;
-          }
-          pos += _text_batch_len[i];
-        }
-        if (i < count) {  // stopped for room: the rest is looked up again next call
-          if (out.size == 0) {
-            _counters.protocol_errors.add();
-            c._closing = true;
-            continue;
-          }
-          res.sink_full = true;
-          break;
-        }
-        continue;
-      }
-    }
     std::size_t end = nl;
     if (end > 1 && rest[end - 1] == '\r') --end;
-    if (const outcome f = text_fast_get(c, rest.substr(0, end), out); f != outcome::close) {
-      if (f == outcome::sink_full) {
-        if (out.size == 0) {
+    bool cas = false;
+    if (c._text_resume == 0 && fast_get_shape(rest.substr(0, end), _batch_keys[0], cas)) {
+      // memtier's GET, without tokenizing; a run of them (pipelined) is looked up
+      // together, as binary's are.
+      _text_batch_cas[0] = cas;
+      _text_batch_len[0] = static_cast<std::uint16_t>(nl + 1);
+      const std::size_t count = _cfg.batch_gets ? collect_text_gets(in, pos + nl + 1) : 1;
+      if (count == 1) {
+        _batch_items[0] = _session.get(_batch_keys[0]);
+      } else {
+        _session.get_batch({_batch_keys.data(), count}, {_batch_items.data(), count});
+      }
+      std::size_t i = 0;
+      for (; i < count; ++i) {
+        if (out.room() < kTextSmallResponseMax ||
+            text_emit_get(_batch_keys[i], _text_batch_cas[i], _batch_items[i], out) ==
+                outcome::sink_full) {
+          break;
+        }
+        pos += _text_batch_len[i];
+      }
+      if (i < count) {        // stopped for room: the rest is looked up again next call
+        if (out.size == 0) {  // cannot fit even in an empty sink: give up on the peer
           _counters.protocol_errors.add();
           c._closing = true;
           continue;
@@ -137,7 +150,6 @@ handle_result handler::handle_text(connection& c, std::span<const std::byte> inp
         res.sink_full = true;
         break;
       }
-      pos += nl + 1;
       continue;
     }
     const std::string_view line = rest.substr(0, end), after = rest.substr(nl + 1);
@@ -174,37 +186,6 @@ handle_result handler::handle_text(connection& c, std::span<const std::byte> inp
   return res;
 }
 
-namespace {
-
-// The hot path, memtier's memcache_text GET: "get <key>" or "gets <key>" with exactly one
-// key (no other spaces, no NUL), answered without tokenizing; the reply is the one the
-// general path gives. False for any other line (the callers also refuse it while a
-// multi-get is being resumed).
-bool fast_get_shape(std::string_view line, std::string_view& key, bool& cas) {
-  if (line.size() < 5 || line[0] != 'g' || line[1] != 'e' || line[2] != 't') return false;
-  std::size_t p = 3;
-  cas = line[3] == 's';
-  if (cas) ++p;
-  if (line[p] != ' ') return false;
-  key = line.substr(p + 1);
-  return !key.empty() && key.size() <= kMaxKeyLength &&
-         key.find_first_of(std::string_view(" \0", 2)) == std::string_view::npos;
-}
-
-// The longest line fast_get_shape() accepts, with its "\r\n".
-constexpr std::size_t kFastGetMaxLine = 5 + kMaxKeyLength + 2;
-
-}  // namespace
-
-// outcome::close means "not this shape: take the general path".
-handler::outcome handler::text_fast_get(const connection& c, std::string_view line,
-                                        output_sink& out) {
-  std::string_view key;
-  bool cas = false;
-  if (c._text_resume != 0 || !fast_get_shape(line, key, cas)) return outcome::close;
-  return text_emit_get(key, cas, _session.get(key), out);
-}
-
 // One single-key get's reply ("VALUE ...\r\n<data>\r\n" if found, then "END\r\n") and
 // its counters; sink_full (nothing written, nothing counted) if it does not fit.
 handler::outcome handler::text_emit_get(std::string_view key, bool cas, const cache::item_view& it,
@@ -224,14 +205,12 @@ handler::outcome handler::text_emit_get(std::string_view key, bool cas, const ca
   return outcome::done;
 }
 
-// Gathers the run of complete single-key get lines starting at `pos` (at most
-// kGetBatch; memtier pipelines them), as collect_gets() does for binary: their keys in
-// _batch_keys, their lengths and gets-ness in _text_batch_len / _text_batch_cas.
-// Anything else ends the run.
-std::size_t handler::collect_text_gets(const connection& c, std::string_view input,
-                                       std::size_t pos) {
-  if (c._text_resume != 0) return 0;
-  std::size_t count = 0;
+// Extends a run of single-key get lines (its first already in the batch arrays) with
+// the complete ones starting at `pos`, up to kGetBatch (memtier pipelines them), as
+// collect_gets() does for binary: keys in _batch_keys, lengths with the "\n" and
+// gets-ness in _text_batch_len / _text_batch_cas. Anything else ends the run.
+std::size_t handler::collect_text_gets(std::string_view input, std::size_t pos) {
+  std::size_t count = 1;
   while (count < kGetBatch && pos < input.size()) {
     const std::string_view rest = input.substr(pos);
     const void* nlp = std::memchr(rest.data(), '\n', std::min(rest.size(), kFastGetMaxLine));

@@ -1,7 +1,9 @@
 // The text protocol's framing loop: finds each command line, applies memcached's
 // line-length rule, and dispatches as memcached's process_command_ascii() does (same
 // order of checks, same arity rules, same error lines). Commands are in
-// text_commands.cc; meta commands go through meta_seam.h.
+// text_commands.cc; meta commands go through meta_seam.h. memtier's lines have fast
+// paths with the general path's replies: a single-key get (a pipelined run of them is
+// looked up together, as binary's GETs) and a plain `set` (text_fast_set).
 //
 // Framing rules (memcached 1.6 try_read_command_ascii, made independent of how the
 // bytes arrive so that a request split anywhere behaves the same):

@@ -122,23 +122,26 @@ void BM_text_set(benchmark::State& state) {
 }
 BENCHMARK(BM_text_set);
 
+// Sets key(0) .. key(nkeys - 1) through the binary protocol, 1 MiB of SETQs a call.
+void preload_keys(bench_stack& s, int nkeys) {
+  std::string in;
+  for (int i = 0; i < nkeys; ++i) {
+    in += store_req(proto::op::setq, key(i), kValue);
+    if (in.size() > (1u << 20)) {
+      s.handle(in);
+      in.clear();
+    }
+  }
+  s.handle(in);
+}
+
 // 32 GETKQ (all hits) then NOOP in one receive buffer: 33 requests, 33 responses.
 // Arg 0: batch lookups off/on; arg 1: keys in the cache (1K fits in L2; 1M does not).
 void BM_getkq_batch32(benchmark::State& state) {
   const bool batch = state.range(0) != 0;
   const int nkeys = static_cast<int>(state.range(1));
   bench_stack s(batch, nkeys > kKeys ? (512u << 20) : (256u << 20));
-  {
-    std::string in;
-    for (int i = 0; i < nkeys; ++i) {
-      in += store_req(proto::op::setq, key(i), kValue);
-      if (in.size() > (1u << 20)) {
-        s.handle(in);
-        in.clear();
-      }
-    }
-    s.handle(in);
-  }
+  preload_keys(s, nkeys);
   // Batches over pseudo-random keys (a stride coprime with the key count).
   std::vector<std::string> batches;
   std::uint64_t k = 0;
@@ -176,17 +179,7 @@ void BM_get_pipelined8(benchmark::State& state) {
   const bool text = state.range(0) != 0;
   const int nkeys = static_cast<int>(state.range(1));
   bench_stack s(state.range(2) != 0, nkeys > kKeys ? (512u << 20) : (256u << 20));
-  {
-    std::string in;
-    for (int i = 0; i < nkeys; ++i) {
-      in += store_req(proto::op::setq, key(i), kValue);
-      if (in.size() > (1u << 20)) {
-        s.handle(in);
-        in.clear();
-      }
-    }
-    s.handle(in);
-  }
+  preload_keys(s, nkeys);
   if (text) s.conn.reset();  // the preload chose binary for it
   // Every key once per pass (a stride coprime with the key count), so with 1M keys
   // the lookups miss the CPU caches as a large working set does.

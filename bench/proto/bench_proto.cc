@@ -5,6 +5,7 @@
 //   ./build/bench/proto/bench_proto --benchmark_min_time=1
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -121,23 +122,26 @@ void BM_text_set(benchmark::State& state) {
 }
 BENCHMARK(BM_text_set);
 
+// Sets key(0) .. key(nkeys - 1) through the binary protocol, 1 MiB of SETQs a call.
+void preload_keys(bench_stack& s, int nkeys) {
+  std::string in;
+  for (int i = 0; i < nkeys; ++i) {
+    in += store_req(proto::op::setq, key(i), kValue);
+    if (in.size() > (1u << 20)) {
+      s.handle(in);
+      in.clear();
+    }
+  }
+  s.handle(in);
+}
+
 // 32 GETKQ (all hits) then NOOP in one receive buffer: 33 requests, 33 responses.
 // Arg 0: batch lookups off/on; arg 1: keys in the cache (1K fits in L2; 1M does not).
 void BM_getkq_batch32(benchmark::State& state) {
   const bool batch = state.range(0) != 0;
   const int nkeys = static_cast<int>(state.range(1));
   bench_stack s(batch, nkeys > kKeys ? (512u << 20) : (256u << 20));
-  {
-    std::string in;
-    for (int i = 0; i < nkeys; ++i) {
-      in += store_req(proto::op::setq, key(i), kValue);
-      if (in.size() > (1u << 20)) {
-        s.handle(in);
-        in.clear();
-      }
-    }
-    s.handle(in);
-  }
+  preload_keys(s, nkeys);
   // Batches over pseudo-random keys (a stride coprime with the key count).
   std::vector<std::string> batches;
   std::uint64_t k = 0;
@@ -166,6 +170,49 @@ BENCHMARK(BM_getkq_batch32)
     ->Args({0, 1024})
     ->Args({1, 1 << 20})
     ->Args({0, 1 << 20});
+
+// memtier's pipelined GETs (-P 8): 8 plain GET requests (binary) or 8 "get <key>" lines
+// (text) in one receive buffer, all hits. Arg 0: 0 binary, 1 text; arg 1: keys in the
+// cache (1K fits in L2; 1M does not, where looking the 8 up together pays); arg 2:
+// batched lookups off/on (off: one lookup per request, text's only way before).
+void BM_get_pipelined8(benchmark::State& state) {
+  const bool text = state.range(0) != 0;
+  const int nkeys = static_cast<int>(state.range(1));
+  bench_stack s(state.range(2) != 0, nkeys > kKeys ? (512u << 20) : (256u << 20));
+  preload_keys(s, nkeys);
+  if (text) s.conn.reset();  // the preload chose binary for it
+  // Every key once per pass (a stride coprime with the key count), so with 1M keys
+  // the lookups miss the CPU caches as a large working set does.
+  std::vector<std::string> batches;
+  std::uint64_t k = 0;
+  for (int b = 0; b < std::max(256, nkeys / 8); ++b) {
+    std::string in;
+    for (int j = 0; j < 8; ++j) {
+      k = (k + 7919) % static_cast<std::uint64_t>(nkeys);
+      in += text ? "get " + key(static_cast<int>(k)) + "\r\n"
+                 : get_req(proto::op::get, key(static_cast<int>(k)));
+    }
+    batches.push_back(std::move(in));
+  }
+  const std::uint64_t hits0 = s.counters.get_hits.load();
+  std::size_t i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(s.handle(batches[i++ % batches.size()]));
+    if ((i & 7) == 0) s.ses.quiescent();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * 8);
+  if (s.counters.get_hits.load() - hits0 != static_cast<std::uint64_t>(state.iterations()) * 8) {
+    state.SkipWithError("not every GET hit");
+  }
+}
+BENCHMARK(BM_get_pipelined8)
+    ->ArgNames({"text", "keys", "batch"})
+    ->Args({0, 1024, 1})
+    ->Args({1, 1024, 1})
+    ->Args({0, 1 << 20, 1})
+    ->Args({1, 1 << 20, 1})
+    ->Args({0, 1 << 20, 0})
+    ->Args({1, 1 << 20, 0});
 
 // The same batch, all misses (quiet: only the NOOP answers).
 void BM_getkq_batch32_miss(benchmark::State& state) {

@@ -189,12 +189,31 @@ class handler {
 
   // The text protocol (text_handler.cc, text_commands.cc).
   handle_result handle_text(connection& c, std::span<const std::byte> input, output_sink& out);
-  outcome text_fast_get(const connection& c, std::string_view line, output_sink& out);
+  outcome text_emit_get(std::string_view key, bool cas, const cache::item_view& it,
+                        output_sink& out);
+  std::size_t collect_text_gets(std::string_view input, std::size_t pos);
   outcome text_dispatch(connection& c, text_ctx& x, text_line& l, std::string_view after,
                         std::size_t& data_used, std::size_t& need);
   outcome text_get(connection& c, text_ctx& x, text_line& l, bool cas, bool touch);
   outcome text_store(text_ctx& x, text_line& l, std::string_view after, std::size_t& data_used,
                      std::size_t& need);
+  // A storage command's line, parsed (by text_store from tokens, or by text_fast_set).
+  struct text_store_args {
+    std::string_view key;
+    std::uint32_t flags = 0;
+    std::int32_t exptime = 0;
+    std::size_t value_len = 0;  // at most INT32_MAX - 2
+    std::uint64_t req_cas = 0;
+    std::uint8_t opcode = 0;  // op::set, add, replace, append or prepend
+    bool is_cas = false;
+    bool noreply = false;
+  };
+  // The hot path, memtier's memcache_text SET ("set <key> <flags> <exptime> <bytes>"):
+  // outcome::close means "not this shape: take the general path".
+  outcome text_fast_set(text_ctx& x, std::string_view line, std::string_view after,
+                        std::size_t& data_used, std::size_t& need);
+  outcome text_store_run(text_ctx& x, const text_store_args& a, std::string_view after,
+                         std::size_t& data_used, std::size_t& need);
   outcome text_touch(text_ctx& x, text_line& l);
   outcome text_arith(text_ctx& x, text_line& l, bool incr);
   outcome text_delete(text_ctx& x, text_line& l);
@@ -215,6 +234,10 @@ class handler {
   std::array<request, kGetBatch> _batch_reqs{};
   std::array<std::string_view, kGetBatch> _batch_keys{};
   std::array<cache::item_view, kGetBatch> _batch_items{};
+  // A run of single-key text get lines: each line's length with its "\n", and whether
+  // it was a gets.
+  std::array<std::uint16_t, kGetBatch> _text_batch_len{};
+  std::array<bool, kGetBatch> _text_batch_cas{};
 };
 
 }  // namespace anvil::proto

@@ -15,9 +15,10 @@ namespace {
 
 constexpr std::size_t kKeyToken = 1;
 
-void reply(text_ctx& x, text_line& l, std::string_view s) {
-  if (!l.noreply) text::put_line(x.out, s);
+void reply(text_ctx& x, bool noreply, std::string_view s) {
+  if (!noreply) text::put_line(x.out, s);
 }
+void reply(text_ctx& x, const text_line& l, std::string_view s) { reply(x, l.noreply, s); }
 
 // memcached's EXPTIME_TO_POSITIVE_TIME: a negative exptime becomes an absolute time
 // long past (REALTIME_MAXDELTA + 1), i.e. expired at once; the rest is the engine's
@@ -171,48 +172,59 @@ handler::outcome handler::text_get(connection& c, text_ctx& x, text_line& l, boo
   return outcome::done;
 }
 
-// process_update_command() + complete_nread_ascii(): the line is checked first; a value
-// over the item size is refused from the line and swallowed; otherwise the command runs
-// once its data block has arrived, which must end in "\r\n".
+// process_update_command(): the line is checked first, in memcached's order.
 handler::outcome handler::text_store(text_ctx& x, text_line& l, std::string_view after,
                                      std::size_t& data_used, std::size_t& need) {
-  const bool is_cas = l.tok[0] == "cas";
-  l.take_noreply();
+  text_store_args a;
+  a.is_cas = l.tok[0] == "cas";
+  a.noreply = l.take_noreply();
   auto bad_format = [&] {
     _counters.protocol_errors.add();
     reply(x, l, "CLIENT_ERROR bad command line format");
     return outcome::done;
   };
-  const std::string_view key = l.tok[kKeyToken];
-  if (key.size() > kMaxKeyLength) return bad_format();
+  a.key = l.tok[kKeyToken];
+  if (a.key.size() > kMaxKeyLength) return bad_format();
   const auto flags = text::to_u32(l.tok[2]);
-  const auto exptime_i = text::to_i32(l.tok[3]);
+  const auto exptime = text::to_i32(l.tok[3]);
   const auto vlen = text::to_i32(l.tok[4]);
-  if (!flags || !exptime_i || !vlen) return bad_format();
-  std::uint64_t req_cas = 0;
-  if (is_cas) {
+  if (!flags || !exptime || !vlen) return bad_format();
+  if (a.is_cas) {
     const auto v = text::to_u64(l.tok[5]);
     if (!v) return bad_format();
-    req_cas = *v;
+    a.req_cas = *v;
   }
   if (*vlen < 0 || *vlen > INT32_MAX - 2) return bad_format();
-  const std::size_t value_len = static_cast<std::size_t>(*vlen);
-  const std::size_t block = value_len + 2;
-  const cache::exptime_t exptime = wire_exptime(*exptime_i);
-  const std::uint8_t opcode = store_opcode(l.tok[0]);
+  a.flags = *flags;
+  a.exptime = *exptime;
+  a.value_len = static_cast<std::size_t>(*vlen);
+  a.opcode = store_opcode(l.tok[0]);
+  return text_store_run(x, a, after, data_used, need);
+}
 
-  if (_cfg.writes_fenced()) {
-    reply(x, l, kFencedLine);
+// process_update_command() past the line checks + complete_nread_ascii(): a value over
+// the item size is refused from the line and swallowed; otherwise the command runs once
+// its data block has arrived, which must end in "\r\n". The value is a view into the
+// receive buffer (the engine copies it once, into the item).
+handler::outcome handler::text_store_run(text_ctx& x, const text_store_args& a,
+                                         std::string_view after, std::size_t& data_used,
+                                         std::size_t& need) {
+  const std::string_view key = a.key;
+  const std::size_t block = a.value_len + 2;
+  const cache::exptime_t exptime = wire_exptime(a.exptime);
+
+  if (_cfg.writes_fenced()) {  // a switchover's write fence: nothing is stored
+    reply(x, a.noreply, kFencedLine);
     x.swallow = block;  // the data block is skipped as it arrives
     return outcome::done;
   }
-  if (value_len > _cfg.max_value) {
+  if (a.value_len > _cfg.max_value) {
     // memcached: item_alloc fails, the data block is swallowed, a SET drops the old value.
     if (_prefixes.enabled()) _prefixes.record_set(key);
-    if (opcode == op::set && !is_cas) _session.remove(key);
+    if (a.opcode == op::set && !a.is_cas) _session.remove(key);
     _counters.too_large.add();
     _counters.store_too_large.add();
-    reply(x, l, "SERVER_ERROR object too large for cache");
+    reply(x, a.noreply, "SERVER_ERROR object too large for cache");
     x.swallow = block;
     return outcome::done;
   }
@@ -223,21 +235,21 @@ handler::outcome handler::text_store(text_ctx& x, text_line& l, std::string_view
   data_used = block;
   if (_prefixes.enabled()) _prefixes.record_set(key);
   _counters.cmd_set.add();
-  if (after[value_len] != '\r' || after[value_len + 1] != '\n') {
+  if (after[a.value_len] != '\r' || after[a.value_len + 1] != '\n') {
     _counters.protocol_errors.add();
-    reply(x, l, "CLIENT_ERROR bad data chunk");
+    reply(x, a.noreply, "CLIENT_ERROR bad data chunk");
     return outcome::done;
   }
-  const std::string_view value = after.substr(0, value_len);
+  const std::string_view value = after.substr(0, a.value_len);
   cache::store_result res;
-  if (is_cas && req_cas == 0) {
+  if (a.is_cas && a.req_cas == 0) {
     // memcached compares the item's CAS with 0, which no stored item has; the engine
     // reads an expected CAS of 0 as "no CAS", so answer from a lookup.
     res.st = _session.get(key).found ? cache::status::exists : cache::status::not_found;
   } else {
-    res = _session.store(store_mode_of(opcode), key, value, *flags, exptime, req_cas);
+    res = _session.store(store_mode_of(a.opcode), key, value, a.flags, exptime, a.req_cas);
   }
-  if (is_cas) {
+  if (a.is_cas) {
     if (res.st == cache::status::ok)
       _counters.cas_hits.add();
     else if (res.st == cache::status::exists)
@@ -247,7 +259,7 @@ handler::outcome handler::text_store(text_ctx& x, text_line& l, std::string_view
   }
   if (res.st == cache::status::ok) {
     _counters.total_items.add();
-    _hook(mutation{opcode, key, value, *flags, exptime, res.cas, 0});
+    _hook(mutation{a.opcode, key, value, a.flags, exptime, res.cas, 0});
   } else if (res.st == cache::status::too_large) {
     _counters.store_too_large.add();
   } else if (res.st == cache::status::no_memory) {
@@ -255,9 +267,9 @@ handler::outcome handler::text_store(text_ctx& x, text_line& l, std::string_view
   }
   // The engine says why an add/replace did not store (exists / not_found); memcached's
   // text reply for both is NOT_STORED (EXISTS and NOT_FOUND are for cas).
-  if (!is_cas && (res.st == cache::status::exists || res.st == cache::status::not_found))
+  if (!a.is_cas && (res.st == cache::status::exists || res.st == cache::status::not_found))
     res.st = cache::status::not_stored;
-  reply(x, l, store_reply(res.st));
+  reply(x, a.noreply, store_reply(res.st));
   return outcome::done;
 }
 

@@ -1,7 +1,9 @@
 // The text protocol's framing loop: finds each command line, applies memcached's
 // line-length rule, and dispatches as memcached's process_command_ascii() does (same
 // order of checks, same arity rules, same error lines). Commands are in
-// text_commands.cc; meta commands go through meta_seam.h.
+// text_commands.cc; meta commands go through meta_seam.h. memtier's lines have fast
+// paths with the general path's replies: a single-key get (a pipelined run of them is
+// looked up together, as binary's GETs) and a plain `set` (text_fast_set).
 //
 // Framing rules (memcached 1.6 try_read_command_ascii, made independent of how the
 // bytes arrive so that a request split anywhere behaves the same):
@@ -20,6 +22,7 @@
 
 #include "dataplane/proto/handler.h"
 #include "dataplane/proto/text_line.h"
+#include "dataplane/proto/text_numbers.h"
 #include "dataplane/proto/text_writer.h"
 
 namespace anvil::proto {
@@ -37,6 +40,24 @@ bool is_get_line(std::string_view s) {
   s.remove_prefix(i);
   return s.starts_with("get ") || s.starts_with("gets ");
 }
+
+// The hot path, memtier's memcache_text GET: "get <key>" or "gets <key>" with exactly one
+// key (no other spaces, no NUL), answered without tokenizing; the reply is the one the
+// general path gives. False for any other line (the callers also refuse it while a
+// multi-get is being resumed).
+bool fast_get_shape(std::string_view line, std::string_view& key, bool& cas) {
+  if (line.size() < 5 || line[0] != 'g' || line[1] != 'e' || line[2] != 't') return false;
+  std::size_t p = 3;
+  cas = line[3] == 's';
+  if (cas) ++p;
+  if (line[p] != ' ') return false;
+  key = line.substr(p + 1);
+  return !key.empty() && key.size() <= kMaxKeyLength &&
+         key.find_first_of(std::string_view(" \0", 2)) == std::string_view::npos;
+}
+
+// The longest line fast_get_shape() accepts, with its "\r\n".
+constexpr std::size_t kFastGetMaxLine = 5 + kMaxKeyLength + 2;
 
 }  // namespace
 
@@ -101,9 +122,29 @@ handle_result handler::handle_text(connection& c, std::span<const std::byte> inp
     }
     std::size_t end = nl;
     if (end > 1 && rest[end - 1] == '\r') --end;
-    if (const outcome f = text_fast_get(c, rest.substr(0, end), out); f != outcome::close) {
-      if (f == outcome::sink_full) {
-        if (out.size == 0) {
+    bool cas = false;
+    if (c._text_resume == 0 && fast_get_shape(rest.substr(0, end), _batch_keys[0], cas)) {
+      // memtier's GET, without tokenizing; a run of them (pipelined) is looked up
+      // together, as binary's are.
+      _text_batch_cas[0] = cas;
+      _text_batch_len[0] = static_cast<std::uint16_t>(nl + 1);
+      const std::size_t count = _cfg.batch_gets ? collect_text_gets(in, pos + nl + 1) : 1;
+      if (count == 1) {
+        _batch_items[0] = _session.get(_batch_keys[0]);
+      } else {
+        _session.get_batch({_batch_keys.data(), count}, {_batch_items.data(), count});
+      }
+      std::size_t i = 0;
+      for (; i < count; ++i) {
+        if (out.room() < kTextSmallResponseMax ||
+            text_emit_get(_batch_keys[i], _text_batch_cas[i], _batch_items[i], out) ==
+                outcome::sink_full) {
+          break;
+        }
+        pos += _text_batch_len[i];
+      }
+      if (i < count) {        // stopped for room: the rest is looked up again next call
+        if (out.size == 0) {  // cannot fit even in an empty sink: give up on the peer
           _counters.protocol_errors.add();
           c._closing = true;
           continue;
@@ -111,14 +152,17 @@ handle_result handler::handle_text(connection& c, std::span<const std::byte> inp
         res.sink_full = true;
         break;
       }
-      pos += nl + 1;
       continue;
     }
-    text_line l(rest.substr(0, end));
+    const std::string_view line = rest.substr(0, end), after = rest.substr(nl + 1);
     std::size_t data_used = 0, need = 0;
     x.close = false;
     x.swallow = 0;
-    const outcome o = text_dispatch(c, x, l, rest.substr(nl + 1), data_used, need);
+    outcome o = text_fast_set(x, line, after, data_used, need);
+    if (o == outcome::close) {
+      text_line l(line);
+      o = text_dispatch(c, x, l, after, data_used, need);
+    }
     if (need != 0) {
       res.need_more = true;
       res.need_bytes = nl + 1 + need;
@@ -144,21 +188,10 @@ handle_result handler::handle_text(connection& c, std::span<const std::byte> inp
   return res;
 }
 
-// The hot path, memtier's memcache_text GET: "get <key>" or "gets <key>" with exactly one
-// key (no other spaces, no NUL), answered without tokenizing; the reply is the one the
-// general path gives. outcome::close here means "not this shape: take the general path".
-handler::outcome handler::text_fast_get(const connection& c, std::string_view line,
+// One single-key get's reply ("VALUE ...\r\n<data>\r\n" if found, then "END\r\n") and
+// its counters; sink_full (nothing written, nothing counted) if it does not fit.
+handler::outcome handler::text_emit_get(std::string_view key, bool cas, const cache::item_view& it,
                                         output_sink& out) {
-  if (line.size() < 5 || line[0] != 'g' || line[1] != 'e' || line[2] != 't') return outcome::close;
-  std::size_t p = 3;
-  const bool cas = line[3] == 's';
-  if (cas) ++p;
-  if (line[p] != ' ' || c._text_resume != 0) return outcome::close;
-  const std::string_view key = line.substr(p + 1);
-  if (key.empty() || key.size() > kMaxKeyLength ||
-      key.find_first_of(std::string_view(" \0", 2)) != std::string_view::npos)
-    return outcome::close;
-  const cache::item_view it = _session.get(key);
   if (it.found) {
     if (out.room() < text::value_size(key, it.flags, it.value, cas, it.cas) + 5)
       return outcome::sink_full;
@@ -172,6 +205,59 @@ handler::outcome handler::text_fast_get(const connection& c, std::string_view li
   _counters.cmd_get.add();
   if (_prefixes.enabled()) _prefixes.record_get(key, it.found);
   return outcome::done;
+}
+
+// Extends a run of single-key get lines (its first already in the batch arrays) with
+// the complete ones starting at `pos`, up to kGetBatch (memtier pipelines them), as
+// collect_gets() does for binary: keys in _batch_keys, lengths with the "\n" and
+// gets-ness in _text_batch_len / _text_batch_cas. Anything else ends the run.
+std::size_t handler::collect_text_gets(std::string_view input, std::size_t pos) {
+  std::size_t count = 1;
+  while (count < kGetBatch && pos < input.size()) {
+    const std::string_view rest = input.substr(pos);
+    const void* nlp = std::memchr(rest.data(), '\n', std::min(rest.size(), kFastGetMaxLine));
+    if (nlp == nullptr) break;
+    const std::size_t nl = static_cast<std::size_t>(static_cast<const char*>(nlp) - rest.data());
+    std::size_t end = nl;
+    if (end > 1 && rest[end - 1] == '\r') --end;
+    bool cas = false;
+    if (!fast_get_shape(rest.substr(0, end), _batch_keys[count], cas)) break;
+    _text_batch_cas[count] = cas;
+    _text_batch_len[count] = static_cast<std::uint16_t>(nl + 1);
+    pos += nl + 1;
+    ++count;
+  }
+  return count;
+}
+
+// The hot path, memtier's memcache_text SET: "set <key> <flags> <exptime> <bytes>" with
+// single spaces, a key of 1..250 bytes without NUL, and plain numbers of at most 9
+// digits, i.e. exactly the lines whose tokens text_line would give the same way and
+// whose numbers every memcached reading takes as they are. Anything else (noreply, cas,
+// signs, long numbers, extra spaces or tokens, a '\r' inside the line) takes the general
+// path, so the replies are those text_store gives. outcome::close means "not this shape".
+handler::outcome handler::text_fast_set(text_ctx& x, std::string_view line, std::string_view after,
+                                        std::size_t& data_used, std::size_t& need) {
+  const std::size_t n = line.size();
+  if (n < 11 || line[0] != 's' || line[1] != 'e' || line[2] != 't' || line[3] != ' ')
+    return outcome::close;
+  std::size_t p = 4;
+  while (p < n && line[p] != ' ' && line[p] != '\0') ++p;
+  const std::size_t key_len = p - 4;
+  if (p == n || line[p] != ' ' || key_len == 0 || key_len > kMaxKeyLength) return outcome::close;
+  text_store_args a;
+  a.key = line.substr(4, key_len);
+  a.opcode = op::set;
+  const std::int32_t flags = text::plain_number(line, ++p);
+  if (flags < 0 || p == n || line[p] != ' ') return outcome::close;
+  const std::int32_t exptime = text::plain_number(line, ++p);
+  if (exptime < 0 || p == n || line[p] != ' ') return outcome::close;
+  const std::int32_t bytes = text::plain_number(line, ++p);
+  if (bytes < 0 || p != n) return outcome::close;
+  a.flags = static_cast<std::uint32_t>(flags);
+  a.exptime = exptime;
+  a.value_len = static_cast<std::size_t>(bytes);
+  return text_store_run(x, a, after, data_used, need);
 }
 
 // process_command_ascii(): the first byte picks the family, then exact names and

@@ -68,4 +68,20 @@ constexpr std::optional<std::int32_t> to_i32(std::string_view s) {
   return static_cast<std::int32_t>(static_cast<std::uint32_t>(v));
 }
 
+// The fast paths' number: 1 to 9 ASCII digits starting at `p` (so below 2^31, where
+// every reading above -- strtoul, strtol, the 32-bit truncations -- gives the same
+// value). Advances `p` past the digits; -1 when there is no digit or a tenth one (the
+// caller then checks what ends the token and takes the general path on anything odd).
+constexpr std::int32_t plain_number(std::string_view s, std::size_t& p) {
+  const std::size_t start = p;
+  std::int32_t v = 0;
+  while (p < s.size()) {
+    const unsigned d = static_cast<unsigned char>(s[p]) - unsigned{'0'};
+    if (d > 9) break;
+    v = v * 10 + static_cast<std::int32_t>(d);
+    if (++p - start > 9) return -1;
+  }
+  return p == start ? -1 : v;
+}
+
 }  // namespace anvil::proto::text

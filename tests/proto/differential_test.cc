@@ -20,24 +20,18 @@
 //    trailing spaces ("100" decr 91 reads back "9  "); the engine stores "9". The
 //    comparison strips such padding from memcached's digits-then-spaces values.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <map>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "tests/proto/differential_harness.h"
 #include "tests/proto/driver.h"
 #include "tests/proto/wire_util.h"
-#include "tests/support/memcached_process.h"
 
 namespace anvil::proto::testing {
 namespace {
@@ -45,21 +39,6 @@ namespace {
 using anvil::test::memcached_process;
 
 constexpr std::uint32_t kSentinel = 0xfeedface;
-
-int connect_to(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return fd;
-}
 
 struct wire_run {
   std::vector<response> responses;
@@ -75,35 +54,9 @@ bool has_sentinel(const std::vector<response>& rs) {
 // Sends the stream on a fresh connection; reads until the sentinel NOOP answer, EOF
 // or 3 s of silence.
 wire_run run_memcached(int port, const std::string& stream) {
-  wire_run w;
-  const int fd = connect_to(port);
-  EXPECT_GE(fd, 0);
-  if (fd < 0) return w;
-  std::string got;
-  std::size_t sent = 0;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-  while (std::chrono::steady_clock::now() < deadline) {
-    pollfd p{fd, static_cast<short>(POLLIN | (sent < stream.size() ? POLLOUT : 0)), 0};
-    if (::poll(&p, 1, 100) <= 0) continue;
-    if ((p.revents & POLLOUT) != 0 && sent < stream.size()) {
-      const ssize_t n = ::send(fd, stream.data() + sent, stream.size() - sent, MSG_NOSIGNAL);
-      if (n > 0) sent += static_cast<std::size_t>(n);
-    }
-    if ((p.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
-      char buf[65536];
-      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) {
-        w.closed = true;
-        break;
-      }
-      got.append(buf, static_cast<std::size_t>(n));
-      deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-      if (has_sentinel(decode_responses(got))) break;
-    }
-  }
-  ::close(fd);
-  w.responses = decode_responses(got);
-  return w;
+  const memcached_answer a = exchange(
+      port, stream, [](std::string_view got) { return has_sentinel(decode_responses(got)); });
+  return {decode_responses(a.bytes), a.closed};
 }
 
 // Replaces each distinct non-zero CAS by its order of first appearance.
@@ -293,31 +246,19 @@ std::vector<scenario> scenarios() {
   return v;
 }
 
-class differential : public ::testing::Test {
+class differential : public memcached_suite<differential> {
  protected:
-  static void SetUpTestSuite() {
-    _mc = new memcached_process;
-    if (!_mc->start({"-B", "binary"})) {
-      delete _mc;
-      _mc = nullptr;
-    }
-  }
-  static void TearDownTestSuite() {
-    delete _mc;
-    _mc = nullptr;
-  }
-  static memcached_process* _mc;
+  static void SetUpTestSuite() { start_memcached({"-B", "binary"}); }
 };
-memcached_process* differential::_mc = nullptr;
 
 TEST_F(differential, same_responses_as_memcached) {
-  if (_mc == nullptr) GTEST_SKIP() << memcached_process::kPath << " not available";
+  if (mc() == nullptr) GTEST_SKIP() << memcached_process::kPath << " not available";
   stack ours({}, 64u << 20);
   int compared = 0;
   for (const scenario& sc : scenarios()) {
     SCOPED_TRACE(sc.name);
     const std::string stream = sc.stream + (sc.closes ? "" : simple_req(op::noop, kSentinel));
-    wire_run theirs = run_memcached(_mc->port(), stream);
+    wire_run theirs = run_memcached(mc()->port(), stream);
     lcore_counters counters;
     handler h(ours.eng, ours.ses, {}, counters);
     connection c;
@@ -379,7 +320,7 @@ stat_map anvil_stats(handler& h, cache::session& ses, const std::string& sub) {
 // neither hit nor miss (one new item), a miss with exptime 0xffffffff is a miss, a hit
 // a hit; gets, deletes, touches and CAS outcomes likewise.
 TEST_F(differential, counters_move_as_memcached) {
-  if (_mc == nullptr) GTEST_SKIP() << memcached_process::kPath << " not available";
+  if (mc() == nullptr) GTEST_SKIP() << memcached_process::kPath << " not available";
   const std::string stream =
       arith_req(op::incr, "c:new", 1, 10, 0) + arith_req(op::incr, "c:new", 1, 10, 0) +
       arith_req(op::decr, "c:new2", 1, 10, 0) + arith_req(op::decrq, "c:new3", 1, 10, 0) +
@@ -393,9 +334,9 @@ TEST_F(differential, counters_move_as_memcached) {
                          "total_items", "curr_items",  "cmd_set",     "cmd_get",
                          "get_hits",    "get_misses",  "touch_hits",  "touch_misses",
                          "cmd_touch",   "cas_badval",  "delete_hits", "delete_misses"};
-  const stat_map before = memcached_stats(_mc->port(), "");
-  run_memcached(_mc->port(), stream);
-  const stat_map after = memcached_stats(_mc->port(), "");
+  const stat_map before = memcached_stats(mc()->port(), "");
+  run_memcached(mc()->port(), stream);
+  const stat_map after = memcached_stats(mc()->port(), "");
   stack ours({}, 64u << 20);
   lcore_counters counters;
   handler h(ours.eng, ours.ses, {}, counters);

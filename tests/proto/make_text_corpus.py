@@ -33,6 +33,14 @@ seeds = {
     'http': b'GET / HTTP/1.1\r\n\r\n',
     'quit': b'get a\r\nquit\r\nget a\r\n',
     'binary_first': b'\x80\x0b' + b'\0' * 22,
+    # memtier's lines: runs of single-key gets (looked up together) and plain sets.
+    'pipelined_gets': b''.join(st(b'set', b'p%d' % i, b'v' * i) for i in range(0, 40, 3)) +
+                      b''.join(b'%s p%d\r\n' % (b'gets' if i % 4 == 1 else b'get', i)
+                               for i in range(40)) +
+                      b'get ' + b'k' * 250 + b'\r\nget p1\nget p3\r\r\nget p0 p3\r\nget p6\r\n',
+    'fast_set_shapes': b'set f 999999999 0 1\r\na\r\nset f 1000000000 0 1\r\nb\r\n'
+                       b'set f 0 0 0000000001\r\nc\r\nset f 0 0 1 \r\nd\r\nset  f 0 0 1\r\ne\r\n'
+                       b'set f 0 0 1\r\r\nf\r\nset f\0g 0 0 1\r\nh\r\nset f 0 0 2\r\nxyz\r\nget f\r\n',
 }
 for name, data in seeds.items():
     for knobs in (b'\x07\x00', b'\x40\x11'):

@@ -14,20 +14,14 @@
 //  - the object-too-large boundary (memcached: slab item size; Anvil: key + value +
 //    item header against -I); the streams use values far past both.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "tests/proto/differential_harness.h"
 #include "tests/proto/driver.h"
-#include "tests/support/memcached_process.h"
 
 namespace anvil::proto::testing {
 namespace {
@@ -48,40 +42,12 @@ std::size_t count(const std::string& s, std::string_view what) {
 // Sends the stream on a fresh connection; reads until the last "MN\r\n" arrived, EOF,
 // or 3 s of silence.
 std::string run_memcached(int port, const std::string& stream) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    ADD_FAILURE() << "connect";
-    return {};
-  }
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   const std::size_t want_mn = count(stream, "mn\r\n");
-  std::string got;
-  std::size_t sent = 0;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-  while (std::chrono::steady_clock::now() < deadline) {
-    pollfd p{fd, static_cast<short>(POLLIN | (sent < stream.size() ? POLLOUT : 0)), 0};
-    if (::poll(&p, 1, 100) <= 0) continue;
-    if ((p.revents & POLLOUT) != 0 && sent < stream.size()) {
-      const ssize_t n = ::send(fd, stream.data() + sent, stream.size() - sent, MSG_NOSIGNAL);
-      if (n > 0) sent += static_cast<std::size_t>(n);
-    }
-    if ((p.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
-      char buf[65536];
-      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      got.append(buf, static_cast<std::size_t>(n));
-      deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-      if (got.ends_with("MN\r\n") && count(got, "MN\r\n") >= want_mn) break;
-    }
-  }
-  ::close(fd);
-  return got;
+  return exchange(port, stream,
+                  [&](std::string_view got) {
+                    return got.ends_with("MN\r\n") && count(std::string(got), "MN\r\n") >= want_mn;
+                  })
+      .bytes;
 }
 
 struct normalized {
@@ -267,33 +233,21 @@ std::vector<stream_case> streams() {
   };
 }
 
-class meta_differential : public ::testing::Test {
+class meta_differential : public memcached_suite<meta_differential> {
  protected:
-  static void SetUpTestSuite() {
-    _mc = new memcached_process;
-    if (!_mc->start()) {
-      delete _mc;
-      _mc = nullptr;
-    }
-  }
-  static void TearDownTestSuite() {
-    delete _mc;
-    _mc = nullptr;
-  }
-  static memcached_process* _mc;
+  static void SetUpTestSuite() { start_memcached({}); }
 };
-memcached_process* meta_differential::_mc = nullptr;
 
 TEST_F(meta_differential, same_answers_as_memcached_whole_and_split) {
-  if (_mc == nullptr) GTEST_SKIP() << memcached_process::kPath << " not available";
+  if (mc() == nullptr) GTEST_SKIP() << memcached_process::kPath << " not available";
   stack ours({}, 64u << 20);
   for (const stream_case& sc : streams()) {
     SCOPED_TRACE(sc.name);
     const std::string stream = sc.stream + "mn\r\n";
     // An empty cache on both sides.
-    std::string theirs = run_memcached(_mc->port(), "flush_all\r\nmn\r\n");
+    std::string theirs = run_memcached(mc()->port(), "flush_all\r\nmn\r\n");
     ASSERT_EQ(theirs, "OK\r\nMN\r\n");
-    theirs = run_memcached(_mc->port(), stream);
+    theirs = run_memcached(mc()->port(), stream);
     ASSERT_TRUE(theirs.ends_with("MN\r\n")) << theirs;
     auto run_ours = [&](std::span<const std::size_t> cuts) {
       ours.ses.flush(0);
@@ -320,7 +274,7 @@ TEST_F(meta_differential, same_answers_as_memcached_whole_and_split) {
 // Where Anvil answers differently on purpose, the line and both answers are named here
 // (and in docs/protocol.md), so a change on either side shows.
 TEST_F(meta_differential, intentional_differences_are_the_named_ones) {
-  if (_mc == nullptr) GTEST_SKIP() << memcached_process::kPath << " not available";
+  if (mc() == nullptr) GTEST_SKIP() << memcached_process::kPath << " not available";
   struct named {
     const char* why;
     std::string stream;
@@ -342,9 +296,9 @@ TEST_F(meta_differential, intentional_differences_are_the_named_ones) {
   stack ours({}, 64u << 20);
   for (const named& d : diffs) {
     SCOPED_TRACE(d.why);
-    ASSERT_EQ(run_memcached(_mc->port(), "flush_all\r\nmn\r\n"), "OK\r\nMN\r\n");
+    ASSERT_EQ(run_memcached(mc()->port(), "flush_all\r\nmn\r\n"), "OK\r\nMN\r\n");
     const std::string stream = d.stream + "mn\r\n";
-    const std::string theirs = run_memcached(_mc->port(), stream);
+    const std::string theirs = run_memcached(mc()->port(), stream);
     ours.ses.flush(0);
     ours.clk.advance(1);
     lcore_counters counters;

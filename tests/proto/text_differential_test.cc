@@ -28,18 +28,12 @@
 //    drops the unsent replies of those earlier commands (it culls its whole response
 //    queue); Anvil answers them (the key_too_long stream puts the get first).
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <chrono>
 #include <string>
 #include <vector>
 
+#include "tests/proto/differential_harness.h"
 #include "tests/proto/driver.h"
-#include "tests/support/memcached_process.h"
 
 namespace anvil::proto::testing {
 namespace {
@@ -49,21 +43,6 @@ using anvil::test::memcached_process;
 const std::string kSentinel = "set __end 0 0 4\r\ndone\r\nget __end\r\n";
 const std::string kSentinelReply = "STORED\r\nVALUE __end 0 4\r\ndone\r\nEND\r\n";
 
-int connect_to(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return fd;
-}
-
 struct text_run {
   std::string output;
   bool closed = false;
@@ -71,33 +50,9 @@ struct text_run {
 
 // Sends the stream; reads until the sentinel's reply, EOF or 3 s of silence.
 text_run run_memcached(int port, const std::string& stream, bool closes) {
-  text_run w;
-  const int fd = connect_to(port);
-  EXPECT_GE(fd, 0);
-  if (fd < 0) return w;
-  std::size_t sent = 0;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-  while (std::chrono::steady_clock::now() < deadline) {
-    pollfd p{fd, static_cast<short>(POLLIN | (sent < stream.size() ? POLLOUT : 0)), 0};
-    if (::poll(&p, 1, 100) <= 0) continue;
-    if ((p.revents & POLLOUT) != 0 && sent < stream.size()) {
-      const ssize_t n = ::send(fd, stream.data() + sent, stream.size() - sent, MSG_NOSIGNAL);
-      if (n > 0) sent += static_cast<std::size_t>(n);
-    }
-    if ((p.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
-      char buf[65536];
-      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) {
-        w.closed = true;
-        break;
-      }
-      w.output.append(buf, static_cast<std::size_t>(n));
-      deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-      if (!closes && w.output.ends_with(kSentinelReply)) break;
-    }
-  }
-  ::close(fd);
-  return w;
+  const memcached_answer a = exchange(
+      port, stream, [&](std::string_view got) { return !closes && got.ends_with(kSentinelReply); });
+  return {a.bytes, a.closed};
 }
 
 // The three normalizations of the header comment, line by line (a value's data lines
@@ -218,6 +173,17 @@ std::vector<scenario> scenarios() {
            "get q8\r\nset q9 0 -1 1\r\nx\r\nget q9\r\nset q10 0 4294967297 1\r\nx\r\n" +
            "get q10\r\nset q11 0 0 4294967297\r\nset q12 00 0 1\r\ny\r\nget q12\r\n" +
            "set q13 0 0 2147483647\r\n"});
+  // The SET fast path's shape (memtier's line) and its near misses, which take the
+  // general path: every one must still answer as memcached does.
+  v.push_back({"fast_set_shapes",
+               "set f1 999999999 0 1\r\na\r\nget f1\r\nset f2 1000000000 0 1\r\nb\r\n" +
+                   std::string("get f2\r\nset f3 0 0 000000002\r\ncc\r\nget f3\r\n") +
+                   "set f4 0 0 0000000002\r\ndd\r\nget f4\r\nset f5 0 0 1 \r\ne\r\n" +
+                   "get f5\r\nset  f6 0  0 1\r\nf\r\nget f6\r\nset f7 0 0 1\r\r\ng\r\n" +
+                   "get f7\r\nset f\t8 7 0 1\r\nh\r\nget f\t8\r\nset f9 0 0 1\r\nxy\r\n" +
+                   "get f9\r\nset f10 0 100 2\r\nab\r\nget f10\r\nset f11 0 0\r\n" +
+                   "set f12 0 0 1 2\r\nset \r\nset f13 0 0 -0\r\n\r\nget f13\r\n" + "set f" + '\0' +
+                   "z 0 0 1\r\ni\r\nget f\r\n"});
   v.push_back({"bad_data_chunk", "set b 0 0 3\r\nabcd\r\nget b\r\nset b 0 0 3\r\nabc\n\r\n" +
                                      std::string("set b 0 0 1\r\n\r\r\nget b\r\n")});
   v.push_back({"value_too_large",
@@ -285,30 +251,19 @@ run_result run_anvil(const std::string& stream, std::span<const std::size_t> cut
 
 // One memcached for every stream, emptied before each by an immediate flush_all (which
 // also replaces a pending delayed one).
-class text_differential : public ::testing::TestWithParam<scenario> {
+class text_differential
+    : public memcached_suite<text_differential, ::testing::TestWithParam<scenario>> {
  protected:
-  static void SetUpTestSuite() {
-    _mc = new memcached_process;
-    if (!_mc->start({"-B", "auto"})) {
-      delete _mc;
-      _mc = nullptr;
-    }
-  }
-  static void TearDownTestSuite() {
-    delete _mc;
-    _mc = nullptr;
-  }
-  static memcached_process* _mc;
+  static void SetUpTestSuite() { start_memcached({"-B", "auto"}); }
 };
-memcached_process* text_differential::_mc = nullptr;
 
 TEST_P(text_differential, same_bytes_as_memcached) {
   const scenario& sc = GetParam();
-  if (_mc == nullptr) GTEST_SKIP() << memcached_process::kPath << " not available";
-  ASSERT_EQ(run_memcached(_mc->port(), "flush_all\r\n" + kSentinel, false).output,
+  if (mc() == nullptr) GTEST_SKIP() << memcached_process::kPath << " not available";
+  ASSERT_EQ(run_memcached(mc()->port(), "flush_all\r\n" + kSentinel, false).output,
             "OK\r\n" + kSentinelReply);
   const std::string stream = sc.stream + (sc.closes ? "" : kSentinel);
-  const text_run theirs = run_memcached(_mc->port(), stream, sc.closes);
+  const text_run theirs = run_memcached(mc()->port(), stream, sc.closes);
   const run_result whole = run_anvil(stream, {});
   EXPECT_EQ(normalize(whole.output), normalize(theirs.output));
   EXPECT_EQ(whole.closed, theirs.closed);

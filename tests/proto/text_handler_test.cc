@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "dataplane/proto/text_numbers.h"
@@ -209,13 +210,17 @@ TEST(text_expiry, negative_and_absolute_exptimes) {
 // --- backpressure and the receive buffer
 
 TEST(text_backpressure, a_value_that_cannot_fit_an_empty_sink_closes) {
-  stack s;
-  s.run(set_cmd("big", std::string(4000, 'b')));
-  connection c;
-  const run_result r = drive(s.h, s.ses, c, "get big\r\n", {}, 3000);
-  EXPECT_TRUE(r.closed);
-  EXPECT_EQ(r.output, "");
-  EXPECT_EQ(s.counters.protocol_errors.load(), 1u);
+  // One get, and a pipelined run of them (looked up together).
+  for (const char* in : {"get big\r\n", "get big\r\nget big\r\nget big\r\n"}) {
+    stack s;
+    s.run(set_cmd("big", std::string(4000, 'b')));
+    connection c;
+    const run_result r = drive(s.h, s.ses, c, in, {}, 3000);
+    EXPECT_TRUE(r.closed) << in;
+    EXPECT_EQ(r.output, "") << in;
+    EXPECT_EQ(s.counters.protocol_errors.load(), 1u) << in;
+    EXPECT_EQ(s.counters.cmd_get.load(), 0u) << in;
+  }
 }
 
 TEST(text_backpressure, sink_full_keeps_order_and_counts_once) {
@@ -251,6 +256,129 @@ TEST(text_receive, a_data_block_waits_for_all_its_bytes_and_swallows_refused_one
   EXPECT_EQ(s.counters.store_too_large.load(), 1u);
 }
 
+// --- the SET fast path (text_fast_set) answers exactly as the general path
+
+// Runs `set <key> <args>` (fast shape) and the same line with a trailing space, which
+// text_line tokenizes alike but the fast path refuses, on fresh stacks with the
+// mutation hook on; replies, counters and hook calls must agree, whole and split at
+// every byte.
+void expect_fast_set_as_general(const std::string& key, const std::string& args,
+                                const std::string& block, const std::string& after = "") {
+  struct seen_t {
+    std::vector<std::string> calls;
+  };
+  auto one = [&](const std::string& line, std::span<const std::size_t> cuts) {
+    seen_t seen;
+    mutation_hook hook{&seen, [](void* ctx, const mutation& m) {
+                         static_cast<seen_t*>(ctx)->calls.push_back(
+                             std::to_string(m.opcode) + " " + std::string(m.key) + " " +
+                             std::string(m.value) + " " + std::to_string(m.flags) + " " +
+                             std::to_string(m.exptime));
+                       }};
+    handler_config hc;
+    hc.max_value = 1000;
+    stack s(hc, 8u << 20, {}, hook);
+    const run_result r = s.run(line + block + after + "get " + key + "\r\n", cuts);
+    return std::tuple{r.output,
+                      r.closed,
+                      s.counters.cmd_set.load(),
+                      s.counters.protocol_errors.load(),
+                      s.counters.total_items.load(),
+                      s.counters.store_too_large.load(),
+                      seen.calls};
+  };
+  const std::string fast = "set " + key + " " + args + "\r\n";
+  const std::string general = "set " + key + " " + args + " \r\n";
+  const auto want = one(general, {});
+  EXPECT_EQ(one(fast, {}), want) << fast;
+  const std::string in = fast + block + after;
+  std::vector<std::size_t> cuts;
+  for (std::size_t k = 1; k < in.size(); ++k) cuts.push_back(k);
+  EXPECT_EQ(one(fast, cuts), want) << fast << " byte by byte";
+}
+
+TEST(text_fast_set, agrees_with_the_general_path_at_every_boundary) {
+  expect_fast_set_as_general("k", "0 0 1", "x\r\n");
+  expect_fast_set_as_general("k", "0 0 0", "\r\n");
+  expect_fast_set_as_general("k", "999999999 0 3", "abc\r\n");   // 9 digits: fast
+  expect_fast_set_as_general("k", "4294967295 0 3", "abc\r\n");  // 10: general
+  expect_fast_set_as_general("k", "4294967296 0 3", "abc\r\n");  // truncated to 0
+  expect_fast_set_as_general("k", "000000007 0 1", "x\r\n");     // leading zeros
+  expect_fast_set_as_general("k", "7 100 1", "x\r\n");
+  expect_fast_set_as_general("k", "7 999999999 1", "x\r\n");   // absolute, past
+  expect_fast_set_as_general("k", "7 1700000100 1", "x\r\n");  // absolute, future
+  expect_fast_set_as_general("k", "0 0 000000001", "x\r\n");
+  expect_fast_set_as_general("k", "0 0 0000000001", "x\r\n");                    // 10 digits
+  expect_fast_set_as_general("k", "0 0 1000", std::string(1000, 'v') + "\r\n");  // max
+  expect_fast_set_as_general("k", "0 0 1001", std::string(1001, 'v') + "\r\n");  // too large
+  expect_fast_set_as_general("k", "0 0 2", "abc\r\n", "\r\n");                   // bad data chunk
+  expect_fast_set_as_general("k", "0 0 2", "ab\n\r\n");                          // bad data chunk
+  expect_fast_set_as_general(std::string(250, 'k'), "0 0 1", "x\r\n");
+  expect_fast_set_as_general(std::string(251, 'k'), "0 0 1", "x\r\n");
+  expect_fast_set_as_general("a\tb", "0 0 1", "x\r\n");  // a tab is key text
+  expect_fast_set_as_general("k", "0 0 1\r", "x\r\n");   // "1\r" is a number
+}
+
+TEST(text_fast_set, near_misses_take_the_general_path) {
+  stack s;
+  // Each of these is refused by the fast path; the replies are the general path's.
+  EXPECT_EQ(s.run("set k 0 0 -1\r\nset k -1 0 1\r\nset k 0 0 1x\r\n").output,
+            "CLIENT_ERROR bad command line format\r\nCLIENT_ERROR bad command line format\r\n"
+            "CLIENT_ERROR bad command line format\r\n");
+  EXPECT_EQ(s.run("set  k  0  0  1\r\nx\r\nget k\r\n").output,
+            "STORED\r\nVALUE k 0 1\r\nx\r\nEND\r\n");
+  EXPECT_EQ(s.run(std::string("set a") + '\0' + "b 0 0 1\r\nx\r\n").output, "ERROR\r\nERROR\r\n")
+      << "the line ends at a NUL";
+  EXPECT_EQ(s.run("set k 0 0 1 noreply\r\ny\r\nget k\r\n").output, "VALUE k 0 1\r\ny\r\nEND\r\n");
+  EXPECT_EQ(s.run("set k 0 0\r\nset k\r\nset \r\nset k 0 0 1 2 3\r\n").output,
+            "ERROR\r\nERROR\r\nERROR\r\nERROR\r\n");
+  EXPECT_EQ(s.run("set k +1 0 1\r\nz\r\nget k\r\n").output,
+            "STORED\r\nVALUE k 1 1\r\nz\r\nEND\r\n");
+}
+
+// --- runs of single-key gets, looked up together (engine get_batch) as binary's
+
+// Batched lookups answer exactly like one-by-one lookups: hits, misses, gets, runs cut
+// by other commands, by a full sink (the rest is looked up again) and by any split.
+TEST(text_get_batch, same_bytes_as_single_lookups) {
+  std::string in;
+  for (int i = 0; i < 40; i += 3)
+    in += "set b" + std::to_string(i) + " " + std::to_string(i) + " 0 " + std::to_string(i * 5) +
+          "\r\n" + std::string(static_cast<std::size_t>(i) * 5, 'v') + "\r\n";
+  for (int i = 0; i < 40; ++i) {
+    in += (i % 4 == 1 ? "gets b" : "get b") + std::to_string(i) + (i % 5 == 2 ? "\n" : "\r\n");
+    if (i == 20) in += "set b21 0 0 4\r\nlate\r\n";
+    if (i == 25) in += "get b0 b3 none\r\n";
+    if (i == 30) in += "get " + std::string(251, 'k') + "\r\nget b30\r\r\n";
+  }
+  in += "get b39\r\n";
+  std::string first;
+  for (int batch = 0; batch < 2; ++batch) {
+    for (std::size_t sink : {std::size_t{0}, std::size_t{1100}}) {
+      for (bool bytewise : {false, true}) {
+        std::vector<std::size_t> cuts;
+        if (bytewise)
+          for (std::size_t k = 1; k < in.size(); ++k) cuts.push_back(k);
+        stack s(handler_config{.batch_gets = batch == 1});
+        const run_result rr = s.run(in, cuts, sink);
+        if (first.empty()) first = rr.output;
+        const std::string how = "batch=" + std::to_string(batch) + " sink=" + std::to_string(sink) +
+                                " bytewise=" + (bytewise ? "1" : "0");
+        EXPECT_EQ(rr.output, first) << how;
+        EXPECT_FALSE(rr.closed) << how;
+        EXPECT_EQ(s.counters.cmd_get.load(), 45u) << how;
+        EXPECT_EQ(s.counters.get_hits.load(), 17u) << how;  // "b30\r" misses
+        if (sink != 0 && !bytewise) {
+          EXPECT_GT(s.counters.backpressure_stops.load(), 0u) << how;
+        }
+      }
+    }
+  }
+  EXPECT_NE(first.find("VALUE b39 39 195\r\n"), std::string::npos);
+  EXPECT_NE(first.find("VALUE b21 0 4 "), std::string::npos) << "a gets, after the late set";
+  EXPECT_NE(first.find("\r\nlate\r\n"), std::string::npos);
+}
+
 // --- the meta seam: meta lines reach execute_meta (meta_handler_test.cc has the commands)
 
 TEST(text_meta_seam, meta_lines_reach_the_seam) {
@@ -262,6 +390,29 @@ TEST(text_meta_seam, meta_lines_reach_the_seam) {
 }
 
 // --- memcached's number parsing (util.c safe_strto*)
+
+TEST(text_numbers, plain_number_takes_one_to_nine_digits) {
+  using text::plain_number;
+  auto at = [](std::string_view s, std::size_t p = 0) {
+    const std::int32_t v = plain_number(s, p);
+    return std::pair{v, p};
+  };
+  EXPECT_EQ(at("0"), (std::pair{0, std::size_t{1}}));
+  EXPECT_EQ(at("7 "), (std::pair{7, std::size_t{1}}));
+  EXPECT_EQ(at("x 12 y", 2), (std::pair{12, std::size_t{4}}));
+  EXPECT_EQ(at("999999999"), (std::pair{999999999, std::size_t{9}}));
+  EXPECT_EQ(at("000000001"), (std::pair{1, std::size_t{9}}));
+  EXPECT_EQ(at("1000000000").first, -1) << "a tenth digit";
+  EXPECT_EQ(at("0000000000").first, -1);
+  EXPECT_EQ(at("").first, -1);
+  EXPECT_EQ(at("5", 1).first, -1) << "at the end";
+  EXPECT_EQ(at(" 5").first, -1);
+  EXPECT_EQ(at("-5").first, -1);
+  EXPECT_EQ(at("+5").first, -1);
+  EXPECT_EQ(at("/").first, -1) << "'0' - 1";
+  EXPECT_EQ(at(":").first, -1) << "'9' + 1";
+  EXPECT_EQ(at("12x"), (std::pair{12, std::size_t{2}})) << "the caller checks the end";
+}
 
 TEST(text_numbers, memcached_quirks) {
   using namespace text;

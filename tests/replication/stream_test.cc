@@ -16,6 +16,7 @@
 #include <thread>
 #include <tuple>
 
+#include "control/replication/replication_metrics.h"
 #include "control/replication/replication_service.h"
 #include "control/replication/tcp_util.h"
 #include "tests/proto/driver.h"
@@ -389,6 +390,28 @@ TEST(ReplicationStream, APromotedReplicaContinuesPositionsAndCas) {
   ASSERT_TRUE(eventually([&] { return f.b->svc.position() == pos + 1; }));
   EXPECT_GT(cas_of(*f.b, "new"), max_cas);
   EXPECT_EQ(f.b->svc.status().mode, std::string("primary"));
+}
+
+TEST(ReplicationStream, MetricsNameTheModeLagAndCounters) {
+  pair_fixture f;
+  f.a.run(0, sets(0, 10));
+  ASSERT_TRUE(eventually([&] { return converged(f.a, *f.b); })) << describe(f.a, *f.b);
+  auto scrape = [](node& n) {
+    control::admin::exposition x;
+    metrics_collector(n.svc)(x);
+    return x.text();
+  };
+  const std::string a = scrape(f.a), b = scrape(*f.b);
+  EXPECT_NE(a.find("anvil_replication_mode{mode=\"primary\"} 1"), std::string::npos) << a;
+  EXPECT_NE(b.find("anvil_replication_mode{mode=\"replica\"} 1"), std::string::npos) << b;
+  EXPECT_NE(b.find("anvil_replication_position 10\n"), std::string::npos) << b;
+  for (const char* family :
+       {"anvil_replication_lag_entries", "anvil_replication_lag_seconds",
+        "anvil_replication_replicas 1", "anvil_replication_resyncs_total",
+        "anvil_replication_bytes_total{direction=\"sent\"}",
+        "anvil_replication_ring_overflows_total 0", "anvil_replication_ring_dropped_total 0",
+        "anvil_replication_dropped_connections_total", "anvil_replication_apply_failures_total 0"})
+    EXPECT_NE(a.find(family), std::string::npos) << family << " in\n" << a;
 }
 
 }  // namespace

@@ -31,6 +31,11 @@ struct agent_status {
   std::string reason;      // of the last role change
   std::uint64_t transitions = 0;
   std::uint64_t etcd_calls = 0, etcd_failures = 0;
+  // The shard as the last successful read showed it.
+  std::string primary;           // its primary's node ("" : none)
+  std::int64_t shard_epoch = 0;  // its epoch
+  std::string shard_zone;        // the zone of its VIP ("" until read)
+  bool joined = false;           // join() succeeded
 };
 
 class agent {
@@ -53,12 +58,20 @@ class agent {
   const agent_status& status() const { return _status; }
   const role_machine& machine() const { return _machine; }
   void set_read_interval_ms(time_ms ms) { _read_interval_ms = ms; }
+  // This node's replication position (replication's seam; unset: 0). It goes into the
+  // heartbeats, and the node counts as caught up while it is at most max_replica_lag
+  // behind the last position the shard's primary heartbeated.
+  void set_replication_position(std::function<std::uint64_t()> fn) { _position = std::move(fn); }
+  // A clean stop (SIGTERM): if this node holds a lease, stop answering for the VIP,
+  // then revoke the lease so a replica can win at its next read instead of waiting a
+  // TTL. The agent must not step afterwards.
+  etcd_status resign();
 
  private:
   void run(std::vector<action> todo);
   void log_transition();
   void note(const etcd_status& s);
-  local_inputs inputs(time_ms now, const health_report& h) const;
+  local_inputs inputs(time_ms now, const health_report& h, std::uint64_t position) const;
   etcd_client::duration timeout() const { return etcd_client::duration(_cfg.etcd_timeout_ms); }
 
   cluster_config _cfg;
@@ -69,6 +82,7 @@ class agent {
   heartbeat_service* _heartbeats;
   role_machine _machine;
   std::function<void(bool, std::int64_t)> _vip_hook;
+  std::function<std::uint64_t()> _position;
   std::string _data_address;
   std::string _shard_zone;  // from etcd's shard config; empty until read
   time_ms _read_interval_ms;

@@ -24,7 +24,8 @@
 #
 # Sides: keepalived-1 (advert_int 1, VRRPv2: the usual setting), keepalived-min (advert_int
 # 0.01, VRRPv3's minimum), anvil (lease_ttl_s 1, fence_margin_ms 300, etcd_timeout_ms 200,
-# heartbeat_interval_ms 20: docs/cluster.md "The numbers", fast column).
+# heartbeat_interval_ms 20: docs/cluster.md "The numbers", fast column; [health]
+# canary_p99_ms 200, see CANARY_P99_MS).
 # Only the namespaces and processes this script created are touched (by PID).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -38,6 +39,10 @@ OUT=${OUT:-/tmp/anvil-failover-$$}
 TOPO=tests/ha/topology.sh
 TOOL=$BUILD/tests/ha/ha_tool
 ANVIL=$BUILD/control/anvil
+# The canary threshold: 10 ms (the default) is crossed by scheduling noise on a shared 2-core
+# VM, and a degraded node neither stands for election nor stays primary while a healthy
+# replica exists; this benchmark measures death, not slowness.
+CANARY_P99_MS=${CANARY_P99_MS:-200}
 TIMEOUT_MS=50  # deadline of one client request: the resolution of a measured failover
 
 [[ $(id -u) -eq 0 ]] || { echo "failover.sh: must run as root" >&2; exit 1; }
@@ -103,6 +108,8 @@ interface = "d0"
 ip = "${!data}"
 [admin]
 listen = "${!mgmt}:11311"
+[health]
+canary_p99_ms = $CANARY_P99_MS
 [cluster]
 node_id = "n$i"
 zone = "dc1"
@@ -120,6 +127,7 @@ dead_after = 20
 TOML
     ip netns exec "${!ns}" "$ANVIL" --config "$OUT/anvil$i.toml" -p 11211 -m 64 -t 1 \
       </dev/null >"$OUT/anvil$i.log" 2>&1 &
+    disown
   done
 }
 

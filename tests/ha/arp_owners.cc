@@ -162,6 +162,7 @@ arp_owner_report analyze_arp_owners(const std::string& pcap_path, const std::str
       r.error = e;
   }
   close_window();
+  if (have_last) r.last_owner = mac_string(last);
   return r;
 }
 

@@ -44,6 +44,7 @@ struct arp_owner_report {
   std::vector<dual_window> dual;       // every window with two or more owners
   std::vector<mac> owners_in_order;    // each MAC when it first answered, in capture order
   std::uint64_t owner_changes = 0;     // answers whose MAC differs from the previous answer's
+  std::string last_owner;              // the MAC of the last answer ("" when none)
   std::string error;                   // set when the file cannot be read as a capture
 };
 

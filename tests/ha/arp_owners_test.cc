@@ -81,6 +81,7 @@ TEST(ArpOwners, AnEmptyCaptureHasNoOwner) {
   EXPECT_EQ(r.frames, 0u);
   EXPECT_EQ(r.max_owners, 0u);
   EXPECT_TRUE(r.dual.empty());
+  EXPECT_EQ(r.last_owner, "");
 }
 
 TEST(ArpOwners, OneOwnerAnsweringEveryProbe) {
@@ -117,6 +118,7 @@ TEST(ArpOwners, AHandoverBetweenProbesIsNotADualOwner) {
   EXPECT_TRUE(r.dual.empty());
   EXPECT_EQ(r.owner_changes, 1u);
   EXPECT_EQ(r.owners_in_order, (std::vector<mac>{kA, kB}));
+  EXPECT_EQ(r.last_owner, "02:00:00:00:00:0b");
 }
 
 TEST(ArpOwners, AGratuitousArpInsideAnotherOwnersWindowIsADualOwner) {

@@ -64,20 +64,53 @@ topology_up() {  # $1: --kernel-data or nothing
   NAME=hat-$$-$round_no
   eval "$($TOPO up "$NAME" "$@")"
 }
-topology_down() { $TOPO down "$NAME"; NAME=""; }
+topology_down() {  # keeps the nodes' logs: $OUT/<topology>-keepalived<i>.log / -anvil<i>.log
+  local f
+  for f in /tmp/anvil-ha-topology/"$NAME"/keepalived?.log "$OUT"/anvil?.log; do
+    [[ -f $f ]] && mv "$f" "$OUT/$NAME-${f##*/}"
+  done
+  $TOPO down "$NAME"
+  NAME=""
+}
 
 client() { ip netns exec "$CLIENT_NS" "$TOOL" "$@"; }
 
-# The namespace of the node that answers for the VIP now, from the client's ARP cache
-# after a successful request.
-primary_index() {
-  local mac i
+# The node (0..2) that holds the VIP, once it has held it for 1.5 s in a row (three nodes
+# starting at once may hand it around before they settle: killing a transient owner would
+# measure nothing). keepalived: the node whose kernel has the VIP on d0 (exactly one);
+# anvil: the node whose MAC the client resolves the VIP to after a successful request.
+holder_now() {
+  local i found=() mac
+  if [[ $SIDE == keepalived-* ]]; then
+    for i in 0 1 2; do
+      local ns=NODE${i}_NS
+      ip -n "${!ns}" -o addr show d0 | grep -q " $VIP/" && found+=("$i")
+    done
+    ((${#found[@]} == 1)) && echo "${found[0]}"
+    return 0
+  fi
+  client wait-up --vip "$VIP" --since-ns 0 --bound-ms 200 --timeout-ms 100 >/dev/null 2>&1 || return 0
   mac=$(ip -n "$CLIENT_NS" neigh show "$VIP" | sed -nE 's/.*lladdr ([0-9a-f:]+).*/\1/p')
   for i in 0 1 2; do
     local v=NODE${i}_MAC
-    [[ ${!v} == "$mac" ]] && { echo "$i"; return 0; }
+    [[ ${!v} == "$mac" ]] && echo "$i"
   done
-  echo "failover.sh: no node owns the VIP (client neighbour entry: '$mac')" >&2
+  return 0
+}
+primary_index() {
+  local last="" cur n=0
+  for _ in $(seq 1 300); do
+    cur=$(holder_now)
+    if [[ -n $cur && $cur == "$last" ]]; then
+      n=$((n + 1))
+      ((n >= 15)) && { echo "$cur"; return 0; }
+    else
+      n=0
+    fi
+    last=$cur
+    sleep 0.1
+  done
+  echo "failover.sh: $SIDE: no node held the VIP steadily for 1.5 s" >&2
   return 1
 }
 
@@ -147,27 +180,31 @@ wait_vip() {
 
 one_round() {  # $1 side; appends "ms hits" to $OUT/$1.rounds
   local side=$1
+  SIDE=$side
   case $side in
     keepalived-1) start_keepalived 1 ;;
     keepalived-min) start_keepalived 0.01 ;;
     anvil) start_anvil ;;
   esac
   wait_vip || { echo "failover.sh: $side: the VIP never served" >&2; topology_down; return 1; }
-  client fill --vip "$VIP" --count "$KEYS" --prefix k >/dev/null
   local p ns res ms hits
-  p=$(primary_index)
+  p=$(primary_index) || { topology_down; return 1; }
+  client fill --vip "$VIP" --count "$KEYS" --prefix k >/dev/null
+  # The fill must have gone to the node that is killed (no hand-over meanwhile).
+  [[ $(primary_index) == "$p" ]] || { echo "  $side round: the VIP moved during the fill, round dropped" >&2; topology_down; return 1; }
   ns=NODE${p}_NS
   kill_args "${!ns}"
   res=$(client failover --vip "$VIP" --timeout-ms $TIMEOUT_MS --bound-ms 30000 "${KILL_ARGS[@]}")
   ms=$(sed -n 's/^first_ok_ms=//p' <<<"$res")
   hits=$(client read-back --vip "$VIP" --count "$KEYS" --prefix k | sed -n 's/^hits=//p')
-  echo "$ms $hits" >> "$OUT/$side.rounds"
+  echo "$ms $hits n$p $NAME" >> "$OUT/$side.rounds"
   echo "  $side round: failover ${ms} ms, ${hits}/${KEYS} keys read back"
   topology_down
 }
 
 partition() {  # $1 side; writes $OUT/$1.partition (arp-check output)
   local side=$1
+  SIDE=$side
   case $side in
     keepalived-1) start_keepalived 1 ;;
     keepalived-min) start_keepalived 0.01 ;;
@@ -178,7 +215,6 @@ partition() {  # $1 side; writes $OUT/$1.partition (arp-check output)
   ip netns exec "$CLIENT_NS" "$TOOL" arp-probe --src-ip "$CLIENT_IP" --vip "$VIP" --interval-ms 10 \
     >/dev/null &
   PROBE_PID=$!
-  sleep 1
   local p
   p=$(primary_index)
   $TOPO isolate "$NAME" "$p"

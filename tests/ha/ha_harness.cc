@@ -1,8 +1,10 @@
 #include "tests/ha/ha_harness.h"
 
+#include <arpa/inet.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -114,6 +116,12 @@ anvil_node::anvil_node(const topology& t, int i, node_options opts) : _t(t), _i(
   for (int j = 0; j < 3; ++j)
     if (j != i)
       peers += (peers.empty() ? "\"n" : ", \"n") + std::to_string(j) + "@" + t.node_mgmt(j) + "\"";
+  _token_file = "/tmp/anvil-ha-" + tag + ".token";
+  _token = "ha-test-token-" + tag;
+  {
+    std::ofstream(_token_file) << _token << "\n";
+    ::chmod(_token_file.c_str(), 0600);
+  }
   std::ofstream c(_config);
   // The fast numbers of docs/cluster.md; a canary threshold a shared 2-core VM does not
   // cross by scheduling noise alone (three nodes starting at once measured 200-540 ms
@@ -122,7 +130,8 @@ anvil_node::anvil_node(const topology& t, int i, node_options opts) : _t(t), _i(
   c << "[lcores]\nidle = \"backoff\"\nidle_sleep_us = 100\nidle_spin = 200\n"
     << "[network]\nport_type = \"afpacket\"\ninterface = \"d0\"\nip = \"" << t.node_data(i)
     << "\"\n"
-    << "[admin]\nlisten = \"" << t.node_mgmt(i) << ":11311\"\n"
+    << "[admin]\nlisten = \"" << t.node_mgmt(i) << ":11311\"\ntoken_file = \"" << _token_file
+    << "\"\n"
     << "[health]\ninterval_s = 0.2\ncanary_p99_ms = 500\ncanary_window_s = 1\n"
     << "recover_intervals = 2\nloop_stall_ms = 2000\n"
     << "[cluster]\nnode_id = \"n" << i << "\"\nzone = \"dc1\"\nshard = \"s1\"\nvip = \"" << t.vip()
@@ -136,6 +145,7 @@ anvil_node::~anvil_node() {
   if (_pid > 0) kill9();
   std::remove(_config.c_str());
   std::remove(_log.c_str());
+  std::remove(_token_file.c_str());
 }
 
 void anvil_node::start() {
@@ -218,6 +228,40 @@ std::string anvil_node::role() const {
 
 bool anvil_node::wait_log(const std::string& needle, std::chrono::milliseconds bound) const {
   return eventually([&] { return log().find(needle) != std::string::npos; }, bound);
+}
+
+http_reply http_request(const std::string& ns, const std::string& ip, std::uint16_t port,
+                        const std::string& method, const std::string& path,
+                        const std::string& token, const std::string& body,
+                        std::chrono::milliseconds timeout) {
+  http_reply r;
+  const int fd = test::socket_in_netns(ns, AF_INET, SOCK_STREAM, 0);
+  timeval tv{static_cast<time_t>(timeout.count() / 1000),
+             static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  ::inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    std::string req = method + " " + path + " HTTP/1.0\r\nHost: " + ip + "\r\n";
+    if (!token.empty()) req += "Authorization: Bearer " + token + "\r\n";
+    req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\n\r\n" + body;
+    if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+      std::string reply;
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) reply.append(buf, static_cast<size_t>(n));
+      if (reply.rfind("HTTP/1.", 0) == 0 && reply.size() > 12)
+        r.status = std::atoi(reply.c_str() + 9);
+      const auto p = reply.find("\r\n\r\n");
+      if (p != std::string::npos) r.body = reply.substr(p + 4);
+    }
+  }
+  ::close(fd);
+  return r;
 }
 
 }  // namespace anvil::ha

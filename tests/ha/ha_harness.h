@@ -93,14 +93,28 @@ class anvil_node {
   // Waits (bounded) until the log contains `needle`.
   bool wait_log(const std::string& needle, std::chrono::milliseconds bound) const;
   int index() const { return _i; }
+  // The admin API's bearer token (every node has one, for the mutating endpoints).
+  const std::string& admin_token() const { return _token; }
   pid_t pid() const { return _pid; }
 
  private:
   const topology& _t;
   int _i;
-  std::string _config, _log;
+  std::string _config, _log, _token_file, _token;
   pid_t _pid = -1;
 };
+
+// One HTTP/1.0 request over a kernel socket opened in namespace `ns` (e.g. a node's, to
+// reach the admin API on the management bridge). The status (0 when no answer came
+// within `timeout`) and the body.
+struct http_reply {
+  int status = 0;
+  std::string body;
+};
+http_reply http_request(const std::string& ns, const std::string& ip, std::uint16_t port,
+                        const std::string& method, const std::string& path,
+                        const std::string& token, const std::string& body,
+                        std::chrono::milliseconds timeout);
 
 template <class F>
 bool eventually(F f, std::chrono::milliseconds bound) {

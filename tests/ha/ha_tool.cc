@@ -10,8 +10,9 @@
 //   ha_tool wait-up --vip VIP --since-ns T [--bound-ms 30000]
 //       first successful request on the VIP; prints first_ok_ms= (since T, CLOCK_REALTIME ns)
 //   ha_tool failover --vip VIP --kill PID [--kill PID...] [--signal KILL|STOP] [--after CMD]
-//       checks the VIP serves, then (t0) signals the PIDs, runs CMD (e.g. take a dead
-//       machine's link down), and requests until one succeeds; prints first_ok_ms= since t0
+//       checks the VIP serves, then (t0) stops every PID (then SIGKILLs them all with KILL), runs
+//       CMD (e.g. take a dead machine's link down), and requests until one succeeds; prints
+//       first_ok_ms= since t0
 //   ha_tool read-back --vip VIP --prefix P --count N  prints hits= misses= wrong= failed=
 #include <signal.h>
 #include <sys/types.h>
@@ -162,12 +163,17 @@ int main(int argc, char** argv) {
                      c.last_error().c_str());
         return 1;
       }
+      // A machine dies at once: every process is frozen first, then killed, so none of
+      // them sees another die and reacts (keepalived's VRRP child, told by the kernel that
+      // its parent died, would otherwise send a priority-0 advert: a graceful handover).
       const auto t0 = std::chrono::system_clock::now();
       for (int pid : pids)
-        if (::kill(pid, sig == "KILL" ? SIGKILL : SIGSTOP) != 0) {
-          std::fprintf(stderr, "ha_tool: kill %d: %s\n", pid, std::strerror(errno));
+        if (::kill(pid, SIGSTOP) != 0) {
+          std::fprintf(stderr, "ha_tool: kill -STOP %d: %s\n", pid, std::strerror(errno));
           return 2;
         }
+      if (sig == "KILL")
+        for (int pid : pids) ::kill(pid, SIGKILL);
       if (!after.empty() && std::system(after.c_str()) != 0)
         std::fprintf(stderr, "ha_tool: '%s' failed\n", after.c_str());
       const auto t = c.wait_serving(std::chrono::milliseconds(bound_ms));

@@ -67,12 +67,13 @@ etcd_status agent::resign() {
   return s.code == etcd_code::not_found ? etcd_status{} : s;
 }
 
-local_inputs agent::inputs(time_ms now, const health_report& h, std::uint64_t position) const {
+local_inputs agent::inputs(time_ms now, const health_report& h) const {
   local_inputs in;
   in.health = h.level;
   in.caught_up = true;  // without a known primary position, a node holds what it holds
   in.in_shard_zone = !_shard_zone.empty() && _shard_zone == _cfg.zone;
   if (_heartbeats != nullptr) {
+    const std::uint64_t position = this->position();
     // The last position the shard's primary (at its highest epoch) heartbeated, alive or
     // not: a replica far behind a primary that just died is still far behind.
     std::uint64_t best_epoch = 0, primary_position = 0;
@@ -93,7 +94,6 @@ local_inputs agent::inputs(time_ms now, const health_report& h, std::uint64_t po
 void agent::step() {
   time_ms now = vip_lease::now_ms();
   const health_report h = _health ? _health() : health_report{};
-  const std::uint64_t position = _position ? _position() : 0;
   if (_heartbeats != nullptr) {
     heartbeat self;
     self.node = _cfg.node_id;
@@ -106,12 +106,12 @@ void agent::step() {
         self.reasons.push_back(r.substr(0, kMaxReason));
     self.epoch = static_cast<std::uint64_t>(_machine.epoch());
     self.canary_latency_us = h.canary_latency_us;
-    self.replication_position = position;
+    self.replication_position = position();
     _heartbeats->pump(now, self);
     const auto [epoch, node] = _heartbeats->table().highest_primary(now, _cfg.shard);
     if (epoch > 0) run(_machine.on_peer_primary(now, node, static_cast<std::int64_t>(epoch)));
   }
-  _last_inputs = inputs(now, h, position);
+  _last_inputs = inputs(now, h);
   run(_machine.tick(now, _last_inputs));
   now = vip_lease::now_ms();
   if (now >= _next_read) {
@@ -124,7 +124,7 @@ void agent::step() {
       _status.shard_zone = _shard_zone;
       _status.primary = r.view.has_primary ? r.view.primary : "";
       _status.shard_epoch = r.view.epoch;
-      _last_inputs = inputs(now, h, position);
+      _last_inputs = inputs(now, h);
       run(_machine.on_view(now, r.view, _last_inputs));
     } else if (r.status.code == etcd_code::unreachable) {
       run(_machine.on_etcd_unreachable(now));

@@ -55,13 +55,14 @@ class agent {
   // add the address and send gratuitous ARP, or to drop it.
   void on_vip_change(std::function<void(bool, std::int64_t)> fn) { _vip_hook = std::move(fn); }
 
+  // This node's replication position (heartbeats, caught-up); 0 when unset (no
+  // replication: every node is at 0). A node counts as caught up while it is at most
+  // max_replica_lag behind the last position the shard's primary heartbeated.
+  void set_replication_position(std::function<std::uint64_t()> fn) { _position = std::move(fn); }
+
   const agent_status& status() const { return _status; }
   const role_machine& machine() const { return _machine; }
   void set_read_interval_ms(time_ms ms) { _read_interval_ms = ms; }
-  // This node's replication position (replication's seam; unset: 0). It goes into the
-  // heartbeats, and the node counts as caught up while it is at most max_replica_lag
-  // behind the last position the shard's primary heartbeated.
-  void set_replication_position(std::function<std::uint64_t()> fn) { _position = std::move(fn); }
   // A clean stop (SIGTERM): if this node holds a lease, stop answering for the VIP,
   // then revoke the lease so a replica can win at its next read instead of waiting a
   // TTL. The agent must not step afterwards.
@@ -71,8 +72,9 @@ class agent {
   void run(std::vector<action> todo);
   void log_transition();
   void note(const etcd_status& s);
-  local_inputs inputs(time_ms now, const health_report& h, std::uint64_t position) const;
+  local_inputs inputs(time_ms now, const health_report& h) const;
   etcd_client::duration timeout() const { return etcd_client::duration(_cfg.etcd_timeout_ms); }
+  std::uint64_t position() const { return _position ? _position() : 0; }
 
   cluster_config _cfg;
   etcd_client& _etcd;
@@ -82,7 +84,6 @@ class agent {
   heartbeat_service* _heartbeats;
   role_machine _machine;
   std::function<void(bool, std::int64_t)> _vip_hook;
-  std::function<std::uint64_t()> _position;
   std::string _data_address;
   std::string _shard_zone;  // from etcd's shard config; empty until read
   time_ms _read_interval_ms;
@@ -90,6 +91,7 @@ class agent {
   local_inputs _last_inputs;
   agent_status _status;
   std::uint64_t _logged_transitions = 0;
+  std::function<std::uint64_t()> _position;
 };
 
 }  // namespace anvil::cluster

@@ -23,7 +23,8 @@ node_runtime::node_runtime(cluster_config cfg, std::string data_address, health_
       _health(std::move(health)),
       _hooks(std::move(hooks)) {}
 
-node_runtime::~node_runtime() { stop(false); }
+// Going away (an error path of start-up, a test) gives a held lease up like a clean stop.
+node_runtime::~node_runtime() { stop(true); }
 
 std::string node_runtime::management_ip_of(const std::string& node) const {
   if (node.empty()) return "";

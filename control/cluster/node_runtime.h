@@ -9,7 +9,8 @@
 // differently in etcd) is returned and anvil exits; etcd unreachable is not fatal, the
 // thread keeps trying to join before it steps — then starts the thread. stop(resign)
 // stops the thread; with `resign`, a node holding a lease releases the VIP and then
-// revokes the lease (agent::resign) so a replica takes over at its next read.
+// revokes the lease (agent::resign) so a replica takes over at its next read; the
+// destructor does the same.
 //
 // Seams:
 // - replication_position: this node's replication position (0 when absent), called on

@@ -202,6 +202,8 @@ class cache_server {
   template <class Sink>
   void on_stop(Sink& tx, std::uint64_t now_ns) {
     _stopping = true;
+    // A VIP given away before the stop (cluster resign) resets its connections first.
+    _stack.poll_gate(static_cast<net::nanos>(now_ns), tx);
     _stack.for_each_connection([this](net::tcp_conn& c) {
       if (_conns[c.slot].open) {
         serve(c);

@@ -125,6 +125,15 @@ TEST(ClusterConfig, EachRuleRefusesNamingTheField) {
   }
 }
 
+TEST(ClusterConfig, TheVipMustDifferFromTheNodesOwnAddress) {
+  std::string same = kCluster;
+  same.replace(same.find("198.18.0.100"), 12, "198.18.0.1");
+  const std::string why = refusal(same);
+  EXPECT_EQ(why.rfind("cluster.vip:", 0), 0u) << why;
+  EXPECT_NE(why.find("network.ip"), std::string::npos) << why;
+  EXPECT_EQ(refusal(kCluster), "accepted");
+}
+
 TEST(ClusterConfig, ATtlOfOneSecondAllowsOnlyAShortEtcdTimeout) {
   // (1000 - 300) / 3 = 233 ms: three keepalives must fit before fencing.
   EXPECT_EQ(refusal(std::string(kCluster) +

@@ -23,13 +23,15 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "cache/engine.h"
 #include "dataplane/proto/mutation_hook.h"
+#include "dataplane/proto/wire.h"
 
 namespace anvil::replication {
 
 // What the drain needs to know about one mutation. 256 bytes: four cache lines.
 struct ring_entry {
-  std::uint32_t arg = 0;     // flush: its delay in seconds; else unused
+  std::uint32_t arg = 0;     // flush: its deadline (engine clock), 0 = at once; else unused
   std::uint8_t opcode = 0;   // proto::op (non-quiet): set ... flush
   std::uint8_t key_len = 0;  // 0 for flush
   char key[250] = {};        // memcached's longest key
@@ -40,8 +42,10 @@ inline constexpr std::size_t kRingKeyCapacity = sizeof(ring_entry::key);
 
 class mutation_ring {
  public:
-  // capacity: a power of two >= 2.
-  explicit mutation_ring(std::size_t capacity) : _mask(capacity - 1) {
+  // capacity: a power of two >= 2. `time`: the engine's clock, read only for a delayed
+  // flush (its deadline is fixed when it happens, not when it is drained).
+  explicit mutation_ring(std::size_t capacity, const cache::clock* time = nullptr)
+      : _mask(capacity - 1), _time(time) {
     if (capacity < 2 || (capacity & (capacity - 1)) != 0)
       throw std::invalid_argument("mutation_ring: capacity must be a power of two >= 2");
     _slots = std::make_unique<ring_entry[]>(capacity);
@@ -74,7 +78,11 @@ class mutation_ring {
 
   // The hook an lcore's handler calls after every successful mutation.
   static void on_mutation(void* ctx, const proto::mutation& m) {
-    static_cast<mutation_ring*>(ctx)->push(m.opcode, m.key, m.exptime);
+    auto* r = static_cast<mutation_ring*>(ctx);
+    std::uint32_t arg = 0;
+    if (m.opcode == proto::op::flush && m.exptime != 0)
+      arg = (r->_time != nullptr ? r->_time->now() : 0) + m.exptime;
+    r->push(m.opcode, m.key, arg);
   }
   proto::mutation_hook hook() { return proto::mutation_hook{this, &on_mutation}; }
 
@@ -108,6 +116,7 @@ class mutation_ring {
     std::atomic<T> v{};
   };
   std::size_t _mask;
+  const cache::clock* _time;
   std::unique_ptr<ring_entry[]> _slots;
   line<std::uint64_t> _head;                  // written by the producer only
   alignas(64) std::uint64_t _tail_cache = 0;  // the producer's last view of _tail

@@ -91,8 +91,15 @@ drain::drain(cache::engine& e, std::span<mutation_ring* const> rings, primary_lo
 void drain::handle(const ring_entry& e) {
   if (e.opcode == proto::op::flush) {
     // A flush cannot be ordered against other lcores' entries (docs/replication.md):
-    // every replica takes a full copy of what the flush left instead.
-    _log.resync_all();
+    // every replica takes a full copy of what the flush left instead. A delayed flush
+    // takes effect at its deadline (and replaces a pending one, as in the engine): the
+    // copy is taken once that deadline has passed.
+    if (e.arg == 0) {
+      _flush_deadline = 0;
+      _log.resync_all();
+    } else {
+      _flush_deadline = e.arg;
+    }
     return;
   }
   // The item as it is now: at or after this mutation, since the hook ran after the
@@ -109,6 +116,10 @@ void drain::handle(const ring_entry& e) {
 
 std::size_t drain::run_once(bool produce, std::size_t max_per_ring) {
   std::size_t n = 0;
+  if (_flush_deadline != 0 && _engine.config().time->now() >= _flush_deadline) {
+    _flush_deadline = 0;
+    if (produce) _log.resync_all();
+  }
   for (mutation_ring* r : _rings) {
     if (r->take_overflow()) {
       ++_overflows;

@@ -7,7 +7,8 @@
 // Invariants:
 // - Positions are contiguous: entry n is the frame at position n; flush and ring
 //   overflow take a position too but produce no frame: they bump `resync_generation`,
-//   and every sender restarts with a full copy (docs/replication.md says why).
+//   and every sender restarts with a full copy (docs/replication.md says why). A
+//   delayed flush does so when its deadline passes.
 // - Memory is bounded (`max_bytes`): the oldest frames are dropped first; a sender
 //   whose cursor falls off the front resyncs.
 #pragma once
@@ -106,6 +107,7 @@ class drain {
   std::span<mutation_ring* const> _rings;
   primary_log& _log;
   std::uint64_t _overflows = 0;
+  std::uint32_t _flush_deadline = 0;  // a delayed flush pending (engine clock), 0: none
 };
 
 }  // namespace anvil::replication

@@ -30,7 +30,7 @@ replica_client::~replica_client() {
 
 std::uint64_t replica_client::applied() const {
   std::lock_guard lk(_mu);
-  return _synced ? _lag.applied_position() : 0;
+  return _position;
 }
 lag_value replica_client::lag() const {
   std::lock_guard lk(_mu);
@@ -99,10 +99,13 @@ bool replica_client::session(std::string& why) {
         continue;
       }
       ok = app.apply(h, body, why);
-      if (ok && !app.copying() && app.synced()) {
-        std::lock_guard lk(_mu);
+      std::lock_guard lk(_mu);
+      if (ok && app.copying()) {
+        _position = 0;  // this engine is being replaced: not caught up with anything
+      } else if (ok && app.synced()) {
         _lag.announce(app.applied(), now);
         _lag.applied(app.applied());
+        _position = app.applied();
         _synced = true;
       }
     }

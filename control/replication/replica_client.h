@@ -36,7 +36,9 @@ class replica_client {
   replica_client(const replica_client&) = delete;
   replica_client& operator=(const replica_client&) = delete;
 
-  std::uint64_t applied() const;  // 0 while copying or before the first copy
+  // The last position applied; kept when the connection drops (the data is still here),
+  // 0 while a copy is being applied or before the first one completed.
+  std::uint64_t applied() const;
   lag_value lag() const;
   bool synced() const;  // a copy completed on the current connection
   const std::string& primary() const { return _ip; }
@@ -55,6 +57,7 @@ class replica_client {
   mutable std::mutex _mu;  // guards the fields below
   lag_tracker _lag;
   bool _synced = false;
+  std::uint64_t _position = 0;
   std::thread _thread;
 };
 

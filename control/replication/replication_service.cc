@@ -12,7 +12,7 @@ using namespace std::chrono_literals;
 replication_service::replication_service(cache::engine& e, unsigned lcores, replication_config cfg)
     : _engine(e), _cfg(std::move(cfg)), _log(_cfg.log_bytes) {
   for (unsigned i = 0; i < lcores; ++i) {
-    _rings.push_back(std::make_unique<mutation_ring>(_cfg.ring_entries));
+    _rings.push_back(std::make_unique<mutation_ring>(_cfg.ring_entries, e.config().time));
     _ring_ptrs.push_back(_rings.back().get());
   }
   _drain = std::thread([this] { drain_loop(); });

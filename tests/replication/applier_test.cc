@@ -321,6 +321,25 @@ TEST(Drain, SendsTheItemAsItIsNowADeleteWhenGoneAndResyncsOnFlushOrOverflow) {
   d.run_once(true);
   EXPECT_EQ(d.overflows(), 1u);
   EXPECT_EQ(log.resync_generation(), gen + 2);
+  // A delayed flush: nothing until its deadline, then a resync; a later flush replaces it.
+  ring.push(proto::op::flush, "", kNow + 10);  // what the hook records: the deadline
+  d.run_once(true);
+  EXPECT_EQ(log.resync_generation(), gen + 2);
+  e.clk.advance(9);
+  d.run_once(true);
+  EXPECT_EQ(log.resync_generation(), gen + 2);
+  e.clk.advance(1);
+  d.run_once(true);
+  EXPECT_EQ(log.resync_generation(), gen + 3);
+  d.run_once(true);
+  EXPECT_EQ(log.resync_generation(), gen + 3);  // once
+  ring.push(proto::op::flush, "", kNow + 15);
+  ring.push(proto::op::flush, "", 0);  // replaces the pending one: a resync now, none later
+  d.run_once(true);
+  EXPECT_EQ(log.resync_generation(), gen + 4);
+  e.clk.advance(6);
+  d.run_once(true);
+  EXPECT_EQ(log.resync_generation(), gen + 4);
   // Not primary: entries are dropped, positions do not move.
   const auto last = log.last();
   ring.push(proto::op::set, "k", 0);

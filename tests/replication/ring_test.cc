@@ -88,18 +88,21 @@ TEST(MutationRing, KeysUpTo250BytesAndFlushWithoutKey) {
   EXPECT_EQ(got[1].arg, 30u);
 }
 
-TEST(MutationRing, TheHookRecordsOpcodeKeyAndFlushDelay) {
-  mutation_ring r(4);
+TEST(MutationRing, TheHookRecordsOpcodeKeyAndFlushDeadline) {
+  cache::clock clk(1000);
+  mutation_ring r(4, &clk);
   const proto::mutation_hook h = r.hook();
   h(proto::mutation{proto::op::append, "key", "piece", 1, 2, 3, 0});
   h(proto::mutation{proto::op::flush, {}, {}, 0, 60, 0, 0});
+  h(proto::mutation{proto::op::flush, {}, {}, 0, 0, 0, 0});
   std::vector<ring_entry> got;
   r.pop(10, [&](const ring_entry& e) { got.push_back(e); });
-  ASSERT_EQ(got.size(), 2u);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[2].arg, 0u);  // at once
   EXPECT_EQ(got[0].opcode, proto::op::append);
   EXPECT_EQ(got[0].key_view(), "key");
   EXPECT_EQ(got[1].opcode, proto::op::flush);
-  EXPECT_EQ(got[1].arg, 60u);
+  EXPECT_EQ(got[1].arg, 1060u);  // the deadline, fixed when the flush happened
 }
 
 }  // namespace

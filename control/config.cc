@@ -665,6 +665,10 @@ server_config load_config(const std::vector<std::string>& args) {
     const auto colon = e.find(": ");
     throw config_error(e.substr(0, colon), e.substr(colon + 2));
   }
+  if (cfg.cluster.enabled() && cfg.cluster.vip == cfg.ip)
+    throw config_error("cluster.vip", "must differ from network.ip (" + cfg.ip +
+                                          "): the VIP moves between nodes, the node's own "
+                                          "address stays");
   return cfg;
 }
 

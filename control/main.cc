@@ -29,9 +29,12 @@
 #include <set>
 
 #include "control/admin/admin_server.h"
+#include "control/admin/cluster_status.h"
 #include "control/admin/config_json.h"
 #include "control/admin/token.h"
 #include "control/cache_sizing.h"
+#include "control/cluster/health_adapter.h"
+#include "control/cluster/node_runtime.h"
 #include "control/config.h"
 #include "control/engine_clock.h"
 #include "control/health/canary_keys.h"
@@ -172,6 +175,14 @@ struct serving_setup {
   // applied to the admin server each time it starts. Empty health: storage only.
   admin::health_source admin_health;
   std::vector<std::pair<std::string, admin::collector>> admin_collectors;
+  struct endpoint {
+    std::string method, path;
+    bool mutating;
+    admin::json_endpoint fn;
+  };
+  std::vector<endpoint> admin_endpoints;  // e.g. GET /v1/cluster
+  // [cluster] (control/cluster/node_runtime.h): the seams replication plugs into.
+  cluster::runtime_hooks cluster_hooks;
   // What `stats storage` / `stats health` read (lock-free on the lcore that asks).
   struct stat_sources {
     const io::snapshot_service* snapshots = nullptr;
@@ -214,6 +225,7 @@ std::unique_ptr<admin::admin_server> start_admin(const server_config& cfg, servi
   auto a = std::make_unique<admin::admin_server>(cfg.admin, view, setup.admin_token);
   if (setup.admin_health) a->set_health_source(setup.admin_health);
   for (const auto& [name, c] : setup.admin_collectors) a->collectors().add(name, c);
+  for (const auto& e : setup.admin_endpoints) a->add_endpoint(e.method, e.path, e.mutating, e.fn);
   try {
     a->start(setup.housekeeping_cpus);
   } catch (const std::exception& e) {
@@ -380,6 +392,35 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
     spdlog::error("event=start_failed reason={}", q(std::string("health monitor: ") + e.what()));
     return 1;
   }
+  // [cluster]: join etcd and start the agent before the lcores, which read its VIP lease
+  // (declared before the lcores: it outlives them). A refusal stops start-up here.
+  std::unique_ptr<cluster::node_runtime> cluster_rt;
+  if (cfg.cluster.enabled()) {
+    const health::health_monitor& hm = *monitor;
+    cluster_rt = std::make_unique<cluster::node_runtime>(
+        cfg.cluster, cfg.ip,
+        [&hm] {
+          const health::health_snapshot snap = hm.snapshot();
+          return cluster::to_cluster_health(health::to_admin_report(snap.report),
+                                            snap.canary_p99_s);
+        },
+        setup.cluster_hooks);
+    if (const std::string why = cluster_rt->start(); !why.empty()) {
+      spdlog::error("event=start_failed node={} shard={} reason={}", cfg.cluster.node_id,
+                    cfg.cluster.shard, q("cluster: " + why));
+      return 1;
+    }
+    sc.vip = cluster_rt->vip().gate(parse_ip4(cfg.cluster.vip));
+    setup.admin_collectors.emplace_back("cluster", admin::cluster_collector(*cluster_rt));
+    spdlog::info(
+        "event=cluster_started node={} zone={} shard={} vip={} heartbeat={}:{} peers={} "
+        "etcd_endpoints={} lease_ttl_s={} fence_margin_ms={}",
+        cfg.cluster.node_id, cfg.cluster.zone, cfg.cluster.shard, cfg.cluster.vip,
+        cfg.cluster.management_ip, cfg.cluster.heartbeat_port, cfg.cluster.peers.size(),
+        cfg.cluster.etcd_endpoints.size(), cfg.cluster.lease_ttl_s, cfg.cluster.fence_margin_ms);
+  }
+  setup.admin_endpoints.push_back(
+      {"GET", "/v1/cluster", false, admin::cluster_endpoint(cluster_rt.get())});
   try {
     started.emplace(
         ports, cpus, topo, lc,
@@ -480,6 +521,10 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
                q("signal received: refusing new connections, answering what was received, "
                  "closing connections, draining in-flight responses"));
   notify_stopping("draining connections, then the final snapshot");
+  // A primary gives the shard away first: the VIP goes (the lcores reset its
+  // connections), then the lease is revoked, so a replica wins at its next read instead
+  // of after a TTL. The drain below then covers connections to the node's own address.
+  if (cluster_rt) cluster_rt->stop(true);
   lcores.request_stop();
   const auto bound = std::chrono::milliseconds(static_cast<long>(cfg.shutdown_timeout_s * 1000));
   if (!lcores.wait_stopped(bound)) {

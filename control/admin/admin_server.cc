@@ -213,20 +213,30 @@ class admin_server::impl {
   void dispatch(const httplib::Request& req, httplib::Response& res) {
     std::string allow;
     const route_entry* hit = nullptr;
+    auto method_matches = [&](std::string_view m) {
+      return req.method == m || (req.method == "HEAD" && m == "GET");
+    };
     for (const auto& r : routes()) {
       if (req.path != r.path) continue;
       allow += (allow.empty() ? "" : ", ") + std::string(r.method);
-      if (req.method == r.method || (req.method == "HEAD" && std::string_view(r.method) == "GET"))
-        hit = &r;
+      if (method_matches(r.method)) hit = &r;
+    }
+    const admin_server::endpoint* extra = nullptr;
+    for (const auto& e : _s._endpoints) {
+      if (req.path != e.path) continue;
+      allow += (allow.empty() ? "" : ", ") + e.method;
+      if (method_matches(e.method)) extra = &e;
     }
     if (allow.empty()) return error(res, 404, "not_found", "no such path: " + req.path);
-    if (hit == nullptr) {
+    if (hit == nullptr && extra == nullptr) {
       res.set_header("Allow", allow);
       return error(res, 405, "method_not_allowed",
                    req.method + " is not allowed on " + req.path + " (allowed: " + allow + ")");
     }
-    if (hit->mutating && !authorized(req, res)) return;
-    (this->*hit->fn)(req, res);
+    if ((hit != nullptr ? hit->mutating : extra->mutating) && !authorized(req, res)) return;
+    if (hit != nullptr) return (this->*hit->fn)(req, res);
+    const json_reply r = extra->fn(req.body);
+    reply(res, r.status, r.body);
   }
 
   bool authorized(const httplib::Request& req, httplib::Response& res) {
@@ -450,6 +460,8 @@ class admin_server::impl {
     std::string path = "other";
     for (const auto& r : routes())
       if (req.path == r.path) path = r.path;
+    for (const auto& e : _s._endpoints)
+      if (req.path == e.path) path = e.path;
     std::lock_guard lock(_mu);
     ++_requests[{path, res.status}];
   }
@@ -541,5 +553,13 @@ void admin_server::stop() { _impl->stop(); }
 std::string admin_server::listen_text() const { return _cfg.address + ":" + std::to_string(_port); }
 
 void admin_server::set_health_source(health_source s) { _impl->health = std::move(s); }
+
+bool admin_server::add_endpoint(std::string method, std::string path, bool mutating,
+                                json_endpoint fn) {
+  for (const auto& e : _endpoints)
+    if (e.method == method && e.path == path) return false;
+  _endpoints.push_back({std::move(method), std::move(path), mutating, std::move(fn)});
+  return true;
+}
 
 }  // namespace anvil::control::admin

@@ -27,6 +27,15 @@
 
 namespace anvil::control::admin {
 
+// An endpoint another control room serves through this server (e.g. /v1/cluster):
+// given the request body (may be empty), it answers a status and a JSON body. It runs
+// on the admin worker threads (possibly several at once) and must not wait on an lcore.
+struct json_reply {
+  int status = 200;
+  nlohmann::json body;
+};
+using json_endpoint = std::function<json_reply(const std::string& body)>;
+
 struct admin_counters {
   std::atomic<std::uint64_t> unauthorized{0};
   std::atomic<std::uint64_t> rejected_connections{0};   // over max_connections
@@ -54,6 +63,9 @@ class admin_server {
   void set_health_source(health_source s);
   // Extra /metrics families (metrics.h); the server's own are always there.
   collector_list& collectors() { return _collectors; }
+  // Registers `method path` (before start()); `mutating` ones need the bearer token like
+  // the server's own POSTs. A path and method already served are refused (false).
+  bool add_endpoint(std::string method, std::string path, bool mutating, json_endpoint fn);
   const admin_counters& counters() const { return _counters; }
 
  private:
@@ -63,6 +75,12 @@ class admin_server {
   std::optional<std::string> _token;
   std::uint16_t _port = 0;
   collector_list _collectors;
+  struct endpoint {
+    std::string method, path;
+    bool mutating = false;
+    json_endpoint fn;
+  };
+  std::vector<endpoint> _endpoints;
   admin_counters _counters;
   std::unique_ptr<impl> _impl;
 };

@@ -49,17 +49,45 @@ etcd_status agent::join() {
   if (!s.ok()) return s;
   s = _store.ensure_shard({.id = _cfg.shard, .vip = _cfg.vip, .zone = _cfg.zone}, timeout());
   note(s);
+  _status.joined = s.ok();
   return s;
+}
+
+etcd_status agent::resign() {
+  if (_machine.lease() == 0) return {};
+  if (_vip.holds(vip_lease::now_ms()) || _machine.current() == role::primary) {
+    _vip.release();  // stop answering first: never two owners
+    if (_vip_hook) _vip_hook(false, _machine.epoch());
+  }
+  auto s = _etcd.lease_revoke(_machine.lease(), timeout());
+  if (s.code != etcd_code::not_found) note(s);
+  spdlog::info("event=cluster_resign node={} shard={} role={} epoch={} lease={} revoked={}",
+               _cfg.node_id, _cfg.shard, to_string(_machine.current()), _machine.epoch(),
+               _machine.lease(), s.ok() || s.code == etcd_code::not_found);
+  return s.code == etcd_code::not_found ? etcd_status{} : s;
 }
 
 local_inputs agent::inputs(time_ms now, const health_report& h) const {
   local_inputs in;
   in.health = h.level;
-  in.caught_up = true;  // no replication yet: every node holds what it holds
+  in.caught_up = true;  // without a known primary position, a node holds what it holds
   in.in_shard_zone = !_shard_zone.empty() && _shard_zone == _cfg.zone;
-  if (_heartbeats != nullptr)
+  if (_heartbeats != nullptr) {
+    const std::uint64_t position = this->position();
+    // The last position the shard's primary (at its highest epoch) heartbeated, alive or
+    // not: a replica far behind a primary that just died is still far behind.
+    std::uint64_t best_epoch = 0, primary_position = 0;
+    for (const auto& p : _heartbeats->table().peers())
+      if (p.seen && p.last.shard == _cfg.shard && p.last.node_role == role::primary &&
+          p.last.epoch >= best_epoch) {
+        best_epoch = p.last.epoch;
+        primary_position = p.last.replication_position;
+      }
+    in.caught_up =
+        primary_position <= position || primary_position - position <= _cfg.max_replica_lag;
     in.healthy_peer_ready = _heartbeats->table().healthy_caught_up_replica(
-        now, _cfg.shard, _shard_zone, 0, _cfg.max_replica_lag);
+        now, _cfg.shard, _shard_zone, position, _cfg.max_replica_lag);
+  }
   return in;
 }
 
@@ -78,6 +106,7 @@ void agent::step() {
         self.reasons.push_back(r.substr(0, kMaxReason));
     self.epoch = static_cast<std::uint64_t>(_machine.epoch());
     self.canary_latency_us = h.canary_latency_us;
+    self.replication_position = position();
     _heartbeats->pump(now, self);
     const auto [epoch, node] = _heartbeats->table().highest_primary(now, _cfg.shard);
     if (epoch > 0) run(_machine.on_peer_primary(now, node, static_cast<std::int64_t>(epoch)));
@@ -92,6 +121,9 @@ void agent::step() {
     now = vip_lease::now_ms();
     if (r.status.ok()) {
       if (r.config) _shard_zone = r.config->zone;
+      _status.shard_zone = _shard_zone;
+      _status.primary = r.view.has_primary ? r.view.primary : "";
+      _status.shard_epoch = r.view.epoch;
       _last_inputs = inputs(now, h);
       run(_machine.on_view(now, r.view, _last_inputs));
     } else if (r.status.code == etcd_code::unreachable) {

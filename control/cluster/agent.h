@@ -31,6 +31,11 @@ struct agent_status {
   std::string reason;      // of the last role change
   std::uint64_t transitions = 0;
   std::uint64_t etcd_calls = 0, etcd_failures = 0;
+  // The shard as the last successful read showed it.
+  std::string primary;           // its primary's node ("" : none)
+  std::int64_t shard_epoch = 0;  // its epoch
+  std::string shard_zone;        // the zone of its VIP ("" until read)
+  bool joined = false;           // join() succeeded
 };
 
 class agent {
@@ -50,9 +55,18 @@ class agent {
   // add the address and send gratuitous ARP, or to drop it.
   void on_vip_change(std::function<void(bool, std::int64_t)> fn) { _vip_hook = std::move(fn); }
 
+  // This node's replication position (heartbeats, caught-up); 0 when unset (no
+  // replication: every node is at 0). A node counts as caught up while it is at most
+  // max_replica_lag behind the last position the shard's primary heartbeated.
+  void set_replication_position(std::function<std::uint64_t()> fn) { _position = std::move(fn); }
+
   const agent_status& status() const { return _status; }
   const role_machine& machine() const { return _machine; }
   void set_read_interval_ms(time_ms ms) { _read_interval_ms = ms; }
+  // A clean stop (SIGTERM): if this node holds a lease, stop answering for the VIP,
+  // then revoke the lease so a replica can win at its next read instead of waiting a
+  // TTL. The agent must not step afterwards.
+  etcd_status resign();
 
  private:
   void run(std::vector<action> todo);
@@ -60,6 +74,7 @@ class agent {
   void note(const etcd_status& s);
   local_inputs inputs(time_ms now, const health_report& h) const;
   etcd_client::duration timeout() const { return etcd_client::duration(_cfg.etcd_timeout_ms); }
+  std::uint64_t position() const { return _position ? _position() : 0; }
 
   cluster_config _cfg;
   etcd_client& _etcd;
@@ -76,6 +91,7 @@ class agent {
   local_inputs _last_inputs;
   agent_status _status;
   std::uint64_t _logged_transitions = 0;
+  std::function<std::uint64_t()> _position;
 };
 
 }  // namespace anvil::cluster

@@ -12,6 +12,8 @@
 #include <chrono>
 #include <cstdint>
 
+#include "dataplane/net/address_gate.h"
+
 namespace anvil::cluster {
 
 class vip_lease {
@@ -26,6 +28,7 @@ class vip_lease {
   // Writer (the agent): own the VIP at `epoch` until `until_ms` (steady ms).
   void take(std::int64_t epoch, std::int64_t until_ms) {
     _epoch.store(epoch, std::memory_order_relaxed);
+    _takes.store(_takes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     _until_ms.store(until_ms, std::memory_order_release);
   }
   // Only while it still holds at `now_ms`: a lapsed ownership is never revived by a late
@@ -44,12 +47,19 @@ class vip_lease {
   }
   std::int64_t until_ms() const { return _until_ms.load(std::memory_order_acquire); }
   std::int64_t epoch() const { return _epoch.load(std::memory_order_relaxed); }
+  std::uint64_t takes() const { return _takes.load(std::memory_order_relaxed); }
+
+  // The read side for the data plane (dataplane/net/address_gate.h): `ip` is answered
+  // for exactly while holds() would say so, and every take() starts a gratuitous ARP
+  // burst on each lcore. The lease must outlive the stacks.
+  net::address_gate gate(net::ip4_addr ip) const { return {ip, &_until_ms, &_takes}; }
 
  private:
   // Below every clock reading: holds() is false for any `now`.
-  static constexpr std::int64_t kNobody = INT64_MIN;
+  static constexpr std::int64_t kNobody = net::address_gate::kNobody;
   alignas(64) std::atomic<std::int64_t> _until_ms{kNobody};
   std::atomic<std::int64_t> _epoch{0};
+  std::atomic<std::uint64_t> _takes{0};  // take() calls, for the data plane's ARP bursts
 };
 
 }  // namespace anvil::cluster

@@ -22,6 +22,10 @@ namespace anvil::net {
   X(arp_gratuitous, "gratuitous ARPs sent")                                          \
   X(arp_replies_received, "ARP replies received (solicited or gratuitous)")          \
   X(drop_arp_our_address, "ARP from another host claiming one of our addresses")     \
+  X(drop_vip_not_held, "frames (ARP, IP) for the gated VIP while not owning it")     \
+  X(vip_taken, "VIP ownership taken, as seen by this lcore")                         \
+  X(vip_lost, "VIP ownership lapsed or released, as seen by this lcore")             \
+  X(vip_conns_reset, "connections on the VIP reset when its ownership ended")        \
   X(neigh_learned, "neighbour entries created (from ARP or a new peer)")             \
   X(neigh_mac_changed, "neighbour entries whose MAC changed (connections follow)")   \
   X(neigh_probes_sent, "ARP requests sent to re-validate a neighbour in use")        \

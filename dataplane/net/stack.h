@@ -25,7 +25,14 @@
 //   partial (local sender, L4 checksum left to an offload) -> {0, 1}; unknown -> {0, 0}.
 //   poll_timers(now, sink); next_deadline()   // retransmission, TIME_WAIT, idle
 //   flush(now, sink)        // after writing to a connection outside a callback
-//   send_gratuitous_arp(ip, sink)             // failover takes a VIP
+//   send_gratuitous_arp(ip, sink)             // an announcement of one of our addresses
+//   poll_gate(now, sink)    // once per poll iteration: the gated address (below)
+// The gated address (stack_config::vip, address_gate.h): an address answered for (ARP,
+// IP, new SYNs) only while its ownership holds at the `now` the frame is handled with
+// (one atomic load per frame for that address, nothing else). poll_gate() acts on
+// changes: a take (a new `takes` count while it holds) sends kGratuitousArpCount
+// gratuitous ARPs kGratuitousArpSpacing apart; a lapse or a release resets (RST) every
+// connection on the address, so clients reconnect to the new owner at once.
 // `now` is monotonic nanoseconds. Memory is fixed at construction: connection slots,
 // the 4-tuple table, timer wheel, neighbour table and buffer pools; nothing allocates
 // per packet.
@@ -40,6 +47,7 @@
 #include <span>
 #include <vector>
 
+#include "dataplane/net/address_gate.h"
 #include "dataplane/net/buffer_pool.h"
 #include "dataplane/net/conn_table.h"
 #include "dataplane/net/counters.h"
@@ -88,6 +96,8 @@ struct stack_config {
   std::optional<prf_key> secret;
   std::size_t udp_reply_max = 64 * 1024;
   neigh_config neigh;  // the ARP cache every connection sends through
+  // A time-gated address (the failover VIP): not in `addresses`; disabled by default.
+  address_gate vip;
 };
 
 template <stack_app App>
@@ -154,8 +164,8 @@ class stack {
     }
     ipv4_view ip;
     if (!parse_ipv4(e.payload, meta, ip, _ctr)) return;
-    if (!owns(ip.dst)) {
-      bump(_ctr.drop_ip_not_for_us);
+    if (!owns(ip.dst) && !gate_holds(ip.dst, now)) {
+      bump(is_gated(ip.dst) ? _ctr.drop_vip_not_held : _ctr.drop_ip_not_for_us);
       return;
     }
     switch (ip.proto) {
@@ -276,6 +286,38 @@ class stack {
   }
   void remove_address(ip4_addr ip) { std::erase(_cfg.addresses, ip); }
 
+  // The gated address: call once per poll iteration with that iteration's clock. One
+  // atomic load and a compare when nothing changed; on a take it starts the gratuitous
+  // ARP burst, on a lapse/release (or a retake it did not see the gap of) it resets the
+  // address's connections.
+  template <frame_sink Sink>
+  void poll_gate(nanos now, Sink& tx) {
+    if (!_cfg.vip.enabled()) return;
+    const bool held = _cfg.vip.holds(now);
+    const std::uint64_t takes = _cfg.vip.takes->load(std::memory_order_relaxed);
+    if (held && (!_gate_held || takes != _gate_takes)) [[unlikely]] {
+      if (_gate_held) reset_gated_connections(now, tx);  // released and retaken between polls
+      bump(_ctr.vip_taken);
+      _garp_left = kGratuitousArpCount;
+      _garp_at = now;
+    } else if (!held && _gate_held) [[unlikely]] {
+      bump(_ctr.vip_lost);
+      _garp_left = 0;
+      reset_gated_connections(now, tx);
+    }
+    _gate_held = held;
+    _gate_takes = takes;
+    if (held && _garp_left > 0 && now >= _garp_at) [[unlikely]] {
+      if (send_gratuitous_arp(_cfg.vip.ip, tx)) {
+        --_garp_left;
+        _garp_at = now + kGratuitousArpSpacing;
+      }
+    }
+  }
+  // What poll_gate last saw (tests, the control plane).
+  bool gate_held() const { return _gate_held; }
+  unsigned gratuitous_arps_pending() const { return _garp_left; }
+
   // Active open (the simulator's client, replication later). The SYN goes out at
   // the next flush; on_accept is called when the connection is established.
   // `peer_mac` seeds the neighbour table when it knows no entry for the peer.
@@ -351,6 +393,23 @@ class stack {
   }
   bool owns(ip4_addr ip) const {
     return std::find(_cfg.addresses.begin(), _cfg.addresses.end(), ip) != _cfg.addresses.end();
+  }
+  bool is_gated(ip4_addr ip) const { return _cfg.vip.enabled() && ip == _cfg.vip.ip; }
+  bool gate_holds(ip4_addr ip, nanos now) const { return is_gated(ip) && _cfg.vip.holds(now); }
+
+  // Ownership of the gated address ended: every connection on it is aborted (RST with
+  // its next output) and the RSTs go out now. Walks the table: an event, not per packet.
+  template <frame_sink Sink>
+  void reset_gated_connections(nanos now, Sink& tx) {
+    for (std::uint32_t i = 0; i < _slots.size(); ++i) {
+      slot& s = _slots[i];
+      if (!s.in_use || s.conn.tuple().local_ip != _cfg.vip.ip) continue;
+      if (s.conn.state() == tcp_state::closed) continue;
+      s.conn.abort();
+      bump(_ctr.vip_conns_reset);
+      handle_events(i);  // on_close now: the application drops the connection
+    }
+    flush(now, tx);
   }
   bool listening(std::uint16_t port) const {
     return std::find(_cfg.tcp_ports.begin(), _cfg.tcp_ports.end(), port) != _cfg.tcp_ports.end();
@@ -510,20 +569,22 @@ class stack {
       bump(_ctr.drop_arp_malformed);  // a sender hardware address is a real unicast one
       return;
     }
-    if (owns(spa)) {
-      bump(_ctr.drop_arp_our_address);  // never learn a route to ourselves
+    if (owns(spa) || is_gated(spa)) {
+      // Never learn a route to ourselves; the gated address is "ours" for this rule even
+      // when another node owns it (its gratuitous ARPs are not a neighbour).
+      bump(_ctr.drop_arp_our_address);
       return;
     }
     // RFC 826 "merge": the sender's binding updates an entry we have; a request to us
     // creates one (we are about to talk to it). spa 0 is an RFC 5227 probe: no binding.
-    const bool for_us = owns(tpa);
+    const bool for_us = owns(tpa) || gate_holds(tpa, now);
     if (spa.v != 0) _neigh.learn_arp(spa, sha, now, op == 1 && for_us);
     if (op == 2) {
       bump(_ctr.arp_replies_received);
       return;
     }
     if (!for_us) {
-      bump(_ctr.drop_arp_not_for_us);
+      bump(is_gated(tpa) ? _ctr.drop_vip_not_held : _ctr.drop_arp_not_for_us);
       return;
     }
     auto buf = tx.begin_frame();
@@ -988,6 +1049,11 @@ class stack {
   std::uint32_t _tw_head = kNoSlot, _tw_tail = kNoSlot;
   std::uint32_t _half_open = 0;
   std::uint16_t _ip_id = 1;
+  // The gated address as poll_gate last saw it, and the gratuitous ARPs still owed.
+  bool _gate_held = false;
+  std::uint64_t _gate_takes = 0;
+  unsigned _garp_left = 0;
+  nanos _garp_at = 0;
 };
 
 }  // namespace anvil::net

@@ -14,6 +14,9 @@
 //   on_writable when an ACK frees space) instead of looking like "cannot fit even in
 //   an empty sink", which would close the connection. The send buffer holds the
 //   largest single response (handler::min_sink_capacity()).
+// The failover VIP (stack_config::vip, net::address_gate): answered for while the HA
+// agent's lease holds; poll_gate() runs at every RX burst and timer pass, so each lcore
+// sends its gratuitous ARPs on a take and resets the VIP's connections once it ends.
 // Hot path: no OS lock, no heap allocation, no syscall, no virtual call (cache writes
 // spin on the engine's bucket and allocation spinlocks, cache/engine.h). Cross-lcore state
 // (connection counts, "stats reset" requests) is single-writer atomics.
@@ -139,6 +142,7 @@ class cache_server {
     const std::uint64_t t0 = cycles_now();
     const std::uint64_t served = _handler.requests_completed();
     const net::nanos now = static_cast<net::nanos>(now_ns);
+    _stack.poll_gate(now, tx);  // the VIP's ownership: one load when nothing changed
     for (const auto& f : burst) {
       const bool verified = f.csum == port::csum_state::verified;
       _stack.input(f.bytes, now, tx, net::rx_meta{verified, f.csum != port::csum_state::unknown});
@@ -168,6 +172,7 @@ class cache_server {
   std::uint64_t on_timers(Sink& tx, std::uint64_t now_ns) {
     const net::nanos now = static_cast<net::nanos>(now_ns);
     budget_sink<Sink> out(tx, _tx_budget);
+    _stack.poll_gate(now, out);  // gratuitous ARPs on a take, RSTs once ownership ends
     _stack.poll_timers(now, out);
     _output_held = out.held();
     const net::nanos next = _stack.next_deadline();
@@ -200,6 +205,8 @@ class cache_server {
   template <class Sink>
   void on_stop(Sink& tx, std::uint64_t now_ns) {
     _stopping = true;
+    // A VIP given away before the stop (cluster resign) resets its connections first.
+    _stack.poll_gate(static_cast<net::nanos>(now_ns), tx);
     _stack.for_each_connection([this](net::tcp_conn& c) {
       if (_conns[c.slot].open) {
         serve(c);

@@ -24,11 +24,12 @@ class tcp_fixture : public ::testing::Test {
   bool use_ts = true;
   std::uint16_t cwin = 1000;         // raw window field the client advertises (<< 10)
   mac_addr client_mac = kClientMac;  // Ethernet source of the client's frames
+  ip4_addr server_ip = kServerIp;    // the address the client talks to
 
   void SetUp() override { st = std::make_unique<stack<recording_app>>(cfg, app); }
   void rebuild() { st = std::make_unique<stack<recording_app>>(cfg, app); }
 
-  tcp_tuple tuple() const { return tcp_tuple{kServerIp, kClientIp, kPort, cport}; }
+  tcp_tuple tuple() const { return tcp_tuple{server_ip, kClientIp, kPort, cport}; }
   tcp_conn* conn() { return st->find(tuple()); }
 
   tcp_segment make(std::uint8_t flags, seq_t seq, seq_t ack, const std::string& data = "") {
@@ -51,7 +52,7 @@ class tcp_fixture : public ::testing::Test {
   // Sends one segment, returns what the stack sent in response (all frames).
   std::vector<out_segment> send(const tcp_segment& s) {
     tx.frames.clear();
-    auto f = tcp_frame(s);
+    auto f = tcp_frame(s, kClientIp, server_ip);
     client_mac.store(f.data() + 6);  // the Ethernet source the segment arrives from
     st->receive(f, now, tx);
     return drain();

@@ -16,14 +16,21 @@ replication_service::replication_service(cache::engine& e, unsigned lcores, repl
     _ring_ptrs.push_back(_rings.back().get());
   }
   _drain = std::thread([this] { drain_loop(); });
+  _roles = std::thread([this] { role_loop(); });
 }
 
 replication_service::~replication_service() {
   _stop.store(true);
+  _pending_cv.notify_all();
+  if (_roles.joinable()) _roles.join();
   if (_drain.joinable()) _drain.join();
-  std::lock_guard lk(_mu);
-  _server.reset();
-  _client.reset();
+  std::unique_ptr<primary_server> server;
+  std::unique_ptr<replica_client> client;
+  {
+    std::lock_guard lk(_mu);
+    server = std::move(_server);
+    client = std::move(_client);
+  }
 }
 
 proto::mutation_hook replication_service::hook_for_lcore(unsigned i) {
@@ -51,60 +58,91 @@ void replication_service::drain_loop() {
   }
 }
 
-void replication_service::stop_client_locked() {
-  if (!_client) return;
-  _last_applied = std::max(_last_applied, _client->applied());
-  _client.reset();
-}
-
 void replication_service::on_role_change(cluster::role r, std::int64_t epoch,
                                          std::string primary_management_ip) {
   // "ip:port" (the management address as etcd has it): the host part.
   if (const auto colon = primary_management_ip.find(':'); colon != std::string::npos)
     primary_management_ip.resize(colon);
-  std::lock_guard lk(_mu);
-  switch (r) {
-    case cluster::role::primary: {
-      if (_server && epoch == _epoch) return;
-      stop_client_locked();
-      _server.reset();
-      // Continue numbering from what this node applied, so positions stay comparable.
-      _log.restart_at(std::max(_last_applied, _log.last()));
-      _epoch = epoch;
-      try {
-        _server =
-            std::make_unique<primary_server>(_engine, _log, _cfg.listen_ip, _cfg.port, epoch, _pc);
-        _producing.store(true);
-        spdlog::info("event=replication_primary epoch={} listen={}:{} position={}", epoch,
-                     _cfg.listen_ip, _server->port(), _log.last());
-      } catch (const std::exception& ex) {
-        _producing.store(false);
-        spdlog::error("event=replication_listen_failed reason=\"{}\"", ex.what());
-      }
-      return;
-    }
-    case cluster::role::fenced:
-      return;  // may come back at the same epoch: keep what runs
-    case cluster::role::replica:
-    case cluster::role::candidate:
-      break;
+  {
+    std::lock_guard lk(_pending_mu);
+    _pending = role_change{r, epoch, std::move(primary_management_ip)};
   }
-  if (_server) {
-    _last_applied = std::max(_last_applied, _log.last());
-    _server.reset();
+  _pending_cv.notify_all();
+}
+
+void replication_service::role_loop() {
+  while (!_stop.load()) {
+    std::optional<role_change> c;
+    {
+      std::unique_lock lk(_pending_mu);
+      _pending_cv.wait_for(lk, 100ms, [&] { return _pending.has_value() || _stop.load(); });
+      c.swap(_pending);
+    }
+    if (c && !_stop.load()) apply(*c);
+  }
+}
+
+void replication_service::apply(const role_change& c) {
+  if (c.role == cluster::role::fenced) return;  // may come back at the same epoch: keep all
+  const bool primary = c.role == cluster::role::primary;
+  const bool follow = !primary && !c.primary_ip.empty() && c.primary_ip != _cfg.listen_ip;
+  std::unique_ptr<primary_server> old_server;
+  std::unique_ptr<replica_client> old_client;
+  {
+    std::lock_guard lk(_mu);
+    if (primary && _server && _epoch == c.epoch) return;
+    if (follow && _client && _client->primary() == c.primary_ip) return;
+    if (!primary && !_server && !_client && !follow) return;
+    old_server = std::move(_server);
+    old_client = std::move(_client);
     _producing.store(false);
   }
-  _epoch = epoch;
-  if (primary_management_ip.empty() || primary_management_ip == _cfg.listen_ip) {
-    stop_client_locked();
+  // Stop what ran, outside the lock (joins threads: up to a connect timeout).
+  std::uint64_t applied = 0;
+  if (old_client) {
+    applied = old_client->applied();
+    old_client.reset();
+  }
+  if (old_server) {
+    applied = _log.last();
+    old_server.reset();
+  }
+  {
+    std::lock_guard lk(_mu);
+    _last_applied = std::max(_last_applied, applied);
+  }
+  if (primary) {
+    // Continue numbering from what this node applied, so positions stay comparable.
+    std::uint64_t from = 0;
+    {
+      std::lock_guard lk(_mu);
+      from = std::max(_last_applied, _log.last());
+    }
+    _log.restart_at(from);
+    try {
+      auto server =
+          std::make_unique<primary_server>(_engine, _log, _cfg.listen_ip, _cfg.port, c.epoch, _pc);
+      spdlog::info("event=replication_primary epoch={} listen={}:{} position={}", c.epoch,
+                   _cfg.listen_ip, server->port(), from);
+      std::lock_guard lk(_mu);
+      _server = std::move(server);
+      _epoch = c.epoch;
+      _producing.store(true);
+    } catch (const std::exception& ex) {
+      spdlog::error("event=replication_listen_failed reason=\"{}\"", ex.what());
+    }
     return;
   }
-  if (_client && _client->primary() == primary_management_ip) return;
-  stop_client_locked();
-  _client = std::make_unique<replica_client>(_engine, _cfg.node_id, primary_management_ip,
-                                             _cfg.port, _rc);
-  spdlog::info("event=replication_replica epoch={} primary={}:{}", epoch, primary_management_ip,
+  if (!follow) {
+    spdlog::info("event=replication_idle epoch={} reason=\"no primary to follow\"", c.epoch);
+    return;
+  }
+  auto client =
+      std::make_unique<replica_client>(_engine, _cfg.node_id, c.primary_ip, _cfg.port, _rc);
+  spdlog::info("event=replication_replica epoch={} primary={}:{}", c.epoch, c.primary_ip,
                _cfg.port);
+  std::lock_guard lk(_mu);
+  _client = std::move(client);
 }
 
 std::uint64_t replication_service::position() const {

@@ -9,17 +9,20 @@
 // - on_role_change(role, epoch, primary_management_ip): primary serves replicas on
 //   [cluster] management_ip:replication_port; a replica or candidate follows the named
 //   primary (IPv4, optionally "ip:port" whose port is ignored: the replication port is
-//   replication_port); fenced changes nothing.
+//   replication_port); fenced changes nothing. It only records the change: a service
+//   thread applies it (stopping a stream joins threads), so the agent never waits.
 // - hook_for_lcore(i): the hook lcore i's handler calls after each mutation. Lock-free,
 //   no allocation, no syscall (mutation_ring.h).
 // Thread-safety: every public method may be called from any control thread.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -76,8 +79,14 @@ class replication_service {
   std::uint16_t listening_port() const;  // primary: the bound port; else 0
 
  private:
+  struct role_change {
+    cluster::role role;
+    std::int64_t epoch;
+    std::string primary_ip;
+  };
   void drain_loop();
-  void stop_client_locked();
+  void role_loop();
+  void apply(const role_change& c);
 
   cache::engine& _engine;
   replication_config _cfg;
@@ -90,12 +99,18 @@ class replication_service {
   std::atomic<bool> _stop{false};
   std::atomic<std::uint64_t> _overflows{0};
 
-  mutable std::mutex _mu;  // guards the mode below
+  // Held only to read or swap the mode below, never while a stream stops or starts.
+  mutable std::mutex _mu;
   std::unique_ptr<primary_server> _server;
   std::unique_ptr<replica_client> _client;
   std::uint64_t _last_applied = 0;  // a stopped client's last position
-  std::int64_t _epoch = -1;
+  std::int64_t _epoch = -1;         // of the running server (role thread only)
+
+  std::mutex _pending_mu;
+  std::condition_variable _pending_cv;
+  std::optional<role_change> _pending;  // the latest change not applied yet
   std::thread _drain;
+  std::thread _roles;
 };
 
 }  // namespace anvil::replication

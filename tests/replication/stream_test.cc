@@ -119,14 +119,20 @@ std::string describe(node& a, node& b) {
   return d;
 }
 
+// Role changes are applied by the service's own thread: wait for the listening socket.
+std::uint16_t become_primary(node& n, std::int64_t epoch) {
+  n.svc.on_role_change(cluster::role::primary, epoch, "");
+  EXPECT_TRUE(eventually([&] { return n.svc.listening_port() != 0; }));
+  return n.svc.listening_port();
+}
+
 // The primary on 127.0.0.1 (any port), a replica that will connect to `port`.
 struct pair_fixture {
   node a{"a", "127.0.0.1", 0};
   std::unique_ptr<node> b;
   std::uint16_t port = 0;
   explicit pair_fixture(bool start_replica = true) {
-    a.svc.on_role_change(cluster::role::primary, 1, "");
-    port = a.svc.listening_port();
+    port = become_primary(a, 1);
     if (start_replica) start_replica_on(port);
   }
   void start_replica_on(std::uint16_t p, std::size_t ring = 4096) {
@@ -353,8 +359,7 @@ TEST(ReplicationStream, ACorruptedStreamIsDroppedAndResynced) {
 
 TEST(ReplicationStream, ARingOverflowResyncsTheReplica) {
   node a("a", "127.0.0.1", 0, /*ring_entries=*/2);
-  a.svc.on_role_change(cluster::role::primary, 1, "");
-  node b("b", "127.0.0.2", a.svc.listening_port());
+  node b("b", "127.0.0.2", become_primary(a, 1));
   a.run(0, sets(0, 10));
   b.svc.on_role_change(cluster::role::replica, 1, "127.0.0.1");
   ASSERT_TRUE(eventually([&] { return converged(a, b); })) << describe(a, b);
@@ -376,7 +381,9 @@ TEST(ReplicationStream, APromotedReplicaContinuesPositionsAndCas) {
   const std::uint64_t max_cas = cas_of(f.a, "k49");
   // a goes away (stops serving replicas); b becomes primary at epoch 2.
   f.a.svc.on_role_change(cluster::role::replica, 2, "");
-  f.b->svc.on_role_change(cluster::role::primary, 2, "");
+  ASSERT_TRUE(eventually([&] { return f.a.svc.status().mode == std::string("off"); }));
+  EXPECT_EQ(f.b->svc.position(), pos);  // kept while the stream is gone
+  become_primary(*f.b, 2);
   EXPECT_EQ(f.b->svc.position(), pos);
   EXPECT_EQ(f.b->run(0, "set new 0 0 1\r\nx\r\n"), "STORED\r\n");
   ASSERT_TRUE(eventually([&] { return f.b->svc.position() == pos + 1; }));

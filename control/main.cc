@@ -40,6 +40,8 @@
 #include "control/health/canary_keys.h"
 #include "control/health/health_metrics.h"
 #include "control/health/health_monitor.h"
+#include "control/replication/replication_metrics.h"
+#include "control/replication/replication_service.h"
 #include "control/service_notify.h"
 #include "dataplane/port/afpacket_port.h"
 #include "dataplane/proto/sasl.h"
@@ -391,6 +393,25 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
   } catch (const std::exception& e) {
     spdlog::error("event=start_failed reason={}", q(std::string("health monitor: ") + e.what()));
     return 1;
+  }
+  // [cluster] replication (docs/replication.md): the lcores' mutation hooks feed its rings,
+  // the cluster runtime reads its position and tells it the role. Declared before both.
+  std::unique_ptr<replication::replication_service> repl;
+  if (cfg.cluster.enabled()) {
+    repl = std::make_unique<replication::replication_service>(
+        *setup.engine, static_cast<unsigned>(ports.size()),
+        replication::replication_config{cfg.cluster.node_id, cfg.cluster.management_ip,
+                                        cfg.cluster.replication_port,
+                                        cfg.cluster.replication_ring_entries,
+                                        std::size_t{cfg.cluster.replication_log_mb} << 20});
+    for (unsigned i = 0; i < ports.size(); ++i)
+      setup.shared.mutation_hooks.push_back(repl->hook_for_lcore(i));
+    setup.cluster_hooks.replication_position = [r = repl.get()] { return r->position(); };
+    setup.cluster_hooks.on_role_change = [r = repl.get()](cluster::role role, std::int64_t epoch,
+                                                          std::string primary) {
+      r->on_role_change(role, epoch, std::move(primary));
+    };
+    setup.admin_collectors.emplace_back("replication", replication::metrics_collector(*repl));
   }
   // [cluster]: join etcd and start the agent before the lcores, which read its VIP lease
   // (declared before the lcores: it outlives them). A refusal stops start-up here.

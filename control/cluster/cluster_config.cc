@@ -110,6 +110,9 @@ std::string finish(cluster_config& c) {
            " ms is above (lease_ttl_s - fence_margin_ms) / 3 = " + std::to_string(renew) +
            " ms: three keepalives must fit before fencing";
   if (c.dead_after < c.suspect_after) return "cluster.dead_after: must be at least suspect_after";
+  if (c.replication_port == c.heartbeat_port)
+    return "cluster.replication_port: must differ from heartbeat_port (" +
+           std::to_string(c.heartbeat_port) + ")";
   std::set<std::string> names;
   for (const auto& p : c.peers) {
     if (p.node == c.node_id) return "cluster.peers: lists this node (" + p.node + ") itself";
@@ -155,6 +158,23 @@ std::map<std::string, config_setter> cluster_schema(cluster_config& c) {
        mark([&](auto f, auto& n) { c.fence_margin_ms = whole(f, n, 1, 59999); })},
       {"max_replica_lag", mark([&](auto f, auto& n) {
          c.max_replica_lag = static_cast<std::uint64_t>(whole(f, n, 0, INT64_MAX));
+       })},
+      {"replication_port", mark([&](auto f, auto& n) {
+         c.replication_port = static_cast<std::uint16_t>(whole(f, n, 1, 65535));
+       })},
+      {"replica_reads", mark([&](auto f, auto& n) {
+         auto b = n.as_boolean();
+         if (b == nullptr) throw config_error(f, "expected true or false");
+         c.replica_reads = b->get();
+       })},
+      {"replication_ring_entries", mark([&](auto f, auto& n) {
+         const auto v = whole(f, n, 2, 1 << 20);
+         if ((v & (v - 1)) != 0)
+           throw config_error(f, std::to_string(v) + " is not a power of two (2..1048576)");
+         c.replication_ring_entries = static_cast<std::uint32_t>(v);
+       })},
+      {"replication_log_mb", mark([&](auto f, auto& n) {
+         c.replication_log_mb = static_cast<std::uint32_t>(whole(f, n, 1, 65536));
        })},
       {"peers", mark([&](auto f, auto& n) {
          c.peers.clear();

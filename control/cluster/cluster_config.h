@@ -28,6 +28,11 @@ struct cluster_config {
   std::int64_t lease_ttl_s = 2;
   std::int64_t fence_margin_ms = 500;
   std::uint64_t max_replica_lag = 10000;  // replication positions
+  // Replication (control/replication/, docs/replication.md).
+  std::uint16_t replication_port = 11313;          // TCP on management_ip: the primary listens
+  bool replica_reads = false;                      // a replica's data plane answers reads
+  std::uint32_t replication_ring_entries = 16384;  // per lcore, power of two
+  std::uint32_t replication_log_mb = 64;           // the primary's outgoing log
   std::vector<peer_address> peers;
   bool configured = false;  // a [cluster] section was present
 

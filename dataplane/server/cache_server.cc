@@ -74,7 +74,9 @@ cache_server::cache_server(cache::engine& engine, const cache_server_config& cfg
       _session(engine.open_session()),
       _handler(engine, _session, cfg.proto, _proto_counters,
                proto::facts_provider{&shared, &fill_server_facts, &request_stats_reset,
-                                     &server_stat_group}),
+                                     &server_stat_group},
+               lcore < shared.mutation_hooks.size() ? shared.mutation_hooks[lcore]
+                                                    : proto::mutation_hook{}),
       _app{this},
       _stack(cfg.stack, _app),
       _conns(cfg.stack.max_connections) {

@@ -89,6 +89,9 @@ struct server_shared {
   void* stat_group_ctx = nullptr;
   bool (*stat_group)(void* ctx, std::string_view name, proto::facts_provider::stat_emit emit,
                      void* sink) = nullptr;
+  // The replication tap per lcore (control/replication/): called after every successful
+  // mutation. Empty or a null hook: nothing is replicated.
+  std::vector<proto::mutation_hook> mutation_hooks;
 };
 
 // Fills memcached's server-wide stats from every lcore (called only for Stat requests).

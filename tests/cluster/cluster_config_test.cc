@@ -48,6 +48,24 @@ TEST(ClusterConfig, OffByDefault) {
   EXPECT_EQ(c.heartbeat_port, 11312);
   EXPECT_EQ(c.etcd_prefix, "/anvil");
   EXPECT_EQ(c.shard, "default");
+  EXPECT_EQ(c.replication_port, 11313);
+  EXPECT_FALSE(c.replica_reads);
+  EXPECT_EQ(c.replication_ring_entries, 16384u);
+  EXPECT_EQ(c.replication_log_mb, 64u);
+}
+
+TEST(ClusterConfig, ReplicationKeys) {
+  const auto c = load(std::string(kCluster) +
+                      "replication_port = 7100\nreplica_reads = true\n"
+                      "replication_ring_entries = 2\nreplication_log_mb = 1\n")
+                     .cluster;
+  EXPECT_EQ(c.replication_port, 7100);
+  EXPECT_TRUE(c.replica_reads);
+  EXPECT_EQ(c.replication_ring_entries, 2u);
+  EXPECT_EQ(c.replication_log_mb, 1u);
+  EXPECT_EQ(load(std::string(kCluster) + "replication_ring_entries = 1048576\n")
+                .cluster.replication_ring_entries,
+            1048576u);
 }
 
 TEST(ClusterConfig, AFullSectionParses) {
@@ -118,6 +136,16 @@ TEST(ClusterConfig, EachRuleRefusesNamingTheField) {
       {base + "peers = [\"b@10.1.0.2\", \"b@10.1.0.3\"]\n", "cluster.peers"},
       {base + "max_replica_lag = -1\n", "cluster.max_replica_lag"},
       {base + "colour = \"red\"\n", "cluster.colour"},
+      {base + "replication_port = 0\n", "cluster.replication_port"},
+      {base + "replication_port = 65536\n", "cluster.replication_port"},
+      {base + "replication_port = 11312\n", "cluster.replication_port"},  // = heartbeats
+      {base + "replica_reads = 1\n", "cluster.replica_reads"},
+      {base + "replication_ring_entries = 1\n", "cluster.replication_ring_entries"},
+      {base + "replication_ring_entries = 3\n", "cluster.replication_ring_entries"},
+      {base + "replication_ring_entries = 1048577\n", "cluster.replication_ring_entries"},
+      {base + "replication_ring_entries = 2097152\n", "cluster.replication_ring_entries"},
+      {base + "replication_log_mb = 0\n", "cluster.replication_log_mb"},
+      {base + "replication_log_mb = 65537\n", "cluster.replication_log_mb"},
   };
   for (const auto& c : cases) {
     const std::string why = refusal(c.toml);

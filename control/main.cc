@@ -29,6 +29,7 @@
 #include <set>
 
 #include "control/admin/admin_server.h"
+#include "control/admin/cluster_ops.h"
 #include "control/admin/cluster_status.h"
 #include "control/admin/config_json.h"
 #include "control/admin/token.h"
@@ -442,6 +443,23 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
   }
   setup.admin_endpoints.push_back(
       {"GET", "/v1/cluster", false, admin::cluster_endpoint(cluster_rt.get())});
+  {
+    // Operator actions (control/admin/cluster_ops.h): token-protected POSTs.
+    using kind = cluster::operator_request::kind;
+    admin::cluster_submit submit;
+    std::int64_t extra = 0;
+    if (cluster_rt) {
+      submit = [rt = cluster_rt.get()](cluster::operator_request r) { return rt->submit(r); };
+      extra = cluster_rt->operator_wait_extra_ms();
+      // The switchover's write fence, read by every lcore's handler (one load per write).
+      setup.server.proto.write_fence = &cluster_rt->vip().write_fence();
+    }
+    for (auto [path, k] : {std::pair{"/v1/cluster/failover", kind::failover},
+                           std::pair{"/v1/cluster/promote", kind::promote},
+                           std::pair{"/v1/cluster/demote", kind::demote}})
+      setup.admin_endpoints.push_back(
+          {"POST", path, true, admin::cluster_op_endpoint(k, submit, extra)});
+  }
   try {
     started.emplace(
         ports, cpus, topo, lc,

@@ -19,7 +19,9 @@ agent::agent(const cluster_config& cfg, etcd_client& etcd, vip_lease& vip, healt
                 .lease_ttl_ms = cfg.lease_ttl_s * 1000,
                 .fence_margin_ms = cfg.fence_margin_ms}),
       _data_address(std::move(data_address)),
-      _read_interval_ms(cfg.heartbeat_interval_ms) {}
+      _read_interval_ms(cfg.heartbeat_interval_ms) {
+  if (_cfg.vip_zone.empty()) _cfg.vip_zone = _cfg.zone;
+}
 
 void agent::note(const etcd_status& s) {
   ++_status.etcd_calls;
@@ -47,7 +49,7 @@ etcd_status agent::join() {
       timeout());
   note(s);
   if (!s.ok()) return s;
-  s = _store.ensure_shard({.id = _cfg.shard, .vip = _cfg.vip, .zone = _cfg.zone}, timeout());
+  s = _store.ensure_shard({.id = _cfg.shard, .vip = _cfg.vip, .zone = _cfg.vip_zone}, timeout());
   note(s);
   _status.joined = s.ok();
   return s;
@@ -88,12 +90,17 @@ local_inputs agent::inputs(time_ms now, const health_report& h) const {
     in.healthy_peer_ready = _heartbeats->table().healthy_caught_up_replica(
         now, _cfg.shard, _shard_zone, position, _cfg.max_replica_lag);
   }
+  if (_machine.handing_over())
+    in.handover_target_ready =
+        (_op && _op->skip_wait) ||
+        handover_ready(facts_of(now, _machine.handover_target()), shard_now());
   return in;
 }
 
 void agent::step() {
   time_ms now = vip_lease::now_ms();
   const health_report h = _health ? _health() : health_report{};
+  take_request(now, h);
   if (_heartbeats != nullptr) {
     heartbeat self;
     self.node = _cfg.node_id;
@@ -121,6 +128,8 @@ void agent::step() {
     now = vip_lease::now_ms();
     if (r.status.ok()) {
       if (r.config) _shard_zone = r.config->zone;
+      _last_view = r.view;
+      _have_view = true;
       _status.shard_zone = _shard_zone;
       _status.primary = r.view.has_primary ? r.view.primary : "";
       _status.shard_epoch = r.view.epoch;
@@ -133,6 +142,7 @@ void agent::step() {
                     r.status.detail);
     }
   }
+  progress_op(vip_lease::now_ms());
 }
 
 void agent::log_transition() {
@@ -161,7 +171,7 @@ void agent::run(std::vector<action> first) {
       }
       case action::kind::claim: {
         auto r = _store.claim(_cfg.shard, _cfg.node_id, _cfg.vip, a.epoch, a.mod_revision, a.lease,
-                              timeout());
+                              timeout(), a.handover_revision);
         note(r.status);
         // A claim whose reply was lost may have won: the machine then revokes the lease,
         // which deletes the key. Safe either way; nobody serves until a clean win.
@@ -202,6 +212,37 @@ void agent::run(std::vector<action> first) {
         _vip.release();
         if (_vip_hook) _vip_hook(false, _machine.epoch());
         break;
+      case action::kind::pause_writes:
+        _vip.pause_writes();
+        spdlog::info("event=writes_paused node={} shard={} target={}", _cfg.node_id, _cfg.shard,
+                     _machine.handover_target());
+        break;
+      case action::kind::resume_writes:
+        _vip.resume_writes();
+        spdlog::info("event=writes_resumed node={} shard={} why=\"{}\"", _cfg.node_id, _cfg.shard,
+                     _machine.handover_end_reason());
+        break;
+      case action::kind::hand_over: {
+        // The handover key lives on its own lease: if the target never claims, it expires
+        // and an ordinary election follows.
+        auto g = _etcd.lease_grant(handover_ttl_ms() / 1000, timeout());
+        note(g.status);
+        handover_outcome out = handover_outcome::unknown;
+        if (g.status.ok()) {
+          auto r = _store.hand_over(_cfg.shard, _cfg.node_id, _cfg.vip, a.epoch, a.node, a.force,
+                                    g.id, timeout());
+          note(r.status);
+          if (r.status.ok()) out = r.committed ? handover_outcome::done : handover_outcome::refused;
+          if (out == handover_outcome::refused) (void)_etcd.lease_revoke(g.id, timeout());
+        }
+        spdlog::info("event=handover node={} shard={} target={} epoch={} outcome={}", _cfg.node_id,
+                     _cfg.shard, a.node, a.epoch,
+                     out == handover_outcome::done      ? "done"
+                     : out == handover_outcome::refused ? "refused"
+                                                        : "unknown");
+        more = _machine.on_handover_result(vip_lease::now_ms(), out);
+        break;
+      }
     }
     log_transition();
     todo.insert(todo.end(), more.begin(), more.end());

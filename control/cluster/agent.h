@@ -8,7 +8,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "control/cluster/cluster_config.h"
@@ -16,6 +19,8 @@
 #include "control/cluster/etcd_client.h"
 #include "control/cluster/health_input.h"
 #include "control/cluster/heartbeat_service.h"
+#include "control/cluster/operator_checks.h"
+#include "control/cluster/operator_request.h"
 #include "control/cluster/role_machine.h"
 #include "control/cluster/vip_lease.h"
 
@@ -60,6 +65,11 @@ class agent {
   // max_replica_lag behind the last position the shard's primary heartbeated.
   void set_replication_position(std::function<std::uint64_t()> fn) { _position = std::move(fn); }
 
+  // An operator action, from any thread (the admin API). step() runs it; the future is
+  // fulfilled when it is done, refused or failed (bounded by the request's timeout plus
+  // the handover key's TTL). One at a time: a second one meanwhile is answered busy.
+  std::future<operator_result> submit(operator_request r);
+
   const agent_status& status() const { return _status; }
   const role_machine& machine() const { return _machine; }
   void set_read_interval_ms(time_ms ms) { _read_interval_ms = ms; }
@@ -75,6 +85,25 @@ class agent {
   local_inputs inputs(time_ms now, const health_report& h) const;
   etcd_client::duration timeout() const { return etcd_client::duration(_cfg.etcd_timeout_ms); }
   std::uint64_t position() const { return _position ? _position() : 0; }
+
+  // Operator actions (agent_ops.cc).
+  struct running_op {
+    operator_request req;
+    std::promise<operator_result> done;
+    enum class phase : std::uint8_t { handing_over, awaiting_claim, awaiting_self } now{};
+    std::string target;
+    std::int64_t from_epoch = 0;
+    time_ms deadline = 0;
+    bool skip_wait = false;  // forced: hand over without waiting for the target to catch up
+    std::vector<std::string> problems, risks;
+  };
+  void take_request(time_ms now, const health_report& h);
+  void start_op(time_ms now, const health_report& h, running_op op);
+  void progress_op(time_ms now);
+  void finish_op(operator_result r);
+  peer_facts facts_of(time_ms now, const std::string& node) const;
+  shard_facts shard_now() const;
+  time_ms handover_ttl_ms() const;
 
   cluster_config _cfg;
   etcd_client& _etcd;
@@ -92,6 +121,11 @@ class agent {
   agent_status _status;
   std::uint64_t _logged_transitions = 0;
   std::function<std::uint64_t()> _position;
+  shard_view _last_view{};
+  bool _have_view = false;
+  std::mutex _requests_m;  // guards _incoming (submit() runs on other threads)
+  std::optional<running_op> _incoming;
+  std::optional<running_op> _op;  // the agent thread's own
 };
 
 }  // namespace anvil::cluster

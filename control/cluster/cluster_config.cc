@@ -98,6 +98,7 @@ std::string finish(cluster_config& c) {
   if (!c.enabled())
     return c.configured ? "cluster.node_id: required when a [cluster] section is present" : "";
   if (c.zone.empty()) return "cluster.zone: required (the node's data centre)";
+  if (c.vip_zone.empty()) c.vip_zone = c.zone;
   if (c.vip.empty()) return "cluster.vip: required (the shard's virtual IPv4 address)";
   if (c.management_ip.empty()) return "cluster.management_ip: required (heartbeats bind there)";
   if (c.etcd_endpoints.empty()) return "cluster.etcd_endpoints: required (at least one)";
@@ -133,6 +134,7 @@ std::map<std::string, config_setter> cluster_schema(cluster_config& c) {
       {"zone", mark([&](auto f, auto& n) { c.zone = name(f, n); })},
       {"shard", mark([&](auto f, auto& n) { c.shard = name(f, n); })},
       {"vip", mark([&](auto f, auto& n) { c.vip = address(f, n); })},
+      {"vip_zone", mark([&](auto f, auto& n) { c.vip_zone = name(f, n); })},
       {"management_ip", mark([&](auto f, auto& n) { c.management_ip = address(f, n); })},
       {"heartbeat_port", mark([&](auto f, auto& n) {
          c.heartbeat_port = static_cast<std::uint16_t>(whole(f, n, 1, 65535));

@@ -17,6 +17,7 @@ struct cluster_config {
   std::string zone{};
   std::string shard = "default";
   std::string vip{};            // the shard's virtual IPv4 address
+  std::string vip_zone{};       // the zone (L2 segment) of the VIP; empty: this node's zone
   std::string management_ip{};  // heartbeats bind here; advertised in etcd
   std::uint16_t heartbeat_port = 11312;
   std::int64_t heartbeat_interval_ms = 100;

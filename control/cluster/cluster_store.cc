@@ -15,12 +15,12 @@ std::optional<std::string> str(const json& j, const char* f) {
   return it->get<std::string>();
 }
 
-struct primary_record {
+struct primary_fields {
   std::string node;
   std::int64_t epoch = 0;
 };
 
-std::optional<primary_record> parse_primary(const std::string& text) {
+std::optional<primary_fields> parse_primary(const std::string& text) {
   json j = json::parse(text, nullptr, false);
   if (!j.is_object()) return std::nullopt;
   auto node = str(j, "node");
@@ -28,10 +28,28 @@ std::optional<primary_record> parse_primary(const std::string& text) {
   if (!node || node->empty() || e == j.end() || !e->is_number_integer()) return std::nullopt;
   const auto epoch = e->get<std::int64_t>();
   if (epoch <= 0) return std::nullopt;
-  return primary_record{*node, epoch};
+  return primary_fields{*node, epoch};
+}
+
+struct handover_record {
+  std::string to;
+  bool force = false;
+};
+
+std::optional<handover_record> parse_handover(const std::string& text) {
+  json j = json::parse(text, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  auto to = str(j, "to");
+  auto f = j.find("force");
+  if (!to || to->empty() || (f != j.end() && !f->is_boolean())) return std::nullopt;
+  return handover_record{*to, f != j.end() && f->get<bool>()};
 }
 
 }  // namespace
+
+std::string primary_record(const std::string& node, std::int64_t epoch, const std::string& vip) {
+  return json{{"node", node}, {"epoch", epoch}, {"vip", vip}}.dump();
+}
 
 std::optional<member_info> parse_member(const std::string& text) {
   json j = json::parse(text, nullptr, false);
@@ -137,6 +155,15 @@ shard_read cluster_store::read_shard(const std::string& shard, duration deadline
       out.view.primary = p->node;
       out.view.primary_epoch = p->epoch;
       out.view.primary_lease = kv.lease;
+    } else if (kv.key == shard_key(shard, "handover")) {
+      auto h = parse_handover(kv.value);
+      if (!h) {
+        out.status = {etcd_code::error, kv.key + ": malformed handover record"};
+        return out;
+      }
+      out.view.handover_to = h->to;
+      out.view.handover_force = h->force;
+      out.view.handover_mod_revision = kv.mod_revision;
     } else if (kv.key == shard_key(shard, "config")) {
       out.config = parse_shard(shard, kv.value);
       if (!out.config) {
@@ -151,15 +178,29 @@ shard_read cluster_store::read_shard(const std::string& shard, duration deadline
 claim_outcome cluster_store::claim(const std::string& shard, const std::string& node,
                                    const std::string& vip, std::int64_t seen_epoch,
                                    std::int64_t seen_mod_revision, std::int64_t lease,
-                                   duration deadline) {
-  const std::string ekey = shard_key(shard, "epoch"), pkey = shard_key(shard, "primary");
+                                   duration deadline, std::int64_t seen_handover_revision) {
+  const std::string ekey = shard_key(shard, "epoch"), pkey = shard_key(shard, "primary"),
+                    hkey = shard_key(shard, "handover");
   const std::int64_t next = seen_epoch + 1;
-  const std::string record = json{{"node", node}, {"epoch", next}, {"vip", vip}}.dump();
+  const std::string record = primary_record(node, next, vip);
+  std::vector<etcd_compare> cmp{
+      {.key = ekey, .what = etcd_compare::target::mod_revision, .number = seen_mod_revision},
+      {.key = pkey, .what = etcd_compare::target::create_revision, .number = 0}};
+  std::vector<etcd_op> ops{
+      {.what = etcd_op::kind::put, .key = ekey, .value = std::to_string(next)},
+      {.what = etcd_op::kind::put, .key = pkey, .value = record, .lease = lease}};
+  if (seen_handover_revision == 0) {
+    // No switchover may be running: its target has the shard reserved.
+    cmp.push_back({.key = hkey, .what = etcd_compare::target::create_revision, .number = 0});
+  } else {
+    // The handover naming us, exactly as read: consumed by the claim.
+    cmp.push_back({.key = hkey,
+                   .what = etcd_compare::target::mod_revision,
+                   .number = seen_handover_revision});
+    ops.push_back({.what = etcd_op::kind::del, .key = hkey});
+  }
   auto r = _etcd.txn(
-      {{.key = ekey, .what = etcd_compare::target::mod_revision, .number = seen_mod_revision},
-       {.key = pkey, .what = etcd_compare::target::create_revision, .number = 0}},
-      {{.what = etcd_op::kind::put, .key = ekey, .value = std::to_string(next)},
-       {.what = etcd_op::kind::put, .key = pkey, .value = record, .lease = lease}},
+      cmp, ops,
       {{.what = etcd_op::kind::range, .key = ekey}, {.what = etcd_op::kind::range, .key = pkey}},
       deadline);
   claim_outcome out;
@@ -176,6 +217,24 @@ claim_outcome cluster_store::claim(const std::string& shard, const std::string& 
       if (auto p = parse_primary(r.ranged[1]->value)) out.primary = p->node;
   }
   return out;
+}
+
+cluster_store::handover_result cluster_store::hand_over(
+    const std::string& shard, const std::string& node, const std::string& vip, std::int64_t epoch,
+    const std::string& target, bool force, std::int64_t handover_lease, duration deadline) {
+  const std::string ekey = shard_key(shard, "epoch"), pkey = shard_key(shard, "primary"),
+                    hkey = shard_key(shard, "handover");
+  const std::string record =
+      json{{"to", target}, {"from", node}, {"epoch", epoch}, {"force", force}}.dump();
+  auto r = _etcd.txn(
+      {{.key = ekey, .what = etcd_compare::target::value, .value = std::to_string(epoch)},
+       {.key = pkey,
+        .what = etcd_compare::target::value,
+        .value = primary_record(node, epoch, vip)}},
+      {{.what = etcd_op::kind::put, .key = hkey, .value = record, .lease = handover_lease},
+       {.what = etcd_op::kind::del, .key = pkey}},
+      {}, deadline);
+  return {r.status, r.status.ok() && r.succeeded};
 }
 
 }  // namespace anvil::cluster

@@ -4,10 +4,14 @@
 //   <prefix>/shards/<shard>/config    {"vip","zone"}                      (no lease)
 //   <prefix>/shards/<shard>/epoch     "<n>": bumped by every change of primary, never reset
 //   <prefix>/shards/<shard>/primary   {"node","epoch","vip"}   attached to the primary's lease
+//   <prefix>/shards/<shard>/handover  {"to","from","epoch","force"}  a planned switchover,
+//                                     on its own short lease: only "to" may claim meanwhile
 // The primary key exists exactly while its lease holds: etcd deletes it when the lease
 // expires or is revoked. A claim is one transaction: "the epoch key is unchanged since I
 // read it (mod_revision) and there is no primary key" -> epoch+1 and primary = me, with
-// my lease. Two candidates that read the same epoch cannot both succeed.
+// my lease. Two candidates that read the same epoch cannot both succeed. The claim also
+// compares the handover key: absent for an ordinary candidate, unchanged since read for
+// the target (whose claim deletes it), so a switchover's target cannot be overtaken.
 #pragma once
 
 #include <optional>
@@ -62,9 +66,21 @@ class cluster_store {
   // difference otherwise), so two nodes never disagree silently on a VIP.
   etcd_status ensure_shard(const shard_info& s, duration deadline);
   shard_read read_shard(const std::string& shard, duration deadline);
+  // `seen_handover_revision`: the mod revision of a handover key naming `node` that the
+  // candidate read (its claim consumes it), or 0: the claim requires that there is none.
   claim_outcome claim(const std::string& shard, const std::string& node, const std::string& vip,
                       std::int64_t seen_epoch, std::int64_t seen_mod_revision, std::int64_t lease,
-                      duration deadline);
+                      duration deadline, std::int64_t seen_handover_revision = 0);
+  // A planned switchover's commit: if our primary record at `epoch` still stands, write the
+  // handover key naming `target` on `handover_lease` and delete our primary key, at once.
+  // `status.ok()` and !committed: etcd shows someone else (refused).
+  struct handover_result {
+    etcd_status status;
+    bool committed = false;
+  };
+  handover_result hand_over(const std::string& shard, const std::string& node,
+                            const std::string& vip, std::int64_t epoch, const std::string& target,
+                            bool force, std::int64_t handover_lease, duration deadline);
 
  private:
   etcd_client& _etcd;
@@ -77,5 +93,7 @@ std::optional<shard_info> parse_shard(const std::string& id, const std::string& 
 std::string to_json(const member_info& m);
 std::string to_json(const shard_info& s);
 std::optional<std::int64_t> parse_epoch(const std::string& text);
+// The primary key's value, byte for byte (hand_over compares it).
+std::string primary_record(const std::string& node, std::int64_t epoch, const std::string& vip);
 
 }  // namespace anvil::cluster

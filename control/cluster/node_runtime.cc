@@ -26,6 +26,14 @@ node_runtime::node_runtime(cluster_config cfg, std::string data_address, health_
 // Going away (an error path of start-up, a test) gives a held lease up like a clean stop.
 node_runtime::~node_runtime() { stop(true); }
 
+std::future<operator_result> node_runtime::submit(operator_request r) {
+  if (_agent) return _agent->submit(std::move(r));
+  std::promise<operator_result> p;
+  p.set_value(
+      {.outcome = operator_result::code::failed, .message = "the cluster agent is not running"});
+  return p.get_future();
+}
+
 std::string node_runtime::management_ip_of(const std::string& node) const {
   if (node.empty()) return "";
   if (node == _cfg.node_id) return _cfg.management_ip;

@@ -22,6 +22,7 @@
 //   primary or it is not a configured peer). It must not block for long.
 #pragma once
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -91,6 +92,14 @@ class node_runtime {
   const vip_lease& vip() const { return _vip; }
   runtime_snapshot snapshot() const;
   const cluster_config& config() const { return _cfg; }
+  // An operator action (failover/promote/demote) for the agent thread to run; see
+  // agent::submit. Before start() it is answered `failed` at once.
+  std::future<operator_result> submit(operator_request r);
+  // How much longer than a request's timeout_ms its outcome may take (the handover key's
+  // TTL for the target to claim, plus a margin).
+  std::int64_t operator_wait_extra_ms() const {
+    return std::max<std::int64_t>(2, 2 * _cfg.lease_ttl_s) * 1000 + 2000;
+  }
   // The management address of a node of the cluster ("" when unknown).
   std::string management_ip_of(const std::string& node) const;
 

@@ -47,6 +47,12 @@ const char* to_string(action::kind k) {
       return "extend_vip";
     case action::kind::release_vip:
       return "release_vip";
+    case action::kind::pause_writes:
+      return "pause_writes";
+    case action::kind::resume_writes:
+      return "resume_writes";
+    case action::kind::hand_over:
+      return "hand_over";
   }
   return "?";
 }
@@ -57,7 +63,19 @@ time_ms machine_params::renew_interval_ms() const {
 
 role_machine::role_machine(machine_params p) : _p(std::move(p)) {}
 
+void role_machine::end_handover(handover_end how, std::string why) {
+  if (_handover_to.empty()) return;
+  _handover_ending = how;
+  _handover_end = std::move(why);
+  _handover_to.clear();
+  _handover_sent = false;
+  _handover_force = false;
+}
+
 void role_machine::become(role r, std::string reason) {
+  if (r != role::primary && !_handover_to.empty())
+    end_handover(handover_end::abandoned,
+                 "switchover to " + _handover_to + " abandoned: " + reason);
   if (r != _role) ++_transitions;
   _role = r;
   _reason = std::move(reason);
@@ -87,10 +105,23 @@ std::vector<action> role_machine::on_view(time_ms now, const shard_view& v,
         return out;
       }
       if (v.has_primary) return out;
-      if (in.health != health_level::ok || !in.caught_up || !in.in_shard_zone) return out;
-      _seen_epoch = v.epoch;
-      _seen_mod_revision = v.epoch_mod_revision;
-      become(role::candidate, "shard has no primary (epoch " + std::to_string(v.epoch) + ")");
+      {
+        // A switchover names its target: nobody else stands while its key lives.
+        const bool to_us = !v.handover_to.empty() && v.handover_to == _p.node;
+        if (!v.handover_to.empty() && !to_us) return out;
+        const bool forced = now < _force_stand_until || (to_us && v.handover_force);
+        const bool eligible = in.health == health_level::ok && in.caught_up && in.in_shard_zone;
+        if (!eligible && !forced) return out;
+        _seen_epoch = v.epoch;
+        _seen_mod_revision = v.epoch_mod_revision;
+        _seen_handover_revision = to_us ? v.handover_mod_revision : 0;
+        _force_stand_until = 0;  // one forced candidacy per promote
+        const std::string at = "(epoch " + std::to_string(v.epoch) + ")";
+        become(role::candidate, to_us ? "the shard is being handed over to us " + at
+                                : eligible
+                                    ? "shard has no primary " + at
+                                    : "promoted by an operator despite not being eligible " + at);
+      }
       out.push_back({.what = action::kind::grant_lease});
       return out;
     case role::candidate:
@@ -154,7 +185,8 @@ std::vector<action> role_machine::on_lease_granted(time_ms now, time_ms sent_at,
   out.push_back({.what = action::kind::claim,
                  .lease = lease,
                  .epoch = _seen_epoch,
-                 .mod_revision = _seen_mod_revision});
+                 .mod_revision = _seen_mod_revision,
+                 .handover_revision = _seen_handover_revision});
   return out;
 }
 
@@ -242,6 +274,22 @@ std::vector<action> role_machine::tick(time_ms now, const local_inputs& in) {
     out.push_back({.what = action::kind::release_vip});
     become(role::fenced, "lease not renewed for " + std::to_string(now - _lease_sent_at) + " ms");
     _confirm_needed = false;
+  } else if (_role == role::primary && handing_over() && !_handover_sent) {
+    if (now >= _handover_until) {
+      out.push_back({.what = action::kind::resume_writes});
+      end_handover(handover_end::timed_out,
+                   "switchover to " + _handover_to +
+                       " timed out: the target was not ready (alive, a replica, caught up)");
+    } else if (in.handover_target_ready) {
+      // Stop answering first; only then give the shard away (the txn deletes our key).
+      _handover_sent = true;
+      out.push_back({.what = action::kind::release_vip});
+      out.push_back({.what = action::kind::hand_over,
+                     .lease = _lease,
+                     .epoch = _epoch,
+                     .node = _handover_to,
+                     .force = _handover_force});
+    }
   } else if (_role == role::primary && in.health != health_level::ok && in.healthy_peer_ready) {
     out.push_back({.what = action::kind::release_vip});
     become(role::replica, std::string("stepping down: ") + to_string(in.health) +
@@ -252,6 +300,47 @@ std::vector<action> role_machine::tick(time_ms now, const local_inputs& in) {
   if (_lease != 0 && !_renew_pending && now - _lease_sent_at >= _p.renew_interval_ms()) {
     _renew_pending = true;
     out.push_back({.what = action::kind::renew_lease, .lease = _lease});
+  }
+  return out;
+}
+
+bool role_machine::begin_handover(time_ms, const std::string& target, time_ms until, bool force,
+                                  std::vector<action>& out) {
+  if (_role != role::primary || handing_over() || target.empty() || target == _p.node) return false;
+  _handover_to = target;
+  _handover_until = until;
+  _handover_force = force;
+  _handover_sent = false;
+  _handover_end.clear();
+  _handover_ending = handover_end::none;
+  out.push_back({.what = action::kind::pause_writes});
+  return true;
+}
+
+std::vector<action> role_machine::on_handover_result(time_ms, handover_outcome r) {
+  std::vector<action> out;
+  if (_role != role::primary && _role != role::fenced) return out;
+  const std::string target = _handover_to.empty() ? std::string("the target") : _handover_to;
+  switch (r) {
+    case handover_outcome::done:
+      end_handover(handover_end::handed_over, "handed over to " + target);
+      become(role::replica, "handed the shard over to " + target);
+      drop_lease(out);
+      break;
+    case handover_outcome::refused:
+      end_handover(handover_end::abandoned,
+                   "etcd no longer showed us primary at epoch " + std::to_string(_epoch));
+      become(role::replica, "switchover refused by etcd: we are no longer primary");
+      drop_lease(out);
+      break;
+    case handover_outcome::unknown:
+      // The VIP is already released. Keep renewing; a read tells whether the key is
+      // still ours (resume) or gone (replica).
+      end_handover(handover_end::abandoned,
+                   "handover to " + target + " outcome unknown: etcd unreachable");
+      become(role::fenced, "switchover outcome unknown (etcd unreachable)");
+      _confirm_needed = false;
+      break;
   }
   return out;
 }

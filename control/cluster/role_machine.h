@@ -15,6 +15,11 @@
 // - A primary that is degraded/failing steps down only when a healthy, caught-up replica
 //   exists; nothing fails back automatically (a returning node stays a replica while the
 //   shard has a primary).
+// - A planned switchover (begin_handover) pauses writes, waits (bounded) until the target
+//   is caught up, then releases the VIP *before* the handover transaction deletes its
+//   primary key; a handover key names the target, so other replicas do not stand while it
+//   exists and only the target's claim may consume it. On timeout writes resume and the
+//   node stays primary.
 #pragma once
 
 #include <cstdint>
@@ -46,6 +51,11 @@ struct shard_view {
   std::string primary{};                // its node
   std::int64_t primary_epoch = 0;
   std::int64_t primary_lease = 0;
+  // A planned switchover in progress (shards/<shard>/handover, on its own short lease):
+  // only `handover_to` may stand while it exists.
+  std::string handover_to{};
+  std::int64_t handover_mod_revision = 0;  // 0: no handover key
+  bool handover_force = false;             // the target stands even if not eligible
 };
 
 // Local facts the driver refreshes before each event.
@@ -54,23 +64,43 @@ struct local_inputs {
   bool caught_up = true;            // this node's replication lag is within bounds
   bool in_shard_zone = true;        // this node is in the VIP's L2 segment (zone)
   bool healthy_peer_ready = false;  // a healthy, caught-up replica of the shard exists
+  // Handing over: the target is alive, a replica, and at this node's replication position
+  // (or the operator forced it).
+  bool handover_target_ready = false;
+};
+
+// How the last switchover ended.
+enum class handover_end : std::uint8_t { none, handed_over, timed_out, abandoned };
+
+// The handover transaction's outcome (cluster_store::hand_over).
+enum class handover_outcome : std::uint8_t {
+  done,     // the handover key is written and our primary key deleted
+  refused,  // etcd no longer shows us primary at our epoch: nothing was written
+  unknown,  // etcd unreachable: it may or may not have committed
 };
 
 struct action {
   enum class kind {
-    grant_lease,   // ask etcd for a lease of params.lease_ttl_ms
-    claim,         // txn: epoch key at `mod_revision` and no primary -> epoch+1, primary=me
-    renew_lease,   // keepalive `lease`
-    revoke_lease,  // revoke `lease` (best effort)
-    take_vip,      // start answering for the VIP until `until`
-    extend_vip,    // keep answering until `until`
-    release_vip,   // stop answering for the VIP now
+    grant_lease,    // ask etcd for a lease of params.lease_ttl_ms
+    claim,          // txn: epoch key at `mod_revision` and no primary -> epoch+1, primary=me
+    renew_lease,    // keepalive `lease`
+    revoke_lease,   // revoke `lease` (best effort)
+    take_vip,       // start answering for the VIP until `until`
+    extend_vip,     // keep answering until `until`
+    release_vip,    // stop answering for the VIP now
+    pause_writes,   // refuse writes (a retryable error) while keeping reads and the VIP
+    resume_writes,  // accept writes again (release_vip and take_vip also reopen them)
+    hand_over,      // txn: still primary at `epoch` with `lease` -> handover key naming
+                    // `node` (forced: `force`), delete our primary key
   };
   kind what{};
   std::int64_t lease = 0;
-  std::int64_t epoch = 0;         // claim: the epoch seen; take_vip: the epoch won
-  std::int64_t mod_revision = 0;  // claim: the epoch key's mod revision seen
-  time_ms until = 0;              // take_vip / extend_vip
+  std::int64_t epoch = 0;              // claim: the epoch seen; take_vip: the epoch won
+  std::int64_t mod_revision = 0;       // claim: the epoch key's mod revision seen
+  time_ms until = 0;                   // take_vip / extend_vip
+  std::int64_t handover_revision = 0;  // claim: the handover key naming us (0: expect none)
+  std::string node{};                  // hand_over: the target
+  bool force = false;                  // hand_over: the target may stand though not eligible
   bool operator==(const action&) const = default;
 };
 const char* to_string(action::kind k);
@@ -93,8 +123,20 @@ class role_machine {
   std::vector<action> on_lease_gone(time_ms now);    // etcd says the lease no longer exists
   // A heartbeat from `node` saying it is primary of this shard at `epoch`.
   std::vector<action> on_peer_primary(time_ms now, const std::string& node, std::int64_t epoch);
-  // Deadlines (fencing, keepalives) and health-driven step-down.
+  // Deadlines (fencing, keepalives, a switchover's bound) and health-driven step-down;
+  // a switchover hands over once in.handover_target_ready.
   std::vector<action> tick(time_ms now, const local_inputs& in);
+
+  // Operator actions (docs/cluster.md, "Planned switchover").
+  // A primary starts handing the shard to `target` (not itself), giving up at `until`:
+  // pauses writes now. Refused (no action, false) unless primary and not already handing
+  // over.
+  bool begin_handover(time_ms now, const std::string& target, time_ms until, bool force,
+                      std::vector<action>& out);
+  std::vector<action> on_handover_result(time_ms now, handover_outcome r);
+  // promote of this node while the shard has no primary: stand at the next read that shows
+  // none even if not eligible (unhealthy, behind, other zone), until `until`.
+  void force_candidacy(time_ms until) { _force_stand_until = until; }
 
   role current() const { return _role; }
   std::int64_t epoch() const { return _epoch; }  // the epoch held (primary/fenced), else 0
@@ -103,11 +145,17 @@ class role_machine {
   // Why the last transition happened, e.g. "lease not renewed for 1500 ms".
   const std::string& reason() const { return _reason; }
   std::uint64_t transitions() const { return _transitions; }
+  bool handing_over() const { return !_handover_to.empty(); }
+  const std::string& handover_target() const { return _handover_to; }
+  // How and why the last switchover ended (none/empty while one runs or if none ran).
+  handover_end handover_ending() const { return _handover_ending; }
+  const std::string& handover_end_reason() const { return _handover_end; }
 
  private:
   void become(role r, std::string reason);
   void drop_lease(std::vector<action>& out);  // revoke it if we have one
   bool lease_fresh(time_ms now) const { return _lease != 0 && now < fence_deadline(); }
+  void end_handover(handover_end how, std::string why);
 
   machine_params _p;
   role _role = role::replica;
@@ -119,6 +167,15 @@ class role_machine {
   std::int64_t _epoch = 0;
   std::int64_t _seen_epoch = 0;  // candidate: what the claim compares against
   std::int64_t _seen_mod_revision = 0;
+  std::int64_t _seen_handover_revision = 0;
+  time_ms _force_stand_until = 0;
+  // Handing over (primary only): the target, the bound, whether the txn went out.
+  std::string _handover_to{};
+  time_ms _handover_until = 0;
+  bool _handover_force = false;
+  bool _handover_sent = false;
+  std::string _handover_end{};
+  handover_end _handover_ending = handover_end::none;
   std::string _reason = "started";
   std::uint64_t _transitions = 0;
 };

@@ -6,6 +6,11 @@
 //
 // Invariants: one writer; readers never block or write; the deadline only moves later
 // while the same ownership lasts (extend), and release() makes holds() false at once.
+//
+// The write fence of a planned switchover lives here too: while writes_paused() the data
+// plane answers writes with a retryable error (binary 0x86 "temporary failure", text
+// "SERVER_ERROR") and keeps serving reads. take() and release() lift it; release() stores
+// the ownership first, so a reader that sees the fence lifted also sees the VIP gone.
 #pragma once
 
 #include <atomic>
@@ -30,6 +35,7 @@ class vip_lease {
     _epoch.store(epoch, std::memory_order_relaxed);
     _takes.store(_takes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     _until_ms.store(until_ms, std::memory_order_release);
+    _writes_paused.store(false, std::memory_order_release);
   }
   // Only while it still holds at `now_ms`: a lapsed ownership is never revived by a late
   // extension (a new take() is needed, which the role machine gives only after etcd
@@ -39,7 +45,12 @@ class vip_lease {
     if (now_ms < current && until_ms > current)
       _until_ms.store(until_ms, std::memory_order_release);
   }
-  void release() { _until_ms.store(kNobody, std::memory_order_release); }
+  void release() {
+    _until_ms.store(kNobody, std::memory_order_release);
+    _writes_paused.store(false, std::memory_order_release);
+  }
+  void pause_writes() { _writes_paused.store(true, std::memory_order_release); }
+  void resume_writes() { _writes_paused.store(false, std::memory_order_release); }
 
   // Readers: may the VIP be answered for at `now_ms`?
   bool holds(std::int64_t now_ms) const {
@@ -47,6 +58,9 @@ class vip_lease {
   }
   std::int64_t until_ms() const { return _until_ms.load(std::memory_order_acquire); }
   std::int64_t epoch() const { return _epoch.load(std::memory_order_relaxed); }
+  bool writes_paused() const { return _writes_paused.load(std::memory_order_acquire); }
+  // For the data plane's handler (proto::handler_config::write_fence): one load per write.
+  const std::atomic<bool>& write_fence() const { return _writes_paused; }
   std::uint64_t takes() const { return _takes.load(std::memory_order_relaxed); }
 
   // The read side for the data plane (dataplane/net/address_gate.h): `ip` is answered
@@ -59,6 +73,7 @@ class vip_lease {
   static constexpr std::int64_t kNobody = net::address_gate::kNobody;
   alignas(64) std::atomic<std::int64_t> _until_ms{kNobody};
   std::atomic<std::int64_t> _epoch{0};
+  std::atomic<bool> _writes_paused{false};
   std::atomic<std::uint64_t> _takes{0};  // take() calls, for the data plane's ARP bursts
 };
 

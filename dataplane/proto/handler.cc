@@ -16,6 +16,38 @@ bool is_get(std::uint8_t opcode) {
   return opcode == op::get || opcode == op::getq || opcode == op::getk || opcode == op::getkq;
 }
 
+// The opcodes that change the cache (what the replication hook sees), incl. touch/GAT.
+bool is_mutation(std::uint8_t opcode) {
+  switch (opcode) {
+    case op::set:
+    case op::setq:
+    case op::add:
+    case op::addq:
+    case op::replace:
+    case op::replaceq:
+    case op::append:
+    case op::appendq:
+    case op::prepend:
+    case op::prependq:
+    case op::del:
+    case op::delq:
+    case op::incr:
+    case op::incrq:
+    case op::decr:
+    case op::decrq:
+    case op::flush:
+    case op::flushq:
+    case op::touch:
+    case op::gat:
+    case op::gatq:
+    case op::gatk:
+    case op::gatkq:
+      return true;
+    default:
+      return false;
+  }
+}
+
 bool is_sasl(std::uint8_t opcode) {
   return opcode == op::sasl_list_mechs || opcode == op::sasl_auth || opcode == op::sasl_step;
 }
@@ -281,6 +313,10 @@ handler::outcome handler::execute(connection& c, const request& r, output_sink& 
     // as the engine answers a key it cannot hold; the engine is never asked.
     if (is_get(r.hdr.opcode)) return emit_get(r, cache::item_view{}, out);
     write_error(out, e, status::einval);
+    return outcome::done;
+  }
+  if (is_mutation(r.hdr.opcode) && _cfg.writes_fenced()) [[unlikely]] {
+    write_error(out, e, status::temporary_failure);  // quiet ones too: errors are answered
     return outcome::done;
   }
   switch (r.hdr.opcode) {

@@ -31,6 +31,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -71,7 +72,19 @@ struct handler_config {
   // The longest get/gets line accepted (memcached's are unbounded; ours must fit the
   // receive buffer): longer ones get "CLIENT_ERROR line too long" and a close.
   std::size_t max_get_line = 64 * 1024 - 1024;
+  // A planned switchover's write fence (control/cluster/vip_lease.h, written by the
+  // cluster agent): while it reads true every mutation is refused with a retryable error
+  // (binary 0x86 "Temporary failure", text and meta kFencedLine) before it touches the
+  // engine, and reads go on. One acquire load per mutation; null: never fenced.
+  const std::atomic<bool>* write_fence = nullptr;
+  bool writes_fenced() const {
+    return write_fence != nullptr && write_fence->load(std::memory_order_acquire);
+  }
 };
+
+// The text/meta answer to a write while the write fence is up.
+inline constexpr std::string_view kFencedLine =
+    "SERVER_ERROR temporary failure: switchover in progress, retry";
 
 // Per-connection protocol state. Plain data, no allocation; reset() for reuse.
 class connection {

@@ -484,6 +484,15 @@ meta_result execute_meta(text_ctx& ctx, std::string_view line, std::string_view 
     if (p.swallow) ctx.swallow = p.swallow_bytes;
     return {};
   }
+  // A switchover's write fence: every meta command that changes the cache (ms, md, ma,
+  // and mg with T or N) is refused before it runs; an ms data block is skipped.
+  const bool mutates = r.cmd == command::ms || r.cmd == command::md || r.cmd == command::ma ||
+                       (r.cmd == command::mg && (r.f.new_ttl || r.f.vivify));
+  if (mutates && ctx.cfg.writes_fenced()) [[unlikely]] {
+    put_line(ctx.out, kFencedLine);
+    if (r.cmd == command::ms) ctx.swallow = static_cast<std::size_t>(r.datalen) + 2;
+    return {};
+  }
   const std::uint32_t now = ctx.engine.config().time->now();
   meta_exec x(ctx, r, now);
   switch (r.cmd) {

@@ -109,6 +109,8 @@ constexpr req_status status_class(std::uint16_t wire) {
       return req_status::unknown_command;
     case status::enomem:
       return req_status::enomem;
+    case status::temporary_failure:  // a switchover's write fence
+      return req_status::other;
   }
   return req_status::other;
 }

@@ -93,6 +93,10 @@ handler::outcome handler::text_get(connection& c, text_ctx& x, text_line& l, boo
     }
     exptime = wire_exptime(*e);
     first = 2;
+    if (_cfg.writes_fenced()) {  // a GAT touches: refused whole, before any VALUE
+      text::put_line(x.out, kFencedLine);
+      return outcome::done;
+    }
   }
   const std::string_view line = l.line;
   std::size_t pos = first < l.ntokens - 1 ? l.offset_of(first) : line.size();
@@ -197,6 +201,11 @@ handler::outcome handler::text_store(text_ctx& x, text_line& l, std::string_view
   const cache::exptime_t exptime = wire_exptime(*exptime_i);
   const std::uint8_t opcode = store_opcode(l.tok[0]);
 
+  if (_cfg.writes_fenced()) {
+    reply(x, l, kFencedLine);
+    x.swallow = block;  // the data block is skipped as it arrives
+    return outcome::done;
+  }
   if (value_len > _cfg.max_value) {
     // memcached: item_alloc fails, the data block is swallowed, a SET drops the old value.
     if (_prefixes.enabled()) _prefixes.record_set(key);
@@ -255,6 +264,10 @@ handler::outcome handler::text_store(text_ctx& x, text_line& l, std::string_view
 // process_touch_command()
 handler::outcome handler::text_touch(text_ctx& x, text_line& l) {
   l.take_noreply();
+  if (_cfg.writes_fenced()) {
+    reply(x, l, kFencedLine);
+    return outcome::done;
+  }
   const std::string_view key = l.tok[kKeyToken];
   if (key.size() > kMaxKeyLength) {
     _counters.protocol_errors.add();
@@ -284,6 +297,10 @@ handler::outcome handler::text_touch(text_ctx& x, text_line& l) {
 // process_arithmetic_command(): a missing key is NOT_FOUND (text never creates it).
 handler::outcome handler::text_arith(text_ctx& x, text_line& l, bool incr) {
   l.take_noreply();
+  if (_cfg.writes_fenced()) {
+    reply(x, l, kFencedLine);
+    return outcome::done;
+  }
   const std::string_view key = l.tok[kKeyToken];
   if (key.size() > kMaxKeyLength) {
     _counters.protocol_errors.add();
@@ -341,6 +358,10 @@ handler::outcome handler::text_delete(text_ctx& x, text_line& l) {
     reply(x, l, "CLIENT_ERROR bad command line format");
     return outcome::done;
   }
+  if (_cfg.writes_fenced()) {
+    reply(x, l, kFencedLine);
+    return outcome::done;
+  }
   if (_prefixes.enabled()) _prefixes.record_delete(key);
   if (_session.remove(key) == cache::status::ok) {
     _counters.delete_hits.add();
@@ -356,6 +377,10 @@ handler::outcome handler::text_delete(text_ctx& x, text_line& l) {
 // process_flush_all_command(): "flush_all [delay] [noreply]"; a delay <= 0 is now.
 handler::outcome handler::text_flush(text_ctx& x, text_line& l) {
   l.take_noreply();
+  if (_cfg.writes_fenced()) {
+    reply(x, l, kFencedLine);
+    return outcome::done;
+  }
   _counters.cmd_flush.add();
   if (!_cfg.flush_enabled) {
     reply(x, l, "CLIENT_ERROR flush_all not allowed");

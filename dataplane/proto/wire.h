@@ -68,6 +68,7 @@ enum class status : std::uint16_t {
   auth_continue = 0x21,
   unknown_command = 0x81,
   enomem = 0x82,
+  temporary_failure = 0x86,  // memcached's ETMPFAIL: retry (a switchover's write fence)
 };
 
 // The body text memcached sends with each error status (write_bin_error).
@@ -91,6 +92,8 @@ constexpr std::string_view error_text(status s) {
       return "Not stored.";
     case status::auth_error:
       return "Auth failure.";
+    case status::temporary_failure:
+      return "Temporary failure";
     default:
       return "";
   }

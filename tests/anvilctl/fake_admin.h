@@ -47,9 +47,11 @@ class fake_admin {
       res.set_content(a.body, a.content_type.c_str());
     };
     for (const char* p : {"/v1/status", "/v1/health", "/v1/stats", "/v1/config", "/v1/snapshots",
-                          "/v1/drain", "/metrics"})
+                          "/v1/drain", "/metrics", "/v1/cluster"})
       _srv.Get(p, handler);
-    for (const char* p : {"/v1/snapshots", "/v1/drain", "/v1/flush"}) _srv.Post(p, handler);
+    for (const char* p : {"/v1/snapshots", "/v1/drain", "/v1/flush", "/v1/cluster/failover",
+                          "/v1/cluster/promote", "/v1/cluster/demote"})
+      _srv.Post(p, handler);
     _srv.Put("/v1/log-level", handler);
     _port = _srv.bind_to_any_port("127.0.0.1");
     // bind_to_any_port() has bound and listened: connections queue until the thread

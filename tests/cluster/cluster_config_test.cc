@@ -172,6 +172,17 @@ TEST(ClusterConfig, ATtlOfOneSecondAllowsOnlyAShortEtcdTimeout) {
             "accepted");
 }
 
+TEST(ClusterConfig, TheVipZoneDefaultsToTheNodesZoneAndMayNameAnother) {
+  EXPECT_EQ(load(kCluster).cluster.vip_zone, "dc1");
+  const auto c = load(std::string(kCluster) + "vip_zone = \"dc2\"\n").cluster;
+  EXPECT_EQ(c.vip_zone, "dc2");
+  EXPECT_EQ(c.zone, "dc1");
+  EXPECT_NE(refusal(std::string(kCluster) + "vip_zone = \"\"\n").find("cluster.vip_zone"),
+            std::string::npos);
+  EXPECT_NE(refusal(std::string(kCluster) + "vip_zone = \"d c\"\n").find("cluster.vip_zone"),
+            std::string::npos);
+}
+
 TEST(ClusterConfig, PeerParsing) {
   EXPECT_EQ(parse_peer("b@10.0.0.2:1", 9), (peer_address{"b", "10.0.0.2", 1}));
   EXPECT_EQ(parse_peer("b@10.0.0.2", 9), (peer_address{"b", "10.0.0.2", 9}));

@@ -256,6 +256,71 @@ TEST_F(EtcdTest, AClaimNeedsTheEpochSeenAndNoLivePrimary) {
   EXPECT_EQ(b2.epoch, 2);
 }
 
+// A switchover's commit and the claims around it, at the transaction level: only the
+// named target may claim while the handover key lives, and only its exact key.
+TEST_F(EtcdTest, AHandoverKeyLetsOnlyItsTargetClaimAndIsConsumedByTheClaim) {
+  etcd_client c({etcd->endpoint(0)});
+  cluster_store store(c, "/handover");
+  auto v = store.read_shard("s", kDeadline);
+  const auto lease_a = c.lease_grant(5, kDeadline).id, lease_b = c.lease_grant(5, kDeadline).id,
+             lease_c = c.lease_grant(5, kDeadline).id, hl = c.lease_grant(5, kDeadline).id;
+  ASSERT_TRUE(
+      store.claim("s", "a", "10.0.0.9", v.view.epoch, v.view.epoch_mod_revision, lease_a, kDeadline)
+          .won);
+  // Only the primary at its epoch can hand over: b (or a at a wrong epoch) is refused.
+  auto wrong = store.hand_over("s", "b", "10.0.0.9", 1, "c", false, hl, kDeadline);
+  ASSERT_TRUE(wrong.status.ok()) << wrong.status.detail;
+  EXPECT_FALSE(wrong.committed);
+  EXPECT_FALSE(store.hand_over("s", "a", "10.0.0.9", 2, "c", false, hl, kDeadline).committed);
+  EXPECT_FALSE(store.hand_over("s", "a", "10.0.0.8", 1, "c", false, hl, kDeadline).committed)
+      << "the record must match byte for byte";
+  auto h = store.hand_over("s", "a", "10.0.0.9", 1, "b", true, hl, kDeadline);
+  ASSERT_TRUE(h.committed) << h.status.detail;
+  v = store.read_shard("s", kDeadline);
+  ASSERT_TRUE(v.status.ok()) << v.status.detail;
+  EXPECT_FALSE(v.view.has_primary) << "a's key went in the same transaction";
+  EXPECT_EQ(v.view.handover_to, "b");
+  EXPECT_TRUE(v.view.handover_force);
+  EXPECT_GT(v.view.handover_mod_revision, 0);
+  // c saw the same view and claims as an ordinary candidate: refused by etcd.
+  EXPECT_FALSE(
+      store.claim("s", "c", "10.0.0.9", v.view.epoch, v.view.epoch_mod_revision, lease_c, kDeadline)
+          .won);
+  // b with a stale handover revision: refused too.
+  EXPECT_FALSE(store
+                   .claim("s", "b", "10.0.0.9", v.view.epoch, v.view.epoch_mod_revision, lease_b,
+                          kDeadline, v.view.handover_mod_revision + 1)
+                   .won);
+  auto b = store.claim("s", "b", "10.0.0.9", v.view.epoch, v.view.epoch_mod_revision, lease_b,
+                       kDeadline, v.view.handover_mod_revision);
+  ASSERT_TRUE(b.won);
+  EXPECT_EQ(b.epoch, 2);
+  v = store.read_shard("s", kDeadline);
+  EXPECT_EQ(v.view.primary, "b");
+  EXPECT_TRUE(v.view.handover_to.empty()) << "consumed by the claim";
+  // A handover whose target never claims expires with its lease: ordinary elections again.
+  const auto hl2 = c.lease_grant(5, kDeadline).id;
+  ASSERT_TRUE(store.hand_over("s", "b", "10.0.0.9", 2, "c", false, hl2, kDeadline).committed);
+  ASSERT_TRUE(c.lease_revoke(hl2, kDeadline).ok());
+  v = store.read_shard("s", kDeadline);
+  EXPECT_TRUE(v.view.handover_to.empty());
+  EXPECT_TRUE(
+      store.claim("s", "c", "10.0.0.9", v.view.epoch, v.view.epoch_mod_revision, lease_c, kDeadline)
+          .won);
+}
+
+TEST_F(EtcdTest, AMalformedHandoverRecordIsAnErrorNotAView) {
+  etcd_client c({etcd->endpoint(0)});
+  cluster_store store(c, "/badhandover");
+  for (const char* bad :
+       {"", "{}", "[]", "{\"to\":\"\"}", "{\"to\":7}", "{\"to\":\"b\",\"force\":1}"}) {
+    ASSERT_TRUE(c.put(store.shard_key("s", "handover"), bad, 0, kDeadline).ok());
+    auto v = store.read_shard("s", kDeadline);
+    EXPECT_EQ(v.status.code, etcd_code::error) << bad;
+    EXPECT_NE(v.status.detail.find("malformed handover"), std::string::npos) << bad;
+  }
+}
+
 // Many rounds of two nodes claiming the same shard at the same moment from two threads:
 // exactly one wins each round, and the epoch goes up by exactly one per round.
 TEST_F(EtcdTest, ElectionRaceExactlyOneWinsEveryRound) {

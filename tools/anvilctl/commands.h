@@ -15,7 +15,8 @@ void add_node_commands(CLI::App& app, cli_context& ctx);      // status, health
 void add_stats_commands(CLI::App& app, cli_context& ctx);     // stats
 void add_top_command(CLI::App& app, cli_context& ctx);        // top
 void add_snapshot_commands(CLI::App& app, cli_context& ctx);  // snapshot now|list
-void add_ops_commands(CLI::App& app, cli_context& ctx);    // drain, flush, log-level, config show
-void add_doctor_command(CLI::App& app, cli_context& ctx);  // doctor (no server)
+void add_ops_commands(CLI::App& app, cli_context& ctx);      // drain, flush, log-level, config show
+void add_doctor_command(CLI::App& app, cli_context& ctx);    // doctor (no server)
+void add_cluster_commands(CLI::App& app, cli_context& ctx);  // peers, failover, promote, demote
 
 }  // namespace anvil::ctl

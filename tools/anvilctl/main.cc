@@ -24,12 +24,13 @@ Exit codes: 0 ok, 1 unhealthy (or the server answered with an error), 2 usage,
 Environment: ANVILCTL_SERVER, ANVILCTL_TOKEN_FILE stand in for the flags.
 )";
 
-// Every command group; HA adds cmd_cluster.cc (peers, failover) here.
+// Every command group.
 using group_fn = void (*)(CLI::App&, anvil::ctl::cli_context&);
 constexpr group_fn groups[] = {
-    anvil::ctl::add_node_commands, anvil::ctl::add_stats_commands,
-    anvil::ctl::add_top_command,   anvil::ctl::add_snapshot_commands,
-    anvil::ctl::add_ops_commands,  anvil::ctl::add_doctor_command,
+    anvil::ctl::add_node_commands,    anvil::ctl::add_stats_commands,
+    anvil::ctl::add_top_command,      anvil::ctl::add_snapshot_commands,
+    anvil::ctl::add_ops_commands,     anvil::ctl::add_doctor_command,
+    anvil::ctl::add_cluster_commands,
 };
 
 int run(int argc, char** argv) {

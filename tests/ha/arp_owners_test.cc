@@ -48,7 +48,7 @@ class capture {
   }
   capture& add(const std::string& frame, int caplen = -1) {
     pcap_pkthdr h{};
-    h.ts.tv_sec = 1000 + _n / 1000, h.ts.tv_usec = (_n % 1000) * 1000;
+    h.ts.tv_sec = 1000 + _n / 1000, h.ts.tv_usec = static_cast<suseconds_t>(_n % 1000) * 1000;
     ++_n;
     h.caplen = caplen < 0 ? static_cast<bpf_u_int32>(frame.size()) : bpf_u_int32(caplen);
     h.len = static_cast<bpf_u_int32>(frame.size());

@@ -106,7 +106,7 @@ arp_owner_report topology::stop_capture_and_analyze(const std::string& pcap) {
   return analyze_arp_owners(pcap, vip());
 }
 
-anvil_node::anvil_node(const topology& t, int i, node_options opts) : _t(t), _i(i) {
+anvil_node::anvil_node(const topology& t, int i, const node_options& opts) : _t(t), _i(i) {
   const std::string tag = t.name() + "-n" + std::to_string(i);
   _config = "/tmp/anvil-ha-" + tag + ".toml";
   _log = "/tmp/anvil-ha-" + tag + ".log";
@@ -168,6 +168,7 @@ void anvil_node::start() {
       ::dup2(::fileno(f), 2);
     }
     std::vector<char*> a;
+    a.reserve(argv.size() + 1);
     for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
     a.push_back(nullptr);
     ::execv(a[0], a.data());

@@ -75,7 +75,7 @@ struct node_options {
 // One anvil in node namespace `i`, with the fast cluster settings of docs/cluster.md.
 class anvil_node {
  public:
-  anvil_node(const topology& t, int i, node_options opts = {});
+  anvil_node(const topology& t, int i, const node_options& opts = {});
   ~anvil_node();
   anvil_node(const anvil_node&) = delete;
   anvil_node& operator=(const anvil_node&) = delete;

@@ -29,7 +29,7 @@ class Ha : public ::testing::Test {
     std::remove(pcap.c_str());
   }
 
-  void start_nodes(node_options o = {}) {
+  void start_nodes(const node_options& o = {}) {
     topo->start_etcd();
     for (int i = 0; i < 3; ++i) {
       nodes.push_back(std::make_unique<anvil_node>(*topo, i, o));

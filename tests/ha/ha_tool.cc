@@ -78,9 +78,7 @@ int run_check(const std::string& pcap, const std::string& vip) {
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   CLI::App app{"HA benchmark client (bench/e2e/failover.sh)"};
   app.require_subcommand(1);
   std::string vip, iface = "d0", src_ip, pcap, prefix = "k";
@@ -207,6 +205,19 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ha_tool: %s\n", e.what());
     return 2;
+  }
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ha_tool: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "ha_tool: unknown error\n");
   }
   return 2;
 }

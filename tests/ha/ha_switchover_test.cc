@@ -39,7 +39,17 @@ TEST(HaSwitchover, TenPlannedSwitchoversUnderWritesLoseNoAcknowledgedWrite) {
   // switchover's write fence is not acknowledged, so it is not counted).
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> acked{0};
-  std::thread writer([&] {
+  std::thread writer;
+  // Stops and joins the writer however the test ends (an ASSERT returns early).
+  struct joiner {
+    std::atomic<bool>& stop;
+    std::thread& t;
+    ~joiner() {
+      stop = true;
+      if (t.joinable()) t.join();
+    }
+  } join_writer{stop, writer};
+  writer = std::thread([&] {
     auto c = topo.client(200ms);
     for (std::uint64_t i = 0; !stop.load(); ++i) {
       while (!stop.load()) {
@@ -56,9 +66,16 @@ TEST(HaSwitchover, TenPlannedSwitchoversUnderWritesLoseNoAcknowledgedWrite) {
     const int target = (primary + 1) % 3;
     const std::string body =
         "{\"shard\":\"s1\",\"to\":\"n" + std::to_string(target) + "\",\"timeout_ms\":5000}";
-    const auto reply =
-        http_request(topo.node_ns(primary), topo.node_mgmt(primary), 11311, "POST",
-                     "/v1/cluster/failover", nodes[primary]->admin_token(), body, 15s);
+    // The primary refuses (409, nothing changes) while the target is not a heartbeating,
+    // caught-up replica yet, e.g. just after start: asked again, bounded.
+    http_reply reply;
+    eventually(
+        [&] {
+          reply = http_request(topo.node_ns(primary), topo.node_mgmt(primary), 11311, "POST",
+                               "/v1/cluster/failover", nodes[primary]->admin_token(), body, 15s);
+          return reply.status != 409;
+        },
+        15s);
     ASSERT_EQ(reply.status, 200) << "round " << round << ": " << reply.body;
     ASSERT_TRUE(
         eventually([&] { return probe->serves() && topo.client_vip_owner() == target; }, 15s))

@@ -21,6 +21,8 @@ packages=(
   memcached libmemcached-tools python3 python3-pylibmc
   # high availability: etcd (tests start their own on loopback) and the HTTP client for its gateway
   etcd-server etcd-client
+  # HA end-to-end tests and failover benchmark: captures of the data bridge, the VRRP peer
+  libpcap-dev tcpdump keepalived
   # text-protocol clients (issue 16)
   python3-pymemcache python3-memcache libcache-memcached-fast-perl
   # alert rule tests (promtool) and the Prometheus end-to-end test

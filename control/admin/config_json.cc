@@ -26,6 +26,10 @@ nlohmann::json cluster_json(const cluster::cluster_config& c) {
           {"lease_ttl_s", c.lease_ttl_s},
           {"fence_margin_ms", c.fence_margin_ms},
           {"max_replica_lag", c.max_replica_lag},
+          {"replication_port", c.replication_port},
+          {"replica_reads", c.replica_reads},
+          {"replication_ring_entries", c.replication_ring_entries},
+          {"replication_log_mb", c.replication_log_mb},
           {"peers", peers}};
 }
 

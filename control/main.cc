@@ -41,6 +41,7 @@
 #include "control/health/canary_keys.h"
 #include "control/health/health_metrics.h"
 #include "control/health/health_monitor.h"
+#include "control/logging.h"
 #include "control/replication/replication_metrics.h"
 #include "control/replication/replication_service.h"
 #include "control/service_notify.h"
@@ -87,6 +88,8 @@ int config_failure(const config_error& e) {
 }
 
 constexpr std::uint32_t kConnectionSlack = 64;
+// How long exit waits for the logging thread to write what is queued (control/logging.h).
+constexpr std::chrono::milliseconds kLogDrainBound{3000};
 
 // What the memory limit buys: partitions, segments, index capacity and the worst share of
 // the arena lost to segment tails (items never span segments).
@@ -488,7 +491,7 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
                   q("not every lcore is polling: " + lcores.start_report()));
     lcores.request_stop();
     if (!lcores.wait_stopped(std::chrono::seconds(1))) {
-      spdlog::shutdown();
+      finish_logging(kLogDrainBound);
       std::_Exit(1);  // a thread that never ran cannot be joined in bounded time
     }
     return 1;
@@ -569,7 +572,7 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
   if (!lcores.wait_stopped(bound)) {
     spdlog::error("event=shutdown_timeout timeout_s={} reason={}", cfg.shutdown_timeout_s,
                   q("an lcore did not stop in time; exiting without waiting for it"));
-    spdlog::shutdown();
+    finish_logging(kLogDrainBound);
     std::_Exit(1);
   }
   for (unsigned i = 0; i < lcores.size(); ++i)
@@ -584,7 +587,8 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
   // The lcores have stopped: their stacks can be inspected from here.
   std::size_t unfinished = 0;
   for (auto* h : handlers) unfinished += h->unfinished_connections();
-  spdlog::info("event=stopped unfinished_connections={} reason={}", unfinished,
+  spdlog::info("event=stopped unfinished_connections={} log_lines_dropped={} reason={}", unfinished,
+               dropped_lines(),
                q(unfinished ? "drain bound reached with responses or FINs unacknowledged"
                             : "clean shutdown: every connection closed, every response delivered"));
   return 0;
@@ -602,14 +606,6 @@ int run(int argc, char** argv) {
     return 2;
   }
 
-  auto logger = spdlog::stderr_color_mt("anvil");
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
-  spdlog::set_level(cfg.verbosity >= 2   ? spdlog::level::trace
-                    : cfg.verbosity == 1 ? spdlog::level::debug
-                                         : spdlog::level::info);
-  spdlog::flush_on(spdlog::level::trace);
-
   // Signals are taken synchronously by this (control) thread; lcore threads inherit
   // the blocked mask and never see them.
   // A shell starts background jobs with SIGINT ignored; the default disposition makes
@@ -626,6 +622,12 @@ int run(int argc, char** argv) {
   sigaddset(&signals, SIGUSR1);  // take a snapshot now (until the admin API exists)
   sigaddset(&signals, SIGUSR2);  // toggle the [debug] fault knob (when enabled)
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  // After the mask: the logging thread inherits it. From here no thread waits for
+  // stderr's consumer (control/logging.h: a stalled log once held start-up).
+  start_logging(cfg.verbosity >= 2   ? spdlog::level::trace
+                : cfg.verbosity == 1 ? spdlog::level::debug
+                                     : spdlog::level::info);
 
   std::unique_ptr<server::cpu_topology> topo;
   try {
@@ -833,4 +835,10 @@ int run(int argc, char** argv) {
 }  // namespace
 }  // namespace anvil::control
 
-int main(int argc, char** argv) { return anvil::control::run(argc, argv); }
+int main(int argc, char** argv) {
+  const int rc = anvil::control::run(argc, argv);
+  // The log is written by its own thread: write what is queued, but a stalled stderr
+  // must not keep a stopped server from exiting.
+  if (!anvil::control::finish_logging(anvil::control::kLogDrainBound)) std::_Exit(rc);
+  return rc;
+}

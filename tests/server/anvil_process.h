@@ -22,10 +22,12 @@ inline std::string anvil_binary() { return ANVIL_BINARY; }
 
 class anvil_process {
  public:
-  // `ns` empty: run in this namespace.
-  anvil_process(const std::vector<std::string>& args, const std::string& ns = "") {
-    char tmpl[] = "/tmp/anvil-log-XXXXXX";
-    int fd = ::mkstemp(tmpl);
+  // `ns` empty: run in this namespace. The log (stdout and stderr) is a new file in
+  // `log_dir`.
+  anvil_process(const std::vector<std::string>& args, const std::string& ns = "",
+                const std::string& log_dir = "/tmp") {
+    std::string tmpl = log_dir + "/anvil-log-XXXXXX";
+    int fd = ::mkstemp(tmpl.data());
     _log = tmpl;
     std::vector<std::string> argv;
     if (!ns.empty()) argv = {"/usr/bin/ip", "netns", "exec", ns};

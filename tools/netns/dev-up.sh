@@ -5,19 +5,46 @@
 # reaches it, and on Ctrl-C (or any exit) anvil stopped and everything removed.
 #   tools/netns/dev-up.sh [extra anvil flags...]     e.g. -t 2 -vv
 #   ANVIL_DEV_NET=name  ANVIL_BIN=path               override the network name / binary
+#   ANVILCTL_BIN=path                                the anvilctl the banner names
+#   ANVIL_DEV_DIR=dir                                dev state (default /var/tmp/anvil-dev):
+#                                                    the admin token, the snapshots
 #   ANVIL_DEV_SNAPSHOTS=dir                          snapshot directory (warm restart
 #                                                    across runs; "" turns snapshots off)
+# The admin API (127.0.0.1:11311 inside the stack namespace) gets a bearer token from
+# $ANVIL_DEV_DIR/admin.token, created once (mode 0600, 32 random bytes in hex) and kept
+# across runs, so `anvilctl --token-file ... drain/flush/snapshot now` work; the banner
+# shows how.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 NAME=${ANVIL_DEV_NET:-anvil-dev}
 BIN=${ANVIL_BIN:-build/control/anvil}
 TESTNET=tools/netns/testnet.sh
-SNAPDIR=${ANVIL_DEV_SNAPSHOTS-/var/tmp/anvil-dev/snapshots}
+DEVDIR=${ANVIL_DEV_DIR:-/var/tmp/anvil-dev}
+SNAPDIR=${ANVIL_DEV_SNAPSHOTS-$DEVDIR/snapshots}
+TOKEN=$DEVDIR/admin.token
+CTL=${ANVILCTL_BIN:-$PWD/build/tools/anvilctl/anvilctl}
 
 die() { echo "dev-up: $*" >&2; exit 1; }
 [[ $(id -u) -eq 0 ]] || die "must run as root (network namespaces)"
 [[ -x $BIN ]] || die "$BIN is not built (make build)"
+
+# The admin token: made once, never overwritten. anvil refuses a token file that is not
+# a regular, non-empty file without group/other permissions (exit 2); say so here first,
+# with the fix, rather than after the network is up.
+mkdir -p "$DEVDIR"
+if [[ ! -e $TOKEN && ! -L $TOKEN ]]; then
+  tok=$(od -An -vtx1 -N32 /dev/urandom | tr -d ' \n')
+  [[ ${#tok} -eq 64 ]] || die "could not read 32 random bytes from /dev/urandom for $TOKEN"
+  (umask 077 && set -o noclobber && printf '%s\n' "$tok" >"$TOKEN") ||
+    die "cannot create the admin token file $TOKEN"
+  echo "dev-up: created the admin token $TOKEN (mode 0600)"
+fi
+[[ -f $TOKEN ]] || die "admin token $TOKEN is not a regular file; remove it and run again"
+[[ -s $TOKEN ]] || die "admin token $TOKEN is empty; remove it and run again (a new one is made)"
+mode=$(stat -L -c %a "$TOKEN")
+(( (8#$mode & 8#077) == 0 )) ||
+  die "admin token $TOKEN has mode $mode; anvil wants 0600 or stricter: chmod 600 $TOKEN"
 
 if ip netns list | grep -qE "^$NAME-(stack|client|bridge)( |$)"; then
   if [[ -n $(ip netns pids "$NAME-stack" 2>/dev/null) ]]; then
@@ -68,6 +95,9 @@ idle_sleep_us = 200
 idle_spin = 1000
 [server]
 shutdown_timeout_s = 5
+[admin]
+listen = "127.0.0.1:11311"   # inside $STACK_NS: reach it with ip netns exec
+token_file = "$TOKEN"
 CONF
 if [[ -n $SNAPDIR ]]; then
   cat >> "$conf" <<CONF
@@ -90,6 +120,9 @@ for _ in $(seq 100); do
 done
 grep -q 'event=started' "$log" || die "anvil did not start within 10 s"
 
+ctl_hint=
+[[ -x $CTL ]] || ctl_hint="   ($CTL is not built yet: ninja -C build tools/anvilctl/anvilctl)
+"
 cat <<BANNER
 
 ================================================================================
@@ -104,6 +137,11 @@ cat <<BANNER
    ip netns exec $CLIENT_NS memcstat --servers=$STACK_IP --binary storage
    kill -USR1 $pid          # snapshot now
 
+ Admin API (127.0.0.1:11311 in $STACK_NS), token $TOKEN:
+   ip netns exec $STACK_NS $CTL status
+   ip netns exec $STACK_NS $CTL --token-file $TOKEN snapshot now --wait 30
+   ip netns exec $STACK_NS $CTL --token-file $TOKEN drain      # also: flush, log-level
+$ctl_hint
  Ctrl-C stops anvil (graceful: connections closed, per-lcore busy_cycles and
  requests logged, a final snapshot) and removes the dev network.
 ================================================================================

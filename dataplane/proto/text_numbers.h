@@ -78,8 +78,9 @@ constexpr std::int32_t plain_number(std::string_view s, std::size_t& p) {
   while (p < s.size()) {
     const unsigned d = static_cast<unsigned char>(s[p]) - unsigned{'0'};
     if (d > 9) break;
+    if (p - start == 9) return -1;  // a tenth digit: checked before it could overflow
     v = v * 10 + static_cast<std::int32_t>(d);
-    if (++p - start > 9) return -1;
+    ++p;
   }
   return p == start ? -1 : v;
 }

@@ -404,6 +404,8 @@ TEST(text_numbers, plain_number_takes_one_to_nine_digits) {
   EXPECT_EQ(at("000000001"), (std::pair{1, std::size_t{9}}));
   EXPECT_EQ(at("1000000000").first, -1) << "a tenth digit";
   EXPECT_EQ(at("0000000000").first, -1);
+  EXPECT_EQ(at("9999999999").first, -1) << "a tenth digit past INT32_MAX (overflowed before: UBSan)";
+  EXPECT_EQ(at("4294967296 1").first, -1);
   EXPECT_EQ(at("").first, -1);
   EXPECT_EQ(at("5", 1).first, -1) << "at the end";
   EXPECT_EQ(at(" 5").first, -1);

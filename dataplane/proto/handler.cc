@@ -16,38 +16,6 @@ bool is_get(std::uint8_t opcode) {
   return opcode == op::get || opcode == op::getq || opcode == op::getk || opcode == op::getkq;
 }
 
-// The opcodes that change the cache (what the replication hook sees), incl. touch/GAT.
-bool is_mutation(std::uint8_t opcode) {
-  switch (opcode) {
-    case op::set:
-    case op::setq:
-    case op::add:
-    case op::addq:
-    case op::replace:
-    case op::replaceq:
-    case op::append:
-    case op::appendq:
-    case op::prepend:
-    case op::prependq:
-    case op::del:
-    case op::delq:
-    case op::incr:
-    case op::incrq:
-    case op::decr:
-    case op::decrq:
-    case op::flush:
-    case op::flushq:
-    case op::touch:
-    case op::gat:
-    case op::gatq:
-    case op::gatk:
-    case op::gatkq:
-      return true;
-    default:
-      return false;
-  }
-}
-
 bool is_sasl(std::uint8_t opcode) {
   return opcode == op::sasl_list_mechs || opcode == op::sasl_auth || opcode == op::sasl_step;
 }
@@ -64,6 +32,29 @@ bool is_store(std::uint8_t opcode) {
     case op::appendq:
     case op::prepend:
     case op::prependq:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The opcodes that change the cache (what the write fence refuses), incl. touch/GAT.
+bool is_mutation(std::uint8_t opcode) {
+  if (is_store(opcode)) return true;
+  switch (opcode) {
+    case op::del:
+    case op::delq:
+    case op::incr:
+    case op::incrq:
+    case op::decr:
+    case op::decrq:
+    case op::flush:
+    case op::flushq:
+    case op::touch:
+    case op::gat:
+    case op::gatq:
+    case op::gatk:
+    case op::gatkq:
       return true;
     default:
       return false;

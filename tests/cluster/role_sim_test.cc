@@ -86,7 +86,7 @@ struct sim_node {
   std::string name;
   role_machine machine;
   std::vector<interval> owned{};
-  std::deque<action> todo{};
+  std::deque<action> pending{};
   bool busy = false;
   time_ms paused_until = 0;
   time_ms next_read = 0;
@@ -220,7 +220,7 @@ class sim {
                                      _now + 100 + static_cast<time_ms>(_rng() % 1500), false, out))
           ++_handovers_started;
         // Queued: run at the node's next step (never from inside another event).
-        n.todo.insert(n.todo.end(), out.begin(), out.end());
+        n.pending.insert(n.pending.end(), out.begin(), out.end());
       }
     }
   }
@@ -258,16 +258,16 @@ class sim {
 
   void enqueue(int i, std::vector<action> a) {
     auto& n = _nodes[i];
-    n.todo.insert(n.todo.end(), a.begin(), a.end());
+    n.pending.insert(n.pending.end(), a.begin(), a.end());
     drain(i);
   }
 
   // Runs local actions at once; the first etcd action makes the node busy until its reply.
   void drain(int i) {
     auto& n = _nodes[i];
-    while (!n.busy && !n.todo.empty()) {
-      action a = n.todo.front();
-      n.todo.pop_front();
+    while (!n.busy && !n.pending.empty()) {
+      action a = n.pending.front();
+      n.pending.pop_front();
       switch (a.what) {
         case action::kind::take_vip:
           if (!_etcd.primary || _etcd.primary->first != n.name || _etcd.primary->second != a.epoch)

@@ -108,15 +108,40 @@ arp_owner_report analyze_arp_owners(const std::string& pcap_path, const std::str
   }
   std::uint64_t current_seq = 0;
   double window_start = 0, first_ts = -1;
-  std::vector<mac> window;  // owners of the current window
+  // The current window: its owners in order of first frame, whether an owner spoke again
+  // after another one (A B A), and whether the second owner's first frame was an
+  // announcement (gratuitous ARP: its take of the VIP).
+  std::vector<mac> window;
+  bool interleaved = false, second_announced = false;
+  // A window that looked like a move (A ... then B's announcement ...) waits for the next
+  // answered window: A silent there confirms the move, A answering makes it a dual owner.
+  bool pending = false;
+  dual_window pending_window;
   bool have_last = false;
   mac last{};
+  auto record_dual = [&](const dual_window& d) {
+    r.max_owners = std::max(r.max_owners, d.owners.size());
+    r.dual.push_back(d);
+  };
   auto close_window = [&] {
     if (window.empty()) return;
     ++r.windows_answered;
-    r.max_owners = std::max(r.max_owners, window.size());
-    if (window.size() > 1) r.dual.push_back({window_start, window});
+    r.max_owners = std::max<std::size_t>(r.max_owners, 1);
+    if (pending) {
+      pending = false;
+      if (std::find(window.begin(), window.end(), pending_window.owners[0]) != window.end())
+        record_dual(pending_window);
+      else
+        ++r.moves_within_window;
+    }
+    if (window.size() == 2 && !interleaved && second_announced) {
+      pending = true;
+      pending_window = {window_start, window};
+    } else if (window.size() > 1) {
+      record_dual({window_start, window});
+    }
     window.clear();
+    interleaved = second_announced = false;
   };
   pcap_pkthdr* h = nullptr;
   const u_char* data = nullptr;
@@ -144,7 +169,13 @@ arp_owner_report analyze_arp_owners(const std::string& pcap_path, const std::str
     }
     if (f.spa != vip_ip || (f.op != 1 && f.op != 2)) continue;
     ++r.answers;
-    if (std::find(window.begin(), window.end(), f.sha) == window.end()) window.push_back(f.sha);
+    const auto in_window = std::find(window.begin(), window.end(), f.sha);
+    if (in_window == window.end()) {
+      window.push_back(f.sha);
+      if (window.size() == 2) second_announced = f.tpa == vip_ip;  // gratuitous, not a reply
+    } else if (window.size() > 1 && in_window + 1 != window.end()) {
+      interleaved = true;  // an owner speaks again after a later one has spoken
+    }
     if (std::find(r.owners_in_order.begin(), r.owners_in_order.end(), f.sha) ==
         r.owners_in_order.end())
       r.owners_in_order.push_back(f.sha);
@@ -162,6 +193,7 @@ arp_owner_report analyze_arp_owners(const std::string& pcap_path, const std::str
       r.error = e;
   }
   close_window();
+  if (pending) record_dual(pending_window);  // the capture ended before the move was confirmed
   if (have_last) r.last_owner = mac_string(last);
   return r;
 }

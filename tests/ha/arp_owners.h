@@ -8,9 +8,17 @@
 // of probe k to the first frame of the next probe; its owners are the distinct sender
 // MACs of every ARP frame that speaks for the VIP inside it: replies with sender IP = VIP
 // and gratuitous ARP (request or reply with sender IP = VIP). Every owner answers every
-// probe, so two owners at once show up as two MACs in one window; a legitimate move of
-// the VIP (old owner silent at least a fencing margin before the new one speaks) never
-// puts two MACs in one window as long as the probe interval is shorter than that gap.
+// probe, so two owners at once show up as two MACs in one window. A move after a lease
+// expiry leaves a gap of at least the fencing margin, many windows. A voluntary move (a
+// step-down or a planned switchover releases the VIP, then the new primary wins and
+// announces itself) may come within one probe interval of the old owner's last answer
+// (seen: 9 ms): the window holds A's answers, then B's announcement (a take starts with
+// gratuitous ARP). That is a move, not two owners, when A is silent from then on: such a
+// window is decided by the next answered window (A answering there: two owners, counted
+// in the earlier window; A silent: a move, `moves_within_window`), and counts as two
+// owners if the capture ends first. Anything else with two MACs in a window (both replying
+// to the probe, A speaking after B, B replying before announcing, three MACs) stays two
+// owners: the check leans to reporting one too many.
 //
 // Frames: Ethernet (DLT_EN10MB), Linux cooked v1 and v2 (tcpdump -i any). A frame
 // appears once per bridge port it crosses, which changes no count here. Frames that are
@@ -39,13 +47,14 @@ struct arp_owner_report {
   std::uint64_t skipped = 0;    // not ARP, or ARP for something other than Ethernet/IPv4
   std::uint64_t probes = 0;     // distinct probe sequence numbers seen (= windows after the first)
   std::uint64_t answers = 0;    // ARP frames speaking for the VIP
-  std::uint64_t windows_answered = 0;  // windows with at least one owner
-  std::size_t max_owners = 0;          // the most distinct MACs in one window
-  std::vector<dual_window> dual;       // every window with two or more owners
-  std::vector<mac> owners_in_order;    // each MAC when it first answered, in capture order
-  std::uint64_t owner_changes = 0;     // answers whose MAC differs from the previous answer's
-  std::string last_owner;              // the MAC of the last answer ("" when none)
-  std::string error;                   // set when the file cannot be read as a capture
+  std::uint64_t windows_answered = 0;     // windows with at least one owner
+  std::size_t max_owners = 0;             // the most owners at once (a confirmed move counts once)
+  std::vector<dual_window> dual;          // every window with two or more owners
+  std::uint64_t moves_within_window = 0;  // confirmed moves inside one probe window
+  std::vector<mac> owners_in_order;       // each MAC when it first answered, in capture order
+  std::uint64_t owner_changes = 0;        // answers whose MAC differs from the previous answer's
+  std::string last_owner;                 // the MAC of the last answer ("" when none)
+  std::string error;                      // set when the file cannot be read as a capture
 };
 
 // Reads a pcap file. `vip` is dotted IPv4. The report's error is set (and nothing else is

@@ -121,6 +121,7 @@ TEST(ArpOwners, AHandoverBetweenProbesIsNotADualOwner) {
   EXPECT_EQ(r.last_owner, "02:00:00:00:00:0b");
 }
 
+// The capture ends before A is seen silent after B's announcement: two owners.
 TEST(ArpOwners, AGratuitousArpInsideAnotherOwnersWindowIsADualOwner) {
   capture c;
   c.add(probe(1)).add(reply(kA)).add(garp(kB));
@@ -128,6 +129,75 @@ TEST(ArpOwners, AGratuitousArpInsideAnotherOwnersWindowIsADualOwner) {
   capture d;  // a gratuitous reply (op 2, target = VIP) counts the same
   d.add(probe(1)).add(reply(kA)).add(arp(2, kB, kVip, mac{}, kVip));
   EXPECT_EQ(d.analyze().max_owners, 2u);
+}
+
+// A voluntary move (step-down, switchover) can announce the new owner within one probe
+// interval of the old owner's last answer: A answers probe 4, B takes the VIP and
+// announces it, and from probe 5 on only B answers. One owner at a time.
+TEST(ArpOwners, AMoveInsideOneProbeWindowIsNotADualOwner) {
+  for (const bool gratuitous_reply : {false, true}) {
+    capture c;
+    for (std::uint64_t s = 1; s <= 3; ++s) c.add(probe(s)).add(reply(kA));
+    c.add(probe(4)).add(reply(kA)).add(gratuitous_reply ? arp(2, kB, kVip, mac{}, kVip) : garp(kB));
+    for (std::uint64_t s = 5; s <= 7; ++s) c.add(probe(s)).add(reply(kB));
+    const auto r = c.analyze();
+    EXPECT_EQ(r.max_owners, 1u) << gratuitous_reply;
+    EXPECT_TRUE(r.dual.empty());
+    EXPECT_EQ(r.moves_within_window, 1u);
+    EXPECT_EQ(r.windows_answered, 7u);
+    EXPECT_EQ(r.owner_changes, 1u);
+    EXPECT_EQ(r.owners_in_order, (std::vector<mac>{kA, kB}));
+    EXPECT_EQ(r.last_owner, "02:00:00:00:00:0b");
+  }
+  capture d;  // decided by the next *answered* window: an unanswered probe in between
+  d.add(probe(1)).add(reply(kA)).add(garp(kB)).add(probe(2)).add(probe(3)).add(reply(kB));
+  const auto r = d.analyze();
+  EXPECT_EQ(r.max_owners, 1u);
+  EXPECT_EQ(r.moves_within_window, 1u);
+  capture e;  // two moves in a row, each confirmed by the next window
+  e.add(probe(1)).add(reply(kA)).add(garp(kB)).add(probe(2)).add(reply(kB)).add(garp(kC));
+  e.add(probe(3)).add(reply(kC));
+  const auto re = e.analyze();
+  EXPECT_EQ(re.max_owners, 1u);
+  EXPECT_EQ(re.moves_within_window, 2u);
+}
+
+// The same start, but A still answers afterwards: A still owned the VIP when B announced.
+TEST(ArpOwners, TheOldOwnerAnsweringAfterTheNewOnesAnnouncementIsADualOwner) {
+  capture c;  // both answer the next probe
+  c.add(probe(4)).add(reply(kA)).add(garp(kB)).add(probe(5)).add(reply(kA)).add(reply(kB));
+  auto r = c.analyze();
+  EXPECT_EQ(r.max_owners, 2u);
+  ASSERT_EQ(r.dual.size(), 2u);
+  EXPECT_NEAR(r.dual[0].start_s, 0.0, 1e-6);  // counted in the window of the announcement
+  EXPECT_EQ(r.dual[0].owners, (std::vector<mac>{kA, kB}));
+  EXPECT_EQ(r.moves_within_window, 0u);
+  capture d;  // only A answers the next probe (B went quiet again)
+  d.add(probe(4)).add(reply(kA)).add(garp(kB)).add(probe(5)).add(reply(kA));
+  r = d.analyze();
+  EXPECT_EQ(r.max_owners, 2u);
+  EXPECT_EQ(r.dual.size(), 1u);
+  capture e;  // A answers after an unanswered probe
+  e.add(probe(4)).add(reply(kA)).add(garp(kB)).add(probe(5)).add(probe(6)).add(reply(kA));
+  EXPECT_EQ(e.analyze().max_owners, 2u);
+}
+
+// Two MACs in one window that are not "A, then B's announcement" stay two owners.
+TEST(ArpOwners, AnythingButAnAnnouncedMoveInOneWindowIsADualOwner) {
+  capture c;  // A speaks again after B announced
+  c.add(probe(1)).add(reply(kA)).add(garp(kB)).add(reply(kA)).add(probe(2)).add(reply(kB));
+  EXPECT_EQ(c.analyze().max_owners, 2u);
+  capture d;  // B replies to the probe before announcing anything
+  d.add(probe(1)).add(reply(kA)).add(reply(kB)).add(garp(kB)).add(probe(2)).add(reply(kB));
+  EXPECT_EQ(d.analyze().max_owners, 2u);
+  capture e;  // B announces first, then A answers the probe
+  e.add(probe(1)).add(garp(kB)).add(reply(kA)).add(probe(2)).add(reply(kB));
+  EXPECT_EQ(e.analyze().max_owners, 2u);
+  capture f;  // three MACs
+  f.add(probe(1)).add(reply(kA)).add(garp(kB)).add(garp(kC)).add(probe(2)).add(reply(kC));
+  const auto r = f.analyze();
+  EXPECT_EQ(r.max_owners, 3u);
+  EXPECT_EQ(r.moves_within_window, 0u);
 }
 
 TEST(ArpOwners, TheSameProbeSeenOnSeveralPortsOpensOneWindow) {
@@ -169,7 +239,11 @@ TEST(ArpOwners, AnswersBeforeTheFirstProbeFormTheirOwnWindow) {
   c.add(garp(kA)).add(garp(kB)).add(probe(1)).add(reply(kB));
   const auto r = c.analyze();
   EXPECT_EQ(r.windows_answered, 2u);
-  EXPECT_EQ(r.max_owners, 2u);
+  EXPECT_EQ(r.moves_within_window, 1u);  // one window held A then B's announcement
+  EXPECT_EQ(r.max_owners, 1u);
+  capture d;  // and A answering the first probe makes that window two owners
+  d.add(garp(kA)).add(garp(kB)).add(probe(1)).add(reply(kA)).add(reply(kB));
+  EXPECT_EQ(d.analyze().max_owners, 2u);
 }
 
 TEST(ArpOwners, CookedCapturesV1AndV2AreRead) {

@@ -163,7 +163,13 @@ class admin_server::impl {
     _s._port = static_cast<std::uint16_t>(port);
     _listener = std::thread([this, cpus] {
       pin_to(cpus);
+      if (_s._before_listen) _s._before_listen();
       _http.listen_after_bind();
+      {
+        std::lock_guard lock(_mu);
+        _listener_done = true;
+      }
+      _cv.notify_all();
     });
     _watchdog = std::thread([this, cpus] {
       pin_to(cpus);
@@ -178,7 +184,19 @@ class admin_server::impl {
       _stopping = true;
     }
     _cv.notify_all();
-    _http.stop();
+    // httplib's stop() only acts once the listener thread has entered its accept loop
+    // (it sets is_running_ there); a stop() before that is a no-op and the loop would
+    // then run forever (cpp-httplib issues 1371, 1645; a shutdown right after start on
+    // a loaded machine hung here). So stop again until the listener has returned.
+    {
+      std::unique_lock lock(_mu);
+      while (!_listener_done) {
+        lock.unlock();
+        _http.stop();
+        lock.lock();
+        _cv.wait_for(lock, std::chrono::milliseconds(10), [this] { return _listener_done; });
+      }
+    }
     _listener.join();
     _watchdog.join();
   }
@@ -530,9 +548,10 @@ class admin_server::impl {
   admin_server& _s;
   httplib::Server _http;
   std::thread _listener, _watchdog;
-  std::mutex _mu;  // admin threads only: _conns, _requests, _stopping
+  std::mutex _mu;  // admin threads only: _conns, _requests, _stopping, _listener_done
   std::condition_variable _cv;
   bool _stopping = false;
+  bool _listener_done = false;  // listen_after_bind() returned
   std::map<std::string, conn_state> _conns;
   std::map<std::pair<std::string, int>, std::uint64_t> _requests;
   std::mutex _flush_mu;

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -67,12 +68,16 @@ class admin_server {
   // the server's own POSTs. A path and method already served are refused (false).
   bool add_endpoint(std::string method, std::string path, bool mutating, json_endpoint fn);
   const admin_counters& counters() const { return _counters; }
+  // For tests: runs on the listener thread just before it starts listening (set before
+  // start()), e.g. to hold it back and show that stop() still ends it.
+  void set_before_listen_hook(std::function<void()> fn) { _before_listen = std::move(fn); }
 
  private:
   class impl;
   admin_config _cfg;
   node_view& _node;
   std::optional<std::string> _token;
+  std::function<void()> _before_listen;
   std::uint16_t _port = 0;
   collector_list _collectors;
   struct endpoint {

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <thread>
 #include <vector>
 
@@ -23,6 +25,34 @@ bool eventually(P pred, std::chrono::milliseconds limit = std::chrono::seconds(1
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return pred();
+}
+
+// A stop() that comes before the listener thread has entered httplib's accept loop (a
+// shutdown right after start on a loaded machine: seen as anvil hanging after
+// event=lcore_final) still ends the server. The listener is held back until stop() has
+// begun; with httplib's stop() called once, it would then listen forever and join hang.
+TEST(AdminLimits, AStopBeforeTheListenerRunsStillEndsTheServer) {
+  fake_node node;
+  admin_server server(test_config(), node.view, std::string(kToken));
+  std::atomic<bool> stop_begun{false};
+  server.set_before_listen_hook([&] {
+    while (!stop_begun.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let stop() go first
+  });
+  server.start({});
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    stop_begun = true;
+    server.stop();
+    stopped = true;
+  });
+  const bool ended = eventually([&] { return stopped.load(); }, std::chrono::seconds(20));
+  if (!ended) {
+    ADD_FAILURE() << "admin_server::stop() did not return: the listener never left its loop";
+    std::fflush(nullptr);
+    std::_Exit(1);  // the hung join cannot be undone; fail now instead of at the timeout
+  }
+  stopper.join();
 }
 
 TEST(AdminLimits, ManyConcurrentClientsAreAllAnswered) {

@@ -133,8 +133,6 @@ TEST_F(HaStorage, APrimaryWhoseSnapshotDiskStallsStepsDownWhileItStillHeartbeats
   // A healthy replica took the shard at a new epoch, and the data is still there.
   EXPECT_TRUE(eventually([&] { return nodes[q]->role() == "primary"; }, 5s));
   EXPECT_GT(won_epoch(*nodes[q]), epoch);
-  const json now = cluster(q);
-  EXPECT_EQ(level(now), "ok") << "the new primary is not healthy: " << now.dump();
   int hits = 0;
   for (int i = 0; i < kKeys; ++i) {
     std::string v;

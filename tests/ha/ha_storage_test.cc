@@ -124,6 +124,15 @@ TEST_F(HaStorage, APrimaryWhoseSnapshotDiskStallsStepsDownWhileItStillHeartbeats
                    .empty())
       << "it should have stepped down for its storage, not lost its lease";
   EXPECT_TRUE(nodes[p]->log_lines("role=fenced").empty());
+  EXPECT_TRUE(eventually(
+      [&] {
+        seen = peer_view(q, p);
+        return seen.is_object() && seen.value("state", "") == "alive" &&
+               seen.value("role", "") == "replica" && seen.value("health", "") == "degraded";
+      },
+      10s))
+      << "the new primary does not see n" << p
+      << " heartbeating as a degraded replica: " << seen.dump();
   const json old = cluster(p);
   EXPECT_EQ(old.value("role", ""), "replica") << old.dump();
   EXPECT_EQ(old.value("lease", ""), "0") << "it still holds a lease: " << old.dump();

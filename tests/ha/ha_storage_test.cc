@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <initializer_list>
 
 #include "tests/ha/ha_fixture.h"
 #include "tests/io/fault_env.h"
@@ -54,19 +55,30 @@ class HaStorage : public ha_fixture {
     if (r.status != 200) return nullptr;
     return json::parse(r.body, nullptr, false);
   }
-  static std::string level(const json& status) {
-    if (!status.is_object() || !status.contains("health")) return "";
-    return status["health"].value("level", "");
+  // j[path[0]][path[1]]... (null when a step is missing: a node that did not answer, a peer
+  // never heard from); text() of it when it is a string, else "".
+  static json at(const json& j, std::initializer_list<const char*> path) {
+    const json* p = &j;
+    for (const char* k : path) {
+      if (!p->is_object() || !p->contains(k)) return nullptr;
+      p = &(*p)[k];
+    }
+    return *p;
   }
+  static std::string text(const json& j, std::initializer_list<const char*> path) {
+    const json v = at(j, path);
+    return v.is_string() ? v.get<std::string>() : "";
+  }
+  static std::string level(const json& status) { return text(status, {"health", "level"}); }
   static bool has_reason(const json& reasons, const std::string& code) {
     return reasons.is_array() && std::find(reasons.begin(), reasons.end(), code) != reasons.end();
   }
   // Node `viewer`'s heartbeat view of node `seen` (null when it has none).
   json peer_view(int viewer, int seen) const {
-    const json s = cluster(viewer);
-    if (!s.is_object() || !s["peers"].is_array()) return nullptr;
-    for (const auto& p : s["peers"])
-      if (p.value("node", "") == "n" + std::to_string(seen)) return p;
+    const json peers = at(cluster(viewer), {"peers"});
+    if (!peers.is_array()) return nullptr;
+    for (const auto& p : peers)
+      if (text(p, {"node"}) == "n" + std::to_string(seen)) return p;
     return nullptr;
   }
 
@@ -119,8 +131,8 @@ TEST_F(HaStorage, APrimaryWhoseSnapshotDiskStallsStepsDownWhileItStillHeartbeats
   ASSERT_TRUE(eventually(
       [&] {
         seen = peer_view(r, p);
-        return seen.is_object() && seen.value("state", "") == "alive" &&
-               seen.value("health", "") == "degraded" && has_reason(seen["reasons"], "storage");
+        return text(seen, {"state"}) == "alive" && text(seen, {"health"}) == "degraded" &&
+               has_reason(at(seen, {"reasons"}), "storage");
       },
       20s))
       << "n" << r << " never saw n" << p << " alive and degraded for storage: " << seen.dump();
@@ -139,17 +151,17 @@ TEST_F(HaStorage, APrimaryWhoseSnapshotDiskStallsStepsDownWhileItStillHeartbeats
   EXPECT_TRUE(eventually(
       [&] {
         seen = peer_view(q, p);
-        return seen.is_object() && seen.value("state", "") == "alive" &&
-               seen.value("role", "") == "replica" && seen.value("health", "") == "degraded";
+        return text(seen, {"state"}) == "alive" && text(seen, {"role"}) == "replica" &&
+               text(seen, {"health"}) == "degraded";
       },
       10s))
       << "the new primary does not see n" << p
       << " heartbeating as a degraded replica: " << seen.dump();
   const json old = cluster(p);
-  EXPECT_EQ(old.value("role", ""), "replica") << old.dump();
-  EXPECT_EQ(old.value("lease", ""), "0") << "it still holds a lease: " << old.dump();
+  EXPECT_EQ(text(old, {"role"}), "replica") << old.dump();
+  EXPECT_EQ(text(old, {"lease"}), "0") << "it still holds a lease: " << old.dump();
   EXPECT_EQ(level(old), "degraded") << old.dump();
-  EXPECT_TRUE(has_reason(old["health"]["reasons"], "storage")) << old.dump();
+  EXPECT_TRUE(has_reason(at(old, {"health", "reasons"}), "storage")) << old.dump();
 
   // A healthy replica took the shard at a new epoch, and the data is still there.
   EXPECT_TRUE(eventually([&] { return nodes[q]->role() == "primary"; }, 5s));

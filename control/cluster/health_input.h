@@ -16,7 +16,7 @@ const char* to_string(health_level h);
 
 struct health_report {
   health_level level = health_level::ok;
-  std::vector<std::string> reasons;     // machine codes, e.g. "canary_slow", "storage_degraded"
+  std::vector<std::string> reasons;     // codes (docs/health.md), e.g. "canary_slow", "storage"
   std::uint32_t canary_latency_us = 0;  // the last canary p99 (0: not measured)
 };
 

@@ -159,6 +159,12 @@ class handler {
   // difference around a burst to weight its latency histogram).
   std::uint64_t requests_completed() const { return _completed; }
 
+  // The server's view of the lease, once per poll iteration (owner lcore, plain store):
+  // while `lapsed` the client gate reads "not primary" whatever the agent last wrote, so
+  // a primary whose lease ran out by time (its agent stuck) stops taking key commands on
+  // its own address at the same instant the stack stops answering for the VIP.
+  void set_lease_lapsed(bool lapsed) { _lapsed = lapsed ? gate::kNotPrimary : gate::kOpen; }
+
  private:
   enum class outcome : std::uint8_t { done, sink_full, close };
 
@@ -168,8 +174,11 @@ class handler {
 
   handle_result handle_binary(connection& c, std::span<const std::byte> input, output_sink& out);
   outcome execute(connection& c, const request& r, output_sink& out, std::uint8_t gate_now);
-  // The client gate's bits now: one relaxed load (client_gate.h).
-  std::uint8_t gate_bits() const { return _cfg.gate->load(std::memory_order_relaxed); }
+  // The client gate's bits now: one relaxed load (client_gate.h), and the lapse the
+  // server saw this iteration (a plain member).
+  std::uint8_t gate_bits() const {
+    return static_cast<std::uint8_t>(_cfg.gate->load(std::memory_order_relaxed) | _lapsed);
+  }
   status write_gate_refusal(echo e, refusal why, output_sink& out);
   std::size_t collect_gets(const connection& c, std::span<const std::byte> input, std::size_t pos);
   outcome exec_get(const request& r, output_sink& out);
@@ -242,6 +251,7 @@ class handler {
   handler_config _cfg;
   lcore_counters& _counters;
   std::uint64_t _completed = 0;
+  std::uint8_t _lapsed = gate::kOpen;  // set_lease_lapsed()
   facts_provider _facts;
   mutation_hook _hook;
   prefix_stats _prefixes;

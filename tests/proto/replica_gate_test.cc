@@ -242,6 +242,29 @@ TEST(ReplicaGate, TheGateFollowsTransitions) {
   EXPECT_EQ(g.mutations, 1);
 }
 
+TEST(ReplicaGate, ALeaseThatLapsedByTimeClosesAnOpenGate) {
+  // The agent still says "primary" (it is stuck), but the server saw the VIP's lease run
+  // out this iteration (cache_server::poll_gate -> set_lease_lapsed): not primary.
+  gated_stack g(true, gate::kOpen);
+  g.seed("k", "old");
+  g.s.h.set_lease_lapsed(true);
+  EXPECT_EQ(decode_responses(g.s.run(store_req(op::set, "k", "new")).output).at(0).status,
+            kNotMyVbucket);
+  EXPECT_EQ(decode_responses(g.s.run(get_req(op::get, "k")).output).at(0).value, "old")
+      << "replica_reads: reads go on, as on a fenced node";
+  g.bits = gate::kWritesPaused;
+  EXPECT_EQ(decode_responses(g.s.run(get_req(op::del, "k")).output).at(0).status, kNotMyVbucket)
+      << "a lapsed lease is 'not primary' even during a fence";
+  g.bits = gate::kOpen;
+  g.s.h.set_lease_lapsed(false);  // renewed (extend) or retaken
+  EXPECT_EQ(decode_responses(g.s.run(store_req(op::set, "k", "new")).output).at(0).status, 0);
+  EXPECT_EQ(g.s.ses.get("k").value, "new");
+  gated_stack t(false, gate::kOpen);
+  t.s.h.set_lease_lapsed(true);
+  EXPECT_EQ(t.s.run("get k\r\nmg k v\r\nset k 0 0 1\r\nx\r\n").output,
+            line(kNotPrimaryReadLine) + line(kNotPrimaryReadLine) + line(kNotPrimaryWriteLine));
+}
+
 // --- text -------------------------------------------------------------------------
 
 std::string text_set(const std::string& cmd, const std::string& key, const std::string& value,

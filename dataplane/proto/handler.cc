@@ -183,7 +183,8 @@ handle_result handler::handle_binary(connection& c, std::span<const std::byte> i
     const std::uint8_t gate_now = gate_bits();
 
     if (_cfg.batch_gets && is_get(h.opcode) &&
-        gate_refusal(gate_now, access::read, _cfg.replica_reads) == refusal::none) {
+        (gate_now == gate::kOpen ||
+         gate_refusal(gate_now, access::read, _cfg.replica_reads) == refusal::none)) {
       const std::size_t count = collect_gets(c, input, pos);
       if (count >= 2) {
         _session.get_batch({_batch_keys.data(), count}, {_batch_items.data(), count});
@@ -322,6 +323,15 @@ done:
 // The gate's answer: 0x86 for the write fence (retry: this node or the VIP's next owner
 // takes it shortly), 0x07 for "not the primary" (this node does not own the key).
 // Quiet requests get it too: errors are always answered.
+// Out of line: the open gate (every primary, every standalone node) costs one compare.
+[[gnu::noinline, gnu::cold]] bool handler::refused_by_gate(echo e, std::uint8_t gate_now,
+                                                           output_sink& out) {
+  const refusal why = gate_refusal(gate_now, access_of(e.opcode), _cfg.replica_reads);
+  if (why == refusal::none) return false;
+  write_gate_refusal(e, why, out);
+  return true;
+}
+
 status handler::write_gate_refusal(echo e, refusal why, output_sink& out) {
   count_refusal(_counters, why);
   const status st =
@@ -333,13 +343,8 @@ status handler::write_gate_refusal(echo e, refusal why, output_sink& out) {
 handler::outcome handler::execute(connection& c, const request& r, output_sink& out,
                                   std::uint8_t gate_now) {
   const echo e{r.hdr.opcode, r.hdr.opaque};
-  if (gate_now != gate::kOpen) [[unlikely]] {
-    const refusal why = gate_refusal(gate_now, access_of(r.hdr.opcode), _cfg.replica_reads);
-    if (why != refusal::none) {
-      write_gate_refusal(e, why, out);
-      return outcome::done;
-    }
-  }
+  if (gate_now != gate::kOpen && refused_by_gate(e, gate_now, out)) [[unlikely]]
+    return outcome::done;
   if (is_reserved_key(r.key) && r.hdr.opcode != op::stat && !is_sasl(r.hdr.opcode)) [[unlikely]] {
     // The server's own keys (reserved_keys.h): a miss for a GET, 0x04 for the rest,
     // as the engine answers a key it cannot hold; the engine is never asked.

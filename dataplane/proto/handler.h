@@ -180,6 +180,7 @@ class handler {
     return static_cast<std::uint8_t>(_cfg.gate->load(std::memory_order_relaxed) | _lapsed);
   }
   status write_gate_refusal(echo e, refusal why, output_sink& out);
+  bool refused_by_gate(echo e, std::uint8_t gate_now, output_sink& out);
   std::size_t collect_gets(const connection& c, std::span<const std::byte> input, std::size_t pos);
   outcome exec_get(const request& r, output_sink& out);
   outcome emit_get(const request& r, const cache::item_view& it, output_sink& out);

@@ -454,8 +454,11 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
     if (cluster_rt) {
       submit = [rt = cluster_rt.get()](cluster::operator_request r) { return rt->submit(r); };
       extra = cluster_rt->operator_wait_extra_ms();
-      // The switchover's write fence, read by every lcore's handler (one load per write).
-      setup.server.proto.write_fence = &cluster_rt->vip().write_fence();
+      // The client gate (dataplane/proto/client_gate.h), read by every lcore's handler
+      // (one load per request): key commands only on the primary (reads on a replica with
+      // replica_reads), and a switchover's write fence.
+      setup.server.proto.gate = &cluster_rt->vip().client_gate();
+      setup.server.proto.replica_reads = cfg.cluster.replica_reads;
     }
     for (auto [path, k] : {std::pair{"/v1/cluster/failover", kind::failover},
                            std::pair{"/v1/cluster/promote", kind::promote},

@@ -75,6 +75,15 @@ void cache(const node_view& v, exposition& x) {
   counter("anvil_cache_expired_total", "Expired items reclaimed", ps.expired_reclaimed);
   counter("anvil_cache_hits_total", "Get hits", t.get_hits);
   counter("anvil_cache_misses_total", "Get misses", t.get_misses);
+  // The client gate (dataplane/proto/client_gate.h): key commands this node refused.
+  x.family("anvil_requests_refused_total", "counter",
+           "Key commands refused: not the shard's primary (reads, writes), or a switchover's "
+           "write fence");
+  x.sample("anvil_requests_refused_total", {{"reason", "not_primary_read"}},
+           t.refused_not_primary_reads);
+  x.sample("anvil_requests_refused_total", {{"reason", "not_primary_write"}},
+           t.refused_not_primary_writes);
+  x.sample("anvil_requests_refused_total", {{"reason", "write_fence"}}, t.refused_fenced_writes);
 }
 
 void connections(const node_view& v, exposition& x) {

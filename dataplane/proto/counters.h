@@ -46,7 +46,10 @@ namespace anvil::proto {
   X(too_large) \
   X(store_too_large) \
   X(store_no_memory) \
-  X(backpressure_stops)
+  X(backpressure_stops) \
+  X(refused_not_primary_reads) \
+  X(refused_not_primary_writes) \
+  X(refused_fenced_writes)
 // clang-format on
 
 // A single-writer counter: cheap to bump on the owner, safe to read from elsewhere.

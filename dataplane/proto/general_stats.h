@@ -89,6 +89,11 @@ void write_general_stats(W& w, const cache::engine& engine, std::string_view ver
   w.add("anvil_unknown_commands", t.unknown_commands);
   w.add("anvil_too_large", t.too_large);
   w.add("anvil_backpressure_stops", t.backpressure_stops);
+  // The client gate (client_gate.h): key commands refused because this node is not the
+  // shard's primary, and writes refused by a planned switchover's write fence.
+  w.add("anvil_refused_not_primary_reads", t.refused_not_primary_reads);
+  w.add("anvil_refused_not_primary_writes", t.refused_not_primary_writes);
+  w.add("anvil_refused_fenced_writes", t.refused_fenced_writes);
   w.add("anvil_auth_failure_closes", t.auth_failure_closes);
   w.add("anvil_sasl_derivations", t.sasl_derivations);
   w.add("anvil_sasl_cache_hits", t.sasl_cache_hits);

@@ -61,6 +61,16 @@ bool is_mutation(std::uint8_t opcode) {
   }
 }
 
+// What a binary opcode does to the cache, for the client gate (client_gate.h).
+access access_of(std::uint8_t opcode) {
+  if (is_get(opcode)) return access::read;
+  return is_mutation(opcode) ? access::write : access::admin;
+}
+
+// The gate of a server without [cluster]: always open (so the hot path loads without a
+// null check).
+const std::atomic<std::uint8_t> kNoGate{gate::kOpen};
+
 // A fresh random key per handler for its verified-credentials cache (start-up only).
 std::array<std::uint8_t, 32> random_key() {
   std::random_device rd;
@@ -92,6 +102,7 @@ handler::handler(cache::engine& engine, cache::session& session, const handler_c
       _sasl_cache(random_key()) {
   if (_cfg.max_value == 0) _cfg.max_value = engine.config().max_item_size;
   if (_cfg.sasl_max_failures == 0) _cfg.sasl_max_failures = 1;
+  if (_cfg.gate == nullptr) _cfg.gate = &kNoGate;
 }
 
 std::size_t handler::min_sink_capacity() const { return sink_capacity_for(_cfg.max_value); }
@@ -168,8 +179,12 @@ handle_result handler::handle_binary(connection& c, std::span<const std::byte> i
     const std::byte* p = input.data() + pos;
     const request_header h = decode_header(p);
     const echo e{h.opcode, h.opaque};
+    // The client gate, sampled once for this request (or this run of GETs).
+    const std::uint8_t gate_now = gate_bits();
 
-    if (_cfg.batch_gets && is_get(h.opcode)) {
+    if (_cfg.batch_gets && is_get(h.opcode) &&
+        (gate_now == gate::kOpen ||
+         gate_refusal(gate_now, access::read, _cfg.replica_reads) == refusal::none)) {
       const std::size_t count = collect_gets(c, input, pos);
       if (count >= 2) {
         _session.get_batch({_batch_keys.data(), count}, {_batch_items.data(), count});
@@ -253,6 +268,14 @@ handle_result handler::handle_binary(connection& c, std::span<const std::byte> i
           res.need_bytes = head;
           goto done;
         }
+        const refusal why = gate_refusal(gate_now, access_of(h.opcode), _cfg.replica_reads);
+        if (why != refusal::none) [[unlikely]] {  // not even the old value is dropped
+          const status st = write_gate_refusal(e, why, out);
+          count_request(h.opcode, status_class(static_cast<std::uint16_t>(st)));
+          pos += head;
+          c._skip = h.bodylen - h.extlen - h.keylen;
+          continue;
+        }
         if (h.opcode == op::set || h.opcode == op::setq) {
           const request r = make_request(h, p);
           if (!is_reserved_key(r.key)) _session.remove(r.key);
@@ -275,7 +298,7 @@ handle_result handler::handle_binary(connection& c, std::span<const std::byte> i
     }
     const request r = make_request(h, p);
     const std::size_t mark = out.size;
-    const outcome o = execute(c, r, out);
+    const outcome o = execute(c, r, out, gate_now);
     if (o == outcome::sink_full) {
       if (out.size == 0) {  // cannot fit even in an empty sink: give up on the peer
         _counters.protocol_errors.add();
@@ -297,17 +320,36 @@ done:
   return res;
 }
 
-handler::outcome handler::execute(connection& c, const request& r, output_sink& out) {
+// The gate's answer: 0x86 for the write fence (retry: this node or the VIP's next owner
+// takes it shortly), 0x07 for "not the primary" (this node does not own the key).
+// Quiet requests get it too: errors are always answered.
+// Out of line: the open gate (every primary, every standalone node) costs one compare.
+[[gnu::noinline, gnu::cold]] bool handler::refused_by_gate(echo e, std::uint8_t gate_now,
+                                                           output_sink& out) {
+  const refusal why = gate_refusal(gate_now, access_of(e.opcode), _cfg.replica_reads);
+  if (why == refusal::none) return false;
+  write_gate_refusal(e, why, out);
+  return true;
+}
+
+status handler::write_gate_refusal(echo e, refusal why, output_sink& out) {
+  count_refusal(_counters, why);
+  const status st =
+      why == refusal::write_fenced ? status::temporary_failure : status::not_my_vbucket;
+  write_error(out, e, st);
+  return st;
+}
+
+handler::outcome handler::execute(connection& c, const request& r, output_sink& out,
+                                  std::uint8_t gate_now) {
   const echo e{r.hdr.opcode, r.hdr.opaque};
+  if (gate_now != gate::kOpen && refused_by_gate(e, gate_now, out)) [[unlikely]]
+    return outcome::done;
   if (is_reserved_key(r.key) && r.hdr.opcode != op::stat && !is_sasl(r.hdr.opcode)) [[unlikely]] {
     // The server's own keys (reserved_keys.h): a miss for a GET, 0x04 for the rest,
     // as the engine answers a key it cannot hold; the engine is never asked.
     if (is_get(r.hdr.opcode)) return emit_get(r, cache::item_view{}, out);
     write_error(out, e, status::einval);
-    return outcome::done;
-  }
-  if (is_mutation(r.hdr.opcode) && _cfg.writes_fenced()) [[unlikely]] {
-    write_error(out, e, status::temporary_failure);  // quiet ones too: errors are answered
     return outcome::done;
   }
   switch (r.hdr.opcode) {

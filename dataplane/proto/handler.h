@@ -38,6 +38,7 @@
 #include <string_view>
 
 #include "cache/engine.h"
+#include "dataplane/proto/client_gate.h"
 #include "dataplane/proto/counters.h"
 #include "dataplane/proto/meta_seam.h"
 #include "dataplane/proto/mutation_hook.h"
@@ -72,19 +73,31 @@ struct handler_config {
   // The longest get/gets line accepted (memcached's are unbounded; ours must fit the
   // receive buffer): longer ones get "CLIENT_ERROR line too long" and a close.
   std::size_t max_get_line = 64 * 1024 - 1024;
-  // A planned switchover's write fence (control/cluster/vip_lease.h, written by the
-  // cluster agent): while it reads true every mutation is refused with a retryable error
-  // (binary 0x86 "Temporary failure", text and meta kFencedLine) before it touches the
-  // engine, and reads go on. One acquire load per mutation; null: never fenced.
-  const std::atomic<bool>* write_fence = nullptr;
-  bool writes_fenced() const {
-    return write_fence != nullptr && write_fence->load(std::memory_order_acquire);
-  }
+  // The client gate (client_gate.h, written by the cluster agent in
+  // control/cluster/vip_lease.h): while this node is not the shard's primary its key
+  // commands are refused (reads only with replica_reads = false), and during a planned
+  // switchover its writes get a retryable error. One relaxed load per request (per batch
+  // for a run of GETs); null (every server without [cluster]): never refused.
+  const std::atomic<std::uint8_t>* gate = nullptr;
+  bool replica_reads = false;  // [cluster] replica_reads: a non-primary answers reads
 };
 
-// The text/meta answer to a write while the write fence is up.
-inline constexpr std::string_view kFencedLine =
-    "SERVER_ERROR temporary failure: switchover in progress, retry";
+// Counts a refusal of the client gate (refusal::none counts nothing).
+inline void count_refusal(lcore_counters& c, refusal why) {
+  switch (why) {
+    case refusal::write_fenced:
+      c.refused_fenced_writes.add();
+      break;
+    case refusal::not_primary_write:
+      c.refused_not_primary_writes.add();
+      break;
+    case refusal::not_primary_read:
+      c.refused_not_primary_reads.add();
+      break;
+    case refusal::none:
+      break;
+  }
+}
 
 // Per-connection protocol state. Plain data, no allocation; reset() for reuse.
 class connection {
@@ -146,6 +159,12 @@ class handler {
   // difference around a burst to weight its latency histogram).
   std::uint64_t requests_completed() const { return _completed; }
 
+  // The server's view of the lease, once per poll iteration (owner lcore, plain store):
+  // while `lapsed` the client gate reads "not primary" whatever the agent last wrote, so
+  // a primary whose lease ran out by time (its agent stuck) stops taking key commands on
+  // its own address at the same instant the stack stops answering for the VIP.
+  void set_lease_lapsed(bool lapsed) { _lapsed = lapsed ? gate::kNotPrimary : gate::kOpen; }
+
  private:
   enum class outcome : std::uint8_t { done, sink_full, close };
 
@@ -154,7 +173,14 @@ class handler {
   static constexpr std::size_t kGetBatch = 32;
 
   handle_result handle_binary(connection& c, std::span<const std::byte> input, output_sink& out);
-  outcome execute(connection& c, const request& r, output_sink& out);
+  outcome execute(connection& c, const request& r, output_sink& out, std::uint8_t gate_now);
+  // The client gate's bits now: one relaxed load (client_gate.h), and the lapse the
+  // server saw this iteration (a plain member).
+  std::uint8_t gate_bits() const {
+    return static_cast<std::uint8_t>(_cfg.gate->load(std::memory_order_relaxed) | _lapsed);
+  }
+  status write_gate_refusal(echo e, refusal why, output_sink& out);
+  bool refused_by_gate(echo e, std::uint8_t gate_now, output_sink& out);
   std::size_t collect_gets(const connection& c, std::span<const std::byte> input, std::size_t pos);
   outcome exec_get(const request& r, output_sink& out);
   outcome emit_get(const request& r, const cache::item_view& it, output_sink& out);
@@ -226,6 +252,7 @@ class handler {
   handler_config _cfg;
   lcore_counters& _counters;
   std::uint64_t _completed = 0;
+  std::uint8_t _lapsed = gate::kOpen;  // set_lease_lapsed()
   facts_provider _facts;
   mutation_hook _hook;
   prefix_stats _prefixes;

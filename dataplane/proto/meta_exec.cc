@@ -484,12 +484,17 @@ meta_result execute_meta(text_ctx& ctx, std::string_view line, std::string_view 
     if (p.swallow) ctx.swallow = p.swallow_bytes;
     return {};
   }
-  // A switchover's write fence: every meta command that changes the cache (ms, md, ma,
-  // and mg with T or N) is refused before it runs; an ms data block is skipped.
+  // The client gate (client_gate.h): every meta command that changes the cache (ms, md,
+  // ma, and mg with T or N) is a write; mg without them and me are reads; mn touches no
+  // key. A refused command runs not at all (an ms data block is skipped); the refusal is
+  // an error, so it is answered even in quiet mode.
   const bool mutates = r.cmd == command::ms || r.cmd == command::md || r.cmd == command::ma ||
                        (r.cmd == command::mg && (r.f.new_ttl || r.f.vivify));
-  if (mutates && ctx.cfg.writes_fenced()) [[unlikely]] {
-    put_line(ctx.out, kFencedLine);
+  const access a = r.cmd == command::mn ? access::admin : mutates ? access::write : access::read;
+  if (const refusal why = gate_refusal(ctx.gate, a, ctx.cfg.replica_reads); why != refusal::none)
+      [[unlikely]] {
+    count_refusal(ctx.counters, why);
+    put_line(ctx.out, refusal_line(why));
     if (r.cmd == command::ms) ctx.swallow = static_cast<std::size_t>(r.datalen) + 2;
     return {};
   }

@@ -68,6 +68,9 @@ struct text_ctx {
   const mutation_hook& hook;  // call after each successful mutation (replication)
   output_sink& out;
   std::uint32_t now;  // the engine clock (unix seconds), read once per handle() call
+  // The client gate's bits (client_gate.h), loaded once per command line by the caller:
+  // a command that the gate refuses answers refusal_line() and changes nothing.
+  std::uint8_t gate = 0;
   // Set by the callee:
   bool close = false;         // send what is in `out`, then close the connection
   std::uint64_t swallow = 0;  // bytes after the consumed ones to discard (refused ms value)

@@ -110,6 +110,7 @@ constexpr req_status status_class(std::uint16_t wire) {
     case status::enomem:
       return req_status::enomem;
     case status::temporary_failure:  // a switchover's write fence
+    case status::not_my_vbucket:     // the client gate: not the primary
       return req_status::other;
   }
   return req_status::other;

@@ -20,6 +20,17 @@ void reply(text_ctx& x, bool noreply, std::string_view s) {
 }
 void reply(text_ctx& x, const text_line& l, std::string_view s) { reply(x, l.noreply, s); }
 
+// The client gate (client_gate.h) for a command of this kind: true when it refused it
+// (its line written unless noreply, counted either way); then nothing may change.
+bool gate_refuses(text_ctx& x, access a, bool noreply) {
+  const refusal why = gate_refusal(x.gate, a, x.cfg.replica_reads);
+  if (why == refusal::none) [[likely]]
+    return false;
+  count_refusal(x.counters, why);
+  reply(x, noreply, refusal_line(why));
+  return true;
+}
+
 // memcached's EXPTIME_TO_POSITIVE_TIME: a negative exptime becomes an absolute time
 // long past (REALTIME_MAXDELTA + 1), i.e. expired at once; the rest is the engine's
 // wire exptime (relative up to 30 days, absolute beyond).
@@ -94,10 +105,6 @@ handler::outcome handler::text_get(connection& c, text_ctx& x, text_line& l, boo
     }
     exptime = wire_exptime(*e);
     first = 2;
-    if (_cfg.writes_fenced()) {  // a GAT touches: refused whole, before any VALUE
-      text::put_line(x.out, kFencedLine);
-      return outcome::done;
-    }
   }
   const std::string_view line = l.line;
   std::size_t pos = first < l.ntokens - 1 ? l.offset_of(first) : line.size();
@@ -113,6 +120,9 @@ handler::outcome handler::text_get(connection& c, text_ctx& x, text_line& l, boo
         return outcome::done;
       }
     }
+    // The client gate refuses the line whole, before any VALUE (a GAT touches: a write).
+    // A get resumed after a flush was let through when it began and ends as it began.
+    if (gate_refuses(x, touch ? access::write : access::read, false)) return outcome::done;
   }
   constexpr std::size_t kEnd = 5;  // "END\r\n"
   while (true) {
@@ -213,9 +223,8 @@ handler::outcome handler::text_store_run(text_ctx& x, const text_store_args& a,
   const std::size_t block = a.value_len + 2;
   const cache::exptime_t exptime = wire_exptime(a.exptime);
 
-  if (_cfg.writes_fenced()) {  // a switchover's write fence: nothing is stored
-    reply(x, a.noreply, kFencedLine);
-    x.swallow = block;  // the data block is skipped as it arrives
+  if (gate_refuses(x, access::write, a.noreply)) {  // not primary, or a switchover's fence
+    x.swallow = block;  // nothing is stored: the data block is skipped as it arrives
     return outcome::done;
   }
   if (a.value_len > _cfg.max_value) {
@@ -276,10 +285,6 @@ handler::outcome handler::text_store_run(text_ctx& x, const text_store_args& a,
 // process_touch_command()
 handler::outcome handler::text_touch(text_ctx& x, text_line& l) {
   l.take_noreply();
-  if (_cfg.writes_fenced()) {
-    reply(x, l, kFencedLine);
-    return outcome::done;
-  }
   const std::string_view key = l.tok[kKeyToken];
   if (key.size() > kMaxKeyLength) {
     _counters.protocol_errors.add();
@@ -292,6 +297,7 @@ handler::outcome handler::text_touch(text_ctx& x, text_line& l) {
     reply(x, l, "CLIENT_ERROR invalid exptime argument");
     return outcome::done;
   }
+  if (gate_refuses(x, access::write, l.noreply)) return outcome::done;
   const cache::exptime_t exptime = wire_exptime(*e);
   const cache::store_result r = _session.touch(key, exptime);
   _counters.cmd_touch.add();
@@ -309,10 +315,6 @@ handler::outcome handler::text_touch(text_ctx& x, text_line& l) {
 // process_arithmetic_command(): a missing key is NOT_FOUND (text never creates it).
 handler::outcome handler::text_arith(text_ctx& x, text_line& l, bool incr) {
   l.take_noreply();
-  if (_cfg.writes_fenced()) {
-    reply(x, l, kFencedLine);
-    return outcome::done;
-  }
   const std::string_view key = l.tok[kKeyToken];
   if (key.size() > kMaxKeyLength) {
     _counters.protocol_errors.add();
@@ -325,6 +327,7 @@ handler::outcome handler::text_arith(text_ctx& x, text_line& l, bool incr) {
     reply(x, l, "CLIENT_ERROR invalid numeric delta argument");
     return outcome::done;
   }
+  if (gate_refuses(x, access::write, l.noreply)) return outcome::done;
   const cache::arith_result r = _session.incr_decr(key, incr, *delta, 0, 0xffffffffu);
   switch (r.st) {
     case cache::status::ok: {
@@ -370,10 +373,7 @@ handler::outcome handler::text_delete(text_ctx& x, text_line& l) {
     reply(x, l, "CLIENT_ERROR bad command line format");
     return outcome::done;
   }
-  if (_cfg.writes_fenced()) {
-    reply(x, l, kFencedLine);
-    return outcome::done;
-  }
+  if (gate_refuses(x, access::write, l.noreply)) return outcome::done;
   if (_prefixes.enabled()) _prefixes.record_delete(key);
   if (_session.remove(key) == cache::status::ok) {
     _counters.delete_hits.add();
@@ -389,10 +389,6 @@ handler::outcome handler::text_delete(text_ctx& x, text_line& l) {
 // process_flush_all_command(): "flush_all [delay] [noreply]"; a delay <= 0 is now.
 handler::outcome handler::text_flush(text_ctx& x, text_line& l) {
   l.take_noreply();
-  if (_cfg.writes_fenced()) {
-    reply(x, l, kFencedLine);
-    return outcome::done;
-  }
   _counters.cmd_flush.add();
   if (!_cfg.flush_enabled) {
     reply(x, l, "CLIENT_ERROR flush_all not allowed");
@@ -408,6 +404,7 @@ handler::outcome handler::text_flush(text_ctx& x, text_line& l) {
     }
     delay = *d;
   }
+  if (gate_refuses(x, access::write, l.noreply)) return outcome::done;
   std::uint32_t when = delay > 0 ? static_cast<std::uint32_t>(delay) : 0;
   if (when > cache::kMaxRelativeExptime) {  // memcached's realtime(): an absolute time
     when = when > x.now ? when - x.now : 0;

@@ -123,7 +123,11 @@ handle_result handler::handle_text(connection& c, std::span<const std::byte> inp
     std::size_t end = nl;
     if (end > 1 && rest[end - 1] == '\r') --end;
     bool cas = false;
-    if (c._text_resume == 0 && fast_get_shape(rest.substr(0, end), _batch_keys[0], cas)) {
+    // The client gate, sampled once for this line (or this run of get lines).
+    x.gate = gate_bits();
+    if (c._text_resume == 0 &&
+        gate_refusal(x.gate, access::read, _cfg.replica_reads) == refusal::none &&
+        fast_get_shape(rest.substr(0, end), _batch_keys[0], cas)) {
       // memtier's GET, without tokenizing; a run of them (pipelined) is looked up
       // together, as binary's are.
       _text_batch_cas[0] = cas;

@@ -64,6 +64,7 @@ enum class status : std::uint16_t {
   einval = 0x04,
   not_stored = 0x05,
   delta_badval = 0x06,
+  not_my_vbucket = 0x07,  // this node does not own the key: not the shard's primary
   auth_error = 0x20,
   auth_continue = 0x21,
   unknown_command = 0x81,
@@ -94,6 +95,8 @@ constexpr std::string_view error_text(status s) {
       return "Auth failure.";
     case status::temporary_failure:
       return "Temporary failure";
+    case status::not_my_vbucket:
+      return "Not my vbucket: this node is not primary";
     default:
       return "";
   }

@@ -79,7 +79,8 @@ cache_server::cache_server(cache::engine& engine, const cache_server_config& cfg
                                                     : proto::mutation_hook{}),
       _app{this},
       _stack(cfg.stack, _app),
-      _conns(cfg.stack.max_connections) {
+      _conns(cfg.stack.max_connections),
+      _lease_gated(cfg.proto.gate != nullptr && cfg.stack.vip.enabled()) {
   if (cfg.stack.tcp.tx_buffer < _handler.min_sink_capacity())
     throw std::invalid_argument("cache_server: TCP send buffer below the largest response");
   shared.proto.at(lcore) = &_proto_counters;

@@ -142,7 +142,7 @@ class cache_server {
     const std::uint64_t t0 = cycles_now();
     const std::uint64_t served = _handler.requests_completed();
     const net::nanos now = static_cast<net::nanos>(now_ns);
-    _stack.poll_gate(now, tx);  // the VIP's ownership: one load when nothing changed
+    poll_gate(now, tx);  // the VIP's ownership: one load when nothing changed
     for (const auto& f : burst) {
       const bool verified = f.csum == port::csum_state::verified;
       _stack.input(f.bytes, now, tx, net::rx_meta{verified, f.csum != port::csum_state::unknown});
@@ -172,7 +172,7 @@ class cache_server {
   std::uint64_t on_timers(Sink& tx, std::uint64_t now_ns) {
     const net::nanos now = static_cast<net::nanos>(now_ns);
     budget_sink<Sink> out(tx, _tx_budget);
-    _stack.poll_gate(now, out);  // gratuitous ARPs on a take, RSTs once ownership ends
+    poll_gate(now, out);  // gratuitous ARPs on a take, RSTs once ownership ends
     _stack.poll_timers(now, out);
     _output_held = out.held();
     const net::nanos next = _stack.next_deadline();
@@ -206,7 +206,7 @@ class cache_server {
   void on_stop(Sink& tx, std::uint64_t now_ns) {
     _stopping = true;
     // A VIP given away before the stop (cluster resign) resets its connections first.
-    _stack.poll_gate(static_cast<net::nanos>(now_ns), tx);
+    poll_gate(static_cast<net::nanos>(now_ns), tx);
     _stack.for_each_connection([this](net::tcp_conn& c) {
       if (_conns[c.slot].open) {
         serve(c);
@@ -258,6 +258,15 @@ class cache_server {
     bool open = false;
   };
   void reset_counters();
+  // The stack's VIP ownership at this iteration's clock, passed on to the handler's client
+  // gate: a lease that lapsed by time closes the gate on this node's own address too,
+  // even before the agent (maybe stuck) releases it. Every handler call comes after one
+  // of these in the same iteration.
+  template <class Sink>
+  void poll_gate(net::nanos now, Sink& tx) {
+    _stack.poll_gate(now, tx);
+    if (_lease_gated) _handler.set_lease_lapsed(!_stack.gate_held());
+  }
   // Lcore 0: a flush the admin API queued (control_requests::flush_request).
   void run_control_flush() {
     const std::uint64_t r = _shared.control.flush_request.load(std::memory_order_acquire);
@@ -285,6 +294,8 @@ class cache_server {
   bool _stopping = false;
   std::uint32_t _tx_budget = kTxBudgetFrames;  // frames the stack may still send this iteration
   bool _output_held = false;                   // the stack owes output it could not send
+  // [cluster]: the client gate also closes when the VIP's lease lapses by time.
+  bool _lease_gated = false;
 };
 
 inline void cache_server_app::on_accept(net::tcp_conn& c) { s->accept(c); }

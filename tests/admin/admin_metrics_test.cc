@@ -40,6 +40,7 @@ TEST(AdminMetrics, EveryDocumentedFamilyIsThereWithHelpAndType) {
                           "anvil_cache_expired_total",
                           "anvil_cache_hits_total",
                           "anvil_cache_misses_total",
+                          "anvil_requests_refused_total",
                           "anvil_connections",
                           "anvil_connections_limit",
                           "anvil_connections_total",
@@ -90,6 +91,9 @@ TEST(AdminMetrics, CountersComeFromTheLcoresBlocks) {
   n.proto[1].requests.record(proto::op::get, proto::req_status::quiet);
   n.proto[1].requests.record(proto::op::set, proto::req_status::success);
   n.proto[0].get_hits.add(4);
+  n.proto[0].refused_not_primary_writes.add(2);
+  n.proto[1].refused_not_primary_writes.add(1);
+  n.proto[1].refused_fenced_writes.add(5);
   n.serving[0].rejected_connections.add(2);
   n.serving[1].drain_refused.add(1);
   net::bump(n.net[0].tcp_conn_limit, 3);
@@ -103,6 +107,9 @@ TEST(AdminMetrics, CountersComeFromTheLcoresBlocks) {
   EXPECT_TRUE(has_line(m, "anvil_requests_total{op=\"get\",status=\"quiet\"} 2")) << m;
   EXPECT_TRUE(has_line(m, "anvil_requests_total{op=\"set\",status=\"success\"} 1"));
   EXPECT_TRUE(has_line(m, "anvil_cache_hits_total 4"));
+  EXPECT_TRUE(has_line(m, "anvil_requests_refused_total{reason=\"not_primary_write\"} 3"));
+  EXPECT_TRUE(has_line(m, "anvil_requests_refused_total{reason=\"not_primary_read\"} 0"));
+  EXPECT_TRUE(has_line(m, "anvil_requests_refused_total{reason=\"write_fence\"} 5"));
   EXPECT_TRUE(has_line(m, "anvil_connections_rejected_total{reason=\"limit\"} 2"));
   EXPECT_TRUE(has_line(m, "anvil_connections_rejected_total{reason=\"table_full\"} 3"));
   EXPECT_TRUE(has_line(m, "anvil_connections_rejected_total{reason=\"draining\"} 1"));

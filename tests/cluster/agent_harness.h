@@ -132,6 +132,11 @@ class dual_owner_monitor {
         int owners = 0;
         for (auto u : until) owners += now < u ? 1 : 0;
         if (owners > 1) ++_dual;
+        // The client gate (vip_lease::client_gate): open on at most one node, or two
+        // nodes would take writes on their own addresses.
+        int open = 0;
+        for (const auto* n : _nodes) open += n->vip().serves_as_primary() ? 1 : 0;
+        if (open > 1) ++_dual_gates;
         if (owners == 1) ++_owned;
         ++_samples;
         std::this_thread::sleep_for(1ms);
@@ -143,12 +148,15 @@ class dual_owner_monitor {
     _thread.join();
   }
   std::uint64_t dual() const { return _dual.load(); }
+  // Samples in which more than one node's client gate was open (no time lapse here: a
+  // gate closes only when its agent releases the VIP).
+  std::uint64_t dual_gates() const { return _dual_gates.load(); }
   std::uint64_t samples() const { return _samples.load(); }
 
  private:
   std::vector<const node*> _nodes;
   std::atomic<bool> _stop{false};
-  std::atomic<std::uint64_t> _dual{0}, _owned{0}, _samples{0};
+  std::atomic<std::uint64_t> _dual{0}, _owned{0}, _samples{0}, _dual_gates{0};
   std::thread _thread;
 };
 

@@ -233,6 +233,38 @@ TEST(VipLease, HoldsUntilItsDeadlineAndALateExtendNeverRevivesIt) {
   EXPECT_FALSE(v.holds(INT64_MIN));
 }
 
+// The client gate the handlers read (dataplane/proto/client_gate.h) follows the VIP:
+// closed while joining, open from take(), fenced by pause_writes(), closed by release()
+// with the fence dropped in the same store.
+TEST(VipLease, TheClientGateIsOpenExactlyWhileTheVipIsTaken) {
+  namespace g = proto::gate;
+  vip_lease v;
+  EXPECT_EQ(v.client_gate().load(), g::kNotPrimary) << "closed while joining";
+  EXPECT_FALSE(v.serves_as_primary());
+  v.take(1, 100);
+  EXPECT_EQ(v.client_gate().load(), g::kOpen);
+  EXPECT_TRUE(v.serves_as_primary());
+  v.pause_writes();
+  EXPECT_EQ(v.client_gate().load(), g::kWritesPaused);
+  EXPECT_TRUE(v.writes_paused());
+  EXPECT_TRUE(v.serves_as_primary()) << "fenced writes, reads still served as the primary";
+  v.resume_writes();
+  EXPECT_EQ(v.client_gate().load(), g::kOpen);
+  v.pause_writes();
+  v.release();  // a switchover: fenced, then the VIP goes
+  EXPECT_EQ(v.client_gate().load(), g::kNotPrimary) << "the fence turns into 'not primary'";
+  EXPECT_FALSE(v.writes_paused());
+  EXPECT_FALSE(v.serves_as_primary());
+  v.resume_writes();  // a late resume does not reopen a replica
+  EXPECT_EQ(v.client_gate().load(), g::kNotPrimary);
+  v.take(2, 200);  // primary again (e.g. fenced -> primary after a confirming read)
+  EXPECT_EQ(v.client_gate().load(), g::kOpen);
+  EXPECT_FALSE(v.holds(300)) << "the VIP lapses by time; the gate waits for release()";
+  EXPECT_EQ(v.client_gate().load(), g::kOpen);
+  v.release();
+  EXPECT_EQ(v.client_gate().load(), g::kNotPrimary);
+}
+
 TEST(RoleMachine, PrimaryFencesItselfWhenTheLeaseWasNotRenewedForTtlMinusMargin) {
   auto m = primary_at();
   const time_ms deadline = 1000 + kTtl - kMargin;

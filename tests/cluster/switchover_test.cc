@@ -83,15 +83,18 @@ TEST_F(Switchover, TenPlannedSwitchoversEachEndWithTheTargetPrimaryAtAHigherEpoc
     EXPECT_EQ(target->status().epoch, r.epoch);
     EXPECT_TRUE(eventually([&] { return target->vip().holds(vip_lease::now_ms()); }));
     EXPECT_FALSE(target->vip().writes_paused());
+    EXPECT_TRUE(target->vip().serves_as_primary()) << "the new primary's client gate is open";
     EXPECT_TRUE(eventually([&] { return primary->current() == role::replica; }));
     EXPECT_EQ(primaries(all), 1);
     EXPECT_FALSE(primary->vip().holds(vip_lease::now_ms()));
     EXPECT_FALSE(primary->vip().writes_paused()) << "the fence goes with the VIP";
+    EXPECT_FALSE(primary->vip().serves_as_primary()) << "the old primary refuses key commands";
     epoch = r.epoch;
     primary = target;
   }
   EXPECT_EQ(epoch, 11) << "one epoch per switchover, none lost to an election race";
   EXPECT_EQ(mon.dual(), 0u);
+  EXPECT_EQ(mon.dual_gates(), 0u) << "two nodes' client gates were open at once";
   EXPECT_GT(mon.samples(), 100u);
 }
 

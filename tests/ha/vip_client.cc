@@ -138,6 +138,7 @@ op_result vip_client::set(const std::string& key, const std::string& value) {
     drop("malformed SET response");
     return op_result::failed;
   }
+  _last_status = r.status();
   return r.status() == 0 ? op_result::ok : op_result::failed;
 }
 
@@ -150,6 +151,7 @@ op_result vip_client::get(const std::string& key, std::string& value) {
     drop("malformed GET response");
     return op_result::failed;
   }
+  _last_status = r.status();
   if (r.status() == 1) return op_result::miss;
   if (r.status() != 0) return op_result::failed;
   value = std::string(r.value());

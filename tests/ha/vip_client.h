@@ -33,6 +33,10 @@ class vip_client {
   // success, or nullopt-like time_point{} when none.
   std::chrono::system_clock::time_point wait_serving(std::chrono::milliseconds bound);
 
+  // The status of the last well-formed SET/GET response (kNoStatus before any): e.g.
+  // 0x07 from a node that is not the shard's primary (dataplane/proto/client_gate.h).
+  static constexpr std::uint32_t kNoStatus = 0x10000;
+  std::uint32_t last_status() const { return _last_status; }
   std::uint64_t connects() const { return _connects; }
   std::uint64_t failures() const { return _failures; }
   const std::string& last_error() const { return _last_error; }
@@ -48,6 +52,7 @@ class vip_client {
   std::function<int()> _make_socket;
   int _fd = -1;
   std::uint32_t _opaque = 0;
+  std::uint32_t _last_status = kNoStatus;
   std::uint64_t _connects = 0, _failures = 0;
   std::string _last_error;
 };

@@ -1,8 +1,10 @@
 // libFuzzer target over the framing loop and every command: the input is a request
 // stream, fed in pieces whose cut points come from the input's first bytes, through
 // a handler on a tiny cache (eviction on nearly every store) and a small sink (so
-// backpressure is exercised), with SASL on or off. Checks the handler's contract on every call and
+// backpressure is exercised), with SASL on or off, and the client gate (client_gate.h)
+// open, fenced or "not primary". Checks the handler's contract on every call and
 // that every emitted response is well formed; ASan/UBSan catch the rest.
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -48,14 +50,21 @@ struct world {
         ses(eng.open_session()),
         creds(*proto::credentials::parse(proto::credentials::make_line("u", "p", "saltsalt", 1),
                                          nullptr)),
-        h(eng, ses, proto::handler_config{.sasl = nullptr, .protocols = proto::binding::binary},
+        h(eng, ses,
+          proto::handler_config{.sasl = nullptr,
+                                .protocols = proto::binding::binary,
+                                .gate = &gate,
+                                .replica_reads = true},
           counters),
-        h_sasl(eng, ses, proto::handler_config{.sasl = &creds, .batch_gets = false}, counters) {}
+        h_sasl(eng, ses, proto::handler_config{.sasl = &creds, .batch_gets = false, .gate = &gate},
+               counters) {}
   cache::clock clk;
   cache::engine eng;
   cache::session ses;
   proto::credentials creds;  // user "u", password "p"
   proto::lcore_counters counters;
+  // The client gate's bits (client_gate.h), chosen per input; `h` has replica_reads.
+  std::atomic<std::uint8_t> gate{proto::gate::kOpen};
   proto::handler h;
   proto::handler h_sasl;
 };
@@ -69,6 +78,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const bool small_sink = (data[1] & 1) != 0;
   proto::handler& h = (data[1] & 2) != 0 ? w.h_sasl : w.h;  // SASL on, batching off
   w.clk.advance(data[1] >> 4);                              // time moves, so items expire
+  w.gate = static_cast<std::uint8_t>((data[1] >> 2) & 3);   // open, fence, not primary, both
   data += 2;
   size -= 2;
 

@@ -2,10 +2,12 @@
 // input is a request stream fed in pieces whose size comes from the first byte, through
 // a handler on a tiny cache (eviction on nearly every store), a small item size (so
 // "too large" and swallowed data blocks are common), a short get-line limit and,
-// optionally, the smallest sink the handler accepts (so multi-gets stop and resume).
+// optionally, the smallest sink the handler accepts (so multi-gets stop and resume), and
+// the client gate (client_gate.h) open, fenced or "not primary", replica_reads either way.
 // Checks the handler's contract on every call and that the output is well-formed text
 // (every line a known reply, every VALUE followed by exactly its data) or, for a
 // connection that chose binary, well-formed packets; ASan/UBSan catch the rest.
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -100,17 +102,23 @@ struct world {
                                  .time = &clk,
                                  .segment_size = 64u << 10}),
         ses(eng.open_session()),
-        h(eng, ses, config(), counters) {}
-  static proto::handler_config config() {
+        h(eng, ses, config(false), counters),
+        h_rr(eng, ses, config(true), counters) {}
+  proto::handler_config config(bool replica_reads) {
     proto::handler_config c;
     c.max_get_line = 8192;
+    c.gate = &gate;
+    c.replica_reads = replica_reads;
     return c;
   }
   cache::clock clk;
   cache::engine eng;
   cache::session ses;
   proto::lcore_counters counters;
+  // The client gate's bits (client_gate.h), chosen per input.
+  std::atomic<std::uint8_t> gate{proto::gate::kOpen};
   proto::handler h;
+  proto::handler h_rr;  // replica_reads = true
 };
 
 }  // namespace
@@ -121,10 +129,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::size_t piece = 1 + data[0] % 64;
   const bool small_sink = (data[1] & 1) != 0;
   w.clk.advance(data[1] >> 4);
+  // Bits 2-3: the client gate (open, write fence, not primary, both); bit 1: replica_reads.
+  w.gate = static_cast<std::uint8_t>((data[1] >> 2) & 3);
+  proto::handler& h = (data[1] & 2) != 0 ? w.h_rr : w.h;
   data += 2;
   size -= 2;
 
-  proto::handler& h = w.h;
   proto::connection conn;
   std::vector<std::byte> rx;
   static std::vector<std::byte> sink_mem(1u << 20);

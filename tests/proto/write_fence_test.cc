@@ -1,4 +1,4 @@
-// The planned switchover's write fence (handler_config::write_fence): while it is up every
+// The planned switchover's write fence (client_gate.h kWritesPaused): while it is up every
 // mutation of every protocol is refused with a retryable error before it reaches the
 // engine or the replication hook, reads go on, and lifting it lets writes through again.
 #include <gtest/gtest.h>
@@ -13,9 +13,16 @@ namespace anvil::proto::testing {
 namespace {
 
 struct fenced_stack {
-  std::atomic<bool> fence{false};
+  // The gate's fence bit on a primary (the agent's vip_lease::pause_writes).
+  struct fence_bit {
+    std::atomic<std::uint8_t> bits{gate::kOpen};
+    fence_bit& operator=(bool up) {
+      bits = up ? gate::kWritesPaused : gate::kOpen;
+      return *this;
+    }
+  } fence;
   int mutations = 0;
-  stack s{handler_config{.write_fence = &fence},
+  stack s{handler_config{.gate = &fence.bits},
           8u << 20,
           {},
           mutation_hook{this, [](void* ctx, const mutation&) {
@@ -111,7 +118,7 @@ TEST(WriteFence, MetaWritesAreRefusedAndMetaReadsWithoutTouchGoOn) {
 }
 
 TEST(WriteFence, WithoutAFenceNothingIsRefused) {
-  stack s;  // write_fence null: the default of every server without [cluster]
+  stack s;  // gate null: the default of every server without [cluster]
   EXPECT_EQ(decode_responses(s.run(store_req(op::set, "k", "v")).output).at(0).status, 0);
   stack t;
   EXPECT_EQ(t.run("set k 0 0 1\r\n5\r\nincr k 1\r\n").output, "STORED\r\n6\r\n");

@@ -231,6 +231,12 @@ class session {
   // Invalidate every item stored before now + delay_seconds (0 = now). One pending
   // deadline: a later flush replaces an earlier pending one.
   void flush(std::uint32_t delay_seconds = 0);
+  // The generation of the last flush applied to the partition that holds `key` (0: none
+  // yet). A flush is applied to each partition once (at flush() for an immediate one, at
+  // the partition's first access after the deadline for a delayed one), so a caller that
+  // reads a different value after a store and a get than before knows a flush came in
+  // between: a miss then is the flush's doing, not a lost item (the health canary).
+  std::uint32_t applied_flush_generation(std::string_view key) const;
 
   // Iterate the live items of one partition concurrently with writers, taking no lock.
   // The session stays offline: it copies a chunk of a segment (at most 64 KiB, or one

@@ -566,6 +566,10 @@ void session::flush(std::uint32_t delay_seconds) {
   }
 }
 
+std::uint32_t session::applied_flush_generation(std::string_view key) const {
+  return _impl->locate(key).part->flush_gen_applied();
+}
+
 status session::restore(const item_record& rec) {
   impl& s = *_impl;
   if (bad_key(rec.key)) return status::bad_key;

@@ -7,6 +7,10 @@
 // `request_seq` (release); the lcore sees a new `request_seq` on its next iteration
 // (one relaxed load per iteration), runs a set + get + delete of its own key in every
 // partition against the engine, and publishes the outcome then `done_seq` (release).
+// A get that misses because a flush was applied between the set and the get (another
+// thread's flush_all, a replica's full copy) is the flush working, not a failure: it is
+// counted in `flush_races` and the key passes (seen: a replica's first round after start
+// racing its initial copy made it `failing`, and a just-promoted primary stepped down).
 // One round is in flight per lcore at a time (a one-slot single-producer ring): the
 // control thread posts the next round only after `done_seq` caught up, so the lcore
 // never waits for the control thread and the control thread never waits for the lcore
@@ -51,7 +55,11 @@ struct alignas(64) lcore_health {
   std::atomic<std::uint32_t> failed_partition{0};
   std::atomic<std::uint8_t> failed_step{0};    // 0 none, 1 set, 2 get, 3 wrong value
   std::atomic<std::uint8_t> failed_status{0};  // cache::status of the failed step
-  std::atomic<std::uint64_t> stalls{0};        // iterations over stall_cycles
+  // Gets that missed because a flush (a client's flush_all, a replica's full copy
+  // starting) was applied between the canary's set and its get: the flush's doing, not a
+  // failure of the data path, so not reported as one.
+  std::atomic<std::uint64_t> flush_races{0};
+  std::atomic<std::uint64_t> stalls{0};  // iterations over stall_cycles
   std::atomic<std::uint64_t> last_stall_cycles{0};
   std::atomic<std::uint64_t> longest_stall_cycles{0};
 
@@ -94,13 +102,17 @@ struct alignas(64) lcore_health {
     std::uint32_t part = 0;
     for (std::uint32_t p = 0; p < canary_keys.size() && step == 0; ++p) {
       const std::string& k = canary_keys[p];
+      const std::uint32_t flushes = s.applied_flush_generation(k);
       const auto r = s.store(cache::store_mode::set, k, v, 0, kCanaryExptime);
       if (r.st != cache::status::ok) {
         step = 1, st = static_cast<std::uint8_t>(r.st), part = p;
         break;
       }
       const cache::item_view it = s.get(k);
-      if (!it.found)
+      if (!it.found && s.applied_flush_generation(k) != flushes)
+        flush_races.store(flush_races.load(std::memory_order_relaxed) + 1,
+                          std::memory_order_relaxed);
+      else if (!it.found)
         step = 2, st = static_cast<std::uint8_t>(cache::status::not_found), part = p;
       else if (it.value != v)
         step = 3, part = p;

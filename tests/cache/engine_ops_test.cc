@@ -284,6 +284,24 @@ TEST_F(ops, flush_with_delay_and_replacement) {
   EXPECT_EQ(val("y"), "<miss>");
 }
 
+// What the health canary reads to tell "a flush came between my set and my get" from a
+// lost item: the generation of the last flush applied to the key's partition.
+TEST_F(ops, applied_flush_generation_moves_when_a_flush_takes_effect) {
+  const std::uint32_t g0 = s.applied_flush_generation("k");
+  EXPECT_EQ(g0, 0u);  // none yet
+  s.store(store_mode::set, "k", "1", 0, 0);
+  EXPECT_EQ(s.applied_flush_generation("k"), g0);  // stores and gets change nothing
+  s.flush();                                       // immediate: applied at once
+  const std::uint32_t g1 = s.applied_flush_generation("k");
+  EXPECT_NE(g1, g0);
+  s.flush(10);  // delayed: nothing applied before the deadline
+  EXPECT_EQ(s.applied_flush_generation("k"), g1);
+  clk.advance(10);
+  EXPECT_EQ(s.applied_flush_generation("k"), g1);  // not until the partition is touched
+  EXPECT_EQ(val("k"), "<miss>");                   // the first access applies it
+  EXPECT_NE(s.applied_flush_generation("k"), g1);
+}
+
 TEST_F(ops, too_large_removes_old_value) {
   engine_config c = make_cfg();
   c.max_item_size = 1024;

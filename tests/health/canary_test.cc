@@ -124,6 +124,73 @@ TEST(LcoreHealth, AFailedStoreIsReportedWithItsPartitionAndStatus) {
   EXPECT_EQ(h.failed_status.load(), static_cast<std::uint8_t>(cache::status::bad_key));
 }
 
+// A flush applied between a round's set and its get (a client's flush_all, a replica's
+// full copy starting) makes that get miss: the flush working, not the data path failing.
+// Seen in the ha suite: a replica's first round raced its initial copy, the node said
+// `failing`, and a primary it had just become stepped down. Here another thread flushes
+// in a loop while rounds run: no round fails, and some did meet a flush (counted).
+TEST(LcoreHealth, AFlushBetweenTheSetAndTheGetIsNotAFailure) {
+  engine_fixture f(2);
+  auto s = f.eng.open_session();
+  lcore_health h;
+  h.canary_keys = canary_keys(0, 2);
+  std::atomic<bool> stop{false};
+  std::thread flusher([&] {
+    auto fs = f.eng.open_session();
+    while (!stop.load(std::memory_order_relaxed)) {
+      fs.flush(0);
+      fs.quiescent();
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+  });
+  std::uint64_t rounds = 0, failed = 0;
+  std::string first;
+  while (rounds < 2'000'000 && h.flush_races.load() < 20 && failed == 0) {
+    post(h, ++rounds);
+    h.poll(s);
+    s.quiescent();
+    if (!h.ok.load() && failed++ == 0)
+      first = "step " + std::to_string(h.failed_step.load()) + " status " +
+              std::to_string(h.failed_status.load());
+  }
+  stop = true;
+  flusher.join();
+  EXPECT_EQ(failed, 0u) << "of " << rounds << " rounds; first: " << first;
+  EXPECT_GE(h.flush_races.load(), 20u)
+      << "no flush came between a set and a get in " << rounds << " rounds";
+}
+
+// Only a flush excuses a miss: the canary's item deleted between its set and its get by
+// anything else (here another thread's delete of that key) is still a failed get.
+TEST(LcoreHealth, AnItemLostWithoutAFlushIsStillAFailedGet) {
+  engine_fixture f(1);
+  auto s = f.eng.open_session();
+  lcore_health h;
+  h.canary_keys = canary_keys(0, 1);
+  std::atomic<bool> stop{false};
+  std::thread deleter([&] {
+    auto ds = f.eng.open_session();
+    while (!stop.load(std::memory_order_relaxed)) {
+      ds.remove(h.canary_keys[0]);
+      ds.quiescent();
+    }
+  });
+  std::uint64_t rounds = 0;
+  bool failed = false;
+  while (rounds < 2'000'000 && !failed) {
+    post(h, ++rounds);
+    h.poll(s);
+    s.quiescent();
+    failed = !h.ok.load();
+  }
+  stop = true;
+  deleter.join();
+  ASSERT_TRUE(failed) << "no delete came between a set and a get in " << rounds << " rounds";
+  EXPECT_EQ(h.failed_step.load(), 2u);
+  EXPECT_EQ(h.failed_status.load(), static_cast<std::uint8_t>(cache::status::not_found));
+  EXPECT_EQ(h.flush_races.load(), 0u);
+}
+
 TEST(LcoreHealth, StallsAreIterationsOverTheThreshold) {
   lcore_health h;
   h.on_iteration(1'000'000);  // off (stall_cycles == 0)

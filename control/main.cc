@@ -451,9 +451,15 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
     using kind = cluster::operator_request::kind;
     admin::cluster_submit submit;
     std::int64_t extra = 0;
+    admin::forward_hint hint;
     if (cluster_rt) {
       submit = [rt = cluster_rt.get()](cluster::operator_request r) { return rt->submit(r); };
       extra = cluster_rt->operator_wait_extra_ms();
+      // A 421 names the primary's admin address, for anvilctl to forward to once.
+      hint = {cfg.cluster.node_id, cfg.cluster.shard,
+              [rt = cluster_rt.get(), port = cfg.admin.port](const std::string& node) {
+                return admin::admin_address_text(rt->management_ip_of(node), port);
+              }};
       // The switchover's write fence, read by every lcore's handler (one load per write).
       setup.server.proto.write_fence = &cluster_rt->vip().write_fence();
     }
@@ -461,7 +467,7 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
                            std::pair{"/v1/cluster/promote", kind::promote},
                            std::pair{"/v1/cluster/demote", kind::demote}})
       setup.admin_endpoints.push_back(
-          {"POST", path, true, admin::cluster_op_endpoint(k, submit, extra)});
+          {"POST", path, true, admin::cluster_op_endpoint(k, submit, extra, hint)});
   }
   try {
     started.emplace(

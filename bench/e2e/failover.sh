@@ -28,7 +28,8 @@
 # them): SET KEYS keys through the VIP, start switchover_client writing keys w0, w1, ... in
 # order through the VIP (each retried until acknowledged; the write fence's status 0x86 and
 # any other refusal or missing answer mean "retry"; every attempt logged), then SWITCHOVERS
-# times `anvilctl failover s1 --to NODE`, sent to the current primary's admin address,
+# times `anvilctl failover s1 --to NODE`, sent to the current primary's admin address
+# (ADMIN_VIA=0..2: to that node's, forwarded by anvilctl when it is not the primary),
 # round-robin over the replicas (the primary refuses with 409 while the target is not a
 # caught-up replica yet, e.g. the previous primary still resyncing: asked again, bounded).
 # After each, the KEYS keys are read back through the VIP (warm hit ratio). At the end the
@@ -53,6 +54,10 @@ PARTITION_S=${PARTITION_S:-6}
 SIDES=${SIDES:-"keepalived-1 keepalived-min anvil"}
 PHASES=${PHASES:-"kill partition switchover"}
 SWITCHOVERS=${SWITCHOVERS:-20}
+# Which node's admin address the switchover command goes to: "primary" (the current one),
+# or a node index 0..2 (anvilctl then forwards it to the primary once: the time includes
+# that hop).
+ADMIN_VIA=${ADMIN_VIA:-primary}
 OUT=${OUT:-/tmp/anvil-failover-$$}
 TOPO=tests/ha/topology.sh
 TOOL=$BUILD/tests/ha/ha_tool
@@ -267,7 +272,7 @@ switchover() {  # writes $OUT/switchover.{log,rounds,detail,analysis,final}
   SIDE=anvil
   start_anvil
   wait_vip || { echo "failover.sh: switchover: the VIP never served" >&2; topology_down; return 1; }
-  local p target r t_cmd t_done rc out attempts hits holder
+  local p target r t_cmd t_done rc out attempts hits holder via
   p=$(primary_index) || { topology_down; return 1; }
   client fill --vip "$VIP" --count "$KEYS" --prefix k >/dev/null
   : > "$OUT/switchover.rounds"
@@ -278,13 +283,16 @@ switchover() {  # writes $OUT/switchover.{log,rounds,detail,analysis,final}
   sleep 1
   for r in $(seq 1 "$SWITCHOVERS"); do
     target=$(((p + 1) % 3))
+    via=$p
+    [[ $ADMIN_VIA == primary ]] || via=$ADMIN_VIA
     # 409 (the target is not a heartbeating, caught-up replica yet): asked again for 30 s.
     attempts=0
     for _ in $(seq 1 150); do
       attempts=$((attempts + 1))
       t_cmd=$(date +%s%N)
       rc=0
-      out=$(anvilctl_on "$p" failover s1 --to "n$target" 2>&1) || rc=$?
+      out=$(anvilctl_on "$via" failover s1 --to "n$target" 2>"$OUT/anvilctl.err") || rc=$?
+      out+=$(sed 's/^/ [stderr] /' "$OUT/anvilctl.err")
       [[ $rc == 1 && ($out == refused:* || $out == busy:*) ]] || break
       sleep 0.2
     done

@@ -31,7 +31,8 @@
 # times `anvilctl failover s1 --to NODE`, sent to the current primary's admin address
 # (ADMIN_VIA=0..2: to that node's, forwarded by anvilctl when it is not the primary),
 # round-robin over the replicas (the primary refuses with 409 while the target is not a
-# caught-up replica yet, e.g. the previous primary still resyncing: asked again, bounded).
+# caught-up replica yet: asked again, bounded). Each switchover starts once the primary's
+# GET /v1/cluster shows the target as a healthy replica (settle_ms in switchover.detail).
 # After each, the KEYS keys are read back through the VIP (warm hit ratio). At the end the
 # writer stops and every acknowledged key is read back through the VIP (lost must be 0).
 # switchover_client analyze turns the log into per-switchover figures: the command's
@@ -272,7 +273,7 @@ switchover() {  # writes $OUT/switchover.{log,rounds,detail,analysis,final}
   SIDE=anvil
   start_anvil
   wait_vip || { echo "failover.sh: switchover: the VIP never served" >&2; topology_down; return 1; }
-  local p target r t_cmd t_done rc out attempts hits holder via
+  local p target r t_cmd t_done rc out attempts hits holder via settle
   p=$(primary_index) || { topology_down; return 1; }
   client fill --vip "$VIP" --count "$KEYS" --prefix k >/dev/null
   : > "$OUT/switchover.rounds"
@@ -285,6 +286,17 @@ switchover() {  # writes $OUT/switchover.{log,rounds,detail,analysis,final}
     target=$(((p + 1) % 3))
     via=$p
     [[ $ADMIN_VIA == primary ]] || via=$ADMIN_VIA
+    # A planned switchover starts from a steady state: the primary sees the target as a
+    # healthy replica (alive, ok, within max_replica_lag; a node just started or just
+    # handed over is not yet). Without this the time includes that wait, fence raised.
+    settle=$(date +%s%N)
+    for _ in $(seq 1 300); do
+      anvilctl_on "$p" --json peers 2>/dev/null |
+        jq -e --arg t "n$target" '.peers[] | select(.node == $t) | .healthy_replica == true' \
+          >/dev/null && break
+      sleep 0.1
+    done
+    settle=$((($(date +%s%N) - settle) / 1000000))
     # 409 (the target is not a heartbeating, caught-up replica yet): asked again for 30 s.
     attempts=0
     for _ in $(seq 1 150); do
@@ -301,7 +313,7 @@ switchover() {  # writes $OUT/switchover.{log,rounds,detail,analysis,final}
     client wait-up --vip "$VIP" --since-ns "$t_cmd" --bound-ms 30000 --timeout-ms 200 >/dev/null || true
     hits=$(client read-back --vip "$VIP" --count "$KEYS" --prefix k | sed -n 's/^hits=//p') || true
     holder=$(holder_now)
-    echo "$r n$p n$target rc=$rc attempts=$attempts anvilctl_ms=$(((t_done - t_cmd) / 1000000)) hits=${hits:-0} holder=n${holder:-?} $(tr '\n' ' ' <<<"$out")" \
+    echo "$r n$p n$target rc=$rc attempts=$attempts settle_ms=$settle anvilctl_ms=$(((t_done - t_cmd) / 1000000)) hits=${hits:-0} holder=n${holder:-?} $(tr '\n' ' ' <<<"$out")" \
       >> "$OUT/switchover.detail"
     echo "  switchover $r: n$p -> n$target: ${out%%$'\n'*} (rc $rc, $attempts attempt(s)); ${hits:-0}/$KEYS keys read back; VIP on n${holder:-?}"
     [[ $rc == 0 ]] && p=$target
@@ -375,9 +387,9 @@ if [[ -f $OUT/switchover.analysis ]]; then
   acked=$(f acked)
   lost=$((acked - $(f hits)))
   echo
-  echo "| side | switchovers done (issued) | command -> first write acked by the new primary, median / max (ms) | write pause, median / max (ms) | fence refusals / other failed attempts / keys retried | acked writes lost (of acked) | keys read back after each switchover |"
-  echo "|---|---|---|---|---|---|---|"
-  echo "| anvil | $done_n ($SWITCHOVERS) | $(a first_ack_median_ms) / $(a first_ack_max_ms) | $(a pause_median_ms) / $(a pause_max_ms) | $(a fenced_total) / $(($(a failed_total) + $(a other_status_total))) / $(a retried_keys_total) | $lost (of $acked) | $warm |"
+  echo "| side | switchovers done (issued) | command -> first write acked by the new primary, median / max (ms) | write pause, median / max (ms) | write fence seen by the client, median / max (ms) | fence refusals / other failed attempts / keys retried | acked writes lost (of acked) | keys read back after each switchover |"
+  echo "|---|---|---|---|---|---|---|---|"
+  echo "| anvil | $done_n ($SWITCHOVERS) | $(a first_ack_median_ms) / $(a first_ack_max_ms) | $(a pause_median_ms) / $(a pause_max_ms) | $(a fence_median_ms) / $(a fence_max_ms) | $(a fenced_total) / $(($(a failed_total) + $(a other_status_total))) / $(a retried_keys_total) | $lost (of $acked) | $warm |"
   echo "(acks on the old primary after its fence: $(a old_acks_after_fence_total); read-back of the acked keys: $(tr '\n' ' ' < "$OUT/switchover.final"))"
 fi
 echo "(raw results in $OUT)"

@@ -245,16 +245,18 @@ int run_analyze(const std::string& log, const std::string& rounds_file) {
     rounds.push_back({t, pid});
   }
   const auto figs = bench::analyze(events, rounds);
-  std::vector<double> first, pause;
+  std::vector<double> first, pause, fence;
   std::uint64_t fenced = 0, failed = 0, other = 0, retried = 0, old_acks = 0, reached = 0;
   for (std::size_t i = 0; i < figs.size(); ++i) {
     const auto& f = figs[i];
     std::printf(
-        "round=%zu reached=%d first_ack_ms=%.1f pause_ms=%.1f fenced=%llu failed=%llu "
+        "round=%zu reached=%d first_ack_ms=%.1f pause_ms=%.1f fence_ms=%.1f fenced=%llu "
+        "failed=%llu "
         "other_status=%llu retried_keys=%llu old_acks_after_fence=%llu\n",
-        i + 1, f.reached ? 1 : 0, f.first_ack_ms, f.pause_ms, (unsigned long long)f.fenced,
-        (unsigned long long)f.failed, (unsigned long long)f.other_status,
-        (unsigned long long)f.retried_keys, (unsigned long long)f.old_acks_after_fence);
+        i + 1, f.reached ? 1 : 0, f.first_ack_ms, f.pause_ms, f.fence_ms,
+        (unsigned long long)f.fenced, (unsigned long long)f.failed,
+        (unsigned long long)f.other_status, (unsigned long long)f.retried_keys,
+        (unsigned long long)f.old_acks_after_fence);
     fenced += f.fenced;
     failed += f.failed;
     other += f.other_status;
@@ -264,17 +266,20 @@ int run_analyze(const std::string& log, const std::string& rounds_file) {
     ++reached;
     first.push_back(f.first_ack_ms);
     pause.push_back(f.pause_ms);
+    fence.push_back(f.fence_ms);
   }
   auto max_of = [](const std::vector<double>& v) {
     return v.empty() ? 0.0 : *std::max_element(v.begin(), v.end());
   };
   std::printf(
       "switchovers=%zu\nreached=%llu\nfirst_ack_median_ms=%.1f\nfirst_ack_max_ms=%.1f\n"
-      "pause_median_ms=%.1f\npause_max_ms=%.1f\nfenced_total=%llu\nfailed_total=%llu\n"
+      "pause_median_ms=%.1f\npause_max_ms=%.1f\nfence_median_ms=%.1f\nfence_max_ms=%.1f\n"
+      "fenced_total=%llu\nfailed_total=%llu\n"
       "other_status_total=%llu\nretried_keys_total=%llu\nold_acks_after_fence_total=%llu\n",
       figs.size(), (unsigned long long)reached, bench::median(first), max_of(first),
-      bench::median(pause), max_of(pause), (unsigned long long)fenced, (unsigned long long)failed,
-      (unsigned long long)other, (unsigned long long)retried, (unsigned long long)old_acks);
+      bench::median(pause), max_of(pause), bench::median(fence), max_of(fence),
+      (unsigned long long)fenced, (unsigned long long)failed, (unsigned long long)other,
+      (unsigned long long)retried, (unsigned long long)old_acks);
   return reached == figs.size() ? 0 : 1;
 }
 

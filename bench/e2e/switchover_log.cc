@@ -93,6 +93,7 @@ std::vector<switchover_figures> analyze(const std::vector<write_event>& events,
     std::uint64_t pid = 0;
     std::optional<std::int64_t> prev_ack;  // last ack before t0, then the latest in the span
     bool fence_seen = false;
+    std::int64_t first_fence = 0;
     std::set<std::uint64_t> retried;
     for (const write_event& e : events) {
       if (e.t_ns >= t1) break;
@@ -119,7 +120,10 @@ std::vector<switchover_figures> analyze(const std::vector<write_event>& events,
       }
       if (f.reached) continue;
       retried.insert(e.value);
-      if (e.what == kind::fenced) ++f.fenced;
+      if (e.what == kind::fenced) {
+        if (f.fenced++ == 0) first_fence = e.t_ns;
+        f.fence_ms = static_cast<double>(e.t_ns - first_fence) / 1e6;
+      }
       if (e.what == kind::failed) ++f.failed;
       if (e.what == kind::other_status) ++f.other_status;
     }

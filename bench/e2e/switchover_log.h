@@ -17,6 +17,8 @@
 //   pause_ms       the longest gap between consecutive acks from the last ack before
 //                  t_cmd through that first ack on the target (the client-visible write pause)
 //   fenced, failed, other_status   refusals in [t_cmd, first ack on the target]
+//   fence_ms       first -> last fence refusal in that span (the write fence as this client
+//                  saw it; 0 with fewer than two)
 //   retried_keys   distinct keys that needed more than one attempt in that span
 //   old_acks_after_fence  acks on another pid after the window's first fence refusal:
 //                  must be 0 when the switchover succeeded (the fence held until release)
@@ -50,6 +52,7 @@ struct switchover_figures {
   bool reached = false;  // an ack on the target's pid was seen in the window
   double first_ack_ms = 0;
   double pause_ms = 0;
+  double fence_ms = 0;
   std::uint64_t fenced = 0, failed = 0, other_status = 0, retried_keys = 0;
   std::uint64_t old_acks_after_fence = 0;
 };

@@ -60,6 +60,7 @@ TEST(SwitchoverLog, MeasuresTheFirstAckOnTheTargetThePauseAndTheRefusals) {
   EXPECT_DOUBLE_EQ(f[0].first_ack_ms, 10.5);
   EXPECT_DOUBLE_EQ(f[0].pause_ms, 10.0);  // from the old primary's last ack (11 ms) to 21 ms
   EXPECT_EQ(f[0].fenced, 2u);
+  EXPECT_DOUBLE_EQ(f[0].fence_ms, 1.0);  // 12 ms -> 13 ms
   EXPECT_EQ(f[0].failed, 1u);
   EXPECT_EQ(f[0].other_status, 0u);
   EXPECT_EQ(f[0].retried_keys, 1u);
@@ -80,6 +81,7 @@ TEST(SwitchoverLog, ASwitchoverThatNeverReachesItsTargetAndAFenceLiftedOnTheOldP
   EXPECT_EQ(f[0].fenced, 2u) << "the second window's refusals are not the first's";
   EXPECT_FALSE(f[1].reached);
   EXPECT_EQ(f[1].fenced, 1u);
+  EXPECT_EQ(f[1].fence_ms, 0.0) << "one refusal: no span";
   EXPECT_EQ(f[1].other_status, 1u);
   EXPECT_EQ(f[1].retried_keys, 1u);
   EXPECT_EQ(f[1].old_acks_after_fence, 2u);

@@ -70,7 +70,7 @@ SWC=$BUILD/bench/e2e/switchover_client
 # nor stays primary while a healthy replica exists; this benchmark measures death, not
 # slowness, so [health] canary_p99_ms = CANARY_P99_MS and loop_stall_ms = 2000.
 CANARY_P99_MS=${CANARY_P99_MS:-200}
-TIMEOUT_MS=50  # deadline of one client request: the resolution of a measured failover
+TIMEOUT_MS=${TIMEOUT_MS:-50}  # deadline of one client request: the resolution of a measured failover
 
 [[ $(id -u) -eq 0 ]] || { echo "failover.sh: must run as root" >&2; exit 1; }
 [[ -x $TOOL ]] || { echo "failover.sh: build $TOOL first (ninja -C $BUILD tests/ha/ha_tool)" >&2; exit 1; }

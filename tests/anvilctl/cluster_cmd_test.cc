@@ -328,6 +328,25 @@ TEST(AnvilctlCluster, ThePrimaryMustSayWhoItIsBeforeTheTokenGoesThere) {
   for (const auto& s : other.seen()) EXPECT_EQ(s.authorization, "") << s.path;
 }
 
+TEST(AnvilctlCluster, APrimaryThatRefusesTheTokenIsExitFourNamingIt) {
+  // A node of the cluster whose token file holds another token: refused (4), and the
+  // message says which node and why that matters.
+  anvil::test::temp_dir d("anvilctl-cluster");
+  fake_admin primary, replica;
+  replica.on("POST /v1/cluster/failover",
+             fake_admin::answer{421, not_here("b", "a", primary.address())});
+  primary.on("GET /v1/cluster", fake_admin::answer{200, cluster_of("a", "s1")});
+  primary.on("POST /v1/cluster/failover",
+             fake_admin::answer{401, R"J({"error": "unauthorized", "reason": "bad token"})J"});
+  ctl_run r = run_ctl(
+      {"--server", replica.address(), "--token-file", token(d), "failover", "s1", "--to", "c"});
+  EXPECT_EQ(r.rc, 4) << r.err;
+  EXPECT_NE(r.err.find("the primary a at " + primary.address() + ", forwarded to:"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("one token per cluster"), std::string::npos) << r.err;
+}
+
 TEST(AnvilctlCluster, AnUnreachablePrimaryIsExitThreeNamingIt) {
   anvil::test::temp_dir d("anvilctl-cluster");
   std::string gone;

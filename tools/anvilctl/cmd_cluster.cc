@@ -90,7 +90,16 @@ response forward_once(const cli_context& ctx, const cli_context& slow, const std
             << plan.primary << " at " << plan.server << " (--no-follow to stop this)\n";
   cli_context at_primary = slow;
   at_primary.server = plan.server;
-  response r = at_primary.client().call("POST", path, &body);
+  response r;
+  try {
+    r = at_primary.client().call("POST", path, &body);
+  } catch (const ctl_error& e) {
+    if (e.code() != exit_refused) throw;
+    throw ctl_error(exit_refused, "the primary " + plan.primary + " at " + plan.server +
+                                      ", forwarded to: " + e.what() +
+                                      " (one token per cluster: every node's [admin] "
+                                      "token_file must hold the same token)");
+  }
   if (r.status == 421) {
     const std::string again =
         r.body.is_object() && r.body.contains("primary") && r.body["primary"].is_string()

@@ -451,6 +451,7 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
     using kind = cluster::operator_request::kind;
     admin::cluster_submit submit;
     std::int64_t extra = 0;
+    admin::forward_hint hint;
     if (cluster_rt) {
       submit = [rt = cluster_rt.get()](cluster::operator_request r) { return rt->submit(r); };
       extra = cluster_rt->operator_wait_extra_ms();
@@ -459,12 +460,17 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
       // replica_reads), and a switchover's write fence.
       setup.server.proto.gate = &cluster_rt->vip().client_gate();
       setup.server.proto.replica_reads = cfg.cluster.replica_reads;
+      // A 421 names the primary's admin address, for anvilctl to forward to once.
+      hint = {cfg.cluster.node_id, cfg.cluster.shard,
+              [rt = cluster_rt.get(), port = cfg.admin.port](const std::string& node) {
+                return admin::admin_address_text(rt->management_ip_of(node), port);
+              }};
     }
     for (auto [path, k] : {std::pair{"/v1/cluster/failover", kind::failover},
                            std::pair{"/v1/cluster/promote", kind::promote},
                            std::pair{"/v1/cluster/demote", kind::demote}})
       setup.admin_endpoints.push_back(
-          {"POST", path, true, admin::cluster_op_endpoint(k, submit, extra)});
+          {"POST", path, true, admin::cluster_op_endpoint(k, submit, extra, hint)});
   }
   try {
     started.emplace(

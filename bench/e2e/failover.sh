@@ -2,8 +2,10 @@
 # Failover benchmark (issue 15, "Benchmark and the peer to beat"): Anvil's etcd-backed VIP
 # against stock memcached + keepalived (VRRP), same topology, same client, same run.
 #
-#   bench/e2e/failover.sh                       # as root, after ninja -C build anvil tests/ha/ha_tool
+#   bench/e2e/failover.sh      # as root, after ninja -C build control/anvil io/anvil-iod
+#                              # tests/ha/ha_tool tools/anvilctl/anvilctl bench/e2e/switchover_client
 #   ROUNDS=20 KEYS=2000 SIDES="keepalived-1 keepalived-min anvil" bench/e2e/failover.sh
+#   PHASES=switchover SIDES=anvil SWITCHOVERS=20 bench/e2e/failover.sh   # planned only
 #
 # Topology: tests/ha/topology.sh (three nodes, a three-member etcd with heartbeat 50 ms /
 # election timeout 500 ms, a client, a data and a management bridge). Every round builds it
@@ -22,6 +24,22 @@
 # The data bridge is captured (tcpdump) while the client probes ARP for the VIP every
 # 10 ms; ha_tool arp-check counts the probe windows in which two MACs answered for it.
 #
+# Planned switchover (PHASES contains "switchover", anvil only; one topology for all of
+# them): SET KEYS keys through the VIP, start switchover_client writing keys w0, w1, ... in
+# order through the VIP (each retried until acknowledged; the write fence's status 0x86 and
+# any other refusal or missing answer mean "retry"; every attempt logged), then SWITCHOVERS
+# times `anvilctl failover s1 --to NODE`, sent to the current primary's admin address
+# (ADMIN_VIA=0..2: to that node's, forwarded by anvilctl when it is not the primary),
+# round-robin over the replicas (the primary refuses with 409 while the target is not a
+# caught-up replica yet: asked again, bounded). Each switchover starts once the primary's
+# GET /v1/cluster shows the target as a healthy replica (settle_ms in switchover.detail).
+# After each, the KEYS keys are read back through the VIP (warm hit ratio). At the end the
+# writer stops and every acknowledged key is read back through the VIP (lost must be 0).
+# switchover_client analyze turns the log into per-switchover figures: the command's
+# issue (`date +%s%N` before anvilctl starts) -> the first write acknowledged on a
+# connection whose server (`stat pid`) is the target; the longest gap between acknowledged
+# writes through it; fence refusals, failed attempts and retried keys.
+#
 # Sides: keepalived-1 (advert_int 1, VRRPv2: the usual setting), keepalived-min (advert_int
 # 0.01, VRRPv3's minimum), anvil (lease_ttl_s 1, fence_margin_ms 300, etcd_timeout_ms 200,
 # heartbeat_interval_ms 20: docs/cluster.md "The numbers", fast column; [health]
@@ -35,24 +53,35 @@ ROUNDS=${ROUNDS:-20}
 KEYS=${KEYS:-2000}
 PARTITION_S=${PARTITION_S:-6}
 SIDES=${SIDES:-"keepalived-1 keepalived-min anvil"}
+PHASES=${PHASES:-"kill partition switchover"}
+SWITCHOVERS=${SWITCHOVERS:-20}
+# Which node's admin address the switchover command goes to: "primary" (the current one),
+# or a node index 0..2 (anvilctl then forwards it to the primary once: the time includes
+# that hop).
+ADMIN_VIA=${ADMIN_VIA:-primary}
 OUT=${OUT:-/tmp/anvil-failover-$$}
 TOPO=tests/ha/topology.sh
 TOOL=$BUILD/tests/ha/ha_tool
 ANVIL=$BUILD/control/anvil
+ANVILCTL=$BUILD/tools/anvilctl/anvilctl
+SWC=$BUILD/bench/e2e/switchover_client
 # Health thresholds: the defaults (canary p99 10 ms, loop stall 50 ms) are crossed by
 # scheduling noise on a shared 2-core VM, and a degraded node neither stands for election
 # nor stays primary while a healthy replica exists; this benchmark measures death, not
 # slowness, so [health] canary_p99_ms = CANARY_P99_MS and loop_stall_ms = 2000.
 CANARY_P99_MS=${CANARY_P99_MS:-200}
-TIMEOUT_MS=50  # deadline of one client request: the resolution of a measured failover
+TIMEOUT_MS=${TIMEOUT_MS:-50}  # deadline of one client request: the resolution of a measured failover
 
 [[ $(id -u) -eq 0 ]] || { echo "failover.sh: must run as root" >&2; exit 1; }
 [[ -x $TOOL ]] || { echo "failover.sh: build $TOOL first (ninja -C $BUILD tests/ha/ha_tool)" >&2; exit 1; }
 mkdir -p "$OUT"
 NAME=""
 PROBE_PID=""
+WRITER_PID=""
+ANVIL_PIDS=()
 cleanup() {
   [[ -n $PROBE_PID ]] && kill "$PROBE_PID" 2>/dev/null || true
+  [[ -n $WRITER_PID ]] && kill "$WRITER_PID" 2>/dev/null || true
   [[ -n $NAME ]] && $TOPO down "$NAME" || true
 }
 trap cleanup EXIT
@@ -124,6 +153,8 @@ start_anvil() {
   local endpoints
   endpoints=$($TOPO etcd "$NAME" | sed -n 's/^ETCD_ENDPOINTS=//p')
   local eps="\"${endpoints//,/\", \"}\""
+  # The operator's token (one per cluster, docs/admin.md): the switchover phase needs it.
+  (umask 077 && echo "bench-token-$$" > "$OUT/admin.token")
   for i in 0 1 2; do
     local ns=NODE${i}_NS mgmt=NODE${i}_MGMT data=NODE${i}_DATA peers=""
     for j in 0 1 2; do
@@ -142,6 +173,7 @@ interface = "d0"
 ip = "${!data}"
 [admin]
 listen = "${!mgmt}:11311"
+token_file = "$OUT/admin.token"
 [health]
 canary_p99_ms = $CANARY_P99_MS
 loop_stall_ms = 2000
@@ -162,6 +194,7 @@ dead_after = 20
 TOML
     ip netns exec "${!ns}" "$ANVIL" --config "$OUT/anvil$i.toml" -p 11211 -m 64 -t 1 \
       </dev/null >"$OUT/anvil$i.log" 2>&1 &
+    ANVIL_PIDS[i]=$!  # ip netns exec execs anvil: the pid its `stat pid` reports
     disown
   done
 }
@@ -226,6 +259,78 @@ partition() {  # $1 side; writes $OUT/$1.partition (arp-check output)
   "$TOOL" arp-check --pcap "$OUT/$side.pcap" --vip "$VIP" > "$OUT/$side.partition" || true
 }
 
+# One anvilctl call on node $1's admin address, from inside its namespace (the management
+# network is not reachable from the client).
+anvilctl_on() {
+  local i=$1 ns mgmt
+  shift
+  ns=NODE${i}_NS mgmt=NODE${i}_MGMT
+  ip netns exec "${!ns}" "$ANVILCTL" --server "${!mgmt}:11311" --token-file "$OUT/admin.token" \
+    --timeout 2 "$@"
+}
+
+switchover() {  # writes $OUT/switchover.{log,rounds,detail,analysis,final}
+  SIDE=anvil
+  start_anvil
+  wait_vip || { echo "failover.sh: switchover: the VIP never served" >&2; topology_down; return 1; }
+  local p target r t_cmd t_done rc out attempts hits holder via settle
+  p=$(primary_index) || { topology_down; return 1; }
+  client fill --vip "$VIP" --count "$KEYS" --prefix k >/dev/null
+  : > "$OUT/switchover.rounds"
+  : > "$OUT/switchover.detail"
+  ip netns exec "$CLIENT_NS" "$SWC" write --vip "$VIP" --prefix w --log "$OUT/switchover.log" \
+    --timeout-ms $TIMEOUT_MS > "$OUT/switchover.writer" &
+  WRITER_PID=$!
+  sleep 1
+  for r in $(seq 1 "$SWITCHOVERS"); do
+    target=$(((p + 1) % 3))
+    via=$p
+    [[ $ADMIN_VIA == primary ]] || via=$ADMIN_VIA
+    # A planned switchover starts from a steady state: the primary sees the target as a
+    # healthy replica (alive, ok, within max_replica_lag; a node just started or just
+    # handed over is not yet). Without this the time includes that wait, fence raised.
+    settle=$(date +%s%N)
+    for _ in $(seq 1 300); do
+      anvilctl_on "$p" --json peers 2>/dev/null |
+        jq -e --arg t "n$target" '.peers[] | select(.node == $t) | .healthy_replica == true' \
+          >/dev/null && break
+      sleep 0.1
+    done
+    settle=$((($(date +%s%N) - settle) / 1000000))
+    # 409 (the target is not a heartbeating, caught-up replica yet): asked again for 30 s.
+    attempts=0
+    for _ in $(seq 1 150); do
+      attempts=$((attempts + 1))
+      t_cmd=$(date +%s%N)
+      rc=0
+      out=$(anvilctl_on "$via" failover s1 --to "n$target" 2>"$OUT/anvilctl.err") || rc=$?
+      out+=$(sed 's/^/ [stderr] /' "$OUT/anvilctl.err")
+      [[ $rc == 1 && ($out == refused:* || $out == busy:*) ]] || break
+      sleep 0.2
+    done
+    t_done=$(date +%s%N)
+    echo "$t_cmd ${ANVIL_PIDS[target]}" >> "$OUT/switchover.rounds"
+    client wait-up --vip "$VIP" --since-ns "$t_cmd" --bound-ms 30000 --timeout-ms 200 >/dev/null || true
+    hits=$(client read-back --vip "$VIP" --count "$KEYS" --prefix k | sed -n 's/^hits=//p') || true
+    holder=$(holder_now)
+    echo "$r n$p n$target rc=$rc attempts=$attempts settle_ms=$settle anvilctl_ms=$(((t_done - t_cmd) / 1000000)) hits=${hits:-0} holder=n${holder:-?} $(tr '\n' ' ' <<<"$out")" \
+      >> "$OUT/switchover.detail"
+    echo "  switchover $r: n$p -> n$target: ${out%%$'\n'*} (rc $rc, $attempts attempt(s)); ${hits:-0}/$KEYS keys read back; VIP on n${holder:-?}"
+    [[ $rc == 0 ]] && p=$target
+  done
+  sleep 1
+  kill -TERM "$WRITER_PID"
+  wait "$WRITER_PID" || true
+  WRITER_PID=""
+  local acked
+  acked=$(sed -n 's/^acked=//p' "$OUT/switchover.writer")
+  client read-back --vip "$VIP" --count "$acked" --prefix w > "$OUT/switchover.final" || true
+  echo "acked=$acked" >> "$OUT/switchover.final"
+  "$SWC" analyze --log "$OUT/switchover.log" --rounds "$OUT/switchover.rounds" \
+    > "$OUT/switchover.analysis" || true
+  topology_down
+}
+
 summary() {  # $1 side -> "median max hit%" over the rounds
   sort -n -k1 "$OUT/$1.rounds" | awk -v keys="$KEYS" '
     { ms[NR] = $1; hits += $2 }
@@ -236,15 +341,29 @@ summary() {  # $1 side -> "median max hit%" over the rounds
     }'
 }
 
+has_phase() { [[ " $PHASES " == *" $1 "* ]]; }
+
 for side in $SIDES; do
   [[ $side == anvil && ! -x $ANVIL ]] && { echo "failover.sh: no $ANVIL: skipping anvil" >&2; continue; }
-  echo "== $side: $ROUNDS kill -9 failovers, $KEYS keys"
-  : > "$OUT/$side.rounds"
-  for _ in $(seq 1 "$ROUNDS"); do one_round "$side" || true; done
-  echo "== $side: partition of the primary for ${PARTITION_S} s"
-  partition "$side"
+  if has_phase kill; then
+    echo "== $side: $ROUNDS kill -9 failovers, $KEYS keys"
+    : > "$OUT/$side.rounds"
+    for _ in $(seq 1 "$ROUNDS"); do one_round "$side" || true; done
+  fi
+  if has_phase partition; then
+    echo "== $side: partition of the primary for ${PARTITION_S} s"
+    partition "$side"
+  fi
+  if [[ $side == anvil ]] && has_phase switchover; then
+    for f in "$ANVILCTL" "$SWC"; do
+      [[ -x $f ]] || { echo "failover.sh: build $f first" >&2; exit 1; }
+    done
+    echo "== anvil: $SWITCHOVERS planned switchovers under writes, $KEYS keys"
+    switchover || true
+  fi
 done
 
+if has_phase kill || has_phase partition; then
 echo
 echo "| side | failovers | kill -> first OK on the VIP, median / max (ms) | keys read back after failover | partition: probe windows with two VIP owners (max owners) |"
 echo "|---|---|---|---|---|"
@@ -256,4 +375,21 @@ for side in $SIDES; do
   maxo=$(sed -n 's/^max_owners=//p' "$OUT/$side.partition" 2>/dev/null || echo "?")
   echo "| $side | $n | $med / $max | $hit% | $dual ($maxo) |"
 done
+fi
+if [[ -f $OUT/switchover.analysis ]]; then
+  a() { sed -n "s/^$1=//p" "$OUT/switchover.analysis"; }
+  f() { sed -n "s/^$1=//p" "$OUT/switchover.final"; }
+  done_n=$(grep -c ' rc=0 ' "$OUT/switchover.detail" || true)
+  warm=$(awk -v keys="$KEYS" '{ for (i = 1; i <= NF; ++i) if ($i ~ /^hits=/) {
+      v = substr($i, 6) + 0; s += v; n++; if (n == 1 || v < m) m = v } }
+    END { if (n) printf "%.1f%% (lowest %d/%d)", 100 * s / (n * keys), m, keys; else print "-" }' \
+    "$OUT/switchover.detail")
+  acked=$(f acked)
+  lost=$((acked - $(f hits)))
+  echo
+  echo "| side | switchovers done (issued) | command -> first write acked by the new primary, median / max (ms) | write pause, median / max (ms) | write fence seen by the client, median / max (ms) | fence refusals / other failed attempts / keys retried | acked writes lost (of acked) | keys read back after each switchover |"
+  echo "|---|---|---|---|---|---|---|---|"
+  echo "| anvil | $done_n ($SWITCHOVERS) | $(a first_ack_median_ms) / $(a first_ack_max_ms) | $(a pause_median_ms) / $(a pause_max_ms) | $(a fence_median_ms) / $(a fence_max_ms) | $(a fenced_total) / $(($(a failed_total) + $(a other_status_total))) / $(a retried_keys_total) | $lost (of $acked) | $warm |"
+  echo "(acks on the old primary after its fence: $(a old_acks_after_fence_total); read-back of the acked keys: $(tr '\n' ' ' < "$OUT/switchover.final"))"
+fi
 echo "(raw results in $OUT)"

@@ -69,7 +69,13 @@ std::optional<operator_request> parse_operator_request(operator_request::kind k,
   return r;
 }
 
-json_reply operator_reply(const operator_result& r) {
+std::string admin_address_text(const std::string& host, std::uint16_t port) {
+  if (host.empty() || port == 0) return "";
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+json_reply operator_reply(const operator_result& r, const forward_hint& hint) {
   int status = 200;
   switch (r.outcome) {
     case operator_result::code::done:
@@ -97,12 +103,19 @@ json_reply operator_reply(const operator_result& r) {
     body["error"] = cluster::to_string(r.outcome);
     body["reason"] = r.message;
   }
+  if (status == 421) {
+    body["node"] = hint.node;
+    body["shard"] = hint.shard;
+    body["primary_admin"] =
+        !r.primary.empty() && hint.admin_address ? hint.admin_address(r.primary) : std::string();
+  }
   return {status, body};
 }
 
 json_endpoint cluster_op_endpoint(operator_request::kind k, cluster_submit submit,
-                                  std::int64_t wait_extra_ms) {
-  return [k, submit = std::move(submit), wait_extra_ms](const std::string& body) -> json_reply {
+                                  std::int64_t wait_extra_ms, forward_hint hint) {
+  return [k, submit = std::move(submit), wait_extra_ms,
+          hint = std::move(hint)](const std::string& body) -> json_reply {
     if (!submit)
       return {404,
               {{"error", "cluster_not_configured"},
@@ -117,7 +130,7 @@ json_endpoint cluster_op_endpoint(operator_request::kind k, cluster_submit submi
               {{"error", "cluster_timeout"},
                {"reason", "no outcome within " + std::to_string(bound.count()) +
                               " ms; the action may still complete: check GET /v1/cluster"}}};
-    return operator_reply(f.get());
+    return operator_reply(f.get(), hint);
   };
 }
 

@@ -86,6 +86,57 @@ TEST(ClusterOps, EachOutcomeHasItsStatus) {
   }
 }
 
+TEST(ClusterOps, ANotHereAnswerNamesThisNodeAndThePrimarysAdminAddress) {
+  std::vector<std::string> asked;
+  const forward_hint hint{"b", "s1", [&asked](const std::string& node) {
+                            asked.push_back(node);
+                            return node == "a" ? std::string("10.1.0.1:11311") : std::string();
+                          }};
+  const operator_result here{.outcome = operator_result::code::not_here,
+                             .message =
+                                 "b is not the primary; a switchover runs on it (the "
+                                 "primary is a)",
+                             .primary = "a",
+                             .epoch = 4};
+  json_reply r = operator_reply(here, hint);
+  EXPECT_EQ(r.status, 421);
+  EXPECT_EQ(r.body["node"], "b");
+  EXPECT_EQ(r.body["shard"], "s1");
+  EXPECT_EQ(r.body["primary"], "a");
+  EXPECT_EQ(r.body["primary_admin"], "10.1.0.1:11311");
+  EXPECT_EQ(asked, std::vector<std::string>{"a"});
+  // A primary that is not a configured peer, no primary at all, no hint: "" (the key is
+  // always there in a 421), and no lookup for an empty name.
+  operator_result other = here;
+  other.primary = "z";
+  EXPECT_EQ(operator_reply(other, hint).body["primary_admin"], "");
+  other.primary = "";
+  asked.clear();
+  EXPECT_EQ(operator_reply(other, hint).body["primary_admin"], "");
+  EXPECT_TRUE(asked.empty());
+  r = operator_reply(here);
+  EXPECT_EQ(r.body["primary_admin"], "");
+  EXPECT_EQ(r.body["node"], "");
+  // Only a 421 carries the forwarding fields.
+  for (auto c : {operator_result::code::done, operator_result::code::refused,
+                 operator_result::code::timed_out}) {
+    other = here;
+    other.outcome = c;
+    r = operator_reply(other, hint);
+    EXPECT_FALSE(r.body.contains("primary_admin")) << cluster::to_string(c);
+    EXPECT_FALSE(r.body.contains("node")) << cluster::to_string(c);
+  }
+}
+
+TEST(ClusterOps, AdminAddressText) {
+  EXPECT_EQ(admin_address_text("10.1.0.1", 11311), "10.1.0.1:11311");
+  EXPECT_EQ(admin_address_text("10.1.0.1", 1), "10.1.0.1:1");
+  EXPECT_EQ(admin_address_text("10.1.0.1", 65535), "10.1.0.1:65535");
+  EXPECT_EQ(admin_address_text("fd00::1", 11311), "[fd00::1]:11311");
+  EXPECT_EQ(admin_address_text("", 11311), "") << "a node that is not a configured peer";
+  EXPECT_EQ(admin_address_text("10.1.0.1", 0), "") << "[admin] port 0: any free port";
+}
+
 std::future<operator_result> ready(operator_result r) {
   std::promise<operator_result> p;
   p.set_value(std::move(r));
@@ -115,6 +166,18 @@ TEST(ClusterOps, TheEndpointHandsTheRequestOverAndBoundsTheWait) {
   r = stuck(R"({"node": "a", "timeout_ms": 20})");
   EXPECT_EQ(r.status, 504);
   EXPECT_EQ(r.body["error"], "cluster_timeout");
+
+  // The endpoint answers a 421 with its hint.
+  auto elsewhere = cluster_op_endpoint(
+      kind::failover,
+      [](operator_request) {
+        return ready({.outcome = operator_result::code::not_here, .primary = "a", .epoch = 2});
+      },
+      0, {"c", "s1", [](const std::string& n) { return "10.1.0.9:" + n; }});
+  r = elsewhere(R"({"shard": "s1", "to": "b"})");
+  EXPECT_EQ(r.status, 421);
+  EXPECT_EQ(r.body["node"], "c");
+  EXPECT_EQ(r.body["primary_admin"], "10.1.0.9:a");
 
   auto off = cluster_op_endpoint(kind::promote, {}, 0);
   r = off(R"({"node": "a"})");

@@ -150,12 +150,253 @@ TEST(AnvilctlCluster, DemoteOnAReplicaNamesThePrimary) {
          fake_admin::answer{421, R"J({"outcome": "not_here", "error": "not_here", "reason": "x",
            "message": "demote runs on the node being demoted (the primary is a)",
            "problems": [], "risks": [], "primary": "a", "epoch": 4})J"});
-  ctl_run r = run_ctl({"--server", srv.address(), "demote", "a"});
+  ctl_run r = run_ctl({"--server", srv.address(), "demote", "a", "--no-follow"});
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.out.find("not here: demote runs on the node being demoted"), std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("run it against a's admin address"), std::string::npos) << r.out;
+  ASSERT_FALSE(srv.seen().empty());
   EXPECT_EQ(json::parse(srv.seen().back().body), (json{{"node", "a"}, {"timeout_ms", 5000}}));
+}
+
+// --- Forwarding to the primary (tools/anvilctl/forward.h) -------------------------------
+
+// A 421 from node `from` of shard s1 naming `primary` at `admin` (control/admin/cluster_ops.cc).
+std::string not_here(const std::string& from, const std::string& primary,
+                     const std::string& admin) {
+  return json{{"outcome", "not_here"},
+              {"error", "not_here"},
+              {"reason", "x"},
+              {"message", from + " is not the primary; a switchover runs on it (the primary is " +
+                              primary + ")"},
+              {"problems", json::array()},
+              {"risks", json::array()},
+              {"primary", primary},
+              {"epoch", 4},
+              {"node", from},
+              {"shard", "s1"},
+              {"primary_admin", admin}}
+      .dump();
+}
+
+std::string cluster_of(const std::string& node, const std::string& shard) {
+  return json{{"node", node}, {"shard", shard}, {"role", "primary"}, {"peers", json::array()}}
+      .dump();
+}
+
+constexpr const char* kDone = R"J({"outcome": "done", "message": "c is primary at epoch 5",
+  "problems": [], "risks": [], "primary": "c", "epoch": 5})J";
+
+std::size_t count(fake_admin& srv, const std::string& method, const std::string& path) {
+  std::size_t n = 0;
+  for (const auto& r : srv.seen()) n += r.method == method && r.path == path ? 1 : 0;
+  return n;
+}
+
+TEST(AnvilctlCluster, AnActionSentToAReplicaIsForwardedOnceToThePrimary) {
+  anvil::test::temp_dir d("anvilctl-cluster");
+  fake_admin primary, replica;
+  replica.on("POST /v1/cluster/failover",
+             fake_admin::answer{421, not_here("b", "a", primary.address())});
+  primary.on("GET /v1/cluster", fake_admin::answer{200, cluster_of("a", "s1")});
+  primary.on("POST /v1/cluster/failover", fake_admin::answer{200, kDone});
+  ctl_run r = run_ctl(
+      {"--admin", replica.address(), "--token-file", token(d), "failover", "s1", "--to", "c"});
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("done: c is primary at epoch 5"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("b (" + replica.address() + ") is not the primary of shard s1; " +
+                       "forwarded to the primary a at " + primary.address()),
+            std::string::npos)
+      << r.err;
+  // The primary was asked who it is without the token, then got the same POST with it.
+  const auto seen = primary.seen();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].method + " " + seen[0].path, "GET /v1/cluster");
+  EXPECT_EQ(seen[0].authorization, "");
+  EXPECT_EQ(seen[1].method + " " + seen[1].path, "POST /v1/cluster/failover");
+  EXPECT_EQ(seen[1].authorization, "Bearer s3cret");
+  EXPECT_EQ(json::parse(seen[1].body), json::parse(replica.seen().back().body));
+  EXPECT_EQ(replica.seen().size(), 1u);
+
+  // The same for promote and demote, and --json prints the primary's answer.
+  for (const char* cmd : {"promote", "demote"}) {
+    replica.on(std::string("POST /v1/cluster/") + cmd,
+               fake_admin::answer{421, not_here("b", "a", primary.address())});
+    primary.on(std::string("POST /v1/cluster/") + cmd, fake_admin::answer{200, kDone});
+    r = run_ctl({"--server", replica.address(), "--json", cmd, "a"});
+    EXPECT_EQ(r.rc, 0) << cmd << ": " << r.err;
+    EXPECT_EQ(json::parse(r.out)["primary"], "c") << cmd;
+    EXPECT_NE(r.err.find("forwarded to the primary a"), std::string::npos) << r.err;
+  }
+}
+
+TEST(AnvilctlCluster, NoFollowPrintsTheAnswerWithThePrimarysAddress) {
+  fake_admin primary, replica;
+  replica.on("POST /v1/cluster/failover",
+             fake_admin::answer{421, not_here("b", "a", primary.address())});
+  ctl_run r =
+      run_ctl({"--server", replica.address(), "failover", "s1", "--to", "c", "--no-follow"});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.out.find("not here: b is not the primary"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("run it against a's admin address (" + primary.address() + ")"),
+            std::string::npos)
+      << r.out;
+  EXPECT_TRUE(primary.seen().empty());
+  EXPECT_EQ(r.err.find("forwarded"), std::string::npos) << r.err;
+}
+
+TEST(AnvilctlCluster, ASecondNotHereIsAnErrorNamingBothNodesNeverALoop) {
+  anvil::test::temp_dir d("anvilctl-cluster");
+  fake_admin a, b;
+  // b names a; a (no longer primary) names b: a loop if followed.
+  b.on("POST /v1/cluster/failover", fake_admin::answer{421, not_here("b", "a", a.address())});
+  a.on("GET /v1/cluster", fake_admin::answer{200, cluster_of("a", "s1")});
+  a.on("POST /v1/cluster/failover", fake_admin::answer{421, not_here("a", "b", b.address())});
+  ctl_run r =
+      run_ctl({"--server", b.address(), "--token-file", token(d), "failover", "s1", "--to", "c"});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("a at " + a.address() + " is not where this runs either"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("it names b"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("after b at " + b.address() + " named a"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("not following a second time"), std::string::npos) << r.err;
+  EXPECT_EQ(count(b, "POST", "/v1/cluster/failover"), 1u);
+  EXPECT_EQ(count(a, "POST", "/v1/cluster/failover"), 1u);
+}
+
+TEST(AnvilctlCluster, MalformedNotHereAnswersAreClearErrorsAndNothingIsForwarded) {
+  anvil::test::temp_dir d("anvilctl-cluster");
+  fake_admin primary, replica;
+  primary.on("GET /v1/cluster", fake_admin::answer{200, cluster_of("a", "s1")});
+  primary.on("POST /v1/cluster/failover", fake_admin::answer{200, kDone});
+  struct bad_case {
+    std::string body, error;
+  };
+  const std::string self = replica.address();
+  const bad_case cases[] = {
+      {not_here("b", "", primary.address()), "is not where this runs and names no primary"},
+      {"{\"outcome\": \"not_here\", \"primary\": ", "not JSON (HTTP 421"},
+      {"garbage", "not JSON (HTTP 421"},
+      {"[1, 2]", "with a body that is not a JSON object"},
+      {"42", "with a body that is not a JSON object"},
+      {not_here("b", "b", primary.address()), "names itself as the primary"},
+      {not_here("b", "a", "nonsense:99999"), "gives 'nonsense:99999' as the admin address of a"},
+      {not_here("b", "a", "[::1"), "gives '[::1' as the admin address of a"},
+      {not_here("b", "a", self), "as the primary at its own address"},
+      {[&] {
+         json j = json::parse(not_here("b", "a", primary.address()));
+         j["primary"] = 7;
+         return j.dump();
+       }(),
+       "names no primary"},
+  };
+  for (const auto& c : cases) {
+    replica.on("POST /v1/cluster/failover", fake_admin::answer{421, c.body});
+    ctl_run r = run_ctl(
+        {"--server", replica.address(), "--token-file", token(d), "failover", "s1", "--to", "c"});
+    EXPECT_EQ(r.rc, 1) << c.body << "\n" << r.err;
+    EXPECT_NE(r.err.find(c.error), std::string::npos) << c.body << "\n" << r.err;
+  }
+  EXPECT_TRUE(primary.seen().empty()) << "nothing went to the primary";
+}
+
+TEST(AnvilctlCluster, ThePrimaryMustSayWhoItIsBeforeTheTokenGoesThere) {
+  anvil::test::temp_dir d("anvilctl-cluster");
+  fake_admin other, replica;
+  replica.on("POST /v1/cluster/failover",
+             fake_admin::answer{421, not_here("b", "a", other.address())});
+  other.on("POST /v1/cluster/failover", fake_admin::answer{200, kDone});
+  // Another node, another shard (another cluster), no cluster at all, not JSON.
+  const std::pair<fake_admin::answer, std::string> cases[] = {
+      {{200, cluster_of("x", "s1")}, "the node there is 'x' of shard 's1', not a of shard 's1'"},
+      {{200, cluster_of("a", "s2")}, "the node there is 'a' of shard 's2', not a of shard 's1'"},
+      {{404, R"J({"error": "cluster_not_configured", "reason": "high availability is off"})J"},
+       "high availability is off"},
+      {{200, "<html>"}, "not JSON"},
+      {{200, "[]"}, "the node there is '' of shard ''"},
+  };
+  for (const auto& [answer, error] : cases) {
+    other.on("GET /v1/cluster", answer);
+    ctl_run r = run_ctl(
+        {"--server", replica.address(), "--token-file", token(d), "failover", "s1", "--to", "c"});
+    EXPECT_NE(r.rc, 0) << error;
+    EXPECT_NE(r.err.find("forwarding to the primary a at " + other.address()), std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find(error), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(count(other, "POST", "/v1/cluster/failover"), 0u) << "the token never went there";
+  for (const auto& s : other.seen()) EXPECT_EQ(s.authorization, "") << s.path;
+}
+
+TEST(AnvilctlCluster, APrimaryThatRefusesTheTokenIsExitFourNamingIt) {
+  // A node of the cluster whose token file holds another token: refused (4), and the
+  // message says which node and why that matters.
+  anvil::test::temp_dir d("anvilctl-cluster");
+  fake_admin primary, replica;
+  replica.on("POST /v1/cluster/failover",
+             fake_admin::answer{421, not_here("b", "a", primary.address())});
+  primary.on("GET /v1/cluster", fake_admin::answer{200, cluster_of("a", "s1")});
+  primary.on("POST /v1/cluster/failover",
+             fake_admin::answer{401, R"J({"error": "unauthorized", "reason": "bad token"})J"});
+  ctl_run r = run_ctl(
+      {"--server", replica.address(), "--token-file", token(d), "failover", "s1", "--to", "c"});
+  EXPECT_EQ(r.rc, 4) << r.err;
+  EXPECT_NE(r.err.find("the primary a at " + primary.address() + ", forwarded to:"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("one token per cluster"), std::string::npos) << r.err;
+}
+
+TEST(AnvilctlCluster, AnUnreachablePrimaryIsExitThreeNamingIt) {
+  anvil::test::temp_dir d("anvilctl-cluster");
+  std::string gone;
+  {
+    fake_admin closed;  // a port that was just free and is closed again
+    gone = closed.address();
+  }
+  fake_admin replica;
+  replica.on("POST /v1/cluster/failover", fake_admin::answer{421, not_here("b", "a", gone)});
+  ctl_run r = run_ctl({"--server", replica.address(), "--token-file", token(d), "--timeout", "1",
+                       "failover", "s1", "--to", "c"});
+  EXPECT_EQ(r.rc, 3) << r.err;
+  EXPECT_NE(r.err.find("forwarding to the primary a at " + gone + " (named by b)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("cannot reach the admin API"), std::string::npos) << r.err;
+}
+
+TEST(AnvilctlCluster, AnAnswerWithoutTheAddressFallsBackToTheNodesPeerList) {
+  // A server that does not say primary_admin (older): the primary's management address
+  // from GET /v1/cluster of the node asked, at the port anvilctl used.
+  anvil::test::temp_dir d("anvilctl-cluster");
+  fake_admin replica("127.0.0.1");
+  fake_admin primary("127.0.0.2", replica.port());
+  ASSERT_GT(primary.port(), 0) << "127.0.0.2:" << replica.port() << " is taken";
+  const std::string old = R"J({"outcome": "not_here", "error": "not_here", "reason": "x",
+    "message": "b is not the primary (the primary is a)", "problems": [], "risks": [],
+    "primary": "a", "epoch": 4})J";
+  replica.on("POST /v1/cluster/failover", fake_admin::answer{421, old});
+  replica.on("GET /v1/cluster", fake_admin::answer{200, R"J({"node": "b", "shard": "s1", "peers": [
+               {"node": "c", "address": "127.0.0.3"}, {"node": "a", "address": "127.0.0.2"}]})J"});
+  primary.on("GET /v1/cluster", fake_admin::answer{200, cluster_of("a", "s1")});
+  primary.on("POST /v1/cluster/failover", fake_admin::answer{200, kDone});
+  ctl_run r = run_ctl(
+      {"--server", replica.address(), "--token-file", token(d), "failover", "s1", "--to", "c"});
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("forwarded to the primary a at " + primary.address()), std::string::npos)
+      << r.err;
+  EXPECT_EQ(count(primary, "POST", "/v1/cluster/failover"), 1u);
+  EXPECT_EQ(replica.seen().back().authorization, "") << "the peer list was read without the token";
+  // The primary is not among the peers: an error, nothing forwarded.
+  replica.on("GET /v1/cluster",
+             fake_admin::answer{200, R"J({"node": "b", "shard": "s1", "peers": []})J"});
+  r = run_ctl({"--server", replica.address(), "failover", "s1", "--to", "c"});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("b (" + replica.address() +
+                       ") names a as the primary but gives no admin address for it"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(count(primary, "POST", "/v1/cluster/failover"), 1u);
 }
 
 TEST(AnvilctlCluster, BadRequestsAndMissingArgumentsAreUsageErrors) {

@@ -29,7 +29,8 @@ class fake_admin {
   };
   using responder = std::function<answer(const httplib::Request&)>;
 
-  fake_admin() {
+  // Listens on `host` (a loopback address), at `port` (0: any free one).
+  explicit fake_admin(const std::string& host = "127.0.0.1", int port = 0) : _host(host) {
     auto handler = [this](const httplib::Request& req, httplib::Response& res) {
       answer a;
       {
@@ -53,10 +54,14 @@ class fake_admin {
                           "/v1/cluster/promote", "/v1/cluster/demote"})
       _srv.Post(p, handler);
     _srv.Put("/v1/log-level", handler);
-    _port = _srv.bind_to_any_port("127.0.0.1");
+    _port = port == 0 ? _srv.bind_to_any_port(host) : (_srv.bind_to_port(host, port) ? port : -1);
     // bind_to_any_port() has bound and listened: connections queue until the thread
     // accepts them.
     _thread = std::thread([this] { _srv.listen_after_bind(); });
+    // Until the thread runs its loop, stop() would not stop it (httplib's stop() acts only
+    // on a running server) and the destructor's join would hang.
+    for (int i = 0; i < 5000 && _port > 0 && !_srv.is_running(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   ~fake_admin() {
     _srv.stop();
@@ -76,12 +81,13 @@ class fake_admin {
     std::lock_guard<std::mutex> g(_m);
     return _seen;
   }
-  std::string address() const { return "127.0.0.1:" + std::to_string(_port); }
+  std::string address() const { return _host + ":" + std::to_string(_port); }
   int port() const { return _port; }
 
  private:
   httplib::Server _srv;
-  int _port = 0;
+  std::string _host;
+  int _port = 0;  // -1: the port asked for could not be bound
   std::thread _thread;
   std::mutex _m;
   std::map<std::string, responder> _routes;

@@ -44,6 +44,7 @@ TEST(AnvilctlClientMapping, StatusCodes) {
   EXPECT_EQ(exit_code_for_status(403), exit_refused);
   EXPECT_EQ(exit_code_for_status(408), exit_unreachable);
   EXPECT_EQ(exit_code_for_status(409), exit_unhealthy);
+  EXPECT_EQ(exit_code_for_status(421), exit_unhealthy) << "not here: the request was fine";
   EXPECT_EQ(exit_code_for_status(429), exit_unhealthy);
   EXPECT_EQ(exit_code_for_status(500), exit_unhealthy);
   EXPECT_EQ(exit_code_for_status(503), exit_unhealthy);

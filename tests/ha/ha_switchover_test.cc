@@ -1,11 +1,13 @@
 // Planned switchover (issue 15, `anvilctl failover SHARD --to NODE` = POST
 // /v1/cluster/failover): ten switchovers under a write load through the VIP, and not one
 // acknowledged write lost. Needs the operator endpoints (ha-ops) and replication in anvil
-// (ha-repl): the target must hold every write the old primary acknowledged.
+// (ha-repl): the target must hold every write the old primary acknowledged. Also: the
+// same request sent to a replica answers 421 with the primary's admin address.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "tests/ha/ha_harness.h"
@@ -34,6 +36,28 @@ TEST(HaSwitchover, TenPlannedSwitchoversUnderWritesLoseNoAcknowledgedWrite) {
         return primary >= 0 && nodes[primary]->role() == "primary";
       },
       30s));
+
+  // Sent to a replica, the action is answered 421 naming the primary and its admin
+  // address (its management address at the admin port), which anvilctl forwards to once.
+  {
+    const int replica = (primary + 1) % 3;
+    const std::string body = "{\"shard\":\"s1\",\"to\":\"n" + std::to_string(replica) + "\"}";
+    nlohmann::json j;
+    http_reply reply;
+    ASSERT_TRUE(eventually(
+        [&] {
+          reply = http_request(topo.node_ns(replica), topo.node_mgmt(replica), 11311, "POST",
+                               "/v1/cluster/failover", nodes[replica]->admin_token(), body, 5s);
+          j = nlohmann::json::parse(reply.body, nullptr, false);
+          return reply.status == 421 && j.is_object() && j.value("primary", "") != "";
+        },
+        10s))
+        << reply.status << " " << reply.body;
+    EXPECT_EQ(j["primary"], "n" + std::to_string(primary));
+    EXPECT_EQ(j["primary_admin"], topo.node_mgmt(primary) + ":11311");
+    EXPECT_EQ(j["node"], "n" + std::to_string(replica));
+    EXPECT_EQ(j["shard"], "s1");
+  }
 
   // The writer: unique keys, each retried until acknowledged (a refused write during the
   // switchover's write fence is not acknowledged, so it is not counted).

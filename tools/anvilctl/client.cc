@@ -31,7 +31,7 @@ std::string error_message(const json& body) {
 exit_code exit_code_for_status(int status) {
   if (status == 401 || status == 403) return exit_refused;
   if (status == 408) return exit_unreachable;
-  if (status == 409 || status == 429 || status >= 500) return exit_unhealthy;
+  if (status == 409 || status == 421 || status == 429 || status >= 500) return exit_unhealthy;
   return exit_usage;
 }
 

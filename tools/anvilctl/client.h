@@ -31,7 +31,7 @@ struct response {
 // "reason": "<text>"} -> "text [code]"), else the body itself, shortened.
 std::string error_message(const nlohmann::json& body);
 // The exit code for an HTTP status >= 400: 401/403 refused, 408 unreachable,
-// 409/429/5xx unhealthy, any other 4xx usage (the server called the request bad).
+// 409/421/429/5xx unhealthy, any other 4xx usage (the server called the request bad).
 exit_code exit_code_for_status(int status);
 // Reads a token file: its first line, surrounding blanks removed. Throws ctl_error
 // (usage) when the file cannot be read or holds no token.

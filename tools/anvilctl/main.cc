@@ -18,6 +18,9 @@ const char* const examples = R"(Examples:
   anvilctl --token-file /etc/anvil/admin.token drain --wait 60
   anvilctl --json snapshot list | jq .last
   anvilctl doctor --config /etc/anvil/anvil.toml  before the first start on a host
+  anvilctl --admin 10.30.0.12:11311 --token-file /etc/anvil/admin.token failover s1 --to n3
+                                                  any node of the cluster: forwarded to the
+                                                  primary once (stderr says so; --no-follow)
 
 Exit codes: 0 ok, 1 unhealthy (or the server answered with an error), 2 usage,
 3 unreachable (no connection, timeout), 4 refused (401/403: token missing or wrong).
@@ -42,7 +45,7 @@ int run(int argc, char** argv) {
   app.fallthrough();  // global flags may also follow the subcommand
   app.require_subcommand(1);
   app.get_formatter()->column_width(30);
-  app.add_option("--server", ctx.server, "admin API address HOST:PORT ([admin] listen)")
+  app.add_option("--server,--admin", ctx.server, "admin API address HOST:PORT ([admin] listen)")
       ->envname("ANVILCTL_SERVER")
       ->capture_default_str();
   app.add_option("--token-file", ctx.token_file,

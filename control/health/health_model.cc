@@ -22,6 +22,8 @@ const char* to_string(reason_code r) {
       return "port_errors";
     case reason_code::connections_near_limit:
       return "connections_near_limit";
+    case reason_code::replication_lag:
+      return "replication_lag";
     case reason_code::count_:
       break;
   }
@@ -40,6 +42,22 @@ health_model::health_model(health_thresholds t, std::int64_t start_ms) : _t(t) {
 namespace {
 
 std::string ms(double s) { return fmt::format("{:.1f} ms", s * 1e3); }
+
+// replication_lag: only a replica is ever behind. A silent stream counts only while the
+// primary heartbeats: after it died, the replica holds what it holds (judged by entries
+// against the primary's last heartbeat, like eligibility) and must stay able to take over.
+std::string replication_verdict(const health_thresholds& t, const replication_observation& r) {
+  if (!r.replica) return "";
+  const std::string from = r.primary.empty() ? "its primary" : "primary " + r.primary;
+  if (r.full_copy) return "full copy in progress from " + from;
+  if (r.behind_entries > r.max_lag_entries)
+    return fmt::format("{} entries ({:.1f} s) behind {} (max_replica_lag {})", r.behind_entries,
+                       r.lag_s, from, r.max_lag_entries);
+  if (r.primary_alive && r.stream_idle_s >= t.replication_stream_idle_s)
+    return fmt::format("no replication stream from {} for {:.1f} s (threshold {:.1f} s)", from,
+                       r.stream_idle_s, t.replication_stream_idle_s);
+  return "";
+}
 
 // Each reason's verdict for one observation: "" = below threshold, else the detail.
 std::array<std::string, kReasonCount> verdicts(const health_thresholds& t,
@@ -88,6 +106,8 @@ std::array<std::string, kReasonCount> verdicts(const health_thresholds& t,
           fmt::format("{} of {} connections open ({:.1f}%, threshold {:.0f}%)", o.connections,
                       o.max_connections, pct, t.connections_near_pct));
   }
+  if (const std::string d = replication_verdict(t, o.replication); !d.empty())
+    set(reason_code::replication_lag, d);
   return v;
 }
 

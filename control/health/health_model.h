@@ -4,7 +4,8 @@
 //
 // State = the worst severity among the active reasons: `ok` with none, `degraded` when
 // the node still answers but something is wrong (slow canary, loop stalls, storage,
-// memory pressure, port errors, connections near the limit), `failing` when the data
+// memory pressure, port errors, connections near the limit, a replica behind its
+// primary), `failing` when the data
 // path does not answer correctly (a canary round failed or did not come back in time).
 // A reason is raised on the first evaluation whose observation crosses its threshold
 // and keeps its `since` while it stays raised; its detail is refreshed on every
@@ -33,6 +34,7 @@ enum class reason_code : std::uint8_t {
   memory_pressure,
   port_errors,
   connections_near_limit,
+  replication_lag,
   count_
 };
 inline constexpr std::size_t kReasonCount = static_cast<std::size_t>(reason_code::count_);
@@ -45,7 +47,26 @@ struct health_thresholds {
   double memory_pressure_evictions_per_s = 1000;  // live items evicted per second
   double port_errors_per_s = 100;                 // port drops/errors per second
   double connections_near_pct = 90;               // open connections vs the -c limit
+  // A replica's stream silent this long while its primary heartbeats: replication_lag.
+  // Far above the stream's 100 ms position frames, so load alone does not cross it.
+  double replication_stream_idle_s = 5.0;
   unsigned recover_evaluations = 3;  // evaluations below threshold before a reason clears
+};
+
+// A replica's standing behind its primary (control/cluster + control/replication). The
+// entry count is the one the cluster's eligibility uses (`caught_up`: the primary's
+// last heartbeated position minus this node's), so `replication_lag` and eligibility
+// mean the same thing; seconds are only shown.
+struct replication_observation {
+  bool replica = false;               // the cluster role is replica (not primary, candidate,
+                                      // fenced, nor a node without [cluster])
+  std::string primary;                // the node followed ("" unknown)
+  bool full_copy = false;             // a full copy from it is being applied
+  std::uint64_t behind_entries = 0;   // its last heartbeated position minus ours
+  std::uint64_t max_lag_entries = 0;  // [cluster] max_replica_lag
+  double lag_s = 0;                   // the stream's lag in seconds (detail only)
+  bool primary_alive = false;         // its heartbeats arrive (a dead one sends no stream)
+  double stream_idle_s = 0;           // since the stream's last frame (0: not known)
 };
 
 // One lcore as the monitor saw it since the previous evaluation.
@@ -68,6 +89,7 @@ struct health_observation {
   std::uint64_t port_errors = 0;      // this interval
   std::uint64_t connections = 0;      // open now
   std::uint64_t max_connections = 0;  // the -c limit (0: none)
+  replication_observation replication;
 };
 
 struct health_reason {

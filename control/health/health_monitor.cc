@@ -152,6 +152,7 @@ void health_monitor::evaluate(std::uint64_t now_ns, std::int64_t now_ms) {
   o.evictions = delta(_in.evictions, _evictions_seen);
   o.port_errors = delta(_in.port_errors, _port_errors_seen);
   if (_in.connections) std::tie(o.connections, o.max_connections) = _in.connections();
+  if (_in.replication) o.replication = _in.replication();
 
   const auto changes = _model.evaluate(o, now_ms);
   log_changes(changes);

@@ -1,7 +1,8 @@
 // The health monitor: runs on the control thread, drives the canary through every
 // lcore's mailbox (dataplane/server/lcore_health.h), reads the lcores' stall counters
-// and the node's other inputs (storage, evictions, port errors, connections), feeds the
-// pure health_model once per interval, logs every transition and publishes the result.
+// and the node's other inputs (storage, evictions, port errors, connections, replication),
+// feeds the pure health_model once per interval, logs every transition and publishes
+// the result.
 //
 // Threads: tick() and set_lcore_delay() only on the control thread. It never waits for
 // an lcore: a round an lcore has not answered stays outstanding (and counts at its age)
@@ -40,6 +41,7 @@ struct monitor_inputs {
   std::function<std::uint64_t()> evictions;               // live items evicted, cumulative
   std::function<std::uint64_t()> port_errors;             // cumulative
   std::function<std::pair<std::uint64_t, std::uint64_t>()> connections;  // open, limit
+  std::function<replication_observation()> replication;  // a replica's standing ([cluster])
 };
 
 struct lcore_canary_view {

@@ -314,6 +314,34 @@ TEST(HealthMonitor, InputsBecomeReasons) {
   EXPECT_EQ(r.state, health_state::ok);
 }
 
+TEST(HealthMonitor, TheReplicationInputIsReadAtEveryEvaluation) {
+  lcore_health a;
+  replication_observation rep;
+  rep.replica = true;
+  rep.primary = "n0";
+  rep.max_lag_entries = 10;
+  rep.behind_entries = 11;
+  rep.lag_s = 0.5;
+  monitor_inputs in;
+  in.replication = [&] { return rep; };
+  auto cfg = fast_config();
+  cfg.thresholds.canary_p99_s = 1e6;  // no lcore answers here: only the input counts
+  cfg.thresholds.canary_timeout_s = 1e6;
+  cfg.thresholds.recover_evaluations = 1;
+  health_monitor m(cfg, {&a}, std::move(in), 1.0, 0);
+  const std::uint64_t t0 = monotonic_ns();
+  m.tick(t0, 1);
+  auto r = m.snapshot().report;
+  EXPECT_EQ(r.state, health_state::degraded);
+  ASSERT_EQ(r.reasons.size(), 1u);
+  EXPECT_EQ(r.reasons[0].code, reason_code::replication_lag);
+  EXPECT_EQ(r.reasons[0].detail, "11 entries (0.5 s) behind primary n0 (max_replica_lag 10)");
+  EXPECT_EQ(stats_of(m).at("reasons"), "replication_lag");
+  rep.behind_entries = 10;
+  m.tick(t0 + 1'000'000'000, 2);
+  EXPECT_EQ(m.snapshot().report.state, health_state::ok);
+}
+
 TEST(HealthMonitor, StatsTextSurvivesLongReasons) {
   lcore_health a;
   monitor_inputs in;

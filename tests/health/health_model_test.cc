@@ -223,14 +223,129 @@ TEST(HealthModel, ZeroIntervalDoesNotDivideByZero) {
 }
 
 TEST(HealthModel, EveryReasonHasAStableName) {
-  const char* want[] = {
-      "canary_failed", "canary_slow",           "loop_stall", "storage", "memory_pressure",
-      "port_errors",   "connections_near_limit"};
+  const char* want[] = {"canary_failed",
+                        "canary_slow",
+                        "loop_stall",
+                        "storage",
+                        "memory_pressure",
+                        "port_errors",
+                        "connections_near_limit",
+                        "replication_lag"};
   for (std::size_t i = 0; i < kReasonCount; ++i)
     EXPECT_STREQ(to_string(static_cast<reason_code>(i)), want[i]);
   EXPECT_STREQ(to_string(health_state::ok), "ok");
   EXPECT_STREQ(to_string(health_state::degraded), "degraded");
   EXPECT_STREQ(to_string(health_state::failing), "failing");
+}
+
+// A replica of n1, caught up, its stream live (max_replica_lag 100).
+replication_observation replica() {
+  replication_observation r;
+  r.replica = true;
+  r.primary = "n1";
+  r.max_lag_entries = 100;
+  r.primary_alive = true;
+  r.stream_idle_s = 0.1;
+  return r;
+}
+
+TEST(HealthModelReplication, BehindByMoreThanMaxReplicaLagIsDegradedAtTheEdge) {
+  health_model m(th());
+  auto o = calm();
+  o.replication = replica();
+  o.replication.behind_entries = 100;  // exactly max_replica_lag: caught up, as for eligibility
+  o.replication.lag_s = 30;            // seconds alone never raise it
+  m.evaluate(o, 1000);
+  EXPECT_EQ(m.report().state, health_state::ok);
+  o.replication.behind_entries = 101;
+  o.replication.lag_s = 2.54;
+  const auto ch = m.evaluate(o, 2000);
+  EXPECT_EQ(m.report().state, health_state::degraded);
+  const auto* r = find(m.report(), reason_code::replication_lag);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->detail, "101 entries (2.5 s) behind primary n1 (max_replica_lag 100)");
+  EXPECT_EQ(r->since_ms, 2000);
+  ASSERT_EQ(ch.size(), 2u);
+  EXPECT_EQ(ch[0].what, health_change::kind::raised);
+  EXPECT_EQ(ch[0].code, reason_code::replication_lag);
+}
+
+TEST(HealthModelReplication, MaxReplicaLagZeroMeansAnyEntryBehind) {
+  health_model m(th());
+  auto o = calm();
+  o.replication = replica();
+  o.replication.max_lag_entries = 0;
+  m.evaluate(o, 1);
+  EXPECT_FALSE(has(m.report(), reason_code::replication_lag));
+  o.replication.behind_entries = 1;
+  m.evaluate(o, 2);
+  EXPECT_TRUE(has(m.report(), reason_code::replication_lag));
+}
+
+TEST(HealthModelReplication, FullCopyInProgressIsDegradedWhateverThePositions) {
+  health_model m(th());
+  auto o = calm();
+  o.replication = replica();
+  o.replication.full_copy = true;
+  o.replication.primary = "";
+  m.evaluate(o, 1);
+  const auto* r = find(m.report(), reason_code::replication_lag);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->detail, "full copy in progress from its primary");
+}
+
+TEST(HealthModelReplication, ASilentStreamCountsOnlyWhileThePrimaryHeartbeats) {
+  auto t = th();
+  t.replication_stream_idle_s = 5;
+  health_model m(t);
+  auto o = calm();
+  o.replication = replica();
+  o.replication.stream_idle_s = 4.99;  // under the threshold
+  m.evaluate(o, 1);
+  EXPECT_FALSE(has(m.report(), reason_code::replication_lag));
+  o.replication.primary_alive = false;  // a dead primary: the replica must stay eligible
+  o.replication.stream_idle_s = 60;
+  m.evaluate(o, 2);
+  EXPECT_FALSE(has(m.report(), reason_code::replication_lag));
+  o.replication.primary_alive = true;
+  o.replication.stream_idle_s = 5;  // at the threshold
+  m.evaluate(o, 3);
+  const auto* r = find(m.report(), reason_code::replication_lag);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->detail, "no replication stream from primary n1 for 5.0 s (threshold 5.0 s)");
+}
+
+TEST(HealthModelReplication, ClearsOnlyAfterRecoverEvaluationsCaughtUp) {
+  health_model m(th());  // recover_evaluations = 2
+  auto o = calm();
+  o.replication = replica();
+  o.replication.behind_entries = 5000;
+  m.evaluate(o, 1000);
+  o.replication.behind_entries = 0;  // caught up
+  EXPECT_TRUE(m.evaluate(o, 2000).empty());
+  EXPECT_EQ(m.report().state, health_state::degraded);
+  EXPECT_EQ(find(m.report(), reason_code::replication_lag)->since_ms, 1000);
+  const auto ch = m.evaluate(o, 3000);
+  EXPECT_EQ(m.report().state, health_state::ok);
+  ASSERT_EQ(ch.size(), 2u);
+  EXPECT_EQ(ch[0].what, health_change::kind::cleared);
+  EXPECT_EQ(ch[0].code, reason_code::replication_lag);
+  EXPECT_EQ(ch[0].detail, "5000 entries (0.0 s) behind primary n1 (max_replica_lag 100)");
+}
+
+TEST(HealthModelReplication, NeverOnAPrimaryACandidateOrANodeWithoutCluster) {
+  health_model m(th());
+  auto o = calm();
+  o.replication = replica();
+  o.replication.replica = false;  // what the wiring says for every role but replica
+  o.replication.full_copy = true;
+  o.replication.behind_entries = UINT64_MAX;
+  o.replication.stream_idle_s = 1e9;
+  for (int i = 0; i < 3; ++i) m.evaluate(o, i);
+  EXPECT_EQ(m.report().state, health_state::ok);
+  health_model standalone(th());  // no [cluster]: the default observation
+  standalone.evaluate(calm(), 1);
+  EXPECT_FALSE(has(standalone.report(), reason_code::replication_lag));
 }
 
 }  // namespace

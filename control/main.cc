@@ -292,11 +292,13 @@ std::int64_t unix_ms() {
 // The health monitor and one canary mailbox per lcore (filled before the lcores start:
 // each cache_server picks its mailbox up in its constructor). `lcores()` gives the
 // running lcore set, or null before it started; the inputs read it on the control thread.
+// `replication`: set once the cluster runtime exists (empty without [cluster]); read by
+// the monitor on the control thread.
 template <class L>
 std::unique_ptr<health::health_monitor> make_monitor(
     const server_config& cfg, serving_setup& setup, std::size_t n,
-    std::vector<std::unique_ptr<server::lcore_health>>& mailboxes,
-    std::function<const L*()> lcores) {
+    std::vector<std::unique_ptr<server::lcore_health>>& mailboxes, std::function<const L*()> lcores,
+    const std::function<health::replication_observation()>* replication) {
   std::vector<server::lcore_health*> raw;
   for (unsigned i = 0; i < n; ++i) {
     mailboxes.push_back(std::make_unique<server::lcore_health>());
@@ -340,6 +342,9 @@ std::unique_ptr<health::health_monitor> make_monitor(
       if (s != nullptr) open += s->curr_connections.load(std::memory_order_relaxed);
     return {open, limit};
   };
+  in.replication = [replication] {
+    return *replication ? (*replication)() : health::replication_observation{};
+  };
   auto m = std::make_unique<health::health_monitor>(
       mc, raw, std::move(in), health::health_monitor::calibrate_tsc(), unix_ms());
   setup.stat_src.health = m.get();
@@ -356,6 +361,28 @@ std::unique_ptr<health::health_monitor> make_monitor(
       m->set_lcore_delay(cfg.debug_lcore_delay_lcore, cfg.debug_lcore_delay_us);
   }
   return m;
+}
+
+// health's replication_lag input: this node's standing behind its shard's primary, from
+// the agent's last step (the very positions its caught_up compared) and the stream.
+health::replication_observation replication_observation_of(
+    const cluster::node_runtime& rt, const replication::replication_service& repl) {
+  health::replication_observation o;
+  const cluster::runtime_snapshot s = rt.snapshot();
+  o.replica = s.status.joined && s.status.current == cluster::role::replica;
+  if (!o.replica) return o;
+  o.primary = s.status.primary;
+  o.max_lag_entries = s.max_replica_lag;
+  o.behind_entries = s.status.primary_position > s.replication_position
+                         ? s.status.primary_position - s.replication_position
+                         : 0;
+  o.primary_alive = s.status.primary_alive;
+  o.lag_s = repl.lag().seconds;
+  if (const auto st = repl.replica_stream()) {
+    o.full_copy = st->copying;
+    o.stream_idle_s = st->idle_s;
+  }
+  return o;
 }
 
 // SIGUSR2: the [debug] lcore delay on or off (only with enable_fault_knobs).
@@ -388,12 +415,13 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
   using lcores_t = server::lcore_set<P, server::cache_server>;
   // The mailboxes and the monitor outlive the lcores (declared first, destroyed last).
   std::vector<std::unique_ptr<server::lcore_health>> mailboxes;
+  std::function<health::replication_observation()> replication_input;  // set with [cluster]
   std::unique_ptr<health::health_monitor> monitor;
   std::optional<lcores_t> started;
   try {
-    monitor = make_monitor<lcores_t>(cfg, setup, ports.size(), mailboxes, [&]() -> const lcores_t* {
-      return started ? &*started : nullptr;
-    });
+    monitor = make_monitor<lcores_t>(
+        cfg, setup, ports.size(), mailboxes,
+        [&]() -> const lcores_t* { return started ? &*started : nullptr; }, &replication_input);
   } catch (const std::exception& e) {
     spdlog::error("event=start_failed reason={}", q(std::string("health monitor: ") + e.what()));
     return 1;
@@ -436,6 +464,9 @@ int serve(const server_config& cfg, std::vector<std::unique_ptr<P>>& ports,
       return 1;
     }
     sc.vip = cluster_rt->vip().gate(parse_ip4(cfg.cluster.vip));
+    replication_input = [rt = cluster_rt.get(), r = repl.get()] {
+      return replication_observation_of(*rt, *r);
+    };
     setup.admin_collectors.emplace_back("cluster", admin::cluster_collector(*cluster_rt));
     spdlog::info(
         "event=cluster_started node={} zone={} shard={} vip={} heartbeat={}:{} peers={} "

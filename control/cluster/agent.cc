@@ -69,6 +69,23 @@ etcd_status agent::resign() {
   return s.code == etcd_code::not_found ? etcd_status{} : s;
 }
 
+agent::primary_seen agent::primary_heartbeat(time_ms now) const {
+  // The last position the shard's primary (at its highest epoch) heartbeated, alive or
+  // not: a replica far behind a primary that just died is still far behind.
+  primary_seen out;
+  if (_heartbeats == nullptr) return out;
+  std::uint64_t best_epoch = 0;
+  const peer_table& t = _heartbeats->table();
+  for (const auto& p : t.peers())
+    if (p.seen && p.last.shard == _cfg.shard && p.last.node_role == role::primary &&
+        p.last.epoch >= best_epoch) {
+      best_epoch = p.last.epoch;
+      out.position = p.last.replication_position;
+      out.alive = t.state(p, now) == liveness::alive;
+    }
+  return out;
+}
+
 local_inputs agent::inputs(time_ms now, const health_report& h) const {
   local_inputs in;
   in.health = h.level;
@@ -76,15 +93,7 @@ local_inputs agent::inputs(time_ms now, const health_report& h) const {
   in.in_shard_zone = !_shard_zone.empty() && _shard_zone == _cfg.zone;
   if (_heartbeats != nullptr) {
     const std::uint64_t position = this->position();
-    // The last position the shard's primary (at its highest epoch) heartbeated, alive or
-    // not: a replica far behind a primary that just died is still far behind.
-    std::uint64_t best_epoch = 0, primary_position = 0;
-    for (const auto& p : _heartbeats->table().peers())
-      if (p.seen && p.last.shard == _cfg.shard && p.last.node_role == role::primary &&
-          p.last.epoch >= best_epoch) {
-        best_epoch = p.last.epoch;
-        primary_position = p.last.replication_position;
-      }
+    const std::uint64_t primary_position = primary_heartbeat(now).position;
     in.caught_up =
         primary_position <= position || primary_position - position <= _cfg.max_replica_lag;
     in.healthy_peer_ready = _heartbeats->table().healthy_caught_up_replica(
@@ -119,6 +128,10 @@ void agent::step() {
     if (epoch > 0) run(_machine.on_peer_primary(now, node, static_cast<std::int64_t>(epoch)));
   }
   _last_inputs = inputs(now, h);
+  const primary_seen ps = primary_heartbeat(now);
+  _status.primary_position = ps.position;
+  _status.primary_alive = ps.alive;
+  _status.caught_up = _last_inputs.caught_up;
   run(_machine.tick(now, _last_inputs));
   now = vip_lease::now_ms();
   if (now >= _next_read) {
@@ -134,6 +147,10 @@ void agent::step() {
       _status.primary = r.view.has_primary ? r.view.primary : "";
       _status.shard_epoch = r.view.epoch;
       _last_inputs = inputs(now, h);
+      const primary_seen ps = primary_heartbeat(now);
+      _status.primary_position = ps.position;
+      _status.primary_alive = ps.alive;
+      _status.caught_up = _last_inputs.caught_up;
       run(_machine.on_view(now, r.view, _last_inputs));
     } else if (r.status.code == etcd_code::unreachable) {
       run(_machine.on_etcd_unreachable(now));

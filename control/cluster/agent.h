@@ -26,7 +26,7 @@
 
 namespace anvil::cluster {
 
-// What /v1/cluster and health will report about this node (the next step of issue 15).
+// What /v1/cluster and health report about this node.
 struct agent_status {
   role current = role::replica;
   std::int64_t epoch = 0;
@@ -41,6 +41,11 @@ struct agent_status {
   std::int64_t shard_epoch = 0;  // its epoch
   std::string shard_zone;        // the zone of its VIP ("" until read)
   bool joined = false;           // join() succeeded
+  // The shard's primary as its heartbeats show it, and this node against it (the last
+  // step's eligibility input; the health engine's replication_lag uses the same).
+  std::uint64_t primary_position = 0;  // its last heartbeated replication position
+  bool primary_alive = false;          // its heartbeats arrive (liveness alive)
+  bool caught_up = true;               // within max_replica_lag of primary_position
 };
 
 class agent {
@@ -83,6 +88,12 @@ class agent {
   void log_transition();
   void note(const etcd_status& s);
   local_inputs inputs(time_ms now, const health_report& h) const;
+  // The shard's primary at its highest heartbeated epoch, alive or not.
+  struct primary_seen {
+    std::uint64_t position = 0;
+    bool alive = false;
+  };
+  primary_seen primary_heartbeat(time_ms now) const;
   etcd_client::duration timeout() const { return etcd_client::duration(_cfg.etcd_timeout_ms); }
   std::uint64_t position() const { return _position ? _position() : 0; }
 

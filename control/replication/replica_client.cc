@@ -40,6 +40,12 @@ bool replica_client::synced() const {
   std::lock_guard lk(_mu);
   return _synced;
 }
+replica_client::stream_view replica_client::stream() const {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lk(_mu);
+  return {_copying,
+          now > _last_frame ? std::chrono::duration<double>(now - _last_frame).count() : 0.0};
+}
 
 void replica_client::run() {
   while (!_stop.load()) {
@@ -48,6 +54,7 @@ void replica_client::run() {
     {
       std::lock_guard lk(_mu);
       _synced = false;
+      _copying = false;
     }
     if (_stop.load()) break;
     if (!clean) {
@@ -73,6 +80,7 @@ bool replica_client::session(std::string& why) {
   {
     std::lock_guard lk(_mu);
     _lag.reset(0);
+    _copying = true;  // every connection starts with a full copy
   }
   std::vector<std::byte> buf(256u << 10);
   auto next_ack = std::chrono::steady_clock::now();
@@ -95,18 +103,22 @@ bool replica_client::session(std::string& why) {
     while (ok && (r = reader.next(h, body)) == frame_reader::result::frame) {
       if (h.type == frame_type::position) {
         std::lock_guard lk(_mu);
+        _last_frame = now;
         _lag.announce(h.seq, now);
         continue;
       }
       ok = app.apply(h, body, why);
       std::lock_guard lk(_mu);
+      if (ok) _last_frame = now;
       if (ok && app.copying()) {
-        _position = 0;  // this engine is being replaced: not caught up with anything
+        _position = 0;    // this engine is being replaced: not caught up with anything
+        _copying = true;  // a resync mid-stream is a copy too
       } else if (ok && app.synced()) {
         _lag.announce(app.applied(), now);
         _lag.applied(app.applied());
         _position = app.applied();
         _synced = true;
+        _copying = false;
       }
     }
     if (ok && r == frame_reader::result::error) {

@@ -41,6 +41,15 @@ class replica_client {
   std::uint64_t applied() const;
   lag_value lag() const;
   bool synced() const;  // a copy completed on the current connection
+  // For health (replication_lag): whether a full copy is being received on the current
+  // connection (from the connect until the copy is applied), and how long since the
+  // last frame from the primary (since this client started, before the first). An idle
+  // live stream still gets a position frame every 100 ms.
+  struct stream_view {
+    bool copying = false;
+    double idle_s = 0;
+  };
+  stream_view stream() const;
   const std::string& primary() const { return _ip; }
 
  private:
@@ -57,6 +66,8 @@ class replica_client {
   mutable std::mutex _mu;  // guards the fields below
   lag_tracker _lag;
   bool _synced = false;
+  bool _copying = false;
+  std::chrono::steady_clock::time_point _last_frame = std::chrono::steady_clock::now();
   std::uint64_t _position = 0;
   std::thread _thread;
 };

@@ -164,6 +164,12 @@ lag_value replication_service::lag() const {
   return worst;
 }
 
+std::optional<replica_client::stream_view> replication_service::replica_stream() const {
+  std::lock_guard lk(_mu);
+  if (!_client) return std::nullopt;
+  return _client->stream();
+}
+
 std::uint16_t replication_service::listening_port() const {
   std::lock_guard lk(_mu);
   return _server ? _server->port() : 0;

@@ -74,6 +74,9 @@ class replication_service {
   // with none connected).
   lag_value lag() const;
   void on_role_change(cluster::role r, std::int64_t epoch, std::string primary_management_ip);
+  // Replica: the stream from the primary followed (health's replication_lag). Empty
+  // when this node follows nobody (primary, idle, or a role change not applied yet).
+  std::optional<replica_client::stream_view> replica_stream() const;
 
   replication_status status() const;
   std::uint16_t listening_port() const;  // primary: the bound port; else 0

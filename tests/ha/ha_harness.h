@@ -42,6 +42,7 @@ class topology {
   void start_etcd() { run("etcd"); }
   void isolate(int node) { run("isolate", std::to_string(node)); }
   void isolate_etcd(const std::string& members) { run("isolate-etcd", members); }
+  void cut_replication(int node) { run("cut-replication", std::to_string(node)); }
   void heal() { run("heal"); }
   void start_capture(const std::string& pcap) { run("capture", pcap); }
 

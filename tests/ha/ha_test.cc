@@ -161,6 +161,55 @@ TEST_F(Ha, EtcdLosingQuorumFailsNothingOverAndThePrimaryServesAgainAtTheSameEpoc
   EXPECT_EQ(r.last_owner, topo->node_mac(p));
 }
 
+// A replica cut off from its primary's replication stream (TCP to port 11313 dropped on
+// the management bridge; heartbeats and etcd still pass) says so in its own health:
+// `replication_lag`, degraded, naming the primary; the primary never does. Healing the
+// stream clears it. Bounded waits only: the reason needs the stream silent for 5 s.
+TEST_F(Ha, AReplicaCutOffFromTheStreamReportsReplicationLagUntilItFlowsAgain) {
+  start_nodes();
+  client = topo->client(200ms);
+  const int p = stable_primary();
+  ASSERT_GE(p, 0);
+  const int r = (p + 1) % 3;
+  auto health_of = [&](int i) {
+    return http_request(topo->node_ns(i), topo->node_mgmt(i), 11311, "GET", "/v1/health", "", "",
+                        2s);
+  };
+  // First caught up: the full copy every replica starts with is applied and cleared.
+  http_reply h;
+  ASSERT_TRUE(eventually(
+      [&] {
+        h = health_of(r);
+        return h.status == 200 && h.body.find("replication_lag") == std::string::npos;
+      },
+      30s))
+      << h.status << " " << h.body;
+  topo->cut_replication(r);
+  const std::string want = "no replication stream from primary n" + std::to_string(p);
+  ASSERT_TRUE(eventually(
+      [&] {
+        h = health_of(r);
+        return h.body.find("\"replication_lag\"") != std::string::npos &&
+               h.body.find(want) != std::string::npos;
+      },
+      30s))
+      << h.status << " " << h.body;
+  EXPECT_NE(h.body.find("\"degraded\""), std::string::npos) << h.body;
+  EXPECT_FALSE(nodes[r]->log_lines("event=health_reason_raised code=replication_lag").empty());
+  const auto hp = health_of(p);
+  EXPECT_EQ(hp.body.find("replication_lag"), std::string::npos) << hp.body;
+  EXPECT_EQ(nodes[p]->role(), "primary");
+  topo->heal();
+  ASSERT_TRUE(eventually(
+      [&] {
+        h = health_of(r);
+        return h.status == 200 && h.body.find("replication_lag") == std::string::npos;
+      },
+      60s))
+      << h.status << " " << h.body;
+  EXPECT_FALSE(nodes[r]->log_lines("event=health_reason_cleared code=replication_lag").empty());
+}
+
 // The checker itself: VRRP (keepalived, VRRP on the management link) partitioned the same
 // way keeps the VIP on the isolated master while its backup takes it too. The capture
 // must show the two owners; if it did not, the "one owner" results above would mean nothing.

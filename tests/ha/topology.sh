@@ -19,6 +19,9 @@
 #   topology.sh capture NAME FILE        tcpdump ARP on the data bridge into FILE (pcap)
 #   topology.sh isolate NAME NODE...     cut nodes (0..2) off the management bridge (etcd, peers)
 #   topology.sh isolate-etcd NAME E...   cut etcd members (0..2) off the management bridge
+#   topology.sh cut-replication NAME NODE  drop node NODE's replication TCP (port 11313, both
+#                                        directions) on the management bridge; heartbeats and
+#                                        etcd still pass
 #   topology.sh heal NAME                remove every partition rule
 #   topology.sh kill NAME NS             SIGKILL every process inside namespace NAME-NS
 #   topology.sh down NAME                kill everything inside, delete every namespace and the
@@ -194,6 +197,22 @@ $rules  }
 NFT
 }
 
+# Only the replication stream of one node: TCP to or from port 11313 on its management
+# port (a replica's connection to its primary, or a primary's to its replicas).
+cut_replication() {
+  ip netns exec "$NAME-br" nft -f - <<NFT
+table bridge anvil_partition {
+  chain forward {
+    type filter hook forward priority 0; policy accept;
+    iifname "mn$1" tcp dport 11313 drop
+    iifname "mn$1" tcp sport 11313 drop
+    oifname "mn$1" tcp dport 11313 drop
+    oifname "mn$1" tcp sport 11313 drop
+  }
+}
+NFT
+}
+
 check_index() { [[ $1 =~ ^[0-2]$ ]] || die "index must be 0, 1 or 2, got '$1'"; }
 
 heal() { ip netns exec "$NAME-br" nft delete table bridge anvil_partition 2>/dev/null || true; }
@@ -233,7 +252,7 @@ reap() {
 [[ $(id -u) -eq 0 ]] || die "must run as root"
 cmd=${1:-}; shift || true
 if [[ $cmd == reap ]]; then reap; exit 0; fi
-NAME=${1:-}; [[ -n $NAME ]] || die "usage: topology.sh up|etcd|capture|isolate|isolate-etcd|heal|kill|down NAME ..."
+NAME=${1:-}; [[ -n $NAME ]] || die "usage: topology.sh up|etcd|capture|isolate|isolate-etcd|cut-replication|heal|kill|down NAME ..."
 shift
 STATE=$STATE_ROOT/$NAME
 case $cmd in
@@ -250,6 +269,7 @@ case $cmd in
   isolate-etcd)
     ports=(); for i in "$@"; do check_index "$i"; ports+=("me$i"); done
     heal; cut_ports "${ports[@]}" ;;
+  cut-replication) check_index "${1:-}"; heal; cut_replication "$1" ;;
   heal) heal ;;
   kill) [[ ${1:-} =~ ^(n[0-2]|e[0-2]|cl|br)$ ]] || die "kill takes n0..n2, e0..e2, cl or br"; kill_ns "$NAME-$1" ;;
   down) down ;;

@@ -43,16 +43,24 @@ namespace {
 
 std::string ms(double s) { return fmt::format("{:.1f} ms", s * 1e3); }
 
-// replication_lag: only a replica is ever behind. A silent stream counts only while the
-// primary heartbeats: after it died, the replica holds what it holds (judged by entries
-// against the primary's last heartbeat, like eligibility) and must stay able to take over.
+// replication_lag: only a replica is ever behind, by the cluster's own caught_up measure
+// (entries behind the primary's last heartbeat, over max_replica_lag), so eligibility
+// keeps its meaning. A full copy is lag when it leaves the replica that far behind (its
+// position is 0 until the copy is applied); a copy of a primary still within
+// max_replica_lag is not, as for eligibility (and a small copy finishing between two
+// evaluations must not flip a replica to degraded after its position caught up). A
+// silent stream counts only while the primary heartbeats: after it died, the replica
+// holds what it holds and must stay able to take over.
 std::string replication_verdict(const health_thresholds& t, const replication_observation& r) {
   if (!r.replica) return "";
   const std::string from = r.primary.empty() ? "its primary" : "primary " + r.primary;
-  if (r.full_copy) return "full copy in progress from " + from;
   if (r.behind_entries > r.max_lag_entries)
-    return fmt::format("{} entries ({:.1f} s) behind {} (max_replica_lag {})", r.behind_entries,
-                       r.lag_s, from, r.max_lag_entries);
+    return r.full_copy
+               ? fmt::format(
+                     "full copy in progress from {}: {} entries behind (max_replica_lag {})", from,
+                     r.behind_entries, r.max_lag_entries)
+               : fmt::format("{} entries ({:.1f} s) behind {} (max_replica_lag {})",
+                             r.behind_entries, r.lag_s, from, r.max_lag_entries);
   if (r.primary_alive && r.stream_idle_s >= t.replication_stream_idle_s)
     return fmt::format("no replication stream from {} for {:.1f} s (threshold {:.1f} s)", from,
                        r.stream_idle_s, t.replication_stream_idle_s);

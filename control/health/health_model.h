@@ -61,7 +61,7 @@ struct replication_observation {
   bool replica = false;               // the cluster role is replica (not primary, candidate,
                                       // fenced, nor a node without [cluster])
   std::string primary;                // the node followed ("" unknown)
-  bool full_copy = false;             // a full copy from it is being applied
+  bool full_copy = false;             // a full copy from it is being applied (detail)
   std::uint64_t behind_entries = 0;   // its last heartbeated position minus ours
   std::uint64_t max_lag_entries = 0;  // [cluster] max_replica_lag
   double lag_s = 0;                   // the stream's lag in seconds (detail only)

@@ -282,16 +282,23 @@ TEST(HealthModelReplication, MaxReplicaLagZeroMeansAnyEntryBehind) {
   EXPECT_TRUE(has(m.report(), reason_code::replication_lag));
 }
 
-TEST(HealthModelReplication, FullCopyInProgressIsDegradedWhateverThePositions) {
+// During a copy the replica's position is 0: it is lag exactly when that is more than
+// max_replica_lag behind, as for eligibility; the detail says it is a copy.
+TEST(HealthModelReplication, AFullCopyIsLagWhenItLeavesTheReplicaTooFarBehind) {
   health_model m(th());
   auto o = calm();
   o.replication = replica();
   o.replication.full_copy = true;
   o.replication.primary = "";
+  o.replication.behind_entries = 100;  // a small primary: caught up even while copying
   m.evaluate(o, 1);
+  EXPECT_FALSE(has(m.report(), reason_code::replication_lag));
+  o.replication.behind_entries = 101;
+  m.evaluate(o, 2);
   const auto* r = find(m.report(), reason_code::replication_lag);
   ASSERT_NE(r, nullptr);
-  EXPECT_EQ(r->detail, "full copy in progress from its primary");
+  EXPECT_EQ(r->detail,
+            "full copy in progress from its primary: 101 entries behind (max_replica_lag 100)");
 }
 
 TEST(HealthModelReplication, ASilentStreamCountsOnlyWhileThePrimaryHeartbeats) {

@@ -106,11 +106,13 @@ class ns_etcd {
   pid_t _pid = -1;
 };
 
-// One HTTP/1.0 exchange with a server on `ns`'s loopback: {status, body}; status 0
-// when nothing answered.
-std::pair<int, std::string> http_get(const std::string& ns, int port, const std::string& path) {
+// One HTTP/1.0 exchange (`request`: the whole request text) with a server on `ns`'s
+// loopback, waiting at most `timeout_s` per send/receive: {status, body}; status 0 when
+// nothing answered.
+std::pair<int, std::string> http_exchange(const std::string& ns, int port,
+                                          const std::string& request, long timeout_s) {
   const int fd = socket_in_netns(ns, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  timeval tv{2, 0};
+  timeval tv{timeout_s, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   sockaddr_in a{};
@@ -118,19 +120,22 @@ std::pair<int, std::string> http_get(const std::string& ns, int port, const std:
   a.sin_port = htons(static_cast<std::uint16_t>(port));
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   std::string reply;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
-      char buf[4096];
-      ssize_t n;
-      while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) reply.append(buf, static_cast<size_t>(n));
-    }
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(request.size())) {
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) reply.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);
   int status = 0;
   if (reply.rfind("HTTP/1.", 0) == 0 && reply.size() > 12) status = std::atoi(reply.c_str() + 9);
   const auto body = reply.find("\r\n\r\n");
   return {status, body == std::string::npos ? "" : reply.substr(body + 4)};
+}
+
+std::pair<int, std::string> http_get(const std::string& ns, int port, const std::string& path) {
+  return http_exchange(ns, port, "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", 2);
 }
 
 bool ns_etcd::wait_healthy(std::chrono::milliseconds bound) const {
@@ -534,31 +539,11 @@ TEST_F(AnvilHa, AShardEtcdKnowsWithAnotherVipRefusesToStart) {
 // One HTTP/1.0 POST with a bearer token to a server on `ns`'s loopback: {status, body}.
 std::pair<int, std::string> http_post(const std::string& ns, int port, const std::string& path,
                                       const std::string& body, const std::string& token) {
-  const int fd = socket_in_netns(ns, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  timeval tv{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string reply;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    std::string req = "POST " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n";
-    if (!token.empty()) req += "Authorization: Bearer " + token + "\r\n";
-    req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-           "\r\n\r\n" + body;
-    if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
-      char buf[4096];
-      ssize_t n;
-      while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) reply.append(buf, static_cast<size_t>(n));
-    }
-  }
-  ::close(fd);
-  int status = 0;
-  if (reply.rfind("HTTP/1.", 0) == 0 && reply.size() > 12) status = std::atoi(reply.c_str() + 9);
-  const auto b = reply.find("\r\n\r\n");
-  return {status, b == std::string::npos ? "" : reply.substr(b + 4)};
+  std::string req = "POST " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n";
+  if (!token.empty()) req += "Authorization: Bearer " + token + "\r\n";
+  req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
+  return http_exchange(ns, port, req, 10);
 }
 
 // The operator endpoints on a real node, and the switchover's write fence on its data

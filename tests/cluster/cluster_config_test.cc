@@ -66,6 +66,14 @@ TEST(ClusterConfig, ReplicationKeys) {
   EXPECT_EQ(load(std::string(kCluster) + "replication_ring_entries = 1048576\n")
                 .cluster.replication_ring_entries,
             1048576u);
+  // The largest accepted values (one past each is refused below).
+  const auto top = load(std::string(kCluster) +
+                        "replication_port = 65535\nreplication_log_mb = 65536\n"
+                        "max_replica_lag = 9223372036854775807\n")
+                       .cluster;
+  EXPECT_EQ(top.replication_port, 65535);
+  EXPECT_EQ(top.replication_log_mb, 65536u);
+  EXPECT_EQ(top.max_replica_lag, 9223372036854775807u);
 }
 
 TEST(ClusterConfig, AFullSectionParses) {
